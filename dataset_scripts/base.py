@@ -1,0 +1,176 @@
+"""The shared base of every driving-dataset builder.
+
+A dataset file sets its constants (name, native taxonomy, default unified taxonomy, citation),
+lists its samples from the authors' folder layout, and says how to read one label. Everything
+else lives here: id validation, the unified ground-truth view, lossless encoding, bad-sample
+handling and the `datasets` features.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import datasets
+import numpy as np
+
+from unify.constants import DATASET, IMAGE, IMAGE_ID, LABEL, UNIFIED_LABEL
+from unify.errors import BadSampleError, UnifyError
+from unify.images import encode_label, image_size_from_bytes
+from unify.mapping import LabelMapping, get_mapping
+
+
+@dataclass
+class DrivingConfig(datasets.BuilderConfig):
+    """A configuration of a driving dataset; the unified taxonomy is chosen at build time."""
+
+    native_taxonomy: str = ""  # class table the label files use (a registry name)
+    unified_taxonomy: str | None = None  # label space of `unified_label`; None: the builder's default
+    skip_bad: bool = False  # skip unusable samples and list them instead of stopping
+    skip_log: str | None = None  # folder where skipped samples are recorded (one JSONL file per process)
+
+
+@dataclass
+class RawSample:
+    """One image of the dataset as found on disk, before anything is read."""
+
+    image_id: str  # stable, unique within the dataset
+    image_path: Path
+    label_path: Path | None  # None where the dataset has no label for this image
+    extra: dict = field(default_factory=dict)  # whatever the dataset's reader needs besides
+
+
+@dataclass
+class LoadedSample:
+    image_bytes: bytes  # the original file, embedded as is
+    label: np.ndarray  # (H, W) native ids
+    label_bytes: bytes | None = None  # the original label file, when it already holds native ids as PNG
+    extra_columns: dict = field(default_factory=dict)
+
+
+class DrivingDatasetBuilder(datasets.GeneratorBasedBuilder):
+    """Base builder: subclasses set the constants below and implement `list_samples` and `read_label`."""
+
+    BUILDER_CONFIG_CLASS = DrivingConfig
+    DEFAULT_WRITER_BATCH_SIZE = 16  # rows of full-size images held before a write: keeps memory flat
+    NAME: str = ""  # registry name, as `unify datasets` lists it
+    DEFAULT_UNIFIED_TAXONOMY: str = ""
+    DESCRIPTION = ""
+    HOMEPAGE = ""
+    LICENSE = ""
+    CITATION = ""
+    REDISTRIBUTION_ALLOWED = False  # whether the licence lets images be pushed to the Hub
+    LAYOUT_HELP = ""  # what data_dir must contain, for the error when it does not
+
+    # -- what a dataset file implements ---------------------------------------------------------
+    def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
+        """Split name -> samples, sorted so that keys are reproducible."""
+        raise NotImplementedError
+
+    def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
+        """Native id map of one sample, and the original bytes if they are already such a PNG."""
+        raise NotImplementedError
+
+    def load_sample(self, sample: RawSample) -> LoadedSample:
+        if sample.label_path is not None and not Path(sample.label_path).is_file():
+            raise BadSampleError(sample.image_path, f"no label file (expected {sample.label_path})")
+        try:
+            image_bytes = Path(sample.image_path).read_bytes()
+        except OSError as exc:
+            raise BadSampleError(sample.image_path, f"cannot read image ({exc})") from exc
+        label, label_bytes = self.read_label(sample)
+        return LoadedSample(image_bytes=image_bytes, label=label, label_bytes=label_bytes)
+
+    def extra_features(self) -> dict:
+        return {}
+
+    # -- shared machinery ---------------------------------------------------------------------
+    @property
+    def unified_taxonomy(self) -> str:
+        return self.config.unified_taxonomy or self.DEFAULT_UNIFIED_TAXONOMY
+
+    @property
+    def mapping(self) -> LabelMapping:
+        return get_mapping(self.config.native_taxonomy, self.unified_taxonomy)
+
+    def _info(self) -> datasets.DatasetInfo:
+        features = datasets.Features({
+            IMAGE: datasets.Image(),
+            LABEL: datasets.Image(),
+            UNIFIED_LABEL: datasets.Image(),
+            IMAGE_ID: datasets.Value("string"),
+            DATASET: datasets.Value("string"),
+            **self.extra_features(),
+        })
+        return datasets.DatasetInfo(description=self.DESCRIPTION, features=features, homepage=self.HOMEPAGE,
+                                    license=self.LICENSE, citation=self.CITATION)
+
+    def _require_data_dir(self) -> Path:
+        data_dir = self.config.data_dir
+        if not data_dir or not Path(data_dir).is_dir():
+            raise UnifyError(f"{self.NAME} needs data_dir=<{self.LAYOUT_HELP}>; got {data_dir!r}. "
+                             f"Download it from {self.HOMEPAGE}")
+        return Path(data_dir)
+
+    def _split_generators(self, dl_manager):
+        by_split = self.list_samples(self._require_data_dir() if self.LAYOUT_HELP else None)
+        if not any(by_split.values()):
+            raise UnifyError(f"{self.NAME}: no samples found under {self.config.data_dir} "
+                             f"(expected {self.LAYOUT_HELP})")
+        return [datasets.SplitGenerator(name=split, gen_kwargs={"samples": samples})
+                for split, samples in by_split.items() if samples]
+
+    def _generate_examples(self, samples: list[RawSample]):
+        mapping = self.mapping
+        for sample in samples:
+            try:
+                example = self._example(sample, mapping)
+            except BadSampleError as exc:
+                if not self.config.skip_bad:
+                    raise
+                self._record_skip(sample, exc)
+                continue
+            yield sample.image_id, example
+
+    def _example(self, sample: RawSample, mapping: LabelMapping) -> dict:
+        loaded = self.load_sample(sample)
+        width, height = image_size_from_bytes(loaded.image_bytes, sample.image_path)
+        label = loaded.label
+        source = sample.label_path or sample.image_path
+        if label.shape != (height, width):
+            raise BadSampleError(source, f"label is {label.shape[1]}x{label.shape[0]} but its image "
+                                         f"{sample.image_path} is {width}x{height}")
+        unified = unified_ground_truth(label, mapping, source)
+        label_bytes = loaded.label_bytes if loaded.label_bytes is not None else encode_label(label)
+        return {
+            IMAGE: {"bytes": loaded.image_bytes, "path": Path(sample.image_path).name},
+            LABEL: {"bytes": label_bytes, "path": None},
+            UNIFIED_LABEL: {"bytes": encode_label(unified), "path": None},
+            IMAGE_ID: sample.image_id,
+            DATASET: self.NAME,
+            **loaded.extra_columns,
+        }
+
+    def _record_skip(self, sample: RawSample, exc: BadSampleError) -> None:
+        if not self.config.skip_log:
+            raise UnifyError("skip_bad needs skip_log, the folder where skipped samples are listed") from exc
+        os.makedirs(self.config.skip_log, exist_ok=True)
+        record = {"image_id": sample.image_id, "file": exc.path, "reason": exc.reason}
+        with open(Path(self.config.skip_log) / f"skipped-{os.getpid()}.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+def unified_ground_truth(native: np.ndarray, mapping: LabelMapping, source: Path | str) -> np.ndarray:
+    """Unified ids where the mapping is unambiguous, 255 elsewhere; unknown native ids are an error."""
+    tables = mapping.tables
+    known = tables.known.numpy()
+    counts = np.bincount(native.ravel(), minlength=len(known))
+    present = np.flatnonzero(counts)
+    unknown = present[(present >= len(known)) | ~known[np.minimum(present, len(known) - 1)]]
+    if unknown.size:
+        raise BadSampleError(source, f"label ids {unknown.tolist()} are not in the {mapping.native.name} "
+                                     f"taxonomy (known ids: {sorted(mapping.native.by_id)})")
+    single = tables.single.numpy().astype(np.uint8)
+    return single[native]

@@ -1,0 +1,39 @@
+"""The `unify` command: one verb per module in this package."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from unify.errors import UnifyError
+
+VERBS = ["datasets", "build", "taxonomies", "mappings"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="unify",
+        description="Unify driving segmentation datasets into one label space: build datasets from their raw "
+                    "folders, map their taxonomies, pseudo-label them with a teacher constrained by their own "
+                    "ground truth, and train students on the compound.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    subparsers = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    for verb in VERBS:
+        module = importlib.import_module(f"unify.cli.{verb}")
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    try:
+        return args.run(args) or 0
+    except UnifyError as exc:
+        print(f"unify {args.verb}: error: {exc}", file=sys.stderr)
+        return 2

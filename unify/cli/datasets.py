@@ -1,0 +1,19 @@
+"""`unify datasets`: every registered builder with its configurations."""
+
+from __future__ import annotations
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser("datasets", help="list the dataset builders",
+                                   description="List every dataset builder, one per line: name, configurations, "
+                                               "default unified taxonomy and homepage.")
+    parser.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from dataset_scripts import builder_registry
+
+    for name, cls in sorted(builder_registry().items()):
+        configs = ",".join(c.name for c in cls.BUILDER_CONFIGS) or "default"
+        print(f"{name}\tconfigs={configs}\tunified={cls.DEFAULT_UNIFIED_TAXONOMY}\t{cls.HOMEPAGE}")
+    return 0

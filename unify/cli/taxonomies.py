@@ -1,0 +1,32 @@
+"""`unify taxonomies`: list the registered class tables or show one."""
+
+from __future__ import annotations
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser("taxonomies", help="list taxonomies, or show one class table",
+                                   description="Without arguments, list every registered taxonomy with its number "
+                                               "of classes. `show NAME` prints one class table.")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+    show = actions.add_parser("show", help="print one class table")
+    show.add_argument("name", help="taxonomy name, as listed")
+    show.add_argument("--json", action="store_true", help="print a JSON list of {id, name, color, ignore}")
+    parser.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from unify.taxonomy import get_taxonomy, list_taxonomies, taxonomy_json
+
+    if args.action != "show":
+        for name in list_taxonomies():
+            taxonomy = get_taxonomy(name)
+            print(f"{name}\t{len(taxonomy.classes)} classes ({taxonomy.num_labels} not void)")
+        return 0
+    taxonomy = get_taxonomy(args.name)
+    if args.json:
+        print(taxonomy_json(taxonomy))
+        return 0
+    for c in taxonomy.classes:
+        colour = "#%02x%02x%02x" % c.color
+        print(f"{c.id:>5}  {c.name:<40} {colour}{'  void' if c.ignore else ''}")
+    return 0

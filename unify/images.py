@@ -1,0 +1,69 @@
+"""Reading and writing label maps and images without losing or re-encoding anything."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from unify.errors import BadSampleError
+
+_PNG_END = b"IEND\xaeB`\x82"
+_JPEG_END = b"\xff\xd9"
+
+
+def image_size_from_bytes(data: bytes, source: Path | str) -> tuple[int, int]:
+    """(width, height) from the header alone; a truncated PNG or JPEG is caught by its missing end marker."""
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            size, fmt = im.size, im.format
+    except Exception as exc:  # PIL raises several unrelated types for unreadable files
+        raise BadSampleError(source, f"unreadable image ({exc})") from exc
+    tail = data.rstrip(b"\x00")[-16:]
+    if (fmt == "PNG" and not tail.endswith(_PNG_END)) or (fmt == "JPEG" and not tail.endswith(_JPEG_END)):
+        raise BadSampleError(source, f"truncated {fmt} file ({len(data)} bytes, no end marker)")
+    return size
+
+
+def decode_label(data: bytes | Path | str, source: Path | str | None = None, mode: str = "index") -> np.ndarray:
+    """Decode a label image into an array without any colour conversion.
+
+    mode "index": palette PNGs give their palette indices, grey PNGs their values (8 or 16 bit);
+    mode "rgb": (H, W, 3) colours, for colour-coded labels.
+    """
+    source = source if source is not None else (data if not isinstance(data, bytes) else "<bytes>")
+    try:
+        with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as im:
+            im.load()
+            if mode == "rgb":
+                return np.asarray(im.convert("RGB"))
+            if im.mode in ("P", "L", "I;16", "I;16B", "I;16L", "I", "1"):
+                return np.asarray(im)
+            raise BadSampleError(source, f"label image has mode {im.mode}; expected a single-channel id or palette image")
+    except BadSampleError:
+        raise
+    except Exception as exc:
+        raise BadSampleError(source, f"unreadable label image ({exc})") from exc
+
+
+def encode_label(label: np.ndarray) -> bytes:
+    """Lossless PNG of an id map: 8-bit when every id fits, 16-bit otherwise."""
+    if label.ndim != 2:
+        raise ValueError(f"label maps are 2-D, got shape {label.shape}")
+    array = label.astype(np.uint8) if label.max(initial=0) < 256 else label.astype(np.uint16)
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def encode_png(rgb: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def colorize(label: np.ndarray, palette: np.ndarray) -> np.ndarray:
+    """(H, W) ids to (H, W, 3) colours through a (>=256, 3) palette."""
+    return palette[label.astype(np.int64)]
