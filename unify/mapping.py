@@ -23,7 +23,7 @@ import torch
 from unify.constants import (FROM_GROUND_TRUTH, IGNORE_INDEX, IGNORED, PROVENANCE_NAMES, TEACHER_CHOSE,
                              TEACHER_FILLED)
 from unify.errors import DataFileError, UnifyError
-from unify.taxonomy import Taxonomy, get_taxonomy
+from unify.taxonomy import Taxonomy, get_taxonomy, resolve_alias, taxonomy_aliases
 
 MAPPING_DIR = Path(__file__).parent / "mappings"
 ALL = "*"
@@ -165,7 +165,10 @@ def mapping_path(native: str, unified: str) -> Path:
 
 
 def list_mappings() -> list[tuple[str, str]]:
-    return sorted((p.parent.name, p.stem) for p in MAPPING_DIR.glob("*/*.txt"))
+    """(native, unified) pairs, aliases included: an alias shares its target's mappings."""
+    pairs = [(p.parent.name, p.stem) for p in MAPPING_DIR.glob("*/*.txt")]
+    pairs += [(alias, unified) for alias, target in taxonomy_aliases().items() for n, unified in pairs if n == target]
+    return sorted(pairs)
 
 
 @functools.cache
@@ -173,7 +176,7 @@ def get_mapping(native: str, unified: str) -> LabelMapping:
     """The registered mapping from taxonomy `native` to taxonomy `unified`."""
     if native == unified:
         return identity_mapping(get_taxonomy(native))
-    path = mapping_path(native, unified)
+    path = mapping_path(resolve_alias(native), unified)
     if not path.is_file():
         targets = [u for n, u in list_mappings() if n == native]
         raise UnifyError(f"no mapping from {native!r} to {unified!r} (expected {path}); "

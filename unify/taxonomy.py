@@ -167,20 +167,50 @@ def _check_unique(classes: list[ClassInfo], problems: list[str]) -> None:
                 seen[key] = c.name
 
 
+ALIAS_FILE = TAXONOMY_DIR / "aliases.txt"
+
+
+@functools.cache
+def taxonomy_aliases() -> dict[str, str]:
+    """Datasets whose labels use another dataset's ids exactly (`acdc = cityscapes`): name -> that dataset."""
+    aliases: dict[str, str] = {}
+    problems: list[str] = []
+    if not ALIAS_FILE.is_file():
+        return aliases
+    for line_no, raw in enumerate(ALIAS_FILE.read_text(encoding="utf-8").splitlines(), start=1):
+        text = raw.partition("#")[0].strip()
+        if not text:
+            continue
+        name, sep, target = (part.strip() for part in text.partition("="))
+        if not sep or not name or not (TAXONOMY_DIR / f"{target}.csv").is_file():
+            problems.append(f"line {line_no}: expected '<name> = <taxonomy with a .csv file>', got {raw.strip()!r}")
+        elif name in aliases or (TAXONOMY_DIR / f"{name}.csv").is_file():
+            problems.append(f"line {line_no}: {name!r} is already a taxonomy or an alias")
+        else:
+            aliases[name] = target
+    if problems:
+        raise DataFileError(ALIAS_FILE, problems)
+    return aliases
+
+
+def resolve_alias(name: str) -> str:
+    return taxonomy_aliases().get(name, name)
+
+
 def list_taxonomies() -> list[str]:
-    return sorted(p.stem for p in TAXONOMY_DIR.glob("*.csv"))
+    return sorted([p.stem for p in TAXONOMY_DIR.glob("*.csv")] + list(taxonomy_aliases()))
 
 
 @functools.cache
 def get_taxonomy(name: str) -> Taxonomy:
-    """The registered taxonomy called `name` (the stem of its file in `unify/taxonomies/`)."""
-    path = TAXONOMY_DIR / f"{name}.csv"
+    """The registered taxonomy called `name` (the stem of its file in `unify/taxonomies/`, or an alias)."""
+    path = TAXONOMY_DIR / f"{resolve_alias(name)}.csv"
     if not path.is_file():
         known = list_taxonomies()
         close = difflib.get_close_matches(name, known, n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise UnifyError(f"unknown taxonomy {name!r}{hint} Known taxonomies: {', '.join(known)}")
-    return parse_taxonomy(path)
+    return parse_taxonomy(path, name=name)
 
 
 def taxonomy_json(taxonomy: Taxonomy) -> str:
