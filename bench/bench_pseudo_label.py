@@ -1,0 +1,202 @@
+"""What the pseudo-labelling constraint costs on top of the teacher's forward pass.
+
+Times, for a SegFormer teacher built from its config (random weights; mit-b0 by default):
+  (a) the forward pass alone,
+  (b) forward + upsample + argmax (the teacher alone, `unconstrained_labels`),
+  (c) forward + the plain constraint (dense (B, C, H, W) allowed mask, `reference_constrained_pseudo_labels`),
+  (d) forward + `constrained_pseudo_labels`,
+on native label maps drawn as Voronoi regions whose classes cover a chosen share of the pixels with
+one-to-one, one-to-many, fill-in and void native classes. The variants run interleaved, so that load from
+elsewhere on the machine hits them alike; each figure is the median of the repeated runs. The
+post-processing is also timed alone on the same logits, which measures the extra cost more precisely than
+the difference of two end-to-end medians.
+
+    python bench/bench_pseudo_label.py --batch-size 1 --output bench_pseudo_label.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+
+from unify.constants import FROM_GROUND_TRUTH, IGNORED, TEACHER_CHOSE, TEACHER_FILLED
+from unify.mapping import LabelMapping
+from unify.pseudo_label import (constrained_pseudo_labels, reference_constrained_pseudo_labels,
+                                unconstrained_labels)
+from unify.taxonomy import ClassInfo, Taxonomy, get_taxonomy
+
+# A coarser native taxonomy mapped into the 19 Cityscapes classes, as many real datasets are.
+NATIVE_CLASSES: dict[str, tuple[str, ...] | str] = {
+    "road": ("road",), "sidewalk": ("sidewalk",), "building": ("building",), "wall": ("wall",),
+    "fence": ("fence",), "pole": ("pole",), "traffic light": ("traffic light",),
+    "traffic sign": ("traffic sign",), "vegetation": ("vegetation",), "terrain": ("terrain",), "sky": ("sky",),
+    "train": ("train",),
+    "vehicle": ("car", "truck", "bus"), "human": ("person", "rider"), "two-wheeler": ("motorcycle", "bicycle"),
+    "unlabeled": "*",
+    "ego vehicle": (),
+}
+SCENARIOS = {
+    # share of pixels per provenance: one-to-one, one-to-many, fill-in, void
+    "realistic": (0.7, 0.2, 0.1, 0.0),
+    "all_fill_in": (0.0, 0.0, 1.0, 0.0),
+    "all_one_to_many": (0.0, 1.0, 0.0, 0.0),
+}
+PROVENANCES = (FROM_GROUND_TRUTH, TEACHER_CHOSE, TEACHER_FILLED, IGNORED)
+
+
+def bench_mapping() -> LabelMapping:
+    unified = get_taxonomy("cityscapes19")
+    classes = tuple(ClassInfo(i, name, (i, i, i), False) for i, name in enumerate(NATIVE_CLASSES))
+    native = Taxonomy(name="bench_native", classes=classes)
+    allowed = {}
+    for i, targets in enumerate(NATIVE_CLASSES.values()):
+        ids = [c.id for c in unified.trainable] if targets == "*" else [unified.by_name[t].id for t in targets]
+        allowed[i] = tuple(sorted(ids))
+    return LabelMapping(native=native, unified=unified, allowed=allowed, comments={})
+
+
+def draw_native_maps(mapping: LabelMapping, shares: tuple[float, ...], batch: int, height: int, width: int,
+                     generator: torch.Generator, regions: int = 300, cell: int = 8) -> torch.Tensor:
+    """(B, H, W) uint8 native maps of Voronoi regions; each provenance covers about its share of pixels."""
+    groups = {p: [i for i in mapping.allowed if mapping.kind(i) == p] for p in PROVENANCES}
+    bounds = torch.tensor(shares).cumsum(0)
+    coarse_h, coarse_w = -(-height // cell), -(-width // cell)
+    yy, xx = torch.meshgrid(torch.arange(coarse_h), torch.arange(coarse_w), indexing="ij")
+    grid = torch.stack([yy.reshape(-1), xx.reshape(-1)], dim=1).float()
+    maps = []
+    for _ in range(batch):
+        seeds = torch.rand(regions, 2, generator=generator) * torch.tensor([coarse_h, coarse_w])
+        region = torch.cdist(grid, seeds).argmin(dim=1)
+        area = torch.bincount(region, minlength=regions).float() / region.numel()
+        order = torch.randperm(regions, generator=generator)
+        middle = area[order].cumsum(0) - area[order] / 2
+        kind = torch.empty(regions, dtype=torch.long)
+        kind[order] = torch.bucketize(middle, bounds[:-1], right=True)
+        region_class = torch.tensor([groups[PROVENANCES[k]][int(torch.randint(len(groups[PROVENANCES[k]]), (1,),
+                                                                                  generator=generator))]
+                                     for k in kind.tolist()], dtype=torch.uint8)
+        coarse = region_class[region].view(coarse_h, coarse_w)
+        maps.append(coarse.repeat_interleave(cell, 0).repeat_interleave(cell, 1)[:height, :width])
+    return torch.stack(maps)
+
+
+def measured_shares(native: torch.Tensor, mapping: LabelMapping) -> dict[str, float]:
+    provenance = mapping.tables.provenance[native.long()]
+    names = ("one_to_one", "one_to_many", "fill_in", "void")
+    return {n: round(float((provenance == p).float().mean()), 3) for n, p in zip(names, PROVENANCES)}
+
+
+def timed(fn: Callable[[], object], device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
+
+
+def run_scenario(model, pixel_values, native, tables, size, args, device) -> dict:
+    variants: dict[str, Callable[[torch.Tensor], object] | None] = {
+        "forward": None,
+        "unconstrained": lambda logits: unconstrained_labels(logits, size),
+        "naive_constrained": lambda logits: reference_constrained_pseudo_labels(logits, native, tables),
+        "constrained": lambda logits: constrained_pseudo_labels(logits, native, tables),
+    }
+    end_to_end: dict[str, list[float]] = {name: [] for name in variants}
+    post: dict[str, list[float]] = {name: [] for name in variants if variants[name] is not None}
+    for repeat in range(args.warmup + args.repeats):
+        for name, fn in variants.items():
+            seconds = timed(lambda: fn(model(pixel_values=pixel_values).logits) if fn
+                            else model(pixel_values=pixel_values).logits, device)
+            if repeat >= args.warmup:
+                end_to_end[name].append(seconds)
+    logits = model(pixel_values=pixel_values).logits
+    for repeat in range(args.warmup + args.post_repeats):
+        for name in post:
+            seconds = timed(lambda: variants[name](logits), device)
+            if repeat >= args.warmup:
+                post[name].append(seconds)
+    fast = constrained_pseudo_labels(logits, native, tables)
+    naive = reference_constrained_pseudo_labels(logits, native, tables)
+    forward = statistics.median(end_to_end["forward"])
+    rows = {}
+    for name in variants:
+        total = statistics.median(end_to_end[name])
+        post_s = statistics.median(post[name]) if name in post else 0.0
+        rows[name] = {"images_per_s": pixel_values.shape[0] / total, "end_to_end_s": total,
+                      "extra_end_to_end_pct": 100 * (total - forward) / forward,
+                      "post_s": post_s, "extra_post_pct": 100 * post_s / forward}
+    return {"variants": rows,
+            "mismatching_pixels": int((fast.label != naive.label).sum() + (fast.provenance != naive.provenance).sum())}
+
+
+def print_table(results: dict) -> None:
+    header = (f"{'scenario':<16} {'variant':<18} {'images/s':>9} {'extra e2e %':>11} "
+              f"{'post ms':>8} {'extra post %':>12}")
+    print(header)
+    print("-" * len(header))
+    for scenario, result in results["scenarios"].items():
+        for name, row in result["variants"].items():
+            print(f"{scenario:<16} {name:<18} {row['images_per_s']:>9.3f} {row['extra_end_to_end_pct']:>11.1f} "
+                  f"{1000 * row['post_s']:>8.1f} {row['extra_post_pct']:>12.1f}")
+        print(f"{scenario:<16} pixel shares {result['shares']}; constrained vs naive: "
+              f"{result['mismatching_pixels']} mismatching pixels")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--batch-size", type=int, default=1)
+    parser.add_argument("--height", type=int, default=512)
+    parser.add_argument("--width", type=int, default=1024)
+    parser.add_argument("--num-labels", type=int, default=19, help="teacher classes (the bench mapping has 19)")
+    parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=list(SCENARIOS))
+    parser.add_argument("--warmup", type=int, default=2, help="untimed rounds before the timed ones")
+    parser.add_argument("--repeats", type=int, default=7, help="timed end-to-end rounds (median reported)")
+    parser.add_argument("--post-repeats", type=int, default=21, help="timed rounds of post-processing alone")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output", help="write the results as JSON to this file")
+    args = parser.parse_args()
+
+    from transformers import SegformerConfig, SegformerForSemanticSegmentation
+
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    dtype = getattr(torch, args.dtype)
+    mapping = bench_mapping()
+    if args.num_labels != mapping.unified.num_labels:
+        parser.error(f"--num-labels must be {mapping.unified.num_labels}, the bench mapping's unified classes")
+    generator = torch.Generator().manual_seed(args.seed)
+    torch.manual_seed(args.seed)
+    model = SegformerForSemanticSegmentation(SegformerConfig(num_labels=args.num_labels)).eval().to(device, dtype)
+    pixel_values = torch.randn(args.batch_size, 3, args.height, args.width, generator=generator).to(device, dtype)
+    tables = mapping.tables.to(device)
+    results = {"model": "segformer mit-b0 (SegformerConfig defaults, random weights)",
+               "batch_size": args.batch_size, "size": [args.height, args.width], "dtype": args.dtype,
+               "device": str(device), "threads": args.threads, "torch": torch.__version__,
+               "machine": platform.processor() or platform.machine(), "scenarios": {}}
+    with torch.inference_mode():
+        for scenario in args.scenarios:
+            native = draw_native_maps(mapping, SCENARIOS[scenario], args.batch_size, args.height, args.width,
+                                      generator)
+            result = run_scenario(model, pixel_values, native.to(device), tables, (args.height, args.width), args,
+                                  device)
+            result["shares"] = measured_shares(native, mapping)
+            results["scenarios"][scenario] = result
+    print_table(results)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as f:
+            json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
