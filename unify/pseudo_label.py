@@ -7,7 +7,9 @@ that allows none is void. The plain way (upsample every class score to full reso
 Here the tables decide first; the teacher's scores are then interpolated only at the pixels and for the
 classes still open, from their 4 low-resolution neighbours with the weights of
 `F.interpolate(mode="bilinear", align_corners=False)`. When most pixels need the teacher, dense upsampling
-is cheaper and is used instead; both give the labels of `reference_constrained_pseudo_labels`.
+is cheaper and is used instead. Both give the labels of `reference_constrained_pseudo_labels`; the only
+exception is two allowed classes whose upsampled scores lie within floating-point rounding of each other,
+a near-tie that F.interpolate itself decides differently on different devices and memory formats.
 """
 
 from __future__ import annotations
