@@ -19,6 +19,7 @@ import json
 import re
 import socket
 import threading
+import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -184,7 +185,7 @@ class LoopbackHub:
     def _add_commit(self, repo: Repo, branch: str, title: str, files: dict[str, Blob]) -> Commit:
         self._commit_counter += 1
         parent = repo.branches.get(branch)
-        oid = hashlib.sha1(f"{repo.id}:{parent}:{self._commit_counter}:{title}".encode()).hexdigest()
+        oid = hashlib.sha1(f"{repo.id}:{parent}:{self._commit_counter}:{uuid.uuid4()}".encode()).hexdigest()
         date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
         commit = Commit(oid=oid, title=title, parent=parent, files=files, date=date)
         repo.commits[oid] = commit

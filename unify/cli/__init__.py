@@ -9,7 +9,7 @@ import sys
 
 from unify.errors import UnifyError
 
-VERBS = ["datasets", "build", "taxonomies", "mappings"]
+VERBS = ["datasets", "build", "taxonomies", "mappings", "evaluate", "push", "attach_images"]
 
 
 def build_parser() -> argparse.ArgumentParser:
