@@ -88,9 +88,9 @@ class Repo:
 
 
 class HubError(Exception):
-    def __init__(self, status: int, message: str, code: str | None = None):
+    def __init__(self, status: int, message: str, code: str | None = None, **payload):
         super().__init__(message)
-        self.status, self.message, self.code = status, message, code
+        self.status, self.message, self.code, self.payload = status, message, code, payload
 
 
 class LoopbackHub:
@@ -101,7 +101,7 @@ class LoopbackHub:
         self.user = user
         self.repos: dict[tuple[str, str], Repo] = {}
         self.lfs_objects: dict[str, bytes] = {}
-        self.requests: list[tuple[str, str]] = []  # (method, path) of every request, in order
+        self.requests: list[tuple[str, str, bool]] = []  # (method, path, sent the token) of every request
         self.unhandled: list[tuple[str, str]] = []  # requests no route answered
         self.lock = threading.RLock()
         self._commit_counter = 0
@@ -109,7 +109,8 @@ class LoopbackHub:
         self._server.daemon_threads = True
         self._server.hub = self
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="loopback-hub", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="loopback-hub", daemon=True)
         self._watchdog = threading.Timer(lifetime_s, self.stop)
         self._watchdog.daemon = True
 
@@ -141,7 +142,8 @@ class LoopbackHub:
     def create_repo(self, repo_type: str, repo_id: str, private: bool) -> Repo:
         with self.lock:
             if (repo_type, repo_id) in self.repos:
-                raise HubError(409, "You already created this repo")
+                prefix = "" if repo_type == "model" else f"{repo_type}s/"
+                raise HubError(409, "You already created this repo", url=f"{self.url}/{prefix}{repo_id}")
             repo = Repo(type=repo_type, id=repo_id, private=private)
             self.repos[(repo_type, repo_id)] = repo
             self._add_commit(repo, "main", "initial commit", {".gitattributes": Blob(GITATTRIBUTES, lfs=False)})
@@ -223,7 +225,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self, method: str) -> None:
         url = urlsplit(self.path)
         self.query = parse_qs(url.query)
-        self.hub.requests.append((method, url.path))
+        self.hub.requests.append((method, url.path, self._authenticated()))
         try:
             self.body = self._read_body()
             for route_method, pattern, handler in _ROUTES:
@@ -238,7 +240,7 @@ class _Handler(BaseHTTPRequestHandler):
             headers = {"X-Error-Message": exc.message}
             if exc.code:
                 headers["X-Error-Code"] = exc.code
-            self._send_json(exc.status, {"error": exc.message}, headers)
+            self._send_json(exc.status, {"error": exc.message, **exc.payload}, headers)
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
