@@ -5,7 +5,8 @@ pre-grouped 11-class files: `{train,val,test}/<seq>_<frame>.png` with the colour
 `{train,val,test}_labels/<seq>_<frame>_L.png` (RGB, one colour per class of the original 32) and
 `class_dict.csv` (name,r,g,b), which must agree with the built-in `camvid` table. Configuration `32`
 keeps the 32 classes; `11` groups them as mseg-api's camvid-32 -> camvid-11 table does: the 11
-classes keep their CamVid name and every other class becomes `unlabeled`.
+classes keep their CamVid name and every other class becomes `unlabeled`. (SegNet's 11-class labels
+merge more, e.g. lane markings into road; that table is not what `11` reproduces.)
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ class CamVid(DrivingDatasetBuilder):
     NAME = "camvid"
     DEFAULT_UNIFIED_TAXONOMY = "cityscapes19"
     DESCRIPTION = ("CamVid: 701 frames of driving video from Cambridge at 960x720, labelled in 32 colour-coded "
-                   "classes (or the 11-class grouping most benchmarks use).")
+                   "classes, or in 11 of them (mseg-api's camvid-11).")
     HOMEPAGE = "http://mi.eng.cam.ac.uk/research/projects/VideoRec/CamVid/"
-    LICENSE = "Research use; no licence stated by the authors"
+    LICENSE = "Research use; see the authors' page"
     CITATION = """@article{brostow2009semantic,
   title   = {Semantic Object Classes in Video: A High-Definition Ground Truth Database},
   author  = {Brostow, Gabriel J. and Fauqueur, Julien and Cipolla, Roberto},

@@ -63,7 +63,8 @@ def read_split_list(data_dir: Path, path: Path) -> list[RawSample]:
             continue
         relative = Path(parts[0])
         if len(relative.parts) < 4:
-            problems.append(f"line {line_no}: expected data_2d_raw/<seq>/image_00/data_rect/<frame>.png, got {parts[0]!r}")
+            problems.append(f"line {line_no}: expected an image path data_2d_raw/<seq>/image_00/data_rect/<frame>.png, "
+                            f"got {parts[0]!r}")
             continue
         image_id = f"{relative.parts[-4]}_{relative.stem}"
         if image_id in seen:
