@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from unify.errors import BadSampleError, DataFileError
+from unify.errors import BadSampleError, DataFileError, UnifyError
 from unify.images import decode_label
 from unify.taxonomy import Taxonomy
 
@@ -35,7 +35,7 @@ def color_lookup(taxonomy: Taxonomy) -> tuple[np.ndarray, np.ndarray]:
     packed = np.array([(r << 16) | (g << 8) | b for r, g, b in (c.color for c in taxonomy.classes)], dtype=np.int64)
     ids = np.array([c.id for c in taxonomy.classes], dtype=np.int64)
     if len(np.unique(packed)) != len(packed):
-        raise ValueError(f"taxonomy {taxonomy.name!r} reuses colours; its labels cannot be decoded by colour")
+        raise UnifyError(f"taxonomy {taxonomy.name!r} reuses colours; its labels cannot be decoded by colour")
     order = np.argsort(packed)
     return packed[order], ids[order]
 

@@ -1,4 +1,4 @@
-"""ApolloScape: road0X_seg/{ColorImage,Label}/Record*/Camera N/ with grey *_bin.png class-id labels."""
+"""ApolloScape: road0X_{seg,ins}/{ColorImage,Label}/Record*/Camera N/ with grey *_bin.png class-id labels."""
 
 from pathlib import Path
 
@@ -14,7 +14,7 @@ from unify.errors import UnifyError
 IDS = [0, 17, 37, 49, 113, 161, 168, 255]
 FRAMES = [("road02_seg", "Record001", "Camera 5", "170927_063811892_Camera_5"),
           ("road02_seg", "Record001", "Camera 6", "170927_063811892_Camera_6"),
-          ("road03_seg", "Record012", "Camera 5", "171206_030617006_Camera_5")]
+          ("road01_ins", "Record012", "Camera 5", "171206_030617006_Camera_5")]
 
 
 def _image_id(road, record, _camera, stem):
