@@ -9,7 +9,7 @@ import sys
 
 from unify.errors import UnifyError
 
-VERBS = ["datasets", "build", "taxonomies", "mappings"]
+VERBS = ["demo", "datasets", "build", "taxonomies", "mappings", "pseudo_label", "train"]
 
 
 def build_parser() -> argparse.ArgumentParser:
