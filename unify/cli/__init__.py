@@ -32,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    if not args.verbose:
+        for noisy in ("accelerate", "datasets", "transformers", "httpx"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return args.run(args) or 0
     except UnifyError as exc:
