@@ -81,12 +81,10 @@ def unified_id(taxonomy: str, name: str) -> int:
 def assert_bad_sample(name: str, raw: Path, tmp_path: Path, bad_file: Path, image_id: str, reason: str,
                       kept: int, **kwargs) -> None:
     """The build stops with an error naming the file and the reason; with skip_bad it lists the sample."""
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(BadSampleError) as caught:
         build(name, raw, tmp_path / "strict", **kwargs)
-    error = caught.value if isinstance(caught.value, BadSampleError) else caught.value.__cause__
-    assert isinstance(error, BadSampleError), f"expected a BadSampleError, got {caught.value!r}"
-    assert error.path == str(bad_file)
-    assert reason in error.reason
+    assert caught.value.path == str(bad_file)
+    assert reason in caught.value.reason
     report = build(name, raw, tmp_path / "lenient", skip_bad=True, **kwargs)
     assert [(s["image_id"], s["file"]) for s in report.skipped] == [(image_id, str(bad_file))]
     assert reason in report.skipped[0]["reason"]
