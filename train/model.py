@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import torch
 from transformers import SegformerConfig, SegformerForSemanticSegmentation
 
 from unify.constants import IGNORE_INDEX
@@ -38,9 +39,29 @@ def build_model(name_or_path: str, taxonomy: Taxonomy) -> SegformerForSemanticSe
                   semantic_loss_ignore_index=IGNORE_INDEX)
     if name_or_path in SEGFORMER_SIZES:
         return SegformerForSemanticSegmentation(SegformerConfig(**SEGFORMER_SIZES[name_or_path], **labels))
+    return _from_pretrained(name_or_path, taxonomy, labels)
+
+
+def _from_pretrained(name_or_path: str, taxonomy: Taxonomy, labels: dict) -> SegformerForSemanticSegmentation:
+    """Fine-tune saved or published weights: the encoder and decode head carry over to any taxonomy, the
+    classifier only when it already predicts `taxonomy`'s classes in order (a same-shaped head for other
+    classes would silently keep the wrong meaning, so it is re-initialised too)."""
+    where = "local folder" if Path(name_or_path).is_dir() else "Hub"
+    source = SegformerConfig.from_pretrained(name_or_path)
+    source_names = [source.id2label[i] for i in range(source.num_labels)]
     model = SegformerForSemanticSegmentation.from_pretrained(
         name_or_path, use_safetensors=True, ignore_mismatched_sizes=True, **labels)
-    logger.info("loaded %s (%s)", name_or_path, "local folder" if Path(name_or_path).is_dir() else "Hub")
+    if source_names == [c.name for c in taxonomy.trainable]:
+        logger.info("initialised from %s (%s): every weight kept, it already predicts the %d classes of %s",
+                    name_or_path, where, taxonomy.num_labels, taxonomy.name)
+        return model
+    classifier = model.decode_head.classifier
+    if source.num_labels == taxonomy.num_labels:  # same shape, other classes: from_pretrained kept the old head
+        torch.nn.init.normal_(classifier.weight, std=model.config.initializer_range)
+        torch.nn.init.zeros_(classifier.bias)
+    logger.info("initialised from %s (%s): encoder and decode head kept, classifier re-initialised for the %d "
+                "classes of %s (it predicted %d other classes: %s)", name_or_path, where, taxonomy.num_labels,
+                taxonomy.name, source.num_labels, ", ".join(source_names[:5]) + (", ..." if len(source_names) > 5 else ""))
     return model
 
 

@@ -124,11 +124,14 @@ def load_image_processor(model: str | Path):
     """The model's own image processor; the training normalisation when it ships none."""
     from transformers import SegformerImageProcessor
 
+    from train.transforms import IMAGENET_MEAN, IMAGENET_STD
+
     try:
         return SegformerImageProcessor.from_pretrained(model)
     except OSError:
         logger.info("%s has no preprocessor_config.json; using the training normalisation", model)
-        return SegformerImageProcessor(do_reduce_labels=False)
+        return SegformerImageProcessor(image_mean=list(IMAGENET_MEAN), image_std=list(IMAGENET_STD),
+                                       do_reduce_labels=False)
 
 
 # -- the evaluation run -----------------------------------------------------------------------------
@@ -145,7 +148,11 @@ def evaluate_model(model: str | Path, dataset: str | Path, output_dir: Path | st
         raise UnifyError(f"batch_size must be >= 1, got {batch_size}")
     output_dir = Path(output_dir)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    net = SegformerForSemanticSegmentation.from_pretrained(model, use_safetensors=True).to(device).eval()
+    try:
+        net = SegformerForSemanticSegmentation.from_pretrained(model, use_safetensors=True).to(device).eval()
+    except OSError as exc:
+        raise UnifyError(f"cannot load the model {model} (a folder written by save_pretrained, or a Hub id with "
+                         f"safetensors weights): {exc}") from exc
     processor = load_image_processor(model)
     with tempfile.TemporaryDirectory(prefix="unify-evaluate-") as tmp:
         folder = _dataset_folder(dataset, data_dir, Path(tmp))

@@ -403,7 +403,7 @@ def attach_images(source: Path | str, data_dir: Path | str | None, output_dir: P
         restored = {k: v for k, v in metadata.items() if k != LABELS_ONLY}
         restored["images_attached_from"] = str(data_dir) if data_dir else metadata["dataset"]
         (staging / METADATA_FILE).write_text(json.dumps(restored, indent=2))
-        (staging / "README.md").write_text(_config_card(list(counts)))
+        (staging / "README.md").write_text(_config_card(staging, counts))
         for name in [*(f"metadata/{c}.parquet" for c in METADATA_CONFIGS), REPORT_FILE]:
             if (folder / name).is_file():
                 (staging / name).parent.mkdir(exist_ok=True)

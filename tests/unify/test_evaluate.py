@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 from transformers import SegformerConfig, SegformerForSemanticSegmentation, SegformerImageProcessor
 
-from unify.build import build_dataset, read_metadata
+from unify.build import build_dataset, load_split, read_metadata
 from unify.cli import main
 from unify.errors import UnifyError
 from unify.evaluate import NativeCollapse, evaluate_model, plan_evaluation
@@ -70,7 +70,7 @@ def test_a_model_that_always_says_one_class_scores_as_the_labels_predict(coarse,
     model = constant_model(tmp_path / "model", unified_class)
     result = evaluate_model(model, coarse, tmp_path / "out", split="train")
 
-    table = datasets.Dataset.from_parquet(sorted(str(p) for p in (coarse / "data").glob("train-*.parquet")))
+    table = load_split(coarse, "train")
     unified = np.stack([np.asarray(x) for x in table["unified_label"]])
     native = np.stack([np.asarray(x) for x in table["label"]])
     coarse_classes = get_taxonomy("synthetic_coarse")
@@ -128,3 +128,10 @@ def test_unknown_dataset_is_a_clear_error(tmp_path, capsys):
     model = constant_model(tmp_path / "model", "sky")
     assert main(["evaluate", "--model", str(model), "--dataset", "no_such_set", "--output", str(tmp_path)]) == 2
     assert "neither a folder written by `unify build`" in capsys.readouterr().err
+
+
+def test_a_model_that_cannot_be_loaded_is_a_clear_error(coarse, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["evaluate", "--model", str(tmp_path / "empty"), "--dataset", str(coarse), "--output",
+                 str(tmp_path / "out")]) == 2
+    assert "cannot load the model" in capsys.readouterr().err

@@ -19,7 +19,7 @@ from transformers import (SegformerConfig, SegformerForSemanticSegmentation, Seg
                           pipeline)
 
 from dataset_scripts.synthetic_driving import SyntheticDriving
-from unify.build import build_dataset, read_metadata, write_metadata
+from unify.build import build_dataset, load_split, read_metadata, write_metadata
 from unify.cli import main
 from unify.columns import NATIVE_LABEL
 from unify.constants import IGNORED, PROVENANCE_NAMES
@@ -36,9 +36,7 @@ IMAGES = (("train", 4),)
 
 
 def rows(folder: Path, split: str = "train") -> datasets.Dataset:
-    """A split read straight from its shards (`load_dataset(folder)` caches by folder name)."""
-    files = sorted(str(p) for p in (folder / "data").glob(f"{split}-*.parquet"))
-    return datasets.Dataset.from_parquet(files).cast_column("image", datasets.Image(decode=False))
+    return load_split(folder, split).cast_column("image", datasets.Image(decode=False))
 
 
 def same_rows(a: datasets.Dataset, b: datasets.Dataset) -> None:

@@ -20,8 +20,14 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from unify.errors import UnifyError
     from unify.hub import attach_images
 
-    counts = attach_images(args.source, args.data_dir, args.output)
+    try:
+        counts = attach_images(args.source, args.data_dir, args.output)
+    except HfHubHTTPError as exc:
+        raise UnifyError(f"cannot download {args.source} from the Hub: {exc}") from exc
     print(json.dumps({"output": str(args.output), "examples": counts}))
     return 0
