@@ -52,7 +52,8 @@ class Blob:
 
     @property
     def pointer(self) -> bytes:
-        return f"version https://git-lfs.github.com/spec/v1\noid sha256:{self.sha256}\nsize {len(self.content)}\n".encode()
+        return (f"version https://git-lfs.github.com/spec/v1\noid sha256:{self.sha256}\n"
+                f"size {len(self.content)}\n").encode()
 
     @property
     def git_oid(self) -> str:
@@ -343,7 +344,8 @@ class _Handler(BaseHTTPRequestHandler):
             if blobs:
                 sibling.update(size=len(blob.content), blobId=blob.git_oid)
                 if blob.lfs:
-                    sibling["lfs"] = {"size": len(blob.content), "sha256": blob.sha256, "pointerSize": len(blob.pointer)}
+                    sibling["lfs"] = {"size": len(blob.content), "sha256": blob.sha256,
+                                      "pointerSize": len(blob.pointer)}
             siblings.append(sibling)
         info = {"_id": found.id, "id": found.id, "author": found.id.split("/")[0], "sha": commit.oid,
                 "lastModified": commit.date, "createdAt": commit.date, "private": found.private, "gated": False,
@@ -394,8 +396,8 @@ class _Handler(BaseHTTPRequestHandler):
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise HubError(400, f"malformed ndjson commit payload: {exc}") from exc
         commit = self.hub.commit(found, rev, lines)
-        self._send_json(200, {"success": True, "commitOid": commit.oid, "commitUrl": f"{self._repo_url(found)}/commit/{commit.oid}",
-                              "pullRequestUrl": None})
+        self._send_json(200, {"success": True, "commitOid": commit.oid,
+                              "commitUrl": f"{self._repo_url(found)}/commit/{commit.oid}", "pullRequestUrl": None})
 
     def tree(self, type: str, repo: str, rev: str, path: str = ""):  # noqa: A002
         commit = self._commit(self._repo(type, repo), rev)
@@ -550,12 +552,14 @@ def connect_clients(hub: LoopbackHub, monkeypatch, cache_dir: Path) -> list[str]
                    "HF_DATASETS_CACHE": str(datasets_cache), "HF_UPDATE_DOWNLOAD_COUNTS": "0"}
     for key, value in environment.items():
         monkeypatch.setenv(key, value)
-    for name, value in {"ENDPOINT": hub.url, "HUGGINGFACE_CO_URL_TEMPLATE": hub.url + "/{repo_id}/resolve/{revision}/{filename}",
+    for name, value in {"ENDPOINT": hub.url,
+                        "HUGGINGFACE_CO_URL_TEMPLATE": hub.url + "/{repo_id}/resolve/{revision}/{filename}",
                         "HF_HUB_OFFLINE": False, "HF_HUB_DISABLE_XET": True, "HF_HUB_CACHE": str(hub_cache),
                         "HF_TOKEN_PATH": str(cache_dir / "token"),
                         "HF_STORED_TOKENS_PATH": str(cache_dir / "stored_tokens")}.items():
         monkeypatch.setattr(hf_constants, name, value)
-    for name, value in {"HF_ENDPOINT": hub.url, "HUB_DATASETS_URL": hub.url + "/datasets/{repo_id}/resolve/{revision}/{path}",
+    for name, value in {"HF_ENDPOINT": hub.url,
+                        "HUB_DATASETS_URL": hub.url + "/datasets/{repo_id}/resolve/{revision}/{path}",
                         "HF_HUB_OFFLINE": False, "HF_DATASETS_OFFLINE": False, "HF_DATASETS_CACHE": datasets_cache,
                         "DOWNLOADED_DATASETS_PATH": datasets_cache / "downloads",
                         "EXTRACTED_DATASETS_PATH": datasets_cache / "downloads" / "extracted",

@@ -59,9 +59,10 @@ def _from_pretrained(name_or_path: str, taxonomy: Taxonomy, labels: dict) -> Seg
     if source.num_labels == taxonomy.num_labels:  # same shape, other classes: from_pretrained kept the old head
         torch.nn.init.normal_(classifier.weight, std=model.config.initializer_range)
         torch.nn.init.zeros_(classifier.bias)
+    shown = ", ".join(source_names[:5]) + (", ..." if len(source_names) > 5 else "")
     logger.info("initialised from %s (%s): encoder and decode head kept, classifier re-initialised for the %d "
                 "classes of %s (it predicted %d other classes: %s)", name_or_path, where, taxonomy.num_labels,
-                taxonomy.name, source.num_labels, ", ".join(source_names[:5]) + (", ..." if len(source_names) > 5 else ""))
+                taxonomy.name, source.num_labels, shown)
     return model
 
 

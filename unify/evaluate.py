@@ -173,7 +173,8 @@ def evaluate_model(model: str | Path, dataset: str | Path, output_dir: Path | st
         count = _score(net, processor, table, columns, plan, unified, native, batch_size, metadata["splits"].get(split))
     result = {"model": str(model), "dataset": metadata["dataset"], "config": metadata["config"], "split": split,
               "num_images": count,
-              "unified": _scores_json(unified.compute(), plan.unified_names, plan.unified_taxonomy) if unified else None,
+              "unified": (_scores_json(unified.compute(), plan.unified_names, plan.unified_taxonomy)
+                          if unified else None),
               "native": _scores_json(native.compute(), plan.collapse.names, plan.native_taxonomy)}
     _write_outputs(output_dir, result, unified, native, plan)
     return result
@@ -251,7 +252,8 @@ def _clean(value: float) -> float | None:
 def _scores_json(scores, names: list[str], taxonomy: str) -> dict:
     pixels = scores.matrix.sum(1).tolist()
     return {"taxonomy": taxonomy, "miou": _clean(scores.miou), "pixel_accuracy": _clean(scores.pixel_accuracy),
-            "classes": [{"name": n, "iou": _clean(iou), "pixels": int(p)} for n, iou, p in zip(names, scores.iou, pixels)]}
+            "classes": [{"name": n, "iou": _clean(iou), "pixels": int(p)}
+                        for n, iou, p in zip(names, scores.iou, pixels)]}
 
 
 def _write_outputs(output_dir: Path, result: dict, unified, native, plan: EvaluationPlan) -> None:

@@ -30,9 +30,9 @@ from huggingface_hub import CommitOperationAdd, HfApi
 from dataset_scripts import builder_registry
 from model_cards import render_card
 from unify.build import read_metadata
-from unify.constants import (DATASET, FINE_LABEL, FORMAT_VERSION, IMAGE, IMAGE_ID, LABEL, METADATA_FILE, PROVENANCE,
-                             PROVENANCE_NAMES, UNIFIED_LABEL)
 from unify.columns import LabelColumns
+from unify.constants import (DATASET, FINE_LABEL, FORMAT_VERSION, IMAGE, IMAGE_ID, LABEL, METADATA_FILE, PROVENANCE,
+                             PROVENANCE_NAMES)
 from unify.errors import UnifyError
 from unify.evaluate import EVALUATION_FILE, load_image_processor, model_taxonomy
 
@@ -356,7 +356,8 @@ def _loading_snippet(repo_id: str, metadata: dict, labels_only: bool) -> str:
     if labels_only:
         return ("The images are not in this repository. Rebuild the full dataset from your own raw copy of "
                 f"{metadata['dataset']} (matched by `image_id`):\n\n```bash\n"
-                f"unify attach-images {repo_id} --data-dir /path/to/raw/{metadata['dataset']} --output {metadata['dataset']}-unified\n"
+                f"unify attach-images {repo_id} --data-dir /path/to/raw/{metadata['dataset']} "
+                f"--output {metadata['dataset']}-unified\n"
                 "```\n\nThen, or for the labels alone:\n\n```python\nfrom datasets import load_dataset\n\n"
                 f"labels = load_dataset(\"{repo_id}\", revision=\"{FORMAT_TAG}\")\n```")
     return ("```python\nfrom datasets import load_dataset\n\n"
@@ -489,7 +490,8 @@ def push_model(run_dir: Path | str, repo_id: str, *, private: bool = True,
     model.config.id2label, model.config.label2id = taxonomy.id2label(), taxonomy.label2id()
     processor = load_image_processor(model_dir)
     results = [_read_evaluation(Path(folder)) for folder in evaluations]
-    card = model_card(repo_id, model.config, taxonomy, run_config, results, _read_json(run_dir / "metrics.json"))
+    card = model_card(repo_id, model.config, taxonomy, run_config, results, _read_json(run_dir / "metrics.json"),
+                      processor)
     url = _create_repo(api, repo_id, "model", private)
     with tempfile.TemporaryDirectory(prefix="unify-push-model-") as stage:
         model.save_pretrained(stage)
@@ -528,8 +530,8 @@ def _read_evaluation(folder: Path) -> dict:
 
 
 
-def model_card(repo_id: str, config, taxonomy, run_config: dict, evaluations: list[dict],
-               run_metrics: dict | None) -> str:
+def model_card(repo_id: str, config, taxonomy, run_config: dict, evaluations: list[dict], run_metrics: dict | None,
+               processor=None) -> str:
     """The model card: intended use, training data, evaluation, fine-tuning, limitations, citation."""
     training = _training_sources(run_config)
     distilled = any(s["kind"] == "pseudo_labelled" for s in training)
@@ -548,15 +550,22 @@ def model_card(repo_id: str, config, taxonomy, run_config: dict, evaluations: li
     role = ("a student distilled from a teacher's pseudo-labels, constrained by each dataset's own ground truth"
             if distilled else "trained on ground truth")
     summary = (f"A SegFormer ({size}) that segments driving scenes into the {taxonomy.num_labels} classes of the "
-               f"unified `{taxonomy.name}` taxonomy: {role}. Trained with unify-driving.")
+               f"unified `{taxonomy.name}` taxonomy: {role}{f', starting from `{init}`' if init else ''}. "
+               "Trained with unify-driving; check the licences of its training data before using it.")
     intended = (f"Semantic segmentation of road scenes from vehicle cameras, in the `{taxonomy.name}` label space; "
                 "a starting point for fine-tuning on another driving dataset or taxonomy; a teacher for "
                 "pseudo-labelling further datasets with `unify pseudo-label`. Not validated for safety-critical use.")
-    names = ", ".join(sorted({s["dataset"] for s in training if s["dataset"] != "unknown"})) or "the data listed above"
+    if processor is not None and getattr(processor, "do_resize", False):
+        intended += (f" The image processor resizes every image to {processor.size['height']}x"
+                     f"{processor.size['width']} before the model sees it; `unify evaluate` scores full-resolution "
+                     "images.")
+    names = ", ".join(sorted({s["dataset"] for s in training if s["dataset"] != "unknown"})) or "its training data"
     limitations = (f"The model knows only the {taxonomy.num_labels} classes of `{taxonomy.name}`; anything else is "
-                   "assigned to one of them. It learnt from " + names + "; other cameras, countries, weather and "
-                   "night scenes may be segmented worse than the evaluation below suggests. Pseudo-labels carry the "
-                   "teacher's mistakes wherever a native class allowed several unified classes or none was given.")
+                   f"assigned to one of them. It learnt from {names}; other cameras, countries, weather and night "
+                   "scenes may be segmented worse than the evaluation above suggests.")
+    if distilled:
+        limitations += (" Pseudo-labels carry the teacher's mistakes wherever a native class allowed several unified "
+                        "classes or was left unlabeled.")
     return render_card(
         "model", {k: v for k, v in card_data.items() if v is not None},
         pretty_name=repo_id.split("/")[-1], repo_id=repo_id, summary=summary, intended_use=intended,
@@ -604,7 +613,7 @@ def evaluation_table(evaluations: list[dict], run_metrics: dict | None = None) -
                  _percent(scores.get("pixel_accuracy"))] for name, scores in run_metrics.items()]
     if not rows:
         return None
-    return markdown_table(["dataset", "split", "images", "taxonomy", "mIoU", "pixel accuracy"], rows)
+    return markdown_table(["dataset", "split", "images", "taxonomy", "mIoU (%)", "pixel accuracy (%)"], rows)
 
 
 def _percent(value: float | None) -> str:

@@ -51,10 +51,12 @@ def test_other_classes_keep_the_backbone_and_reinitialise_the_classifier(student
 def test_a_same_sized_head_for_other_classes_is_reinitialised_too(student, caplog):
     caplog.set_level(logging.INFO, logger="train.model")
     reversed_names = [c.name for c in reversed(FINE.trainable)]
-    shuffled = Taxonomy("reversed", tuple(ClassInfo(i, name, (0, 0, 0), False) for i, name in enumerate(reversed_names)))
+    shuffled = Taxonomy("reversed", tuple(ClassInfo(i, name, (0, 0, 0), False)
+                                          for i, name in enumerate(reversed_names)))
     model = build_model("tester/student", shuffled)
-    assert not torch.equal(model.state_dict()["decode_head.classifier.weight"], student["decode_head.classifier.weight"])
-    assert torch.equal(model.state_dict()["decode_head.linear_fuse.weight"], student["decode_head.linear_fuse.weight"])
+    weights = model.state_dict()
+    assert not torch.equal(weights["decode_head.classifier.weight"], student["decode_head.classifier.weight"])
+    assert torch.equal(weights["decode_head.linear_fuse.weight"], student["decode_head.linear_fuse.weight"])
     assert [model.config.id2label[i] for i in range(15)] == reversed_names
     assert "classifier re-initialised for the 15 classes of reversed" in caplog.text
 

@@ -84,7 +84,8 @@ def pseudo(built, tmp_path_factory) -> Path:
     metadata = read_metadata(built)
     write_metadata(folder, mapping, dataset=metadata["dataset"], config=metadata["config"], splits={"train": len(out)},
                    source=metadata["source"], skipped=[],
-                   extra={"kind": "pseudo_labelled", "teacher": "tester/teacher", "tta": {"scales": [0.75, 1.0], "flip": True}})
+                   extra={"kind": "pseudo_labelled", "teacher": "tester/teacher",
+                          "tta": {"scales": [0.75, 1.0], "flip": True}})
     report = {"pixels_by_provenance": {name: int(n) for name, n in zip(PROVENANCE_NAMES, counts)}}
     (folder / "pseudo_label_report.json").write_text(json.dumps(report))
     return folder
@@ -152,7 +153,8 @@ def test_images_whose_licence_forbids_redistribution_are_refused(hub, built, tmp
     assert "Research only, no redistribution" in error and "--labels-only" in error
     assert hub.repos == {} and hub.requests == []  # refused before anything reached the Hub
 
-    assert main(["push", "dataset", str(restricted), "--repo-id", "tester/allowed", "--allow-image-redistribution"]) == 0
+    assert main(["push", "dataset", str(restricted), "--repo-id", "tester/allowed",
+                 "--allow-image-redistribution"]) == 0
     assert "Research only, no redistribution" in capsys.readouterr().out
     assert "data/train-00000-of-00001.parquet" in hub.files("tester/allowed")
     assert main(["push", "dataset", str(restricted), "--repo-id", "tester/labels", "--labels-only"]) == 0
