@@ -18,7 +18,6 @@ The shares are written beside each line, so that a person can edit the draft bef
 from __future__ import annotations
 
 import io
-import json
 import logging
 import tempfile
 from dataclasses import dataclass, field
@@ -31,15 +30,14 @@ from PIL import Image
 
 from dataset_scripts import get_builder_class
 from dataset_scripts.base import RawSample
+from train.model import load_model
+from train.transforms import normalize
 from unify.errors import BadSampleError, UnifyError
+from unify.labelling import _check_teacher as check_teacher
 from unify.mapping import ALL, VOID, parse_mapping
 from unify.taxonomy import Taxonomy, get_taxonomy
 
 logger = logging.getLogger(__name__)
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-"""SegFormer's normalisation when the teacher folder carries no preprocessor_config.json."""
 
 
 @dataclass(frozen=True)
@@ -61,14 +59,6 @@ class SuggestionRule:
 
 
 @dataclass
-class Teacher:
-    model: torch.nn.Module  # returns an object with `.logits` (B, C, h, w) over the unified classes
-    image_mean: tuple[float, float, float] = IMAGENET_MEAN
-    image_std: tuple[float, float, float] = IMAGENET_STD
-    source: str = "(in memory)"  # where it was loaded from, for the draft's header
-
-
-@dataclass
 class DraftLine:
     native: str
     targets: str  # "a, b", "*" or "void", as written in a mapping file
@@ -86,53 +76,29 @@ class MappingSuggestion:
     output: Path | None = None
 
 
-def load_teacher(path: Path | str, unified: Taxonomy) -> Teacher:
-    """A SegFormer saved with `save_pretrained`, checked to predict exactly the unified classes."""
-    from transformers import SegformerForSemanticSegmentation
-
-    path = Path(path)
-    if not (path / "config.json").is_file():
-        raise UnifyError(f"teacher {path} is not a saved model folder (no config.json)")
-    model = SegformerForSemanticSegmentation.from_pretrained(path, local_files_only=True)
-    predicted = {int(i): name for i, name in model.config.id2label.items()}
-    if predicted != unified.id2label():
-        different = sorted(set(predicted.items()) ^ set(unified.id2label().items()))[:5]
-        raise UnifyError(f"teacher {path} predicts {len(predicted)} classes that are not those of {unified.name!r} "
-                         f"({unified.num_labels} classes); first differences (id, name): {different}")
-    mean, std = IMAGENET_MEAN, IMAGENET_STD
-    if (path / "preprocessor_config.json").is_file():
-        processor = json.loads((path / "preprocessor_config.json").read_text())
-        mean, std = tuple(processor.get("image_mean", mean)), tuple(processor.get("image_std", std))
-    return Teacher(model=model, image_mean=mean, image_std=std, source=str(path))
-
-
-def preprocess(rgb: np.ndarray, teacher: Teacher, max_side: int | None = None) -> torch.Tensor:
-    """(1, 3, h, w) normalised input; images longer than `max_side` are scaled down to it."""
+def preprocess(rgb: np.ndarray, max_side: int | None = None) -> torch.Tensor:
+    """(1, 3, h, w) input normalised as in training; images longer than `max_side` are scaled down to it."""
     if max_side is not None and max(rgb.shape[:2]) > max_side:
         scale = max_side / max(rgb.shape[:2])
         size = (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale)))
         rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.BILINEAR))
-    pixels = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div(255)
-    mean = torch.tensor(teacher.image_mean).view(3, 1, 1)
-    std = torch.tensor(teacher.image_std).view(3, 1, 1)
-    return ((pixels - mean) / std).unsqueeze(0)
+    return normalize(torch.from_numpy(np.require(rgb, requirements=["C", "W"])).permute(2, 0, 1)).unsqueeze(0)
 
 
 @torch.inference_mode()
-def predict(teacher: Teacher, rgb: np.ndarray, device: torch.device, max_side: int | None = None) -> torch.Tensor:
+def predict(teacher: torch.nn.Module, rgb: np.ndarray, device: torch.device, max_side: int | None = None) -> torch.Tensor:
     """(H, W) unified class ids predicted for an image, at the image's own size."""
-    logits = teacher.model(pixel_values=preprocess(rgb, teacher, max_side).to(device)).logits
+    logits = teacher(pixel_values=preprocess(rgb, max_side).to(device)).logits
     logits = F.interpolate(logits.float(), size=rgb.shape[:2], mode="bilinear", align_corners=False)
     return logits.argmax(dim=1)[0]
 
 
-def count_predictions(teacher: Teacher, label: np.ndarray, rgb: np.ndarray, counts: torch.Tensor,
+def count_predictions(teacher: torch.nn.Module, label: np.ndarray, rgb: np.ndarray, counts: torch.Tensor,
                       device: torch.device, max_side: int | None = None) -> None:
     """Add one image's (native id, predicted unified id) pixel pairs to `counts` (L, C)."""
-    num_classes = counts.shape[1]
     predicted = predict(teacher, rgb, device, max_side)
     native = torch.from_numpy(label.astype(np.int64)).to(device)
-    pairs = native.flatten() * num_classes + predicted.flatten()
+    pairs = native.flatten() * counts.shape[1] + predicted.flatten()
     counts += torch.bincount(pairs, minlength=counts.numel()).view(counts.shape)
 
 
@@ -144,6 +110,7 @@ def draft_lines(counts: np.ndarray, native: Taxonomy, unified: Taxonomy, rule: S
         entropy = -np.where(shares > 0, shares * np.log(shares), 0.0).sum(axis=1)
     spread = np.exp(entropy) >= rule.spread * unified.num_labels
     evidence = counts * ((totals > 0) & ~spread)[:, None]  # spread classes say nothing about any unified class
+    evidence_total = evidence.sum(axis=0)
     names = [c.name for c in unified.trainable]
     lines = []
     for c in native.classes:
@@ -156,7 +123,7 @@ def draft_lines(counts: np.ndarray, native: Taxonomy, unified: Taxonomy, rule: S
             targets, why = (VOID, "flagged void by the dataset, no preference: ") if c.ignore else (ALL, "no preference: ")
             lines.append(DraftLine(c.name, targets, why + seen))
             continue
-        rest = evidence.sum(axis=0) - evidence[c.id]
+        rest = evidence_total - evidence[c.id]
         elsewhere = rest / max(int(rest.sum()), 1)
         allowed = (shares[c.id] >= rule.min_share) | (
             (shares[c.id] >= rule.min_evidence) & (shares[c.id] >= rule.lift * elsewhere))
@@ -178,11 +145,14 @@ def format_draft(suggestion: MappingSuggestion, header: list[str]) -> str:
     return "\n".join([f"# {text}" if text else "#" for text in header] + body) + "\n"
 
 
-def suggest_mapping(dataset: str, unified_taxonomy: str, teacher: Teacher | Path | str, output: Path | str,
+def suggest_mapping(dataset: str, unified_taxonomy: str, teacher: torch.nn.Module | Path | str, output: Path | str,
                     data_dir: Path | str | None = None, config: str | None = None, samples: int = 64,
                     rule: SuggestionRule | None = None, device: str | None = None, max_side: int | None = 1024,
                     overwrite: bool = False) -> MappingSuggestion:
-    """Run `teacher` over `samples` images of `dataset` (read from `data_dir`) and write a draft mapping."""
+    """Run `teacher` over `samples` images of `dataset` (read from `data_dir`) and write a draft mapping.
+
+    `teacher` is a saved model folder, or a model already in memory that returns `.logits`.
+    """
     rule = rule or SuggestionRule()
     output = Path(output)
     if samples < 1:
@@ -191,10 +161,15 @@ def suggest_mapping(dataset: str, unified_taxonomy: str, teacher: Teacher | Path
         raise UnifyError(f"{output} exists; a draft never replaces a file that may hold edits (use --force)")
     unified = get_taxonomy(unified_taxonomy)
     unified.require_unified()
-    if not isinstance(teacher, Teacher):
-        teacher = load_teacher(teacher, unified)
+    source = "(in memory)"
+    if not isinstance(teacher, torch.nn.Module):
+        source = str(teacher)
+        if not (Path(source) / "config.json").is_file():
+            raise UnifyError(f"teacher {source} is not a saved model folder (no config.json)")
+        teacher = load_model(source)
+        check_teacher(teacher, unified, source)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    teacher.model.to(device).eval()
+    teacher.to(device).eval()
     with tempfile.TemporaryDirectory(prefix="unify-suggest-") as cache:
         builder = get_builder_class(dataset)(config_name=config, data_dir=str(data_dir) if data_dir else None,
                                              cache_dir=cache)
@@ -215,7 +190,7 @@ def suggest_mapping(dataset: str, unified_taxonomy: str, teacher: Teacher | Path
     counts = counts.cpu().numpy()
     suggestion = MappingSuggestion(native, unified, counts, draft_lines(counts, native, unified, rule),
                                    num_images=len(chosen) - len(skipped), skipped=skipped, output=output)
-    header = _header(suggestion, dataset, config_name, teacher.source, data_dir, rule)
+    header = _header(suggestion, dataset, config_name, source, data_dir, rule)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(format_draft(suggestion, header), encoding="utf-8")
     parse_mapping(output, native, unified)  # the draft must already be a valid mapping file
