@@ -8,8 +8,9 @@ unpacked into one folder, with the official split lists of Rellis_3D_image_split
     00000/pylon_camera_node_label_id/frame000000-1581624652_750.png
     ...
 
-The sequences may also sit in a Rellis-3D/ subfolder, as the zips unpack. A list line holding only the
-image path gets the label path by the dataset's naming rule.
+The sequences may also sit in a Rellis-3D/ subfolder, as the zips unpack. The line format is the one
+public RELLIS-3D loaders read; a line holding only the image path gets the label path by the
+dataset's naming rule, and any other line is refused.
 """
 
 from __future__ import annotations

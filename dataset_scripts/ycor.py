@@ -5,8 +5,9 @@ Layout, as the yamaha_v0 archive unpacks:
     train/iid000000/rgb.jpg  train/iid000000/labels.png     (colour-coded RGB)
     valid/iid000008/rgb.jpg  valid/iid000008/labels.png
 
-The colours are those of unify/taxonomies/ycor.csv; the ids are this package's own (YCOR ships no id
-images). A mask colour outside the table is an error, as it means a damaged or foreign file.
+The archive documents neither its layout nor its colours: this builder reads the layout and the
+colours (unify/taxonomies/ycor.csv) that public YCOR loaders agree on; the ids are this package's own.
+A mask colour outside the table is an error, as it means a damaged or foreign file.
 """
 
 from __future__ import annotations

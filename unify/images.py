@@ -93,9 +93,9 @@ def rgb_to_ids(rgb: np.ndarray, colors: dict[tuple[int, int, int], int], source:
     (datasets whose void is "every other colour").
     """
     codes = _pack_rgb(rgb)
-    table = sorted(((r << 16) | (g << 8) | b, class_id) for (r, g, b), class_id in colors.items())
-    keys = np.array([key for key, _ in table], dtype=np.int64)
-    values = np.array([class_id for _, class_id in table], dtype=np.int64)
+    keys = _pack_rgb(np.array(list(colors), dtype=np.int64).reshape(-1, 3))
+    order = np.argsort(keys)
+    keys, values = keys[order], np.array(list(colors.values()), dtype=np.int64)[order]
     position = np.minimum(np.searchsorted(keys, codes), len(keys) - 1)
     found = keys[position] == codes
     ids = values[position]
