@@ -103,12 +103,12 @@ def dataset_sources(folder: Path | str, metadata: dict | None = None) -> list[So
     for split, shards in split_shards(folder).items():
         for shard in shards:
             if DATASET in pq.read_schema(shard).names:
-                names = pq.read_table(shard, columns=[DATASET]).column(DATASET).to_pylist()
+                found = pq.read_table(shard, columns=[DATASET]).column(DATASET).value_counts().to_pylist()
             else:
-                names = [metadata["dataset"]] * pq.read_metadata(shard).num_rows
-            for name in names:
-                counts.setdefault(name, {}).setdefault(split, 0)
-                counts[name][split] += 1
+                found = [{"values": metadata["dataset"], "counts": pq.read_metadata(shard).num_rows}]
+            for entry in found:
+                per_split = counts.setdefault(entry["values"], {})
+                per_split[split] = per_split.get(split, 0) + entry["counts"]
     return [_source_info(name, images, metadata) for name, images in sorted(counts.items())]
 
 

@@ -112,6 +112,8 @@ def test_a_pushed_dataset_loads_back_with_plain_load_dataset(hub, built):
     card = HfApi().dataset_info("tester/coarse").card_data
     assert card["unify"]["taxonomy"] == [{"id": c.id, "name": c.name, "color": "#%02x%02x%02x" % c.color}
                                          for c in FINE.trainable]
+    again = push_dataset(built, "tester/coarse")  # a later push moves the tag to its own revision
+    assert again.commit != report.commit and repo.tags == {FORMAT_TAG: again.commit}
     assert hub.unhandled == []
 
 
