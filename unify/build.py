@@ -45,8 +45,19 @@ def build_dataset(name: str, output_dir: Path | str, data_dir: Path | str | None
                               cache_dir=str(tmp / "cache"), unified_taxonomy=unified_taxonomy, skip_bad=skip_bad,
                               skip_log=str(tmp / "skipped"), **config_kwargs)
         staging = tmp / "out"
-        builder.download_and_prepare(output_dir=str(staging), file_format="parquet", num_proc=num_proc)
+        try:
+            builder.download_and_prepare(output_dir=str(staging), file_format="parquet", num_proc=num_proc)
+        except datasets.exceptions.DatasetGenerationError as exc:  # `datasets` wraps what the builder raised
+            if isinstance(exc.__cause__, UnifyError):
+                raise exc.__cause__ from None
+            raise
         splits = {split: info.num_examples for split, info in builder.info.splits.items()}
+        emptied = [split for split, count in splits.items() if not count]  # every sample skipped
+        if emptied:
+            logger.warning("%s: no usable samples left in split(s) %s; they are left out", name, ", ".join(emptied))
+            splits = {split: count for split, count in splits.items() if count}
+            for shard in [p for split in emptied for p in _shards(staging, builder.name, split)]:
+                shard.unlink()
         _arrange_shards(staging, builder.name, list(splits))
         skipped = _read_skips(tmp / "skipped")
         write_metadata(staging, builder.mapping, dataset=name, config=builder.config.name, splits=splits,
@@ -66,9 +77,15 @@ def _arrange_shards(staging: Path, builder_name: str, splits: list[str]) -> None
     """`<builder>-<split>-00000-of-00002.parquet` -> `data/<split>-00000-of-00002.parquet`."""
     (staging / "data").mkdir()
     for split in splits:
-        shards = sorted(staging.glob(f"{builder_name}-{split}*.parquet"))
+        shards = _shards(staging, builder_name, split)
         for index, shard in enumerate(shards):
             shard.rename(staging / "data" / f"{split}-{index:05d}-of-{len(shards):05d}.parquet")
+
+
+def _shards(staging: Path, builder_name: str, split: str) -> list[Path]:
+    """Exact names only: split "train" must not take the shards of split "train_extra"."""
+    return sorted([*staging.glob(f"{builder_name}-{split}.parquet"),
+                   *staging.glob(f"{builder_name}-{split}-[0-9]*-of-[0-9]*.parquet")])
 
 
 def _read_skips(folder: Path) -> list[dict]:
