@@ -15,6 +15,7 @@ from pathlib import Path
 
 import datasets
 import numpy as np
+from PIL import Image
 
 from unify.constants import DATASET, IGNORE_INDEX, IMAGE, IMAGE_ID, LABEL, UNIFIED_LABEL
 from unify.errors import BadSampleError, UnifyError
@@ -167,11 +168,17 @@ def unified_ground_truth(native: np.ndarray, mapping: LabelMapping, source: Path
 
     One table lookup does both jobs: ids outside the native taxonomy look up a marker that is no
     unified id, and only when it shows up are the offending ids counted for the error message.
+    8-bit labels (nearly all) go through PIL's histogram and lookup, several times faster than numpy.
     """
     tables = mapping.tables
     known = tables.known.numpy()
     marker = mapping.unified.num_labels if mapping.unified.num_labels < IGNORE_INDEX else IGNORE_INDEX + 1
     lookup = np.where(known, tables.single.numpy(), marker).astype(np.uint8 if marker < 256 else np.uint16)
+    if native.dtype == np.uint8 and lookup.dtype == np.uint8 and native.ndim == 2:
+        image = Image.fromarray(native)
+        if np.any(lookup[np.flatnonzero(image.histogram())] == marker):
+            raise _unknown_ids_error(native, mapping, source)
+        return np.asarray(image.point(lookup[:256].tolist()))
     if native.size and int(native.max()) >= len(lookup):
         raise _unknown_ids_error(native, mapping, source)
     unified = np.take(lookup, native)
