@@ -47,9 +47,9 @@ def build_dataset(name: str, output_dir: Path | str, data_dir: Path | str | None
         staging = tmp / "out"
         try:
             builder.download_and_prepare(output_dir=str(staging), file_format="parquet", num_proc=num_proc)
-        except datasets.exceptions.DatasetGenerationError as exc:  # `datasets` wraps what the builder raised
+        except datasets.exceptions.DatasetGenerationError as exc:
             if isinstance(exc.__cause__, UnifyError):
-                raise exc.__cause__ from None
+                raise exc.__cause__ from None  # the message that names the file is the useful one
             raise
         splits = {split: info.num_examples for split, info in builder.info.splits.items()}
         emptied = [split for split, count in splits.items() if not count]  # every sample skipped
@@ -121,15 +121,32 @@ def write_metadata(folder: Path, mapping: LabelMapping, dataset: str, config: st
     (folder / "metadata").mkdir(exist_ok=True)
     datasets.Dataset.from_list(mapping.unified.to_json()).to_parquet(str(folder / "metadata" / "unified_classes.parquet"))
     datasets.Dataset.from_list(mapping.to_json()).to_parquet(str(folder / "metadata" / "label_mapping.parquet"))
-    (folder / "README.md").write_text(_config_card(list(splits)))
+    (folder / "README.md").write_text(_config_card(folder, splits))
 
 
-def _config_card(splits: list[str]) -> str:
-    lines = ["---", "configs:", "- config_name: default", "  default: true", "  data_files:"]
+def _config_card(folder: Path, splits: dict[str, int]) -> str:
+    """README front matter declaring the configurations; the sizes keep `datasets`' cache keys apart."""
+    size = sum(p.stat().st_size for p in (folder / "data").glob("*.parquet"))
+    lines = ["---", "dataset_info:", f"  download_size: {size}", "  splits:"]
+    lines += [f"  - name: {split}\n    num_examples: {count}" for split, count in splits.items()]
+    lines += ["configs:", "- config_name: default", "  default: true", "  data_files:"]
     lines += [f"  - split: {split}\n    path: data/{split}-*.parquet" for split in splits]
     for name in ("unified_classes", "label_mapping"):
         lines += [f"- config_name: {name}", f"  data_files: metadata/{name}.parquet"]
     return "\n".join(lines + ["---", ""])
+
+
+def load_split(folder: Path | str, split: str) -> datasets.Dataset:
+    """One split of a folder this package wrote, read from its own files.
+
+    `datasets.load_dataset(folder)` caches by the README's relative file patterns, so two folders
+    of the same name can share a cache entry; reading the resolved files avoids that.
+    """
+    files = sorted(str(p) for p in (Path(folder) / "data").glob(f"{split}-*.parquet"))
+    if not files:
+        splits = sorted({p.name.split("-")[0] for p in (Path(folder) / "data").glob("*.parquet")})
+        raise UnifyError(f"{folder} has no split {split!r} (it has {splits or 'no Parquet data'})")
+    return datasets.Dataset.from_parquet(files)
 
 
 def read_metadata(folder: Path | str) -> dict:

@@ -67,3 +67,49 @@ def encode_png(rgb: np.ndarray) -> bytes:
 def colorize(label: np.ndarray, palette: np.ndarray) -> np.ndarray:
     """(H, W) ids to (H, W, 3) colours through a (>=256, 3) palette."""
     return palette[label.astype(np.int64)]
+
+
+def read_id_label(path: Path | str) -> tuple[np.ndarray, bytes | None]:
+    """An id-coded label file: its ids, and its bytes when they are a plain grey PNG of exactly those ids.
+
+    Passing such bytes on as they are saves re-encoding; palette PNGs are decoded to their indices but
+    re-encoded, so that no reader can mistake them for colours.
+    """
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise BadSampleError(path, f"cannot read label ({exc})") from exc
+    label = decode_label(data, path)
+    with Image.open(io.BytesIO(data)) as im:
+        plain_png = im.format == "PNG" and im.mode == "L"
+    return label, data if plain_png else None
+
+
+def rgb_to_ids(rgb: np.ndarray, colors: dict[tuple[int, int, int], int], source: Path | str,
+               default: int | None = None) -> np.ndarray:
+    """(H, W) ids of a colour-coded (H, W, 3) label through `colors`.
+
+    A colour outside the table is an error naming the file and the colours, unless `default` is given
+    (datasets whose void is "every other colour").
+    """
+    codes = _pack_rgb(rgb)
+    keys = _pack_rgb(np.array(list(colors), dtype=np.int64).reshape(-1, 3))
+    order = np.argsort(keys)
+    keys, values = keys[order], np.array(list(colors.values()), dtype=np.int64)[order]
+    position = np.minimum(np.searchsorted(keys, codes), len(keys) - 1)
+    found = keys[position] == codes
+    ids = values[position]
+    if not found.all():
+        if default is None:
+            unknown = np.unique(codes[~found])
+            shown = ", ".join(f"({c >> 16}, {c >> 8 & 255}, {c & 255})" for c in unknown[:5].tolist())
+            more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+            raise BadSampleError(source, f"{int((~found).sum())} pixels have colours that are not in the class "
+                                         f"table: {shown}{more}")
+        ids = np.where(found, ids, default)
+    return ids.astype(np.uint8 if ids.max(initial=0) < 256 else np.uint16)
+
+
+def _pack_rgb(rgb: np.ndarray) -> np.ndarray:
+    rgb = rgb.astype(np.int64)
+    return (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
