@@ -20,7 +20,7 @@ import numpy as np
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
 from dataset_scripts.cityscapes import image_shape, scan_pairs
 from unify.errors import BadSampleError
-from unify.images import decode_label
+from unify.images import decode_label, read_id_label
 from unify.taxonomy import get_taxonomy
 
 CONDITIONS = ("fog", "night", "rain", "snow")
@@ -71,8 +71,7 @@ class ACDC(DrivingDatasetBuilder):
         if sample.label_path is None:
             return np.full(image_shape(sample.image_path), _UNLABELED, dtype=np.uint8), None
         path = Path(sample.label_path)
-        data = path.read_bytes()
-        label = decode_label(data, path)
+        label, data = read_id_label(path)
         invalid_path = path.with_name(path.name.replace("_gt_labelIds.png", "_gt_invGray.png"))
         if not invalid_path.is_file():
             return label, data

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
-from unify.images import decode_label
+from unify.images import read_id_label
 
 SPLIT_NAMES = {"train": "train", "val": "validation"}
 
@@ -48,5 +48,4 @@ class BDD100K(DrivingDatasetBuilder):
         return by_split
 
     def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
-        data = Path(sample.label_path).read_bytes()
-        return decode_label(data, sample.label_path), data
+        return read_id_label(sample.label_path)

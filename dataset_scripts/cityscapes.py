@@ -22,7 +22,7 @@ from PIL import Image
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
 from unify.errors import BadSampleError
-from unify.images import decode_label
+from unify.images import decode_label, read_id_label
 
 logger = logging.getLogger(__name__)
 
@@ -131,8 +131,7 @@ class Cityscapes(DrivingDatasetBuilder):
     def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
         if sample.label_path is None:
             return sequence_label(sample.image_path, sample.extra.get("camera_void_from")), None
-        data = Path(sample.label_path).read_bytes()
-        return decode_label(data, sample.label_path), data
+        return read_id_label(sample.label_path)
 
 
 def sequence_label(image_path: Path, fine_label_path: Path | None) -> np.ndarray:

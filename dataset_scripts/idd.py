@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
 from dataset_scripts.cityscapes import scan_pairs
 from unify.errors import BadSampleError
-from unify.images import decode_label
+from unify.images import read_id_label
 
 SPLIT_NAMES = {"train": "train", "val": "validation"}
 
@@ -74,8 +74,7 @@ class IDD(DrivingDatasetBuilder):
         path = Path(sample.label_path)
         if path.suffix == ".json":
             return render_level3(path), None
-        data = path.read_bytes()
-        return decode_label(data, path), data
+        return read_id_label(path)
 
 
 def render_level3(path: Path) -> np.ndarray:

@@ -3,7 +3,8 @@
 Layout as distributed: `{training,validation}/images/<key>.jpg` and
 `{training,validation}/<version>/labels/<key>.png`, where a label PNG is a palette image whose pixel
 value is the label index of `config_<version>.json`. v2.0 gives several labels one colour, so labels
-are decoded by index, never by colour. When the dataset's config file is present, its label list must
+are decoded by index, never by colour, and stored as grey PNGs of those indices (a palette PNG could
+be read as colours downstream). When the dataset's config file is present, its label list must
 match the built-in table, name by name and colour by colour.
 """
 
@@ -17,7 +18,7 @@ import numpy as np
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
 from unify.errors import DataFileError
-from unify.images import decode_label
+from unify.images import read_id_label
 from unify.taxonomy import Taxonomy, get_taxonomy
 
 SPLIT_NAMES = {"training": "train", "validation": "validation"}
@@ -66,8 +67,7 @@ class MapillaryVistas(DrivingDatasetBuilder):
         return by_split
 
     def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
-        data = Path(sample.label_path).read_bytes()
-        return decode_label(data, sample.label_path), data
+        return read_id_label(sample.label_path)
 
 
 def check_label_config(path: Path, taxonomy: Taxonomy) -> None:

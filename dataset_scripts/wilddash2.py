@@ -22,7 +22,7 @@ import numpy as np
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
 from unify.errors import BadSampleError, DataFileError
-from unify.images import decode_label
+from unify.images import decode_label, read_id_label
 from unify.taxonomy import get_taxonomy
 
 logger = logging.getLogger(__name__)
@@ -66,11 +66,10 @@ class WildDash2(DrivingDatasetBuilder):
         return {SPLIT: samples}
 
     def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
-        path = Path(sample.label_path)
-        data = path.read_bytes()
         if "category_of_segment" not in sample.extra:
-            return decode_label(data, path), data
-        return panoptic_to_semantic(decode_label(data, path, mode="rgb"), sample.extra["category_of_segment"]), None
+            return read_id_label(sample.label_path)
+        rgb = decode_label(Path(sample.label_path).read_bytes(), sample.label_path, mode="rgb")
+        return panoptic_to_semantic(rgb, sample.extra["category_of_segment"]), None
 
 
 def _semantic_label(label_dir: Path, stem: str) -> Path:
