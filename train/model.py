@@ -8,6 +8,7 @@ from pathlib import Path
 from transformers import SegformerConfig, SegformerForSemanticSegmentation
 
 from unify.constants import IGNORE_INDEX
+from unify.errors import UnifyError
 from unify.taxonomy import Taxonomy
 
 logger = logging.getLogger(__name__)
@@ -47,3 +48,12 @@ def build_model(name_or_path: str, taxonomy: Taxonomy) -> SegformerForSemanticSe
 def load_model(path: str) -> SegformerForSemanticSegmentation:
     """A saved model as it is, with its own labels (safetensors only, never remote code)."""
     return SegformerForSemanticSegmentation.from_pretrained(path, use_safetensors=True)
+
+
+def check_teacher(model, unified: Taxonomy, teacher: str) -> None:
+    """A teacher must predict exactly the unified taxonomy's classes, in its id order."""
+    names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    expected = [c.name for c in unified.trainable]
+    if names != expected:
+        raise UnifyError(f"teacher {teacher} predicts {len(names)} classes {names[:5]}..., not the {unified.name} "
+                         f"taxonomy ({len(expected)} classes {expected[:5]}...); pass the teacher's --taxonomy")

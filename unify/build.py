@@ -59,6 +59,11 @@ def build_dataset(name: str, output_dir: Path | str, data_dir: Path | str | None
             for shard in [p for split in emptied for p in _shards(staging, builder.name, split)]:
                 shard.unlink()
         _arrange_shards(staging, builder.name, list(splits))
+        for split in [s for s, n in splits.items() if n == 0]:  # every sample skipped: nothing to read back
+            logger.warning("%s/%s: every sample of split %r was skipped; the split is left out", name, config, split)
+            for shard in (staging / "data").glob(f"{split}-*.parquet"):
+                shard.unlink()
+            del splits[split]
         skipped = _read_skips(tmp / "skipped")
         write_metadata(staging, builder.mapping, dataset=name, config=builder.config.name, splits=splits,
                        source=_source_info(builder_cls), skipped=skipped)

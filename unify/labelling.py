@@ -20,7 +20,7 @@ from accelerate import Accelerator
 from PIL import Image
 from tqdm.auto import tqdm
 
-from train.model import load_model
+from train.model import check_teacher, load_model
 from train.transforms import normalize
 from unify.build import load_split, read_metadata, write_metadata
 from unify.constants import (DATASET, FINE_LABEL, IGNORE_INDEX, IMAGE, IMAGE_ID, LABEL, PROVENANCE,
@@ -52,7 +52,7 @@ def pseudo_label_dataset(teacher: str, input_dir: Path | str, output_dir: Path |
     metadata = read_metadata(input_dir)
     mapping = get_mapping(metadata["native_taxonomy"], options.taxonomy)
     model = load_model(teacher).to(accelerator.device).eval()
-    _check_teacher(model, mapping.unified, teacher)
+    check_teacher(model, mapping.unified, teacher)
     tables = mapping.tables.to(accelerator.device)
     splits = options.splits or tuple(metadata["splits"])
     missing = [s for s in splits if s not in metadata["splits"]]
@@ -83,14 +83,6 @@ def pseudo_label_dataset(teacher: str, input_dir: Path | str, output_dir: Path |
                               "tta": {"scales": list(options.scales), "flip": options.flip}})
         (output_dir / REPORT_FILE).write_text(json.dumps(report, indent=2))
     return report
-
-
-def _check_teacher(model, unified, teacher: str) -> None:
-    names = [model.config.id2label[i] for i in range(model.config.num_labels)]
-    expected = [c.name for c in unified.trainable]
-    if names != expected:
-        raise UnifyError(f"teacher {teacher} predicts {len(names)} classes {names[:5]}..., not the {unified.name} "
-                         f"taxonomy ({len(expected)} classes {expected[:5]}...); pass the teacher's --taxonomy")
 
 
 def _decode_rgb(data: bytes) -> np.ndarray:

@@ -30,10 +30,9 @@ from PIL import Image
 
 from dataset_scripts import get_builder_class
 from dataset_scripts.base import RawSample
-from train.model import load_model
+from train.model import check_teacher, load_model
 from train.transforms import normalize
 from unify.errors import BadSampleError, UnifyError
-from unify.labelling import _check_teacher as check_teacher
 from unify.mapping import ALL, VOID, parse_mapping
 from unify.taxonomy import Taxonomy, get_taxonomy
 
