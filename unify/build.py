@@ -52,12 +52,6 @@ def build_dataset(name: str, output_dir: Path | str, data_dir: Path | str | None
                 raise exc.__cause__ from None  # the message that names the file is the useful one
             raise
         splits = {split: info.num_examples for split, info in builder.info.splits.items()}
-        emptied = [split for split, count in splits.items() if not count]  # every sample skipped
-        if emptied:
-            logger.warning("%s: no usable samples left in split(s) %s; they are left out", name, ", ".join(emptied))
-            splits = {split: count for split, count in splits.items() if count}
-            for shard in [p for split in emptied for p in _shards(staging, builder.name, split)]:
-                shard.unlink()
         _arrange_shards(staging, builder.name, list(splits))
         for split in [s for s, n in splits.items() if n == 0]:  # every sample skipped: nothing to read back
             logger.warning("%s/%s: every sample of split %r was skipped; the split is left out", name, config, split)
@@ -82,15 +76,11 @@ def _arrange_shards(staging: Path, builder_name: str, splits: list[str]) -> None
     """`<builder>-<split>-00000-of-00002.parquet` -> `data/<split>-00000-of-00002.parquet`."""
     (staging / "data").mkdir()
     for split in splits:
-        shards = _shards(staging, builder_name, split)
+        # exact names only: split "train" must not take the shards of split "train_extra"
+        shards = sorted([*staging.glob(f"{builder_name}-{split}.parquet"),
+                         *staging.glob(f"{builder_name}-{split}-[0-9]*-of-[0-9]*.parquet")])
         for index, shard in enumerate(shards):
             shard.rename(staging / "data" / f"{split}-{index:05d}-of-{len(shards):05d}.parquet")
-
-
-def _shards(staging: Path, builder_name: str, split: str) -> list[Path]:
-    """Exact names only: split "train" must not take the shards of split "train_extra"."""
-    return sorted([*staging.glob(f"{builder_name}-{split}.parquet"),
-                   *staging.glob(f"{builder_name}-{split}-[0-9]*-of-[0-9]*.parquet")])
 
 
 def _read_skips(folder: Path) -> list[dict]:
