@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
-from unify.errors import BadSampleError, DataFileError
+from unify.errors import DataFileError
 from unify.images import decode_label, read_id_label
 from unify.taxonomy import get_taxonomy
 
