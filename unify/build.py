@@ -76,7 +76,9 @@ def _arrange_shards(staging: Path, builder_name: str, splits: list[str]) -> None
     """`<builder>-<split>-00000-of-00002.parquet` -> `data/<split>-00000-of-00002.parquet`."""
     (staging / "data").mkdir()
     for split in splits:
-        shards = sorted(staging.glob(f"{builder_name}-{split}*.parquet"))
+        # exact names only: split "train" must not take the shards of split "train_extra"
+        shards = sorted([*staging.glob(f"{builder_name}-{split}.parquet"),
+                         *staging.glob(f"{builder_name}-{split}-[0-9]*-of-[0-9]*.parquet")])
         for index, shard in enumerate(shards):
             shard.rename(staging / "data" / f"{split}-{index:05d}-of-{len(shards):05d}.parquet")
 
