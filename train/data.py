@@ -17,7 +17,8 @@ from PIL import Image
 
 from train.config import DataSource
 from unify.build import load_split
-from unify.constants import IMAGE, LABEL, UNIFIED_LABEL
+from unify.columns import LabelColumns
+from unify.constants import IMAGE
 from unify.errors import UnifyError
 
 logger = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ def open_source(source: DataSource) -> tuple[datasets.Dataset, str]:
     if not Path(source.path).is_dir():
         raise UnifyError(f"data source {source.path} does not exist; write it with `unify build` or `unify pseudo-label`")
     table = load_split(source.path, source.split)
-    column = source.label_column or (UNIFIED_LABEL if UNIFIED_LABEL in table.column_names else LABEL)
+    column = source.label_column or LabelColumns.of(table.column_names).unified
     if column not in table.column_names:
         raise UnifyError(f"{source.path}: no column {column!r}; columns are {table.column_names}")
     table = table.select_columns([IMAGE, column])

@@ -132,7 +132,8 @@ def _save_model(accelerator: Accelerator, model, folder: Path) -> None:
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         accelerator.unwrap_model(model).save_pretrained(folder, safe_serialization=True)
-        SegformerImageProcessor(image_mean=list(IMAGENET_MEAN), image_std=list(IMAGENET_STD),
+        # No resizing: models are trained on crops of full-resolution images and evaluated at full resolution.
+        SegformerImageProcessor(do_resize=False, image_mean=list(IMAGENET_MEAN), image_std=list(IMAGENET_STD),
                                 do_reduce_labels=False).save_pretrained(folder)
 
 

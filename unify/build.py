@@ -116,10 +116,10 @@ def write_metadata(folder: Path, mapping: LabelMapping, dataset: str, config: st
     (folder / "metadata").mkdir(exist_ok=True)
     datasets.Dataset.from_list(mapping.unified.to_json()).to_parquet(str(folder / "metadata" / "unified_classes.parquet"))
     datasets.Dataset.from_list(mapping.to_json()).to_parquet(str(folder / "metadata" / "label_mapping.parquet"))
-    (folder / "README.md").write_text(_config_card(folder, splits))
+    (folder / "README.md").write_text(config_card(folder, splits))
 
 
-def _config_card(folder: Path, splits: dict[str, int]) -> str:
+def config_card(folder: Path, splits: dict[str, int]) -> str:
     """README front matter declaring the configurations; the sizes keep `datasets`' cache keys apart."""
     size = sum(p.stat().st_size for p in (folder / "data").glob("*.parquet"))
     lines = ["---", "dataset_info:", f"  download_size: {size}", "  splits:"]

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from unify.constants import LABEL, PROVENANCE, UNIFIED_LABEL
+from unify.constants import LABEL, NATIVE_LABEL, PROVENANCE, UNIFIED_LABEL
 from unify.errors import UnifyError
-
-NATIVE_LABEL = "native_label"
-"""Native ids in a pseudo-labelled dataset, whose `label` column holds the unified pseudo-labels."""
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,9 @@ from train.loop import MODEL, train
 from train.model import load_model
 from train.transforms import normalize
 from unify.build import build_dataset, load_split
-from unify.constants import FINE_LABEL, IMAGE, LABEL
+from unify.constants import FINE_LABEL, IMAGE, LABEL, NATIVE_LABEL, REPORT_FILE
 from unify.images import decode_label
-from unify.labelling import REPORT_FILE, LabellingOptions, pseudo_label_dataset
+from unify.labelling import LabellingOptions, pseudo_label_dataset
 from unify.pseudo_label import tta_probabilities, unconstrained_labels
 from unify.taxonomy import get_taxonomy
 from unify.visualize import comparison_grid, label_image
@@ -131,7 +131,7 @@ def _draw_grid(output: Path, teacher_path: Path, student_path: Path, rows: int =
         size = image.shape[:2]
         teacher_only = unconstrained_labels(tta_probabilities(lambda x: teacher(pixel_values=x).logits, pixels), size)
         student_pred = predict_logits(student, pixels, size).argmax(1)
-        panels.append([image, label_image(np.asarray(row["native_label"]), native_palette),
+        panels.append([image, label_image(np.asarray(row[NATIVE_LABEL]), native_palette),
                        label_image(teacher_only[0].numpy(), fine), label_image(np.asarray(row[LABEL]), fine),
                        label_image(student_pred[0].numpy(), fine)])
     titles = ["image", "ground truth (native)", "teacher", "constrained pseudo-label", "student"]

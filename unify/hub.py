@@ -32,7 +32,7 @@ from model_cards import render_card
 from unify.build import read_metadata
 from unify.columns import LabelColumns
 from unify.constants import (DATASET, FINE_LABEL, FORMAT_VERSION, IMAGE, IMAGE_ID, LABEL, METADATA_FILE, PROVENANCE,
-                             PROVENANCE_NAMES)
+                             PROVENANCE_NAMES, REPORT_FILE)
 from unify.errors import UnifyError
 from unify.evaluate import EVALUATION_FILE, load_image_processor, model_taxonomy
 
@@ -40,7 +40,6 @@ logger = logging.getLogger(__name__)
 
 FORMAT_TAG = f"unify-format-v{FORMAT_VERSION}"
 """Tag on the latest Hub revision written in this package's data format."""
-REPORT_FILE = "pseudo_label_report.json"
 LABELS_ONLY = "labels_only"
 """unify.json key of a labels-only dataset: which columns were left out and where they come back from."""
 METADATA_CONFIGS = ("unified_classes", "label_mapping")
@@ -375,7 +374,7 @@ def attach_images(source: Path | str, data_dir: Path | str | None, output_dir: P
     `image_id`. `config_kwargs` reach the builder's configuration, as in `build_dataset`.
     Returns split -> number of rows written.
     """
-    from unify.build import _config_card, build_dataset
+    from unify.build import build_dataset, config_card
 
     output_dir = Path(output_dir)
     output_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -404,7 +403,7 @@ def attach_images(source: Path | str, data_dir: Path | str | None, output_dir: P
         restored = {k: v for k, v in metadata.items() if k != LABELS_ONLY}
         restored["images_attached_from"] = str(data_dir) if data_dir else metadata["dataset"]
         (staging / METADATA_FILE).write_text(json.dumps(restored, indent=2))
-        (staging / "README.md").write_text(_config_card(staging, counts))
+        (staging / "README.md").write_text(config_card(staging, counts))
         for name in [*(f"metadata/{c}.parquet" for c in METADATA_CONFIGS), REPORT_FILE]:
             if (folder / name).is_file():
                 (staging / name).parent.mkdir(exist_ok=True)

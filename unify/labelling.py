@@ -23,16 +23,14 @@ from tqdm.auto import tqdm
 from train.model import check_teacher, load_model
 from train.transforms import normalize
 from unify.build import load_split, read_metadata, write_metadata
-from unify.constants import (DATASET, FINE_LABEL, IGNORE_INDEX, IMAGE, IMAGE_ID, LABEL, PROVENANCE,
-                             PROVENANCE_NAMES)
+from unify.constants import (DATASET, FINE_LABEL, IGNORE_INDEX, IMAGE, IMAGE_ID, LABEL, NATIVE_LABEL, PROVENANCE,
+                             PROVENANCE_NAMES, REPORT_FILE)
 from unify.errors import BadSampleError, UnifyError
 from unify.images import decode_label, encode_label
 from unify.mapping import get_mapping
 from unify.pseudo_label import constrained_pseudo_labels, provenance_statistics, tta_probabilities, unconstrained_labels
 
 logger = logging.getLogger(__name__)
-NATIVE_LABEL = "native_label"
-REPORT_FILE = "pseudo_label_report.json"
 
 
 @dataclass

@@ -21,7 +21,7 @@ from transformers import (SegformerConfig, SegformerForSemanticSegmentation, Seg
 from dataset_scripts.synthetic_driving import SyntheticDriving
 from unify.build import build_dataset, load_split, read_metadata, write_metadata
 from unify.cli import main
-from unify.columns import NATIVE_LABEL
+from unify.constants import NATIVE_LABEL
 from unify.constants import IGNORED, PROVENANCE_NAMES
 from unify.errors import UnifyError
 from unify.evaluate import evaluate_model
