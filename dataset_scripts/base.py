@@ -15,8 +15,10 @@ from pathlib import Path
 
 import datasets
 import numpy as np
+import pyarrow as pa
+from PIL import Image
 
-from unify.constants import DATASET, IMAGE, IMAGE_ID, LABEL, UNIFIED_LABEL
+from unify.constants import DATASET, IGNORE_INDEX, IMAGE, IMAGE_ID, LABEL, UNIFIED_LABEL
 from unify.errors import BadSampleError, UnifyError
 from unify.images import encode_label, image_size_from_bytes
 from unify.mapping import LabelMapping, get_mapping
@@ -54,7 +56,7 @@ class DrivingDatasetBuilder(datasets.GeneratorBasedBuilder):
     """Base builder: subclasses set the constants below and implement `list_samples` and `read_label`."""
 
     BUILDER_CONFIG_CLASS = DrivingConfig
-    DEFAULT_WRITER_BATCH_SIZE = 16  # rows of full-size images held before a write: keeps memory flat
+    DEFAULT_WRITER_BATCH_SIZE = 8  # rows of full-size images held before a write: keeps memory flat and fast
     NAME: str = ""  # registry name, as `unify datasets` lists it
     DEFAULT_UNIFIED_TAXONOMY: str = ""
     DESCRIPTION = ""
@@ -114,6 +116,20 @@ class DrivingDatasetBuilder(datasets.GeneratorBasedBuilder):
                              f"Download it from {self.HOMEPAGE}")
         return Path(data_dir)
 
+    def _prepare_split(self, *args, **kwargs):
+        """Write a split with Arrow on the system allocator, then put the previous one back.
+
+        Every row holds megabytes of image bytes that `datasets` copies a few times; Arrow's default
+        allocator hands such blocks back to the system at once, and faulting them in again took half
+        the build's CPU time. With the system allocator a build needs about a third less CPU.
+        """
+        previous = pa.default_memory_pool()
+        pa.set_memory_pool(pa.system_memory_pool())
+        try:
+            return super()._prepare_split(*args, **kwargs)
+        finally:
+            pa.set_memory_pool(previous)
+
     def _split_generators(self, dl_manager):
         by_split = self.list_samples(self._require_data_dir() if self.LAYOUT_HELP else None)
         if not any(by_split.values()):
@@ -163,14 +179,31 @@ class DrivingDatasetBuilder(datasets.GeneratorBasedBuilder):
 
 
 def unified_ground_truth(native: np.ndarray, mapping: LabelMapping, source: Path | str) -> np.ndarray:
-    """Unified ids where the mapping is unambiguous, 255 elsewhere; unknown native ids are an error."""
+    """Unified ids where the mapping is unambiguous, 255 elsewhere; unknown native ids are an error.
+
+    One table lookup does both jobs: ids outside the native taxonomy look up a marker that is no
+    unified id, and only when it shows up are the offending ids counted for the error message.
+    8-bit labels (nearly all) go through PIL's histogram and lookup, several times faster than numpy.
+    """
     tables = mapping.tables
     known = tables.known.numpy()
-    counts = np.bincount(native.ravel(), minlength=len(known))
-    present = np.flatnonzero(counts)
-    unknown = present[(present >= len(known)) | ~known[np.minimum(present, len(known) - 1)]]
-    if unknown.size:
-        raise BadSampleError(source, f"label ids {unknown.tolist()} are not in the {mapping.native.name} "
-                                     f"taxonomy (known ids: {sorted(mapping.native.by_id)})")
-    single = tables.single.numpy().astype(np.uint8)
-    return single[native]
+    marker = mapping.unified.num_labels if mapping.unified.num_labels < IGNORE_INDEX else IGNORE_INDEX + 1
+    lookup = np.where(known, tables.single.numpy(), marker).astype(np.uint8 if marker < 256 else np.uint16)
+    if native.dtype == np.uint8 and lookup.dtype == np.uint8 and native.ndim == 2:
+        image = Image.fromarray(native)
+        if np.any(lookup[np.flatnonzero(image.histogram())] == marker):
+            raise _unknown_ids_error(native, mapping, source)
+        return np.asarray(image.point(lookup[:256].tolist()))
+    if native.size and int(native.max()) >= len(lookup):
+        raise _unknown_ids_error(native, mapping, source)
+    unified = np.take(lookup, native)
+    if np.any(unified == marker):
+        raise _unknown_ids_error(native, mapping, source)
+    return unified.astype(np.uint8, copy=False)
+
+
+def _unknown_ids_error(native: np.ndarray, mapping: LabelMapping, source: Path | str) -> BadSampleError:
+    present = np.flatnonzero(np.bincount(native.ravel().astype(np.int64)))
+    unknown = [int(i) for i in present if i not in mapping.native.by_id]
+    return BadSampleError(source, f"label ids {unknown} are not in the {mapping.native.name} "
+                                  f"taxonomy (known ids: {sorted(mapping.native.by_id)})")

@@ -45,9 +45,19 @@ def build_dataset(name: str, output_dir: Path | str, data_dir: Path | str | None
                               cache_dir=str(tmp / "cache"), unified_taxonomy=unified_taxonomy, skip_bad=skip_bad,
                               skip_log=str(tmp / "skipped"), **config_kwargs)
         staging = tmp / "out"
-        builder.download_and_prepare(output_dir=str(staging), file_format="parquet", num_proc=num_proc)
+        try:
+            builder.download_and_prepare(output_dir=str(staging), file_format="parquet", num_proc=num_proc)
+        except datasets.exceptions.DatasetGenerationError as exc:
+            if isinstance(exc.__cause__, UnifyError):
+                raise exc.__cause__ from None  # the message that names the file is the useful one
+            raise
         splits = {split: info.num_examples for split, info in builder.info.splits.items()}
         _arrange_shards(staging, builder.name, list(splits))
+        for split in [s for s, n in splits.items() if n == 0]:  # every sample skipped: nothing to read back
+            logger.warning("%s/%s: every sample of split %r was skipped; the split is left out", name, config, split)
+            for shard in (staging / "data").glob(f"{split}-*.parquet"):
+                shard.unlink()
+            del splits[split]
         skipped = _read_skips(tmp / "skipped")
         write_metadata(staging, builder.mapping, dataset=name, config=builder.config.name, splits=splits,
                        source=_source_info(builder_cls), skipped=skipped)
@@ -66,7 +76,9 @@ def _arrange_shards(staging: Path, builder_name: str, splits: list[str]) -> None
     """`<builder>-<split>-00000-of-00002.parquet` -> `data/<split>-00000-of-00002.parquet`."""
     (staging / "data").mkdir()
     for split in splits:
-        shards = sorted(staging.glob(f"{builder_name}-{split}*.parquet"))
+        # exact names only: split "train" must not take the shards of split "train_extra"
+        shards = sorted([*staging.glob(f"{builder_name}-{split}.parquet"),
+                         *staging.glob(f"{builder_name}-{split}-[0-9]*-of-[0-9]*.parquet")])
         for index, shard in enumerate(shards):
             shard.rename(staging / "data" / f"{split}-{index:05d}-of-{len(shards):05d}.parquet")
 
@@ -104,15 +116,32 @@ def write_metadata(folder: Path, mapping: LabelMapping, dataset: str, config: st
     (folder / "metadata").mkdir(exist_ok=True)
     datasets.Dataset.from_list(mapping.unified.to_json()).to_parquet(str(folder / "metadata" / "unified_classes.parquet"))
     datasets.Dataset.from_list(mapping.to_json()).to_parquet(str(folder / "metadata" / "label_mapping.parquet"))
-    (folder / "README.md").write_text(_config_card(list(splits)))
+    (folder / "README.md").write_text(config_card(folder, splits))
 
 
-def _config_card(splits: list[str]) -> str:
-    lines = ["---", "configs:", "- config_name: default", "  default: true", "  data_files:"]
+def config_card(folder: Path, splits: dict[str, int]) -> str:
+    """README front matter declaring the configurations; the sizes keep `datasets`' cache keys apart."""
+    size = sum(p.stat().st_size for p in (folder / "data").glob("*.parquet"))
+    lines = ["---", "dataset_info:", f"  download_size: {size}", "  splits:"]
+    lines += [f"  - name: {split}\n    num_examples: {count}" for split, count in splits.items()]
+    lines += ["configs:", "- config_name: default", "  default: true", "  data_files:"]
     lines += [f"  - split: {split}\n    path: data/{split}-*.parquet" for split in splits]
     for name in ("unified_classes", "label_mapping"):
         lines += [f"- config_name: {name}", f"  data_files: metadata/{name}.parquet"]
     return "\n".join(lines + ["---", ""])
+
+
+def load_split(folder: Path | str, split: str) -> datasets.Dataset:
+    """One split of a folder this package wrote, read from its own files.
+
+    `datasets.load_dataset(folder)` caches by the README's relative file patterns, so two folders
+    of the same name can share a cache entry; reading the resolved files avoids that.
+    """
+    files = sorted(str(p) for p in (Path(folder) / "data").glob(f"{split}-*.parquet"))
+    if not files:
+        splits = sorted({p.name.split("-")[0] for p in (Path(folder) / "data").glob("*.parquet")})
+        raise UnifyError(f"{folder} has no split {split!r} (it has {splits or 'no Parquet data'})")
+    return datasets.Dataset.from_parquet(files)
 
 
 def read_metadata(folder: Path | str) -> dict:

@@ -9,7 +9,8 @@ import sys
 
 from unify.errors import UnifyError
 
-VERBS = ["datasets", "build", "taxonomies", "mappings"]
+VERBS = ["demo", "datasets", "build", "taxonomies", "mappings", "pseudo_label", "train", "evaluate", "push",
+         "attach_images"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    if not args.verbose:
+        for noisy in ("accelerate", "datasets", "transformers", "httpx"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return args.run(args) or 0
     except UnifyError as exc:

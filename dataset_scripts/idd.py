@@ -1,0 +1,102 @@
+"""IDD (India Driving Dataset) segmentation, in its level-3 ids (26 classes and 255).
+
+Layout as distributed: `leftImg8bit/{train,val}/<seq>/<frame>_leftImg8bit.png` with
+`gtFine/{train,val}/<seq>/<frame>_gtFine_polygons.json`. The id PNGs are not shipped: the dataset's
+preparation script (AutoNUE/public-code `createLabels.py --id-type level3Id`) writes
+`<frame>_gtFine_labellevel3Ids.png` beside each JSON. Where that PNG exists it is embedded unchanged;
+otherwise the polygons are drawn exactly as that script does: a 255 background, then every polygon
+not marked deleted, in file order (later ones cover earlier ones), with PIL's ImageDraw. The test split
+has no labels and is left out.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
+from dataset_scripts.cityscapes import scan_pairs
+from unify.errors import BadSampleError
+from unify.images import read_id_label
+
+SPLIT_NAMES = {"train": "train", "val": "validation"}
+
+LEVEL3_ID = {
+    "road": 0, "parking": 1, "drivable fallback": 1, "sidewalk": 2, "rail track": 3, "non-drivable fallback": 3,
+    "person": 4, "animal": 4, "rider": 5, "motorcycle": 6, "bicycle": 7, "autorickshaw": 8, "car": 9, "truck": 10,
+    "bus": 11, "caravan": 12, "trailer": 12, "train": 12, "vehicle fallback": 12, "curb": 13, "wall": 14,
+    "fence": 15, "guard rail": 16, "billboard": 17, "traffic sign": 18, "traffic light": 19, "pole": 20,
+    "polegroup": 20, "obs-str-bar-fallback": 21, "building": 22, "bridge": 23, "tunnel": 23, "vegetation": 24,
+    "sky": 25, "fallback background": 25, "unlabeled": 255, "ego vehicle": 255, "rectification border": 255,
+    "out of roi": 255, "license plate": 255,
+}
+"""Polygon label name -> level-3 id, from helpers/anue_labels.py of AutoNUE/public-code."""
+_BACKGROUND = LEVEL3_ID["unlabeled"]
+
+_CITATION = """\
+@inproceedings{Varma2019IDD,
+  title={IDD: A Dataset for Exploring Problems of Autonomous Navigation in Unconstrained Environments},
+  author={Varma, Girish and Subramanian, Anbumani and Namboodiri, Anoop and Chandraker, Manmohan and
+          Jawahar, C. V.},
+  booktitle={IEEE Winter Conference on Applications of Computer Vision (WACV)},
+  year={2019}
+}
+"""
+
+
+class IDD(DrivingDatasetBuilder):
+    NAME = "idd"
+    DEFAULT_UNIFIED_TAXONOMY = "cityscapes19"
+    DESCRIPTION = "IDD: 10,004 frames of unstructured Indian roads, level-3 labels (26 classes)."
+    HOMEPAGE = "https://idd.insaan.iiit.ac.in"
+    LICENSE = "IDD license: non-commercial research use, no redistribution"
+    CITATION = _CITATION
+    REDISTRIBUTION_ALLOWED = False
+    LAYOUT_HELP = "root containing leftImg8bit/{train,val}/<seq>/ and gtFine/{train,val}/<seq>/ (registration required)"
+    BUILDER_CONFIGS = [DrivingConfig(name="level3", native_taxonomy="idd")]
+
+    def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
+        by_split = {}
+        for folder, split in SPLIT_NAMES.items():
+            samples = []
+            for seq, frame, image, polygons in scan_pairs(data_dir / "leftImg8bit" / folder, "_leftImg8bit.png",
+                                                          data_dir / "gtFine" / folder, "_gtFine_polygons.json"):
+                png = polygons.with_name(f"{frame}_gtFine_labellevel3Ids.png")
+                samples.append(RawSample(image_id=f"{folder}_{seq}_{frame}", image_path=image,
+                                         label_path=png if png.is_file() else polygons))
+            by_split[split] = samples
+        return by_split
+
+    def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
+        path = Path(sample.label_path)
+        if path.suffix == ".json":
+            return render_level3(path), None
+        return read_id_label(path)
+
+
+def render_level3(path: Path) -> np.ndarray:
+    """Level-3 id map drawn from a `*_gtFine_polygons.json`, as the dataset's json2labelImg does."""
+    try:
+        annotation = json.loads(path.read_text(encoding="utf-8"))
+        size = (int(annotation["imgWidth"]), int(annotation["imgHeight"]))
+        objects = list(annotation["objects"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise BadSampleError(path, f"unreadable polygon file ({exc!r})") from exc
+    canvas = Image.new("L", size, _BACKGROUND)
+    drawer = ImageDraw.Draw(canvas)
+    for index, obj in enumerate(objects):
+        if obj.get("deleted"):
+            continue
+        label = obj.get("label")
+        if label not in LEVEL3_ID and isinstance(label, str) and label.endswith("group"):
+            label = label[: -len("group")]
+        if label not in LEVEL3_ID:
+            raise BadSampleError(path, f"object {index} has label {obj.get('label')!r}, which is not an IDD label")
+        try:
+            drawer.polygon([(float(x), float(y)) for x, y in obj["polygon"]], fill=LEVEL3_ID[label])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BadSampleError(path, f"object {index} ({label}) has no drawable polygon ({exc!r})") from exc
+    return np.asarray(canvas)

@@ -1,0 +1,60 @@
+"""KITTI semantic segmentation (the 2015 pixel-level semantics benchmark), as data_semantics.zip unpacks.
+
+`training/image_2/<id>_10.png` are labelled by `training/semantic/<id>_10.png`, grey PNGs of
+Cityscapes label ids (the `kitti` taxonomy is an alias of `cityscapes`). `testing/image_2/` has no
+labels: those images get an all-`unlabeled` (id 0) label, as Cityscapes' own test labels are, so
+that a teacher may label them wherever the mapping lets it fill in `unlabeled`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
+from dataset_scripts.label_readers import read_id_png
+from unify.images import image_size_from_bytes
+from unify.taxonomy import get_taxonomy
+
+_SPLITS = {"train": ("training", "semantic"), "test": ("testing", None)}
+
+
+class Kitti(DrivingDatasetBuilder):
+    NAME = "kitti"
+    DEFAULT_UNIFIED_TAXONOMY = "cityscapes19"
+    DESCRIPTION = ("KITTI semantic segmentation 2015: 200 labelled and 200 test frames from Karlsruhe, "
+                   "annotated with the Cityscapes classes.")
+    HOMEPAGE = "https://www.cvlibs.net/datasets/kitti/eval_semseg.php?benchmark=semantics2015"
+    LICENSE = "CC BY-NC-SA 3.0"
+    CITATION = """@article{alhaija2018augmented,
+  title   = {Augmented Reality Meets Computer Vision: Efficient Data Generation for Urban Driving Scenes},
+  author  = {Alhaija, Hassan Abu and Mustikovela, Siva Karthik and Mescheder, Lars and Geiger, Andreas and
+             Rother, Carsten},
+  journal = {International Journal of Computer Vision},
+  volume  = {126},
+  number  = {9},
+  pages   = {961--972},
+  year    = {2018}
+}"""
+    REDISTRIBUTION_ALLOWED = True  # share-alike, non-commercial, with attribution
+    LAYOUT_HELP = "root containing training/image_2/, training/semantic/ and testing/image_2/ (data_semantics.zip)"
+    BUILDER_CONFIGS = [DrivingConfig(name="default", native_taxonomy="kitti")]
+    DEFAULT_CONFIG_NAME = "default"
+
+    def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
+        by_split = {}
+        for split, (folder, label_folder) in _SPLITS.items():
+            by_split[split] = [
+                RawSample(image_id=f"{folder}_{image.stem}", image_path=image,
+                          label_path=data_dir / folder / label_folder / image.name if label_folder else None)
+                for image in sorted((data_dir / folder / "image_2").glob("*.png"))
+            ]
+        return by_split
+
+    def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
+        if sample.label_path is not None:
+            return read_id_png(sample.label_path)
+        width, height = image_size_from_bytes(Path(sample.image_path).read_bytes(), sample.image_path)
+        unlabeled = get_taxonomy(self.config.native_taxonomy).by_name["unlabeled"].id
+        return np.full((height, width), unlabeled, dtype=np.uint8), None

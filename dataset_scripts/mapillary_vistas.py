@@ -1,0 +1,90 @@
+"""Mapillary Vistas: street-level images from all over the world, labels v1.2 (66) or v2.0 (124).
+
+Layout as distributed: `{training,validation}/images/<key>.jpg` and
+`{training,validation}/<version>/labels/<key>.png`, where a label PNG is a palette image whose pixel
+value is the label index of `config_<version>.json`. v2.0 gives several labels one colour, so labels
+are decoded by index, never by colour, and stored as grey PNGs of those indices (a palette PNG could
+be read as colours downstream). When the dataset's config file is present, its label list must
+match the built-in table, name by name and colour by colour.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
+from unify.errors import DataFileError
+from unify.images import read_id_label
+from unify.taxonomy import Taxonomy, get_taxonomy
+
+SPLIT_NAMES = {"training": "train", "validation": "validation"}
+
+_CITATION = """\
+@inproceedings{Neuhold2017Vistas,
+  title={The Mapillary Vistas Dataset for Semantic Understanding of Street Scenes},
+  author={Neuhold, Gerhard and Ollmann, Tobias and Rota Bul{\\`o}, Samuel and Kontschieder, Peter},
+  booktitle={Proc. of the IEEE International Conference on Computer Vision (ICCV)},
+  year={2017}
+}
+"""
+
+
+@dataclass
+class VistasConfig(DrivingConfig):
+    version: str = "v1.2"  # label version: the folder under each split and the config file's suffix
+
+
+class MapillaryVistas(DrivingDatasetBuilder):
+    NAME = "mapillary_vistas"
+    DEFAULT_UNIFIED_TAXONOMY = "mapillary63"
+    DESCRIPTION = "Mapillary Vistas: 25,000 street-level images from six continents, densely labelled."
+    HOMEPAGE = "https://www.mapillary.com/dataset/vistas"
+    LICENSE = "CC BY-NC-SA 4.0 (research use; see the Mapillary Vistas terms)"
+    CITATION = _CITATION
+    REDISTRIBUTION_ALLOWED = False
+    LAYOUT_HELP = "root containing training/ and validation/, each with images/ and v1.2/labels/ or v2.0/labels/"
+    BUILDER_CONFIG_CLASS = VistasConfig
+    BUILDER_CONFIGS = [
+        VistasConfig(name="v1.2", native_taxonomy="mapillary_vistas", version="v1.2"),
+        VistasConfig(name="v2.0", native_taxonomy="mapillary_vistas_v2", version="v2.0"),
+    ]
+    DEFAULT_CONFIG_NAME = "v1.2"
+
+    def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
+        version = self.config.version
+        config_file = data_dir / f"config_{version}.json"
+        if config_file.is_file():
+            check_label_config(config_file, get_taxonomy(self.config.native_taxonomy))
+        by_split = {}
+        for folder, split in SPLIT_NAMES.items():
+            label_dir = data_dir / folder / version / "labels"
+            by_split[split] = [RawSample(image_id=image.stem, image_path=image, label_path=label_dir / f"{image.stem}.png")
+                               for image in sorted((data_dir / folder / "images").glob("*.jpg"))]
+        return by_split
+
+    def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
+        return read_id_label(sample.label_path)
+
+
+def check_label_config(path: Path, taxonomy: Taxonomy) -> None:
+    """The dataset's own label list must be the built-in table: same names and colours, same order."""
+    try:
+        labels = json.loads(path.read_text(encoding="utf-8"))["labels"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DataFileError(path, [f"cannot read its 'labels' list ({exc})"]) from exc
+    problems = []
+    if len(labels) != len(taxonomy.classes):
+        problems.append(f"{len(labels)} labels, but the built-in {taxonomy.name} table has {len(taxonomy.classes)}")
+    for index, (entry, known) in enumerate(zip(labels, sorted(taxonomy.classes, key=lambda c: c.id))):
+        name, color = entry.get("name"), tuple(entry.get("color") or ())
+        if name != known.name:
+            problems.append(f"label {index}: name {name!r} in the file, {known.name!r} built in")
+        if color != known.color:
+            problems.append(f"label {index} ({known.name}): colour {list(color)} in the file, "
+                            f"{list(known.color)} built in")
+    if problems:
+        raise DataFileError(path, problems)

@@ -1,0 +1,117 @@
+"""RUGD: robot navigation videos on trails, parks and creeks; 25 classes as RGB colour-coded annotations.
+
+Layout, as the two zips unpack:
+
+    RUGD_frames-with-annotations/<scene>/<scene>_<frame>.png
+    RUGD_annotations/<scene>/<scene>_<frame>.png       (colour-coded)
+    RUGD_annotations/RUGD_annotation-colormap.txt      ("<id> <name> <R> <G> <B>" per line)
+
+Annotations are decoded through the colour map file when it is there (in RUGD_annotations/ or at the
+root), after checking its ids and names against unify/taxonomies/rugd.csv; otherwise through that
+table's colours. Scenes are split by video as in the RUGD paper; an unknown scene is an error.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
+from dataset_scripts.native_files import check_class_table, color_table, require_layout
+from unify.errors import DataFileError, UnifyError
+from unify.images import decode_label, rgb_to_ids
+from unify.taxonomy import get_taxonomy
+
+logger = logging.getLogger(__name__)
+
+FRAMES = "RUGD_frames-with-annotations"
+ANNOTATIONS = "RUGD_annotations"
+COLORMAP_FILE = "RUGD_annotation-colormap.txt"
+SCENE_SPLITS = {
+    "train": ("park-2", "trail", "trail-3", "trail-4", "trail-6", "trail-9", "trail-10", "trail-11", "trail-12",
+              "trail-14", "trail-15", "village"),
+    "validation": ("park-8", "trail-5"),
+    "test": ("creek", "park-1", "trail-7", "trail-13"),
+}
+"""The video split of Wigness et al. (IROS 2019)."""
+
+_CITATION = """\
+@inproceedings{RUGD2019IROS,
+  author = {Wigness, Maggie and Eum, Sungmin and Rogers, John G and Han, David and Kwon, Heesung},
+  title = {A RUGD Dataset for Autonomous Navigation and Visual Perception in Unstructured Outdoor Environments},
+  booktitle = {International Conference on Intelligent Robots and Systems (IROS)},
+  year = {2019}
+}
+"""
+
+
+class Rugd(DrivingDatasetBuilder):
+    NAME = "rugd"
+    DEFAULT_UNIFIED_TAXONOMY = "offroad34"
+    DESCRIPTION = ("RUGD (Robot Unstructured Ground Driving): 7,456 frames from a small ground robot's videos of "
+                   "trails, parks, a creek and a village, labelled with 25 classes.")
+    HOMEPAGE = "http://rugd.vision/"
+    LICENSE = "see http://rugd.vision/ (CC BY 4.0 as stated there; check before redistributing)"
+    CITATION = _CITATION
+    LAYOUT_HELP = (f"root containing {FRAMES}/<scene>/*.png and {ANNOTATIONS}/<scene>/*.png "
+                   f"(and {ANNOTATIONS}/{COLORMAP_FILE})")
+    BUILDER_CONFIGS = [DrivingConfig(name="default", native_taxonomy="rugd")]
+
+    def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
+        require_layout(self, data_dir, FRAMES, ANNOTATIONS)
+        colors = self._colors(data_dir)
+        split_of = {scene: split for split, scenes in SCENE_SPLITS.items() for scene in scenes}
+        by_split: dict[str, list[RawSample]] = {split: [] for split in SCENE_SPLITS}
+        for scene_dir in sorted(p for p in (data_dir / FRAMES).iterdir() if p.is_dir()):
+            if scene_dir.name not in split_of:
+                raise UnifyError(f"{self.NAME}: unknown scene folder {scene_dir}; the RUGD video split knows "
+                                 f"{', '.join(sorted(split_of))}")
+            by_split[split_of[scene_dir.name]] += [
+                RawSample(image_id=image.stem, image_path=image,
+                          label_path=data_dir / ANNOTATIONS / scene_dir.name / image.name, extra={"colors": colors})
+                for image in sorted(scene_dir.glob("*.png"))]
+        return by_split
+
+    def _colors(self, data_dir: Path) -> dict[tuple[int, int, int], int]:
+        taxonomy = get_taxonomy(self.config.native_taxonomy)
+        path = next((p for p in (data_dir / ANNOTATIONS / COLORMAP_FILE, data_dir / COLORMAP_FILE) if p.is_file()),
+                    None)
+        if path is None:
+            logger.info("%s: no %s found; decoding with the colours of unify/taxonomies/%s.csv",
+                        self.NAME, COLORMAP_FILE, taxonomy.name)
+            return color_table(taxonomy)
+        rows = read_colormap(path)
+        check_class_table(path, {class_id: name for class_id, (name, _) in rows.items()}, taxonomy)
+        return {color: class_id for class_id, (_, color) in rows.items()}
+
+    def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
+        rgb = decode_label(sample.label_path, mode="rgb")
+        return rgb_to_ids(rgb, sample.extra["colors"], sample.label_path), None
+
+
+def read_colormap(path: Path) -> dict[int, tuple[str, tuple[int, int, int]]]:
+    """id -> (name, colour) of a RUGD_annotation-colormap.txt; every malformed line is reported."""
+    rows: dict[int, tuple[str, tuple[int, int, int]]] = {}
+    problems, seen_colors = [], {}
+    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) != 5 or not all(f.isdigit() for f in fields[:1] + fields[2:]):
+            problems.append(f"line {line_no}: expected '<id> <name> <R> <G> <B>', got {line.strip()!r}")
+            continue
+        class_id, name, color = int(fields[0]), fields[1], tuple(int(v) for v in fields[2:])
+        if class_id in rows:
+            problems.append(f"line {line_no}: id {class_id} appears twice")
+        elif color in seen_colors:
+            problems.append(f"line {line_no}: colour {color} is already used by id {seen_colors[color]}")
+        elif max(color) > 255:
+            problems.append(f"line {line_no}: colour {color} is not 8-bit RGB")
+        else:
+            rows[class_id] = (name, color)
+            seen_colors[color] = class_id
+    if problems:
+        raise DataFileError(path, problems)
+    return rows

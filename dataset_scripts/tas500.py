@@ -1,0 +1,60 @@
+"""TAS500: unstructured driving around Munich from the MuCAR-3 vehicle; 23 classes plus undefined (255).
+
+Layout of tas500v1.1, as the dataset's release lays it out:
+
+    train/<name>.png   train_labels_ids/<name>.png      (grey PNG, pixel = class id)
+    val/<name>.png     val_labels_ids/<name>.png
+    test/<name>.png                                      (no labels: left out)
+
+Built for that documented layout; a label stored in any other encoding than a single-channel id
+image is reported as a bad sample.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
+from dataset_scripts.native_files import SPLIT_NAMES, require_layout
+from unify.images import read_id_label
+
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+_CITATION = """\
+@inproceedings{tas:metzger2020icpr-dataset-semantic-segmentation,
+  author = {Kai A. Metzger and Peter Mortimer and Hans-Joachim Wuensche},
+  title = {A Fine-Grained Dataset and its Efficient Semantic Segmentation for Unstructured Driving Scenarios},
+  booktitle = {International Conference on Pattern Recognition (ICPR2020)},
+  year = {2021}
+}
+"""
+
+
+class Tas500(DrivingDatasetBuilder):
+    NAME = "tas500"
+    DEFAULT_UNIFIED_TAXONOMY = "offroad34"
+    DESCRIPTION = ("TAS500: 640 images of unstructured roads, tracks and fields from the MuCAR-3 vehicle, with "
+                   "fine-grained vegetation and terrain classes.")
+    HOMEPAGE = "https://mucar3.de/icpr2020-tas500/"
+    LICENSE = "CC BY-NC-SA 3.0 US"
+    CITATION = _CITATION
+    REDISTRIBUTION_ALLOWED = True
+    LAYOUT_HELP = "tas500v1.1 folder containing train/, train_labels_ids/, val/ and val_labels_ids/"
+    BUILDER_CONFIGS = [DrivingConfig(name="default", native_taxonomy="tas500")]
+
+    def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
+        require_layout(self, data_dir, "train", "train_labels_ids")
+        by_split = {}
+        for folder in ("train", "val"):
+            if not (data_dir / folder).is_dir():
+                continue
+            images = sorted(p for p in (data_dir / folder).iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
+            labels = data_dir / f"{folder}_labels_ids"
+            by_split[SPLIT_NAMES[folder]] = [
+                RawSample(image_id=f"{folder}_{image.stem}", image_path=image, label_path=labels / f"{image.stem}.png")
+                for image in images]
+        return by_split
+
+    def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
+        return read_id_label(sample.label_path)

@@ -1,0 +1,95 @@
+"""WildScenes 2D: Australian forest trails; 19 classes in indexLabel PNGs, split by the official CSVs.
+
+Layout: the WildScenes download and the 2D split files of the WildScenes repository
+(data/splits/opt2d/{train,val,test}.csv, columns id,im_path,label_path) beside it:
+
+    WildScenes2d/<sequence>/image/<id>.png
+    WildScenes2d/<sequence>/indexLabel/<id>.png     (pixel = class index 0..18)
+    train.csv  val.csv  test.csv                     (or opt2d/*.csv, or data/splits/opt2d/*.csv)
+
+The CSVs hold paths like /WildScenes2d/K-01/image/<id>.png relative to the dataset root; the case of
+the top folder differs between releases (WildScenes2d, Wildscenes2d), so it is matched regardless of case.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
+from dataset_scripts.native_files import SPLIT_NAMES
+from unify.errors import DataFileError, UnifyError
+from unify.images import read_id_label
+
+_SPLIT_FOLDERS = (".", "opt2d", "data/splits/opt2d")
+_COLUMNS = ("id", "im_path", "label_path")
+_CITATION = """\
+@inproceedings{vidanapathirana2023wildscenes,
+  title = {WildScenes: A Benchmark for 2D and 3D Semantic Segmentation in Large-scale Natural Environments},
+  author = {Kavisha Vidanapathirana and Joshua Knights and Stephen Hausler and Mark Cox and Milad Ramezani and
+            Jason Jooste and Ethan Griffiths and Shaheer Mohamed and Sridha Sridharan and Clinton Fookes and
+            Peyman Moghadam},
+  journal = {The International Journal of Robotics Research},
+  year = {2024}
+}
+"""
+
+
+class WildScenes(DrivingDatasetBuilder):
+    NAME = "wildscenes"
+    DEFAULT_UNIFIED_TAXONOMY = "offroad34"
+    DESCRIPTION = ("WildScenes 2D: 9,306 images of natural forest trails in Brisbane and Karawatha, Australia, with "
+                   "dense labels in 19 classes and the official 2D train/val/test split.")
+    HOMEPAGE = "https://csiro-robotics.github.io/WildScenes/"
+    LICENSE = "see https://data.csiro.au/collection/csiro:61541"
+    CITATION = _CITATION
+    LAYOUT_HELP = ("WildScenes root containing WildScenes2d/<sequence>/{image,indexLabel}/*.png and the split files "
+                   "train.csv, val.csv, test.csv (from the WildScenes repository's data/splits/opt2d/)")
+    BUILDER_CONFIGS = [DrivingConfig(name="default", native_taxonomy="wildscenes")]
+
+    def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
+        folder = next((data_dir / f for f in _SPLIT_FOLDERS if (data_dir / f / "train.csv").is_file()), None)
+        if folder is None:
+            raise UnifyError(f"{self.NAME}: no split file train.csv in {data_dir} (nor in "
+                             f"{', '.join(_SPLIT_FOLDERS[1:])}); expected {self.LAYOUT_HELP}")
+        resolve = _path_resolver(data_dir)
+        if not resolve("/WildScenes2d").is_dir():
+            raise UnifyError(f"{self.NAME}: {data_dir} has no WildScenes2d folder; expected {self.LAYOUT_HELP}")
+        by_split = {}
+        for name in ("train", "val", "test"):
+            if (folder / f"{name}.csv").is_file():
+                rows = read_split_file(folder / f"{name}.csv")
+                by_split[SPLIT_NAMES[name]] = sorted(
+                    (RawSample(image_id=row["id"], image_path=resolve(row["im_path"]),
+                               label_path=resolve(row["label_path"])) for row in rows),
+                    key=lambda s: s.image_id)
+        return by_split
+
+    def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
+        return read_id_label(sample.label_path)
+
+
+def read_split_file(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        if tuple(reader.fieldnames or ()) != _COLUMNS:
+            raise DataFileError(path, [f"expected the columns {','.join(_COLUMNS)}, got {reader.fieldnames}"])
+        rows = list(reader)
+    duplicates = sorted(i for i, n in Counter(row["id"] for row in rows).items() if n > 1)
+    if duplicates:
+        raise DataFileError(path, [f"id {i} appears more than once" for i in duplicates])
+    return rows
+
+
+def _path_resolver(data_dir: Path):
+    """Split-file paths -> paths under `data_dir`, their top folder matched regardless of case."""
+    folders = {p.name.lower(): p.name for p in data_dir.iterdir()}
+
+    def resolve(listed: str) -> Path:
+        top, *rest = Path(listed.lstrip("/")).parts
+        return data_dir.joinpath(folders.get(top.lower(), top), *rest)
+
+    return resolve

@@ -1,0 +1,63 @@
+"""Yamaha-CMU Off-Road (YCOR): off-road trails from a Yamaha vehicle; 8 classes as colour-coded masks.
+
+Layout, as the yamaha_v0 archive unpacks:
+
+    train/iid000000/rgb.jpg  train/iid000000/labels.png     (colour-coded RGB)
+    valid/iid000008/rgb.jpg  valid/iid000008/labels.png
+
+The archive documents neither its layout nor its colours: this builder reads the layout and the
+colours (unify/taxonomies/ycor.csv) that public YCOR loaders agree on; the ids are this package's own.
+A mask colour outside the table is an error, as it means a damaged or foreign file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
+from dataset_scripts.native_files import SPLIT_NAMES, color_table, require_layout
+from unify.errors import UnifyError
+from unify.images import decode_label, rgb_to_ids
+from unify.taxonomy import get_taxonomy
+
+_CITATION = """\
+@inproceedings{maturana2018real,
+  title = {Real-time Semantic Mapping for Autonomous Off-Road Navigation},
+  author = {Maturana, Daniel and Chou, Po-Wei and Uenoyama, Masashi and Scherer, Sebastian},
+  booktitle = {Field and Service Robotics},
+  pages = {335--350},
+  year = {2018}
+}
+"""
+
+
+class Ycor(DrivingDatasetBuilder):
+    NAME = "ycor"
+    DEFAULT_UNIFIED_TAXONOMY = "offroad34"
+    DESCRIPTION = ("Yamaha-CMU Off-Road dataset: 1,076 images of trails and fields in Pittsburgh, labelled by "
+                   "traversability (smooth and rough trail, grass, vegetation, obstacle, puddle, sky).")
+    HOMEPAGE = "https://theairlab.org/yamaha-offroad-dataset/"
+    LICENSE = "see the homepage (no licence is stated with the archive)"
+    CITATION = _CITATION
+    LAYOUT_HELP = "yamaha_v0 folder containing train/ and valid/, each with iid*/rgb.jpg and iid*/labels.png"
+    BUILDER_CONFIGS = [DrivingConfig(name="default", native_taxonomy="ycor")]
+
+    def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
+        require_layout(self, data_dir, "train", "valid")
+        by_split = {}
+        for folder in ("train", "valid"):
+            samples = []
+            for sample_dir in sorted(p for p in (data_dir / folder).iterdir() if p.is_dir()):
+                if not (sample_dir / "rgb.jpg").is_file() and not (sample_dir / "labels.png").is_file():
+                    raise UnifyError(f"{self.NAME}: {sample_dir} holds neither rgb.jpg nor labels.png; expected "
+                                     f"{self.LAYOUT_HELP}")
+                samples.append(RawSample(image_id=f"{folder}_{sample_dir.name}", image_path=sample_dir / "rgb.jpg",
+                                         label_path=sample_dir / "labels.png"))
+            by_split[SPLIT_NAMES[folder]] = samples
+        return by_split
+
+    def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
+        rgb = decode_label(sample.label_path, mode="rgb")
+        return rgb_to_ids(rgb, color_table(get_taxonomy(self.config.native_taxonomy)), sample.label_path), None

@@ -1,0 +1,145 @@
+"""Cityscapes builder: fine, coarse and sequence configurations on a tiny raw folder in the real layout."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from unify.errors import BadSampleError
+from urban_raw import build, expected_unified, ids_of, random_ids, rows_by_id, write_ids, write_image
+
+FINE_IDS = [0, 1, 3, 7, 8, 11, 17, 21, 23, 24, 26, 29]
+
+
+def write_fine(raw, frames, suffix="gtFine", ids=FINE_IDS):
+    """frames: (split folder, city, snippet, frame) -> {stem: (image bytes, label ids, label bytes)}."""
+    written = {}
+    for seed, (folder, city, snippet, frame) in enumerate(frames):
+        stem = f"{city}_{snippet:06d}_{frame:06d}"
+        image = write_image(raw / "leftImg8bit" / folder / city / f"{stem}_leftImg8bit.png", seed)
+        label = random_ids(seed, ids)
+        data = write_ids(raw / suffix / folder / city / f"{stem}_{suffix}_labelIds.png", label)
+        written[stem] = (image, label, data)
+    return written
+
+
+@pytest.fixture
+def fine_raw(tmp_path):
+    raw = tmp_path / "raw"
+    frames = [("train", "aachen", 0, 19), ("train", "aachen", 1, 19), ("val", "lindau", 0, 19),
+              ("test", "berlin", 0, 19)]
+    return raw, write_fine(raw, frames)
+
+
+@pytest.mark.parametrize("taxonomy", ["cityscapes19", "mapillary63"])
+def test_fine_round_trip(fine_raw, tmp_path, taxonomy):
+    raw, written = fine_raw
+    report, loaded = build("cityscapes", raw, tmp_path / "out", config="fine", unified_taxonomy=taxonomy)
+    assert report.num_examples == {"train": 2, "validation": 1, "test": 1}
+    assert sorted(rows_by_id(loaded["train"])) == ["aachen_000000_000019", "aachen_000001_000019"]
+    assert list(rows_by_id(loaded["validation"])) == ["lindau_000000_000019"]
+    for split in loaded.values():
+        for image_id, row in rows_by_id(split).items():
+            image, label, data = written[image_id]
+            assert row["image"]["bytes"] == image
+            assert row["label"]["bytes"] == data  # the authors' label PNG, unchanged
+            np.testing.assert_array_equal(ids_of(row["label"]), label)
+            np.testing.assert_array_equal(ids_of(row["unified_label"]), expected_unified(label, "cityscapes", taxonomy))
+            assert row["dataset"] == "cityscapes"
+
+
+def test_fine_unified_view_follows_train_ids(fine_raw, tmp_path):
+    raw, written = fine_raw
+    _, loaded = build("cityscapes", raw, tmp_path / "out", config="fine")
+    row = rows_by_id(loaded["train"])["aachen_000000_000019"]
+    native, unified = ids_of(row["label"]), ids_of(row["unified_label"])
+    assert set(np.unique(unified[native == 7])) == {0}  # road -> train id 0
+    assert set(np.unique(unified[native == 26])) == {13}  # car -> 13
+    assert set(np.unique(unified[np.isin(native, [0, 1, 3, 29])])) == {255}  # unlabeled, ego, roi, caravan
+
+
+def test_coarse_reads_train_extra(tmp_path):
+    raw = tmp_path / "raw"
+    written = write_fine(raw, [("train", "aachen", 0, 19), ("train_extra", "augsburg", 0, 19)], suffix="gtCoarse",
+                         ids=[0, 7, 21, 26])
+    report, loaded = build("cityscapes", raw, tmp_path / "out", config="coarse")
+    assert report.num_examples == {"train": 1, "train_extra": 1}
+    row = rows_by_id(loaded["train_extra"])["augsburg_000000_000019"]
+    assert row["label"]["bytes"] == written["augsburg_000000_000019"][2]
+
+
+def test_sequence_takes_camera_void_from_the_snippets_fine_frame(tmp_path):
+    raw = tmp_path / "raw"
+    fine = write_fine(raw, [("train", "aachen", 0, 19)])
+    for seed, (snippet, frame) in enumerate([(0, 18), (0, 19), (5, 3)]):
+        write_image(raw / "leftImg8bit_sequence" / "train" / "aachen" / f"aachen_{snippet:06d}_{frame:06d}_leftImg8bit.png",
+                    seed)
+    report, loaded = build("cityscapes", raw, tmp_path / "out", config="sequence")
+    assert report.num_examples == {"train": 3}
+    rows = rows_by_id(loaded["train"])
+    fine_label = fine["aachen_000000_000019"][1]
+    camera_void = np.isin(fine_label, [1, 2, 3])
+    for frame in ("aachen_000000_000018", "aachen_000000_000019"):
+        label = ids_of(rows[frame]["label"])
+        np.testing.assert_array_equal(label[camera_void], fine_label[camera_void])
+        assert set(np.unique(label[~camera_void])) == {0}  # unlabeled: the teacher fills it in
+    assert set(np.unique(ids_of(rows["aachen_000005_000003"]["label"]))) == {0}  # no fine frame in that snippet
+    assert set(np.unique(ids_of(rows["aachen_000005_000003"]["unified_label"]))) == {255}
+
+
+def test_missing_label_names_the_file_and_skip_bad_lists_it(fine_raw, tmp_path):
+    raw, _ = fine_raw
+    missing = raw / "gtFine" / "train" / "aachen" / "aachen_000001_000019_gtFine_labelIds.png"
+    missing.unlink()
+    with pytest.raises(BadSampleError, match="no label file") as caught:
+        build("cityscapes", raw, tmp_path / "out", config="fine")
+    assert "aachen_000001_000019_gtFine_labelIds.png" in str(caught.value)
+    report, loaded = build("cityscapes", raw, tmp_path / "out", config="fine", skip_bad=True)
+    assert report.num_examples["train"] == 1
+    assert [s["image_id"] for s in report.skipped] == ["aachen_000001_000019"]
+    assert "no label file" in report.skipped[0]["reason"]
+
+
+def test_label_of_another_size(fine_raw, tmp_path):
+    raw, _ = fine_raw
+    path = raw / "gtFine" / "val" / "lindau" / "lindau_000000_000019_gtFine_labelIds.png"
+    write_ids(path, np.zeros((16, 64), dtype=np.uint8))
+    with pytest.raises(BadSampleError, match="label is 64x16 but its image .* is 64x32") as caught:
+        build("cityscapes", raw, tmp_path / "out", config="fine")
+    assert caught.value.path == str(path)
+
+
+def test_id_outside_the_table(fine_raw, tmp_path):
+    raw, _ = fine_raw
+    path = raw / "gtFine" / "train" / "aachen" / "aachen_000000_000019_gtFine_labelIds.png"
+    label = np.full((32, 64), 7, dtype=np.uint8)
+    label[0, :3] = [34, 99, 7]
+    write_ids(path, label)
+    with pytest.raises(BadSampleError, match=r"label ids \[34, 99\] are not in the cityscapes taxonomy"):
+        build("cityscapes", raw, tmp_path / "out", config="fine")
+    report, _ = build("cityscapes", raw, tmp_path / "out", config="fine", skip_bad=True)
+    assert [s["image_id"] for s in report.skipped] == ["aachen_000000_000019"]
+
+
+@pytest.mark.parametrize("kind", ["image", "label"])
+def test_truncated_file(fine_raw, tmp_path, kind):
+    raw, _ = fine_raw
+    stem = "lindau_000000_000019"
+    path = (raw / "leftImg8bit" / "val" / "lindau" / f"{stem}_leftImg8bit.png" if kind == "image"
+            else raw / "gtFine" / "val" / "lindau" / f"{stem}_gtFine_labelIds.png")
+    path.write_bytes(path.read_bytes()[:60])
+    with pytest.raises(BadSampleError) as caught:
+        build("cityscapes", raw, tmp_path / "out", config="fine")
+    assert caught.value.path == str(path)
+    report, loaded = build("cityscapes", raw, tmp_path / "out", config="fine", skip_bad=True)
+    assert "validation" not in report.num_examples and "validation" not in loaded
+    assert report.skipped[0]["file"] == str(path)
+
+
+def test_rgb_label_is_refused(fine_raw, tmp_path):
+    raw, _ = fine_raw
+    path = raw / "gtFine" / "train" / "aachen" / "aachen_000000_000019_gtFine_labelIds.png"
+    Image.new("RGB", (64, 32)).save(path)
+    with pytest.raises(BadSampleError, match="mode RGB"):
+        build("cityscapes", raw, tmp_path / "out", config="fine")

@@ -1,0 +1,100 @@
+"""Mapillary Vistas builder: palette label PNGs decoded by index, v1.2 and v2.0, config file check."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from unify.errors import BadSampleError, DataFileError
+from unify.taxonomy import get_taxonomy
+from urban_raw import build, expected_unified, ids_of, random_ids, rows_by_id, write_ids, write_image
+
+WHITE = [255, 255, 255] * 256  # every index one colour: decoding by colour could not tell them apart
+
+
+def write_vistas(raw, version, ids, keys=(("training", "aaaaaaaaaaaaaaaaaaaaa1"), ("training", "aaaaaaaaaaaaaaaaaaaaa2"),
+                                          ("validation", "bbbbbbbbbbbbbbbbbbbbb1"))):
+    written = {}
+    for seed, (folder, key) in enumerate(keys):
+        image = write_image(raw / folder / "images" / f"{key}.jpg", seed)
+        label = random_ids(seed, ids)
+        written[key] = (image, label, write_ids(raw / folder / version / "labels" / f"{key}.png", label, WHITE))
+    return written
+
+
+def write_config(raw, version, taxonomy):
+    labels = [{"name": c.name, "color": list(c.color), "readable": c.name, "instances": False, "evaluate": True}
+              for c in sorted(get_taxonomy(taxonomy).classes, key=lambda c: c.id)]
+    path = raw / f"config_{version}.json"
+    path.write_text(json.dumps({"labels": labels, "version": version}))
+    return path, labels
+
+
+@pytest.mark.parametrize(("config", "taxonomy", "ids"), [
+    ("v1.2", "mapillary_vistas", [0, 13, 24, 27, 55, 63, 65]),
+    ("v2.0", "mapillary_vistas_v2", [21, 35, 36, 45, 90, 95, 115, 123]),  # 35/36 and 90..95 share colours
+])
+@pytest.mark.parametrize("unified", ["cityscapes19", "mapillary63"])
+def test_round_trip(tmp_path, config, taxonomy, ids, unified):
+    raw = tmp_path / "raw"
+    written = write_vistas(raw, config, ids)
+    write_config(raw, config, taxonomy)
+    report, loaded = build("mapillary_vistas", raw, tmp_path / "out", config=config, unified_taxonomy=unified)
+    assert report.num_examples == {"train": 2, "validation": 1}
+    assert set(rows_by_id(loaded["validation"])) == {"bbbbbbbbbbbbbbbbbbbbb1"}
+    for split in loaded.values():
+        for key, row in rows_by_id(split).items():
+            image, label, _ = written[key]
+            assert row["image"]["bytes"] == image
+            with Image.open(io.BytesIO(row["label"]["bytes"])) as stored:
+                assert stored.mode == "L"  # indices as grey values: no reader can take them for colours
+            np.testing.assert_array_equal(ids_of(row["label"]), label)
+            np.testing.assert_array_equal(ids_of(row["unified_label"]), expected_unified(label, taxonomy, unified))
+
+
+def test_v2_shared_colours_stay_distinct(tmp_path):
+    raw = tmp_path / "raw"
+    write_vistas(raw, "v2.0", [35, 36])  # dashed and solid lane markings, both white in v2.0
+    _, loaded = build("mapillary_vistas", raw, tmp_path / "out", config="v2.0")
+    assert set(np.unique(ids_of(loaded["train"][0]["label"]))) == {35, 36}
+
+
+def test_config_file_that_disagrees_is_named_with_its_entries(tmp_path):
+    raw = tmp_path / "raw"
+    write_vistas(raw, "v1.2", [13])
+    path, labels = write_config(raw, "v1.2", "mapillary_vistas")
+    labels[13]["name"], labels[27]["color"] = "construction--flat--street", [1, 2, 3]
+    path.write_text(json.dumps({"labels": labels}))
+    with pytest.raises(DataFileError) as caught:
+        build("mapillary_vistas", raw, tmp_path / "out", config="v1.2")
+    assert caught.value.path == str(path)
+    assert caught.value.problems == [
+        "label 13: name 'construction--flat--street' in the file, 'construction--flat--road' built in",
+        "label 27 (nature--sky): colour [1, 2, 3] in the file, [70, 130, 180] built in"]
+
+
+def test_v2_config_against_v1_table_is_refused(tmp_path):
+    raw = tmp_path / "raw"
+    write_vistas(raw, "v1.2", [13])
+    path, _ = write_config(raw, "v1.2", "mapillary_vistas_v2")  # a v2.0 list under the v1.2 name
+    with pytest.raises(DataFileError, match="124 labels, but the built-in mapillary_vistas table has 66"):
+        build("mapillary_vistas", raw, tmp_path / "out", config="v1.2")
+
+
+def test_index_outside_the_table_and_missing_label(tmp_path):
+    raw = tmp_path / "raw"
+    write_vistas(raw, "v1.2", [13])
+    bad = raw / "training" / "v1.2" / "labels" / "aaaaaaaaaaaaaaaaaaaaa1.png"
+    write_ids(bad, np.full((32, 64), 66), WHITE)
+    (raw / "validation" / "v1.2" / "labels" / "bbbbbbbbbbbbbbbbbbbbb1.png").unlink()
+    with pytest.raises(BadSampleError, match=r"label ids \[66\] are not in the mapillary_vistas taxonomy"):
+        build("mapillary_vistas", raw, tmp_path / "out", config="v1.2")
+    report, loaded = build("mapillary_vistas", raw, tmp_path / "out", config="v1.2", skip_bad=True)
+    assert report.num_examples == {"train": 1}
+    assert {s["image_id"]: s["file"] for s in report.skipped} == {
+        "aaaaaaaaaaaaaaaaaaaaa1": str(bad),
+        "bbbbbbbbbbbbbbbbbbbbb1": str(raw / "validation" / "images" / "bbbbbbbbbbbbbbbbbbbbb1.jpg")}

@@ -1,0 +1,93 @@
+"""RELLIS-3D builder: official split lists, non-contiguous label ids, bad ids and lines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from offroad_helpers import build, native, photo, rows_by_id, stripes, unified, unified_id, write
+
+from unify.errors import BadSampleError, UnifyError
+from unify.taxonomy import get_taxonomy
+
+VOID, DIRT, GRASS, SKY, PERSON, CONCRETE, RUBBLE = 0, 1, 3, 7, 17, 23, 34
+FRAMES = {  # (sequence, frame) -> (list, native ids)
+    ("00000", "frame000000-1581624652_750"): ("train", [DIRT, SKY, PERSON, VOID]),
+    ("00000", "frame000001-1581624652_850"): ("train", [GRASS, CONCRETE]),
+    ("00001", "frame000104-1581797147_450"): ("val", [RUBBLE, SKY]),
+    ("00002", "frame000010-1581791678_408"): ("test", [PERSON, GRASS]),
+}
+
+
+def write_rellis(root, lists_beside=True, with_label_column=True):
+    """The sequences as the zips unpack (under Rellis-3D/) and the split lists of Rellis_3D_image_split."""
+    lines = {"train": [], "val": [], "test": []}
+    for seed, ((sequence, frame), (split, ids)) in enumerate(sorted(FRAMES.items())):
+        image = f"{sequence}/pylon_camera_node/{frame}.jpg"
+        label = f"{sequence}/pylon_camera_node_label_id/{frame}.png"
+        write(root / "Rellis-3D" / image, photo(seed, ".jpg"))
+        write(root / "Rellis-3D" / label, stripes(ids))
+        lines[split].append(f"{image} {label}" if with_label_column else image)
+    for split, entries in lines.items():
+        folder = root if lists_beside else root / "Rellis-3D"
+        (folder / f"{split}.lst").write_text("\n".join(entries) + "\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("rellis")
+    return build("rellis3d", write_rellis(tmp / "raw"), tmp / "out")
+
+
+def test_the_split_lists_decide_the_splits(built):
+    report, dataset = built
+    assert report.num_examples == {"train": 2, "validation": 1, "test": 1}
+    assert dataset["validation"]["image_id"] == ["00001_frame000104-1581797147_450"]
+
+
+def test_non_contiguous_ids_round_trip(built):
+    _, dataset = built
+    for split in dataset:
+        for image_id, row in rows_by_id(dataset[split]).items():
+            sequence, frame = image_id.split("_", 1)
+            np.testing.assert_array_equal(native(row), stripes(FRAMES[(sequence, frame)][1]))
+    assert get_taxonomy("rellis3d").max_id == 34
+
+
+def test_unified_view(built):
+    _, dataset = built
+    row = rows_by_id(dataset["train"])["00000_frame000000-1581624652_750"]
+    assert unified(row)[0, [0, 20, 40, 60]].tolist() == [
+        unified_id("rough drivable ground"), unified_id("sky"), unified_id("person"), 255]
+    rubble = rows_by_id(dataset["validation"])["00001_frame000104-1581797147_450"]
+    assert unified(rubble)[0, 0] == 255  # rock or rough ground: the teacher's choice
+
+
+def test_lists_with_image_paths_only_and_inside_the_sequence_folder(tmp_path):
+    raw = write_rellis(tmp_path / "raw", lists_beside=False, with_label_column=False)
+    report, dataset = build("rellis3d", raw, tmp_path / "out")
+    assert report.num_examples == {"train": 2, "validation": 1, "test": 1}
+    row = rows_by_id(dataset["test"])["00002_frame000010-1581791678_408"]
+    np.testing.assert_array_equal(native(row), stripes([PERSON, GRASS]))
+
+
+def test_an_id_outside_the_ontology_is_a_bad_sample(tmp_path):
+    raw = write_rellis(tmp_path / "raw")
+    bad = raw / "Rellis-3D/00000/pylon_camera_node_label_id/frame000001-1581624652_850.png"
+    write(bad, stripes([GRASS, 2]))  # 2 is one of the gaps in RELLIS ids
+    with pytest.raises(BadSampleError) as error:
+        build("rellis3d", raw, tmp_path / "out")
+    sample_error = error.value
+    assert sample_error.path == str(bad) and "label ids [2]" in sample_error.reason
+    report, _ = build("rellis3d", raw, tmp_path / "out", skip_bad=True)
+    assert [s["image_id"] for s in report.skipped] == ["00000_frame000001-1581624652_850"]
+    assert report.num_examples["train"] == 1
+
+
+def test_missing_lists_and_foreign_lines_are_refused(tmp_path):
+    with pytest.raises(UnifyError, match="no split list"):
+        build("rellis3d", tmp_path, tmp_path / "out")
+    raw = write_rellis(tmp_path / "raw")
+    (raw / "val.lst").write_text("images/a.jpg labels/a.png\n")
+    with pytest.raises(UnifyError, match="val.lst: 'images/a.jpg labels/a.png' is not a RELLIS-3D split line"):
+        build("rellis3d", raw, tmp_path / "out")

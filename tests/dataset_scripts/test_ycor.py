@@ -1,0 +1,75 @@
+"""YCOR builder: iid folders with rgb.jpg and colour-coded labels.png, train/valid splits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from offroad_helpers import build, colorize, native, photo, rows_by_id, stripes, truncate, unified, unified_id, write
+
+from unify.errors import BadSampleError, UnifyError
+
+BACKGROUND, HIGH_VEG, GRASS, SMOOTH, OBSTACLE, SKY, ROUGH, PUDDLE, LOW_VEG = range(9)
+FRAMES = {
+    ("train", "iid000000"): [SMOOTH, SKY, HIGH_VEG],
+    ("train", "iid000001"): [ROUGH, OBSTACLE, BACKGROUND],
+    ("train", "iid000005"): [PUDDLE, GRASS],
+    ("valid", "iid000003"): [LOW_VEG, SKY],
+}
+
+
+def write_ycor(root):
+    for seed, ((split, iid), ids) in enumerate(sorted(FRAMES.items())):
+        write(root / split / iid / "rgb.jpg", photo(seed, ".jpg"))
+        write(root / split / iid / "labels.png", colorize(stripes(ids), "ycor"))
+    return root
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ycor")
+    return build("ycor", write_ycor(tmp / "raw"), tmp / "out")
+
+
+def test_train_and_valid_folders_are_the_splits(built):
+    report, dataset = built
+    assert report.num_examples == {"train": 3, "validation": 1}
+    assert dataset["validation"]["image_id"] == ["valid_iid000003"]
+
+
+def test_colours_decode_to_native_ids(built):
+    _, dataset = built
+    for split in dataset:
+        for image_id, row in rows_by_id(dataset[split]).items():
+            folder, iid = image_id.split("_")
+            np.testing.assert_array_equal(native(row), stripes(FRAMES[(folder, iid)]))
+
+
+def test_unified_view(built):
+    _, dataset = built
+    rows = rows_by_id(dataset["train"])
+    assert unified(rows["train_iid000001"])[0, [0, 30, 60]].tolist() == [unified_id("rough drivable ground"), 255, 255]
+    assert unified(rows["train_iid000000"])[0, 30] == unified_id("sky")
+
+
+def test_bad_masks_are_bad_samples(tmp_path):
+    raw = write_ycor(tmp_path / "raw")
+    truncate(raw / "train/iid000005/labels.png")
+    rgb = colorize(stripes([SKY]), "ycor")
+    rgb[5:7, 5:7] = (250, 250, 250)  # not a YCOR colour
+    write(raw / "train/iid000001/labels.png", rgb)
+    with pytest.raises(BadSampleError) as error:
+        build("ycor", raw, tmp_path / "out")
+    report, dataset = build("ycor", raw, tmp_path / "out", skip_bad=True)
+    reasons = {s["image_id"]: s["reason"] for s in report.skipped}
+    assert reasons["train_iid000001"] == "4 pixels have colours that are not in the class table: (250, 250, 250)"
+    assert "truncated" in reasons["train_iid000005"]
+    assert dataset["train"]["image_id"] == ["train_iid000000"]
+
+
+def test_unknown_layouts_are_refused(tmp_path):
+    with pytest.raises(UnifyError, match="missing train, valid"):
+        build("ycor", tmp_path, tmp_path / "out")
+    raw = write_ycor(tmp_path / "raw")
+    (raw / "valid" / "thumbnails").mkdir()
+    with pytest.raises(UnifyError, match="thumbnails holds neither rgb.jpg nor labels.png"):
+        build("ycor", raw, tmp_path / "out")

@@ -1,0 +1,90 @@
+import pytest
+import torch
+
+from unify.cli import main
+from unify.constants import FROM_GROUND_TRUTH, IGNORE_INDEX, IGNORED, TEACHER_CHOSE, TEACHER_FILLED
+from unify.errors import DataFileError, UnifyError
+from unify.mapping import get_mapping, list_mappings, parse_mapping
+from unify.taxonomy import get_taxonomy, parse_taxonomy
+
+NATIVE = "id,name,color,ignore\n0,unlabeled,#000000,false\n3,road,#804080,false\n5,vehicle,#00008e,false\n9,hood,#202020,true\n"
+UNIFIED = "id,name,color,ignore\n0,road,#804080,false\n1,car,#00008e,false\n2,truck,#000046,false\n3,sky,#4682b4,false\n255,void,#000000,true\n"
+
+
+@pytest.fixture
+def taxonomies(tmp_path):
+    (tmp_path / "native.csv").write_text(NATIVE)
+    (tmp_path / "unified.csv").write_text(UNIFIED)
+    return parse_taxonomy(tmp_path / "native.csv"), parse_taxonomy(tmp_path / "unified.csv")
+
+
+def parse(tmp_path, taxonomies, text):
+    path = tmp_path / "map.txt"
+    path.write_text(text)
+    return parse_mapping(path, *taxonomies)
+
+
+GOOD = """# native -> unified
+unlabeled : *
+road      : road          # one-to-one
+vehicle   : car, truck    # coarse class
+hood      : void
+"""
+
+
+def test_every_kind_of_line_compiles_into_lookup_tables(tmp_path, taxonomies):
+    mapping = parse(tmp_path, taxonomies, GOOD)
+    assert mapping.allowed == {0: (0, 1, 2, 3), 3: (0,), 5: (1, 2), 9: ()}
+    assert mapping.comments[5] == "coarse class"
+    tables = mapping.tables
+    assert tables.allowed.shape == (256, 4)
+    assert tables.allowed[5].tolist() == [False, True, True, False]
+    assert tables.single[[0, 3, 5, 9]].tolist() == [IGNORE_INDEX, 0, IGNORE_INDEX, IGNORE_INDEX]
+    assert tables.provenance[[0, 3, 5, 9]].tolist() == [TEACHER_FILLED, FROM_GROUND_TRUTH, TEACHER_CHOSE, IGNORED]
+    assert tables.known.nonzero().flatten().tolist() == [0, 3, 5, 9]
+    assert mapping.coverage() == {"one_to_one": ["road"], "one_to_many": ["vehicle"], "fill_in": ["unlabeled"],
+                                  "void": ["hood"]}
+
+
+@pytest.mark.parametrize("text, message", [
+    ("unlabeled : *\nroad : road\nroad : car\nvehicle : car\nhood : void\n", "line 3: 'road' is already mapped on line 2"),
+    ("unlabeled : *\nroad : raod\nvehicle : car\nhood : void\n", "line 2: unknown unified class 'raod' (did you mean 'road'?)"),
+    ("unlabeled : *\nrood : road\nroad : road\nvehicle : car\nhood : void\n", "line 2: unknown native class 'rood' (did you mean 'road'?)"),
+    ("unlabeled : *, car\nroad : road\nvehicle : car\nhood : void\n", "must stand alone"),
+    ("unlabeled : *\nroad road\nroad : road\nvehicle : car\nhood : void\n", "line 2: expected '<native class> :"),
+    ("unlabeled : *\nroad : road,\nvehicle : car\nhood : void\n", "line 2: empty unified class name"),
+    ("unlabeled : *\nroad : road, road\nvehicle : car\nhood : void\n", "'road' is listed twice"),
+    ("unlabeled : *\nroad : void\nvehicle : car\nhood : void, car\n", "must stand alone"),
+    ("unlabeled : *\nroad : road\n", "neither mapped nor declared void: vehicle, hood"),
+])
+def test_each_mistake_names_the_file_line_and_class(tmp_path, taxonomies, text, message):
+    with pytest.raises(DataFileError) as info:
+        parse(tmp_path, taxonomies, text)
+    assert "map.txt" in str(info.value)
+    assert message in str(info.value)
+
+
+def test_void_is_not_a_target_class(tmp_path, taxonomies):
+    with pytest.raises(DataFileError, match="unknown unified class 'void'|must stand alone"):
+        parse(tmp_path, taxonomies, "unlabeled : *\nroad : road, void\nvehicle : car\nhood : void\n")
+
+
+def test_registry_and_identity():
+    assert ("synthetic_coarse", "synthetic_fine") in list_mappings()
+    identity = get_mapping("synthetic_fine", "synthetic_fine")
+    assert identity.tables.single[:15].tolist() == list(range(15))
+    with pytest.raises(UnifyError, match="no mapping from 'synthetic_coarse' to 'cityscapes19'"):
+        get_mapping("synthetic_coarse", "cityscapes19")
+
+
+def test_every_shipped_mapping_validates():
+    for native, unified in list_mappings():
+        mapping = get_mapping(native, unified)
+        assert set(mapping.allowed) == {c.id for c in get_taxonomy(native).classes}
+
+
+def test_check_prints_coverage(capsys):
+    assert main(["mappings", "check", "synthetic_shifted", "synthetic_fine"]) == 0
+    out = capsys.readouterr().out
+    assert "one_to_many    3  road, human, large vehicle" in out
+    assert "fill_in        1  unlabeled" in out and "void           1  ego vehicle" in out

@@ -1,0 +1,1 @@
+"""Training SegFormer teachers and students with Accelerate: `accelerate launch -m train CONFIG`."""

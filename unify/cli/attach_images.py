@@ -1,0 +1,33 @@
+"""`unify attach-images`: rebuild a labels-only dataset with the images of your own raw copy."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "attach-images", help="put the images back into a labels-only dataset from your own raw copy",
+        description="Read a labels-only dataset (a folder, or a Hub id pushed with `unify push dataset "
+                    "--labels-only`), build the dataset named in its metadata from RAW with the same builder, and "
+                    "write the full dataset (images, native labels, unified labels, provenance), rows matched by "
+                    "image_id.")
+    parser.add_argument("source", metavar="DIR_OR_REPO", help="labels-only dataset folder or Hub id (namespace/name)")
+    parser.add_argument("--data-dir", type=Path, help="root of your raw copy (not needed for synthetic_driving)")
+    parser.add_argument("--output", type=Path, required=True, help="folder to write (replaced when it succeeds)")
+    parser.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from unify.errors import UnifyError
+    from unify.hub import attach_images
+
+    try:
+        counts = attach_images(args.source, args.data_dir, args.output)
+    except HfHubHTTPError as exc:
+        raise UnifyError(f"cannot download {args.source} from the Hub: {exc}") from exc
+    print(json.dumps({"output": str(args.output), "examples": counts}))
+    return 0

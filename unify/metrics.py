@@ -1,0 +1,72 @@
+"""Streaming segmentation metrics: one confusion matrix, updated with `torch.bincount`.
+
+Memory is one C x C int64 matrix whatever the number of images, and it sums across processes,
+so the same object serves one CPU and many GPUs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from unify.constants import IGNORE_INDEX
+
+
+@dataclass(frozen=True)
+class SegmentationScores:
+    iou: list[float]  # per class; nan for a class absent from both prediction and truth
+    class_accuracy: list[float]  # per class recall; nan for a class absent from the truth
+    miou: float  # mean of the non-nan IoUs
+    pixel_accuracy: float
+    matrix: torch.Tensor  # (C, C) int64, rows = truth, columns = prediction
+
+    def to_json(self, names: list[str] | None = None) -> dict:
+        names = names or [str(i) for i in range(len(self.iou))]
+        clean = lambda x: None if math.isnan(x) else round(x, 6)  # noqa: E731 - JSON has no nan
+        return {"miou": clean(self.miou), "pixel_accuracy": clean(self.pixel_accuracy),
+                "iou": {n: clean(v) for n, v in zip(names, self.iou)},
+                "class_accuracy": {n: clean(v) for n, v in zip(names, self.class_accuracy)}}
+
+
+class ConfusionMatrix:
+    def __init__(self, num_classes: int, ignore_index: int = IGNORE_INDEX):
+        self.num_classes = num_classes
+        self.ignore_index = ignore_index
+        self.matrix: torch.Tensor | None = None  # created on the first update's device
+
+    def update(self, prediction: torch.Tensor, target: torch.Tensor) -> None:
+        """Count (truth, prediction) pairs; target pixels outside 0..C-1 (void included) are skipped."""
+        if prediction.shape != target.shape:
+            raise ValueError(f"prediction shape {tuple(prediction.shape)} != target shape {tuple(target.shape)}")
+        n = self.num_classes
+        if self.matrix is None:
+            self.matrix = torch.zeros(n, n, dtype=torch.int64, device=target.device)
+        target = target.reshape(-1).long()
+        prediction = prediction.reshape(-1).long()
+        keep = (target >= 0) & (target < n)
+        pairs = target[keep] * n + prediction[keep].clamp(0, n - 1)
+        self.matrix += torch.bincount(pairs, minlength=n * n).reshape(n, n)
+
+    def reduce(self) -> None:
+        """Sum the matrices of every process (a no-op without torch.distributed)."""
+        if self.matrix is not None and torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.all_reduce(self.matrix)
+
+    def compute(self) -> SegmentationScores:
+        n = self.num_classes
+        matrix = self.matrix if self.matrix is not None else torch.zeros(n, n, dtype=torch.int64)
+        m = matrix.double().cpu()
+        tp = m.diag()
+        truth, predicted = m.sum(1), m.sum(0)
+        union = truth + predicted - tp
+        iou = torch.where(union > 0, tp / union.clamp(min=1), torch.full_like(tp, math.nan))
+        recall = torch.where(truth > 0, tp / truth.clamp(min=1), torch.full_like(tp, math.nan))
+        valid = ~iou.isnan()
+        total = m.sum()
+        return SegmentationScores(
+            iou=iou.tolist(), class_accuracy=recall.tolist(),
+            miou=iou[valid].mean().item() if valid.any() else math.nan,
+            pixel_accuracy=(tp.sum() / total).item() if total > 0 else math.nan,
+            matrix=matrix.cpu())

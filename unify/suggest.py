@@ -1,0 +1,247 @@
+"""Draft a mapping file from what a teacher predicts on each native class.
+
+A teacher (a SegFormer whose `id2label` is the unified taxonomy) runs over a sample of a dataset read
+from its raw folder by its builder. Every labelled pixel adds one count to (native class, predicted
+unified class). From these counts each native class gets a draft line:
+
+- a unified class is allowed when it takes at least `min_share` of the class's pixels, or at least
+  `min_evidence` and `lift` times its share on the other classes' pixels (so that a thin class, such
+  as lane markings inside roads, survives while the boundary noise every class sees does not);
+- a class whose predictions spread over most unified classes (perplexity, the exponential of the
+  entropy of its predicted shares, at least `spread` × the number of unified classes) becomes `*`,
+  the teacher fills it in; if the dataset itself flags the class void, it stays `void`;
+- a class not seen in the sample is written `void` and marked for a decision by hand.
+
+The shares are written beside each line, so that a person can edit the draft before it is used.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from dataset_scripts import get_builder_class
+from dataset_scripts.base import RawSample
+from train.model import check_teacher, load_model
+from train.transforms import normalize
+from unify.errors import BadSampleError, UnifyError
+from unify.mapping import ALL, VOID, parse_mapping
+from unify.taxonomy import Taxonomy, get_taxonomy
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SuggestionRule:
+    min_share: float = 0.05  # a unified class taking this share of a native class's pixels is allowed
+    min_evidence: float = 0.005  # smaller shares are allowed only from this share upwards ...
+    lift: float = 5.0  # ... and when this many times the class's share on the other native classes
+    spread: float = 0.5  # perplexity >= spread x unified classes: no preference, the class becomes '*'
+
+    def __post_init__(self):
+        for name in ("min_share", "min_evidence", "spread"):
+            value = getattr(self, name)
+            if not 0 < value <= 1:
+                raise UnifyError(f"{name} must be in (0, 1], got {value}")
+        if self.min_evidence > self.min_share:
+            raise UnifyError(f"min_evidence must not exceed min_share ({self.min_share}), got {self.min_evidence}")
+        if self.lift < 1:
+            raise UnifyError(f"lift must be at least 1, got {self.lift}")
+
+
+@dataclass
+class DraftLine:
+    native: str
+    targets: str  # "a, b", "*" or "void", as written in a mapping file
+    comment: str
+
+
+@dataclass
+class MappingSuggestion:
+    native: Taxonomy
+    unified: Taxonomy
+    counts: np.ndarray  # (native max id + 1, unified classes) pixel counts
+    lines: list[DraftLine]
+    num_images: int
+    skipped: list[str] = field(default_factory=list)  # "<file>: <reason>" of samples that could not be read
+    output: Path | None = None
+
+
+def preprocess(rgb: np.ndarray, max_side: int | None = None) -> torch.Tensor:
+    """(1, 3, h, w) input normalised as in training; images longer than `max_side` are scaled down to it."""
+    if max_side is not None and max(rgb.shape[:2]) > max_side:
+        scale = max_side / max(rgb.shape[:2])
+        size = (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale)))
+        rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.BILINEAR))
+    return normalize(torch.from_numpy(np.require(rgb, requirements=["C", "W"])).permute(2, 0, 1)).unsqueeze(0)
+
+
+@torch.inference_mode()
+def predict(teacher: torch.nn.Module, rgb: np.ndarray, device: torch.device, max_side: int | None = None) -> torch.Tensor:
+    """(H, W) unified class ids predicted for an image, at the image's own size."""
+    logits = teacher(pixel_values=preprocess(rgb, max_side).to(device)).logits
+    logits = F.interpolate(logits.float(), size=rgb.shape[:2], mode="bilinear", align_corners=False)
+    return logits.argmax(dim=1)[0]
+
+
+def count_predictions(teacher: torch.nn.Module, label: np.ndarray, rgb: np.ndarray, counts: torch.Tensor,
+                      device: torch.device, max_side: int | None = None) -> None:
+    """Add one image's (native id, predicted unified id) pixel pairs to `counts` (L, C)."""
+    predicted = predict(teacher, rgb, device, max_side)
+    native = torch.from_numpy(label.astype(np.int64)).to(device)
+    pairs = native.flatten() * counts.shape[1] + predicted.flatten()
+    counts += torch.bincount(pairs, minlength=counts.numel()).view(counts.shape)
+
+
+def draft_lines(counts: np.ndarray, native: Taxonomy, unified: Taxonomy, rule: SuggestionRule) -> list[DraftLine]:
+    """One mapping line per native class from its prediction counts, by the rule in the module docstring."""
+    totals = counts.sum(axis=1)
+    shares = counts / np.maximum(totals, 1)[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        entropy = -np.where(shares > 0, shares * np.log(shares), 0.0).sum(axis=1)
+    spread = np.exp(entropy) >= rule.spread * unified.num_labels
+    evidence = counts * ((totals > 0) & ~spread)[:, None]  # spread classes say nothing about any unified class
+    evidence_total = evidence.sum(axis=0)
+    names = [c.name for c in unified.trainable]
+    lines = []
+    for c in native.classes:
+        n = int(totals[c.id])
+        if n == 0:
+            lines.append(DraftLine(c.name, VOID, "NOT SEEN in the sample: decide by hand"))
+            continue
+        seen = _describe(shares[c.id], names, n)
+        if spread[c.id]:
+            targets, why = (VOID, "flagged void by the dataset, no preference: ") if c.ignore else (ALL, "no preference: ")
+            lines.append(DraftLine(c.name, targets, why + seen))
+            continue
+        rest = evidence_total - evidence[c.id]
+        elsewhere = rest / max(int(rest.sum()), 1)
+        allowed = (shares[c.id] >= rule.min_share) | (
+            (shares[c.id] >= rule.min_evidence) & (shares[c.id] >= rule.lift * elsewhere))
+        allowed[np.argmax(shares[c.id])] = True
+        note = "flagged void by the dataset; " if c.ignore else ""
+        lines.append(DraftLine(c.name, ", ".join(name for name, keep in zip(names, allowed) if keep), note + seen))
+    return lines
+
+
+def _describe(shares: np.ndarray, names: list[str], pixels: int, top: int = 6) -> str:
+    order = [i for i in np.argsort(-shares, kind="stable")[:top] if shares[i] >= 0.001]
+    return ", ".join(f"{names[i]} {100 * shares[i]:.1f}%" for i in order) + f" ({pixels:,} px)"
+
+
+def format_draft(suggestion: MappingSuggestion, header: list[str]) -> str:
+    width = max(len(line.native) for line in suggestion.lines)
+    target_width = min(max(len(line.targets) for line in suggestion.lines), 40)
+    body = [f"{line.native:<{width}} : {line.targets:<{target_width}}  # {line.comment}" for line in suggestion.lines]
+    return "\n".join([f"# {text}" if text else "#" for text in header] + body) + "\n"
+
+
+def suggest_mapping(dataset: str, unified_taxonomy: str, teacher: torch.nn.Module | Path | str, output: Path | str,
+                    data_dir: Path | str | None = None, config: str | None = None, samples: int = 64,
+                    rule: SuggestionRule | None = None, device: str | None = None, max_side: int | None = 1024,
+                    overwrite: bool = False) -> MappingSuggestion:
+    """Run `teacher` over `samples` images of `dataset` (read from `data_dir`) and write a draft mapping.
+
+    `teacher` is a saved model folder, or a model already in memory that returns `.logits`.
+    """
+    rule = rule or SuggestionRule()
+    output = Path(output)
+    if samples < 1:
+        raise UnifyError(f"samples must be at least 1, got {samples}")
+    if output.exists() and not overwrite:
+        raise UnifyError(f"{output} exists; a draft never replaces a file that may hold edits (use --force)")
+    unified = get_taxonomy(unified_taxonomy)
+    unified.require_unified()
+    source = "(in memory)"
+    if not isinstance(teacher, torch.nn.Module):
+        source = str(teacher)
+        if not (Path(source) / "config.json").is_file():
+            raise UnifyError(f"teacher {source} is not a saved model folder (no config.json)")
+        teacher = load_model(source)
+        check_teacher(teacher, unified, source)
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    teacher.to(device).eval()
+    with tempfile.TemporaryDirectory(prefix="unify-suggest-") as cache:
+        builder = get_builder_class(dataset)(config_name=config, data_dir=str(data_dir) if data_dir else None,
+                                             cache_dir=cache)
+        native = get_taxonomy(builder.config.native_taxonomy)
+        chosen = pick_samples(builder.list_samples(builder._require_data_dir() if builder.LAYOUT_HELP else None),
+                              samples)
+        counts = torch.zeros(native.max_id + 1, unified.num_labels, dtype=torch.int64, device=device)
+        skipped = []
+        for sample in chosen:
+            try:
+                rgb, label = _read(builder, sample, native)
+            except BadSampleError as exc:
+                logger.warning("skipping %s", exc)
+                skipped.append(str(exc))
+                continue
+            count_predictions(teacher, label, rgb, counts, device, max_side)
+        config_name = builder.config.name
+    counts = counts.cpu().numpy()
+    suggestion = MappingSuggestion(native, unified, counts, draft_lines(counts, native, unified, rule),
+                                   num_images=len(chosen) - len(skipped), skipped=skipped, output=output)
+    header = _header(suggestion, dataset, config_name, source, data_dir, rule)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(format_draft(suggestion, header), encoding="utf-8")
+    parse_mapping(output, native, unified)  # the draft must already be a valid mapping file
+    logger.info("wrote a draft mapping %s -> %s from %d images to %s", native.name, unified.name,
+                suggestion.num_images, output)
+    return suggestion
+
+
+def pick_samples(by_split: dict[str, list[RawSample]], count: int) -> list[RawSample]:
+    """`count` samples spread evenly over all splits in order, so that every part of the data is seen."""
+    everything = [sample for split in by_split.values() for sample in split]
+    if not everything:
+        raise UnifyError("the dataset has no samples to suggest a mapping from")
+    if count >= len(everything):
+        return everything
+    return [everything[i] for i in np.unique(np.linspace(0, len(everything) - 1, count).round().astype(int))]
+
+
+def _read(builder, sample: RawSample, native: Taxonomy) -> tuple[np.ndarray, np.ndarray]:
+    loaded = builder.load_sample(sample)
+    try:
+        with Image.open(io.BytesIO(loaded.image_bytes)) as image:
+            rgb = np.asarray(image.convert("RGB"))
+    except Exception as exc:  # PIL raises several unrelated types for unreadable files
+        raise BadSampleError(sample.image_path, f"unreadable image ({exc})") from exc
+    label = loaded.label
+    if label.shape != rgb.shape[:2]:
+        raise BadSampleError(sample.label_path or sample.image_path,
+                             f"label is {label.shape[1]}x{label.shape[0]}, image {rgb.shape[1]}x{rgb.shape[0]}")
+    present = np.unique(label)
+    unknown = [int(i) for i in present if int(i) not in native.by_id]
+    if unknown:
+        raise BadSampleError(sample.label_path or sample.image_path,
+                             f"label ids {unknown} are not in the {native.name} taxonomy")
+    return rgb, label
+
+
+def _header(suggestion: MappingSuggestion, dataset: str, config: str, teacher: str, data_dir, rule) -> list[str]:
+    kinds = {ALL: 0, VOID: 0}
+    for line in suggestion.lines:
+        if line.targets in kinds:
+            kinds[line.targets] += 1
+    return [
+        f"DRAFT {suggestion.native.name} -> {suggestion.unified.name}, suggested by `unify mappings suggest` from "
+        f"the teacher {teacher}",
+        f"over {suggestion.num_images} images of {dataset}/{config} ({data_dir or 'built in'}); "
+        f"{len(suggestion.skipped)} unreadable sample(s) skipped.",
+        f"Rule: allowed = share >= {rule.min_share:g}, or share >= {rule.min_evidence:g} and >= {rule.lift:g}x its "
+        f"share on the other classes; '*' when the predictions' perplexity",
+        f"is >= {rule.spread:g} x {suggestion.unified.num_labels} classes ('void' instead if the dataset flags the "
+        f"class void). Comments: predicted shares and pixels.",
+        f"{kinds[ALL]} line(s) are '*', {kinds[VOID]} 'void'. Review every line, then check it with "
+        f"`unify mappings check` once it is in unify/mappings/.",
+        "",
+    ]
