@@ -161,7 +161,6 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--height", type=int, default=512)
     parser.add_argument("--width", type=int, default=1024)
-    parser.add_argument("--num-labels", type=int, default=19, help="teacher classes (the bench mapping has 19)")
     parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=list(SCENARIOS))
     parser.add_argument("--warmup", type=int, default=2, help="untimed rounds before the timed ones")
     parser.add_argument("--repeats", type=int, default=7, help="timed end-to-end rounds (median reported)")
@@ -179,11 +178,9 @@ def main() -> None:
     device = torch.device(args.device)
     dtype = getattr(torch, args.dtype)
     mapping = bench_mapping()
-    if args.num_labels != mapping.unified.num_labels:
-        parser.error(f"--num-labels must be {mapping.unified.num_labels}, the bench mapping's unified classes")
     generator = torch.Generator().manual_seed(args.seed)
     torch.manual_seed(args.seed)
-    model = SegformerForSemanticSegmentation(SegformerConfig(num_labels=args.num_labels)).eval().to(device, dtype)
+    model = SegformerForSemanticSegmentation(SegformerConfig(num_labels=mapping.unified.num_labels)).eval().to(device, dtype)
     pixel_values = torch.randn(args.batch_size, 3, args.height, args.width, generator=generator).to(device, dtype)
     tables = mapping.tables.to(device)
     results = {"model": "segformer mit-b0 (SegformerConfig defaults, random weights)",
