@@ -180,7 +180,8 @@ def main() -> None:
     mapping = bench_mapping()
     generator = torch.Generator().manual_seed(args.seed)
     torch.manual_seed(args.seed)
-    model = SegformerForSemanticSegmentation(SegformerConfig(num_labels=mapping.unified.num_labels)).eval().to(device, dtype)
+    config = SegformerConfig(num_labels=mapping.unified.num_labels)  # the defaults are mit-b0
+    model = SegformerForSemanticSegmentation(config).eval().to(device, dtype)
     pixel_values = torch.randn(args.batch_size, 3, args.height, args.width, generator=generator).to(device, dtype)
     tables = mapping.tables.to(device)
     results = {"model": "segformer mit-b0 (SegformerConfig defaults, random weights)",
