@@ -108,8 +108,8 @@ def rgb_to_ids(rgb: np.ndarray, colors: dict[tuple[int, int, int], int], source:
                default: int | None = None) -> np.ndarray:
     """(H, W) ids of a colour-coded (H, W, 3) label through `colors`.
 
-    A colour outside the table is an error naming the file and the colours, unless `default` is given
-    (datasets whose void is "every other colour").
+    A colour outside the table is an error naming the file and each such colour with its pixel count,
+    unless `default` is given (datasets whose void is "every other colour").
     """
     codes = _pack_rgb(rgb)
     keys = _pack_rgb(np.array(list(colors), dtype=np.int64).reshape(-1, 3))
@@ -120,11 +120,10 @@ def rgb_to_ids(rgb: np.ndarray, colors: dict[tuple[int, int, int], int], source:
     ids = values[position]
     if not found.all():
         if default is None:
-            unknown = np.unique(codes[~found])
-            shown = ", ".join(f"({c >> 16}, {c >> 8 & 255}, {c & 255})" for c in unknown[:5].tolist())
-            more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
-            raise BadSampleError(source, f"{int((~found).sum())} pixels have colours that are not in the class "
-                                         f"table: {shown}{more}")
+            unknown, counts = np.unique(codes[~found], return_counts=True)
+            listed = ", ".join(f"#{c:06x} ({n} px)" for c, n in zip(unknown[:10].tolist(), counts[:10].tolist()))
+            more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+            raise BadSampleError(source, f"{len(unknown)} colour(s) not in the colour table: {listed}{more}")
         ids = np.where(found, ids, default)
     return ids.astype(np.uint8 if ids.max(initial=0) < 256 else np.uint16)
 

@@ -100,7 +100,7 @@ def test_a_colour_outside_the_map_is_a_bad_sample(tmp_path):
         build("rugd", raw, tmp_path / "out")
     sample_error = error.value
     assert sample_error.path == str(bad)
-    assert sample_error.reason == "1 pixels have colours that are not in the class table: (7, 7, 7)"
+    assert sample_error.reason == "1 colour(s) not in the colour table: #070707 (1 px)"
     report, _ = build("rugd", raw, tmp_path / "out", skip_bad=True)
     assert [s["image_id"] for s in report.skipped] == ["trail-3_00006"]
 
