@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
-from dataset_scripts.label_readers import color_lookup, compare_color_table, read_color_png
+from dataset_scripts.native_files import color_table, compare_color_table
 from unify.errors import DataFileError
+from unify.images import decode_label, rgb_to_ids
 from unify.taxonomy import Taxonomy, get_taxonomy
 
 _ROOT = "camera_lidar_semantic"
@@ -59,11 +60,12 @@ class A2D2(DrivingDatasetBuilder):
         return {"train": samples}
 
     def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
-        return read_color_png(sample.label_path, self._colors), None
+        rgb = decode_label(sample.label_path, mode="rgb")
+        return rgb_to_ids(rgb, self._colors, sample.label_path), None
 
     @functools.cached_property
-    def _colors(self) -> tuple[np.ndarray, np.ndarray]:
-        return color_lookup(get_taxonomy(self.config.native_taxonomy))
+    def _colors(self) -> dict[tuple[int, int, int], int]:
+        return color_table(get_taxonomy(self.config.native_taxonomy))
 
 
 def check_class_list(path: Path, taxonomy: Taxonomy) -> None:

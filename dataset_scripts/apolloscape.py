@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
-from dataset_scripts.label_readers import read_id_png
+from unify.images import read_id_label
 
 _ROAD_GLOBS = ("road*_seg", "road*_ins")
 
@@ -49,4 +49,4 @@ class ApolloScape(DrivingDatasetBuilder):
         return {"train": samples}
 
     def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
-        return read_id_png(sample.label_path)
+        return read_id_label(sample.label_path)

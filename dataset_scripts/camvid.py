@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
-from dataset_scripts.label_readers import color_lookup, compare_color_table, read_color_png
+from dataset_scripts.native_files import color_table, compare_color_table
 from unify.errors import DataFileError
+from unify.images import decode_label, rgb_to_ids
 from unify.taxonomy import Taxonomy, get_taxonomy
 
 _SPLITS = {"train": "train", "validation": "val", "test": "test"}
@@ -67,18 +68,19 @@ class CamVid(DrivingDatasetBuilder):
 
     def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
         colors, to_native = self._decoding
-        return to_native[read_color_png(sample.label_path, colors)], None
+        rgb = decode_label(sample.label_path, mode="rgb")
+        return to_native[rgb_to_ids(rgb, colors, sample.label_path)], None
 
     @functools.cached_property
-    def _decoding(self) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
-        """The colour lookup of the 32 classes, and a table from their ids to the configuration's ids."""
+    def _decoding(self) -> tuple[dict[tuple[int, int, int], int], np.ndarray]:
+        """The colour table of the 32 classes, and a table from their ids to the configuration's ids."""
         full = get_taxonomy(_LABEL_TAXONOMY)
         native = get_taxonomy(self.config.native_taxonomy)
         if native.name == full.name:
             to_native = np.arange(full.max_id + 1, dtype=np.uint8)
         else:
             to_native = grouping_table(full, native)
-        return color_lookup(full), to_native
+        return color_table(full), to_native
 
 
 def grouping_table(full: Taxonomy, grouped: Taxonomy) -> np.ndarray:

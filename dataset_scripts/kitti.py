@@ -13,8 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
-from dataset_scripts.label_readers import read_id_png
-from unify.images import image_size_from_bytes
+from unify.images import image_size_from_bytes, read_id_label
 from unify.taxonomy import get_taxonomy
 
 _SPLITS = {"train": ("training", "semantic"), "test": ("testing", None)}
@@ -54,7 +53,7 @@ class Kitti(DrivingDatasetBuilder):
 
     def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
         if sample.label_path is not None:
-            return read_id_png(sample.label_path)
+            return read_id_label(sample.label_path)
         width, height = image_size_from_bytes(Path(sample.image_path).read_bytes(), sample.image_path)
         unlabeled = get_taxonomy(self.config.native_taxonomy).by_name["unlabeled"].id
         return np.full((height, width), unlabeled, dtype=np.uint8), None

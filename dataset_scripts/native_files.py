@@ -5,6 +5,7 @@ Not a builder itself; the registry skips modules without a builder class.
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from unify.errors import DataFileError, UnifyError
@@ -39,6 +40,30 @@ def check_class_table(path: Path, rows: dict[int, str], taxonomy: Taxonomy) -> N
         raise DataFileError(path, problems)
 
 
+def compare_color_table(path: Path | str, entries: list[tuple[str, str]], taxonomy: Taxonomy) -> None:
+    """A dataset's own colour table ('#rrggbb', name) must match the built-in one, or nothing is decoded."""
+    expected = {_hex(c.color): c.name for c in taxonomy.classes}
+    found = dict(entries)
+    problems = [f"{color} is listed {n} times" for color, n in Counter(c for c, _ in entries).items() if n > 1]
+    problems += [f"{color}: {name!r} here, {expected[color]!r} in the {taxonomy.name} table"
+                 for color, name in found.items() if color in expected and expected[color] != name]
+    problems += [f"{color} ({name!r}) is not in the {taxonomy.name} table"
+                 for color, name in found.items() if color not in expected]
+    problems += [f"{color} ({name!r}) of the {taxonomy.name} table is missing"
+                 for color, name in expected.items() if color not in found]
+    if problems:
+        raise DataFileError(path, problems)
+
+
 def color_table(taxonomy: Taxonomy) -> dict[tuple[int, int, int], int]:
-    """Colour -> id of a colour-coded dataset's class table (its colours are unique by construction)."""
-    return {c.color: c.id for c in taxonomy.classes}
+    """Colour -> id of a colour-coded dataset's class table; a colour used twice could not be told apart."""
+    table = {c.color: c.id for c in taxonomy.classes}
+    if len(table) != len(taxonomy.classes):
+        reused = sorted(_hex(color) for color, n in Counter(c.color for c in taxonomy.classes).items() if n > 1)
+        raise UnifyError(f"taxonomy {taxonomy.name!r} reuses colours ({', '.join(reused)}); its labels cannot be "
+                         f"decoded by colour")
+    return table
+
+
+def _hex(color: tuple[int, int, int]) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*color)
