@@ -5,10 +5,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
-from raw_urban import (assert_bad_sample, build, expected_unified, load_rows, scene, truncate, unified_id,
-                       write_color_png, write_image)
+from fixtures import (assert_bad_sample, build, color_coded, expected_unified, native_label, rows_by_id, scattered_ids,
+                      truncate, unified_id, unified_label, write_image, write_label)
 from unify.errors import DataFileError
 from unify.taxonomy import get_taxonomy
 
@@ -53,28 +52,28 @@ def raw(tmp_path) -> Path:
     for seed, frame in enumerate(FRAMES):
         write_image(_image(root, *frame), seed)
         (_image(root, *frame).with_suffix(".json")).write_text("{}")  # the frame's camera info, not an image
-        write_color_png(_label(root, *frame), scene(_ids(), seed), "a2d2")
+        write_label(_label(root, *frame), color_coded(scattered_ids(_ids(), seed), "a2d2"))
     return root
 
 
 @pytest.mark.parametrize("unified", ["cityscapes19", "mapillary63"])
 def test_colours_decode_to_native_ids(raw, tmp_path, unified):
-    report = build("a2d2", raw, tmp_path / "out", unified_taxonomy=unified)
+    report, loaded = build("a2d2", raw, tmp_path / "out", unified_taxonomy=unified)
     assert report.num_examples == {"train": 3}
-    rows = load_rows(tmp_path / "out", "train", tmp_path / "cache")
+    rows = rows_by_id(loaded["train"])
     assert sorted(rows) == sorted(_image_id(*f) for f in FRAMES)
     for seed, frame in enumerate(FRAMES):
         row = rows[_image_id(*frame)]
-        assert np.array_equal(row["label"], scene(_ids(), seed))
-        assert row["image"] == _image(raw, *frame).read_bytes()
-        assert np.array_equal(row["unified_label"], expected_unified(row["label"], "a2d2", unified))
+        assert np.array_equal(native_label(row), scattered_ids(_ids(), seed))
+        assert row["image"]["bytes"] == _image(raw, *frame).read_bytes()
+        assert np.array_equal(unified_label(row), expected_unified(native_label(row), "a2d2", unified))
 
 
 def test_unified_view_follows_the_class_definitions(raw, tmp_path):
-    build("a2d2", raw, tmp_path / "out")
-    row = load_rows(tmp_path / "out", "train", tmp_path / "cache")[_image_id(*FRAMES[2])]
+    _, loaded = build("a2d2", raw, tmp_path / "out")
+    row = rows_by_id(loaded["train"])[_image_id(*FRAMES[2])]
     by_name = get_taxonomy("a2d2").by_name
-    native, unified = row["label"], row["unified_label"]
+    native, unified = native_label(row), unified_label(row)
     assert (unified[(native == by_name["Car 1"].id) | (native == by_name["Car 2"].id)]
             == unified_id("cityscapes19", "car")).all()
     assert (unified[native == by_name["RD normal street"].id] == unified_id("cityscapes19", "road")).all()
@@ -84,9 +83,9 @@ def test_unified_view_follows_the_class_definitions(raw, tmp_path):
 
 def test_without_class_list_the_builtin_table_decodes(raw, tmp_path):
     (raw / ROOT / "class_list.json").unlink()
-    build("a2d2", raw, tmp_path / "out")
-    rows = load_rows(tmp_path / "out", "train", tmp_path / "cache")
-    assert np.array_equal(rows[_image_id(*FRAMES[1])]["label"], scene(_ids(), 1))
+    _, loaded = build("a2d2", raw, tmp_path / "out")
+    rows = rows_by_id(loaded["train"])
+    assert np.array_equal(native_label(rows[_image_id(*FRAMES[1])]), scattered_ids(_ids(), 1))
 
 
 def test_class_list_that_disagrees_is_refused(raw, tmp_path):
@@ -107,9 +106,9 @@ def test_class_list_that_disagrees_is_refused(raw, tmp_path):
 
 def test_colour_not_in_the_colormap(raw, tmp_path):
     bad = _label(raw, *FRAMES[0])
-    rgb = get_taxonomy("a2d2").palette()[scene(_ids(), 0)]
+    rgb = color_coded(scattered_ids(_ids(), 0), "a2d2")
     rgb[:3, :5] = (1, 2, 3)  # 15 pixels of a colour A2D2 does not have
-    Image.fromarray(rgb).save(bad)
+    write_label(bad, rgb)
     assert_bad_sample("a2d2", raw, tmp_path, bad, _image_id(*FRAMES[0]), "#010203 (15 px)", kept=2)
 
 
@@ -121,7 +120,7 @@ def test_missing_label(raw, tmp_path):
 
 def test_label_of_another_size(raw, tmp_path):
     bad = _label(raw, *FRAMES[2])
-    write_color_png(bad, scene(_ids(), 2, size=(32, 48)), "a2d2")
+    write_label(bad, color_coded(scattered_ids(_ids(), 2, size=(32, 48)), "a2d2"))
     assert_bad_sample("a2d2", raw, tmp_path, bad, _image_id(*FRAMES[2]), "label is 48x32", kept=2)
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from fixtures import (build, expected_unified, native_label, rows_by_id, scattered_ids, unified_label, write_image,
+                      write_label)
 from unify.errors import BadSampleError
 from unify.mapping import get_mapping
-from urban_raw import build, expected_unified, ids_of, random_ids, rows_by_id, write_ids, write_image
 
 IDS = [0, 7, 8, 11, 21, 23, 26]
 FRAMES = [("fog", "train", "GOPR0475", "GOPR0475_frame_000041"), ("night", "train", "GP010376", "GP010376_frame_000009"),
@@ -20,13 +21,13 @@ def raw(tmp_path):
     written = {}
     for seed, (condition, folder, seq, frame) in enumerate(FRAMES):
         image = write_image(raw / "rgb_anon" / condition / folder / seq / f"{frame}_rgb_anon.png", seed)
-        label = random_ids(seed, IDS)
-        data = write_ids(raw / "gt" / condition / folder / seq / f"{frame}_gt_labelIds.png", label)
+        label = scattered_ids(IDS, seed)
+        data = write_label(raw / "gt" / condition / folder / seq / f"{frame}_gt_labelIds.png", label)
         written[f"{condition}_{frame}"] = (image, label, data)
     invalid = np.zeros((32, 64), dtype=np.uint8)
     invalid[:8, :16] = 255
-    write_ids(raw / "gt" / "night" / "train" / "GP010376" / "GP010376_frame_000009_gt_invGray.png", invalid)
-    write_ids(raw / "gt" / "fog" / "train" / "GOPR0475" / "GOPR0475_frame_000041_gt_invGray.png", np.zeros((32, 64)))
+    write_label(raw / "gt" / "night" / "train" / "GP010376" / "GP010376_frame_000009_gt_invGray.png", invalid)
+    write_label(raw / "gt" / "fog" / "train" / "GOPR0475" / "GOPR0475_frame_000041_gt_invGray.png", np.zeros((32, 64)))
     write_image(raw / "rgb_anon" / "snow" / "test" / "GOPR0122" / "GOPR0122_frame_000500_rgb_anon.png", 8)
     write_image(raw / "rgb_anon" / "fog" / "train_ref" / "GOPR0475" / "GOPR0475_frame_000041_rgb_ref_anon.png", 9)
     return raw, written, invalid != 0
@@ -46,17 +47,17 @@ def test_round_trip_with_invalid_regions(raw, tmp_path, unified):
                 expected[invalid] = 255  # 'invalid'
             else:
                 assert row["label"]["bytes"] == data  # no invalid pixel: the label file unchanged
-            np.testing.assert_array_equal(ids_of(row["label"]), expected)
-            np.testing.assert_array_equal(ids_of(row["unified_label"]), expected_unified(expected, "acdc", unified))
+            np.testing.assert_array_equal(native_label(row), expected)
+            np.testing.assert_array_equal(unified_label(row), expected_unified(expected, "acdc", unified))
     night = rows_by_id(loaded["train"])["night_GP010376_frame_000009"]
-    assert set(np.unique(ids_of(night["unified_label"])[invalid])) == {255}
+    assert set(np.unique(unified_label(night)[invalid])) == {255}
 
 
 def test_test_frames_are_unlabeled(raw, tmp_path):
     raw, *_ = raw
     _, loaded = build("acdc", raw, tmp_path / "out")
     row = rows_by_id(loaded["test"])["snow_GOPR0122_frame_000500"]
-    assert set(np.unique(ids_of(row["label"]))) == {0}
+    assert set(np.unique(native_label(row))) == {0}
     assert get_mapping("acdc", "cityscapes19").kind(0) == 2  # the teacher fills it in
 
 
@@ -70,7 +71,7 @@ def test_condition_configuration(raw, tmp_path):
 def test_invalid_mask_of_another_size(raw, tmp_path):
     raw, *_ = raw
     path = raw / "gt" / "night" / "val" / "GOPR0594" / "GOPR0594_frame_000137_gt_invGray.png"
-    write_ids(path, np.zeros((16, 16)))
+    write_label(path, np.zeros((16, 16)))
     with pytest.raises(BadSampleError, match="invalid mask is 16x16 but its label") as caught:
         build("acdc", raw, tmp_path / "out")
     assert caught.value.path == str(path)

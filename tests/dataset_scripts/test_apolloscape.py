@@ -2,12 +2,11 @@
 
 from pathlib import Path
 
-import datasets
 import numpy as np
 import pytest
 
-from raw_urban import (assert_bad_sample, build, expected_unified, load_rows, scene, truncate, unified_id,
-                       write_id_png, write_image)
+from fixtures import (assert_bad_sample, build, expected_unified, native_label, rows_by_id, scattered_ids, truncate,
+                      unified_id, unified_label, write_image, write_label)
 from unify.errors import UnifyError
 
 # ids with gaps, a group class, a class allowing several unified classes, void and unlabeled (255)
@@ -26,7 +25,7 @@ def raw(tmp_path) -> Path:
     root = tmp_path / "apolloscape"
     for seed, (road, record, camera, stem) in enumerate(FRAMES):
         write_image(root / road / "ColorImage" / record / camera / f"{stem}.jpg", seed)
-        write_id_png(root / road / "Label" / record / camera / f"{stem}_bin.png", scene(IDS, seed))
+        write_label(root / road / "Label" / record / camera / f"{stem}_bin.png", scattered_ids(IDS, seed))
     return root
 
 
@@ -36,32 +35,30 @@ def _label_path(root, road, record, camera, stem) -> Path:
 
 @pytest.mark.parametrize("unified", ["cityscapes19", "mapillary63"])
 def test_build_keeps_ids_images_and_maps_them(raw, tmp_path, unified):
-    report = build("apolloscape", raw, tmp_path / "out", unified_taxonomy=unified)
+    report, loaded = build("apolloscape", raw, tmp_path / "out", unified_taxonomy=unified)
     assert report.num_examples == {"train": 3}
-    rows = load_rows(tmp_path / "out", "train", tmp_path / "cache")
+    rows = rows_by_id(loaded["train"])
     assert sorted(rows) == sorted(_image_id(*frame) for frame in FRAMES)
     for seed, frame in enumerate(FRAMES):
         road, record, camera, stem = frame
         row = rows[_image_id(*frame)]
-        assert np.array_equal(row["label"], scene(IDS, seed))
-        assert row["image"] == (raw / road / "ColorImage" / record / camera / f"{stem}.jpg").read_bytes()
+        assert np.array_equal(native_label(row), scattered_ids(IDS, seed))
+        assert row["image"]["bytes"] == (raw / road / "ColorImage" / record / camera / f"{stem}.jpg").read_bytes()
         assert row["dataset"] == "apolloscape"
-        assert np.array_equal(row["unified_label"], expected_unified(row["label"], "apolloscape", unified))
+        assert np.array_equal(unified_label(row), expected_unified(native_label(row), "apolloscape", unified))
 
 
 def test_label_files_are_stored_verbatim(raw, tmp_path):
-    build("apolloscape", raw, tmp_path / "out")
-    ds = datasets.load_dataset(str(tmp_path / "out"), split="train", cache_dir=str(tmp_path / "cache"))
-    ds = ds.cast_column("label", datasets.Image(decode=False))
-    stored = {row["image_id"]: row["label"]["bytes"] for row in ds}
+    _, loaded = build("apolloscape", raw, tmp_path / "out")
+    stored = {image_id: row["label"]["bytes"] for image_id, row in rows_by_id(loaded["train"]).items()}
     for frame in FRAMES:
         assert stored[_image_id(*frame)] == _label_path(raw, *frame).read_bytes()
 
 
 def test_unified_view_follows_the_class_definitions(raw, tmp_path):
-    build("apolloscape", raw, tmp_path / "out")
-    row = load_rows(tmp_path / "out", "train", tmp_path / "cache")[_image_id(*FRAMES[0])]
-    native, unified = row["label"], row["unified_label"]
+    _, loaded = build("apolloscape", raw, tmp_path / "out")
+    row = rows_by_id(loaded["train"])[_image_id(*FRAMES[0])]
+    native, unified = native_label(row), unified_label(row)
     assert (unified[native == 49] == unified_id("cityscapes19", "road")).all()
     assert (unified[native == 161] == unified_id("cityscapes19", "car")).all()  # car_groups
     assert (unified[native == 17] == unified_id("cityscapes19", "sky")).all()
@@ -80,13 +77,13 @@ def test_missing_label(raw, tmp_path):
 
 def test_label_of_another_size(raw, tmp_path):
     bad = _label_path(raw, *FRAMES[2])
-    write_id_png(bad, scene(IDS, 2, size=(16, 64)))
+    write_label(bad, scattered_ids(IDS, 2, size=(16, 64)))
     assert_bad_sample("apolloscape", raw, tmp_path, bad, _image_id(*FRAMES[2]), "label is 64x16", kept=2)
 
 
 def test_id_outside_the_table(raw, tmp_path):
     bad = _label_path(raw, *FRAMES[0])
-    write_id_png(bad, scene([49, 50, 200], 0))
+    write_label(bad, scattered_ids([49, 50, 200], 0))
     assert_bad_sample("apolloscape", raw, tmp_path, bad, _image_id(*FRAMES[0]), "label ids [200]", kept=2)
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from fixtures import (build, expected_unified, native_label, rows_by_id, scattered_ids, unified_label, write_image,
+                      write_label)
 from unify.errors import BadSampleError
-from urban_raw import build, expected_unified, ids_of, random_ids, rows_by_id, write_ids, write_image
 
 IDS = [0, 1, 2, 8, 10, 13, 18, 255]
 
@@ -18,8 +19,9 @@ def raw(tmp_path):
     for seed, (folder, name) in enumerate([("train", "0a0a0b1a-7c39d841"), ("train", "0a1c2d3e-00000001"),
                                            ("val", "7d2f7975-e0c1c5a7")]):
         image = write_image(raw / "images" / "10k" / folder / f"{name}.jpg", seed)
-        label = random_ids(seed, IDS)
-        written[name] = (image, label, write_ids(raw / "labels" / "sem_seg" / "masks" / folder / f"{name}.png", label))
+        label = scattered_ids(IDS, seed)
+        data = write_label(raw / "labels" / "sem_seg" / "masks" / folder / f"{name}.png", label)
+        written[name] = (image, label, data)
     write_image(raw / "images" / "10k" / "test" / "ffffffff-00000000.jpg", 9)
     return raw, written
 
@@ -33,22 +35,22 @@ def test_round_trip(raw, tmp_path, unified):
         for name, row in rows_by_id(split).items():
             image, label, data = written[name]
             assert row["image"]["bytes"] == image and row["label"]["bytes"] == data
-            np.testing.assert_array_equal(ids_of(row["label"]), label)
-            np.testing.assert_array_equal(ids_of(row["unified_label"]), expected_unified(label, "bdd100k", unified))
+            np.testing.assert_array_equal(native_label(row), label)
+            np.testing.assert_array_equal(unified_label(row), expected_unified(label, "bdd100k", unified))
 
 
 def test_train_ids_are_cityscapes19_ids(raw, tmp_path):
     raw, written = raw
     _, loaded = build("bdd100k", raw, tmp_path / "out")
     row = rows_by_id(loaded["validation"])["7d2f7975-e0c1c5a7"]
-    np.testing.assert_array_equal(ids_of(row["unified_label"]), written["7d2f7975-e0c1c5a7"][1])
+    np.testing.assert_array_equal(unified_label(row), written["7d2f7975-e0c1c5a7"][1])
 
 
 def test_bad_samples(raw, tmp_path):
     raw, _ = raw
     masks = raw / "labels" / "sem_seg" / "masks"
-    write_ids(masks / "train" / "0a0a0b1a-7c39d841.png", np.full((32, 64), 19))
-    write_ids(masks / "val" / "7d2f7975-e0c1c5a7.png", np.zeros((32, 65)))
+    write_label(masks / "train" / "0a0a0b1a-7c39d841.png", np.full((32, 64), 19))
+    write_label(masks / "val" / "7d2f7975-e0c1c5a7.png", np.zeros((32, 65)))
     with pytest.raises(BadSampleError, match=r"label ids \[19\] are not in the bdd100k taxonomy"):
         build("bdd100k", raw, tmp_path / "out")
     report, _ = build("bdd100k", raw, tmp_path / "out", skip_bad=True)

@@ -4,10 +4,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
-from raw_urban import (assert_bad_sample, build, expected_unified, load_rows, scene, truncate, unified_id,
-                       write_color_png, write_image)
+from fixtures import (assert_bad_sample, build, color_coded, expected_unified, native_label, rows_by_id, scattered_ids,
+                      truncate, unified_id, unified_label, write_image, write_label)
 from unify.errors import DataFileError
 from unify.taxonomy import get_taxonomy
 
@@ -43,7 +42,7 @@ def raw(tmp_path) -> Path:
     for split, stems in FRAMES.items():
         for stem in stems:
             write_image(_image(root, split, stem), seed)
-            write_color_png(_label(root, split, stem), scene(_ids(), seed), "camvid")
+            write_label(_label(root, split, stem), color_coded(scattered_ids(_ids(), seed), "camvid"))
             seed += 1
     write_class_dict(root)
     return root
@@ -51,7 +50,7 @@ def raw(tmp_path) -> Path:
 
 def _native(seed: int, config: str) -> np.ndarray:
     """The written labels in the configuration's ids: camvid-11 keeps 11 classes by name, the rest unlabeled."""
-    full = scene(_ids(), seed)
+    full = scattered_ids(_ids(), seed)
     if config == "32":
         return full
     camvid, camvid11 = get_taxonomy("camvid"), get_taxonomy("camvid11")
@@ -65,31 +64,31 @@ def _native(seed: int, config: str) -> np.ndarray:
 @pytest.mark.parametrize("config,native", [("32", "camvid"), ("11", "camvid11")])
 @pytest.mark.parametrize("unified", ["cityscapes19", "mapillary63"])
 def test_build_each_configuration(raw, tmp_path, config, native, unified):
-    report = build("camvid", raw, tmp_path / "out", config=config, unified_taxonomy=unified)
+    report, loaded = build("camvid", raw, tmp_path / "out", config=config, unified_taxonomy=unified)
     assert report.config == config
     assert report.num_examples == {split: len(stems) for split, stems in FRAMES.items()}
     seed = 0
     for split, stems in FRAMES.items():
-        rows = load_rows(tmp_path / "out", split, tmp_path / f"cache-{split}")
+        rows = rows_by_id(loaded[split])
         assert sorted(rows) == sorted(stems)
         for stem in stems:
             row = rows[stem]
-            assert np.array_equal(row["label"], _native(seed, config))
-            assert row["image"] == _image(raw, split, stem).read_bytes()
-            assert np.array_equal(row["unified_label"], expected_unified(row["label"], native, unified))
+            assert np.array_equal(native_label(row), _native(seed, config))
+            assert row["image"]["bytes"] == _image(raw, split, stem).read_bytes()
+            assert np.array_equal(unified_label(row), expected_unified(native_label(row), native, unified))
             seed += 1
 
 
 def test_eleven_classes_group_by_name(raw, tmp_path):
-    build("camvid", raw, tmp_path / "out", config="11")
-    row = load_rows(tmp_path / "out", "train", tmp_path / "cache")[FRAMES["train"][0]]
-    full = scene(_ids(), 0)
+    _, loaded = build("camvid", raw, tmp_path / "out", config="11")
+    row = rows_by_id(loaded["train"])[FRAMES["train"][0]]
+    full = scattered_ids(_ids(), 0)
     camvid = get_taxonomy("camvid").by_name
-    assert (row["label"][full == camvid["Road"].id] == 5).all()  # camvid-11 'Road'
+    assert (native_label(row)[full == camvid["Road"].id] == 5).all()  # camvid-11 'Road'
     for dropped in ("LaneMkgsDriv", "SUVPickupTruck", "Wall", "Void"):
-        assert (row["label"][full == camvid[dropped].id] == 255).all()
-    assert (row["unified_label"][full == camvid["Sky"].id] == unified_id("cityscapes19", "sky")).all()
-    assert (row["unified_label"][full == camvid["LaneMkgsDriv"].id] == 255).all()  # unlabeled: filled in
+        assert (native_label(row)[full == camvid[dropped].id] == 255).all()
+    assert (unified_label(row)[full == camvid["Sky"].id] == unified_id("cityscapes19", "sky")).all()
+    assert (unified_label(row)[full == camvid["LaneMkgsDriv"].id] == 255).all()  # unlabeled: filled in
 
 
 def test_class_dict_that_disagrees_is_refused(raw, tmp_path):
@@ -105,9 +104,9 @@ def test_class_dict_that_disagrees_is_refused(raw, tmp_path):
 def test_colour_not_in_the_colormap(raw, tmp_path):
     stem = FRAMES["validation"][0]
     bad = _label(raw, "validation", stem)
-    rgb = get_taxonomy("camvid").palette()[scene(_ids(), 2)]
+    rgb = color_coded(scattered_ids(_ids(), 2), "camvid")
     rgb[-1, :] = (128, 64, 127)  # one off Road's colour, as JPEG-damaged labels are
-    Image.fromarray(rgb).save(bad)
+    write_label(bad, rgb)
     assert_bad_sample("camvid", raw, tmp_path, bad, stem, "#80407f (64 px)", kept=3)
 
 
@@ -120,7 +119,7 @@ def test_missing_label(raw, tmp_path):
 
 def test_label_of_another_size(raw, tmp_path):
     stem = FRAMES["train"][1]
-    write_color_png(_label(raw, "train", stem), scene(_ids(), 1, size=(64, 32)), "camvid")
+    write_label(_label(raw, "train", stem), color_coded(scattered_ids(_ids(), 1, size=(64, 32)), "camvid"))
     assert_bad_sample("camvid", raw, tmp_path, _label(raw, "train", stem), stem, "label is 32x64", kept=3)
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image
 
+from fixtures import (build, expected_unified, native_label, rows_by_id, scattered_ids, unified_label, write_image,
+                      write_label)
 from unify.errors import BadSampleError
-from urban_raw import build, expected_unified, ids_of, random_ids, rows_by_id, write_ids, write_image
 
 FINE_IDS = [0, 1, 3, 7, 8, 11, 17, 21, 23, 24, 26, 29]
 
@@ -18,8 +18,8 @@ def write_fine(raw, frames, suffix="gtFine", ids=FINE_IDS):
     for seed, (folder, city, snippet, frame) in enumerate(frames):
         stem = f"{city}_{snippet:06d}_{frame:06d}"
         image = write_image(raw / "leftImg8bit" / folder / city / f"{stem}_leftImg8bit.png", seed)
-        label = random_ids(seed, ids)
-        data = write_ids(raw / suffix / folder / city / f"{stem}_{suffix}_labelIds.png", label)
+        label = scattered_ids(ids, seed)
+        data = write_label(raw / suffix / folder / city / f"{stem}_{suffix}_labelIds.png", label)
         written[stem] = (image, label, data)
     return written
 
@@ -44,8 +44,8 @@ def test_fine_round_trip(fine_raw, tmp_path, taxonomy):
             image, label, data = written[image_id]
             assert row["image"]["bytes"] == image
             assert row["label"]["bytes"] == data  # the authors' label PNG, unchanged
-            np.testing.assert_array_equal(ids_of(row["label"]), label)
-            np.testing.assert_array_equal(ids_of(row["unified_label"]), expected_unified(label, "cityscapes", taxonomy))
+            np.testing.assert_array_equal(native_label(row), label)
+            np.testing.assert_array_equal(unified_label(row), expected_unified(label, "cityscapes", taxonomy))
             assert row["dataset"] == "cityscapes"
 
 
@@ -53,7 +53,7 @@ def test_fine_unified_view_follows_train_ids(fine_raw, tmp_path):
     raw, written = fine_raw
     _, loaded = build("cityscapes", raw, tmp_path / "out", config="fine")
     row = rows_by_id(loaded["train"])["aachen_000000_000019"]
-    native, unified = ids_of(row["label"]), ids_of(row["unified_label"])
+    native, unified = native_label(row), unified_label(row)
     assert set(np.unique(unified[native == 7])) == {0}  # road -> train id 0
     assert set(np.unique(unified[native == 26])) == {13}  # car -> 13
     assert set(np.unique(unified[np.isin(native, [0, 1, 3, 29])])) == {255}  # unlabeled, ego, roi, caravan
@@ -81,11 +81,11 @@ def test_sequence_takes_camera_void_from_the_snippets_fine_frame(tmp_path):
     fine_label = fine["aachen_000000_000019"][1]
     camera_void = np.isin(fine_label, [1, 2, 3])
     for frame in ("aachen_000000_000018", "aachen_000000_000019"):
-        label = ids_of(rows[frame]["label"])
+        label = native_label(rows[frame])
         np.testing.assert_array_equal(label[camera_void], fine_label[camera_void])
         assert set(np.unique(label[~camera_void])) == {0}  # unlabeled: the teacher fills it in
-    assert set(np.unique(ids_of(rows["aachen_000005_000003"]["label"]))) == {0}  # no fine frame in that snippet
-    assert set(np.unique(ids_of(rows["aachen_000005_000003"]["unified_label"]))) == {255}
+    assert set(np.unique(native_label(rows["aachen_000005_000003"]))) == {0}  # no fine frame in that snippet
+    assert set(np.unique(unified_label(rows["aachen_000005_000003"]))) == {255}
 
 
 def test_missing_label_names_the_file_and_skip_bad_lists_it(fine_raw, tmp_path):
@@ -104,7 +104,7 @@ def test_missing_label_names_the_file_and_skip_bad_lists_it(fine_raw, tmp_path):
 def test_label_of_another_size(fine_raw, tmp_path):
     raw, _ = fine_raw
     path = raw / "gtFine" / "val" / "lindau" / "lindau_000000_000019_gtFine_labelIds.png"
-    write_ids(path, np.zeros((16, 64), dtype=np.uint8))
+    write_label(path, np.zeros((16, 64), dtype=np.uint8))
     with pytest.raises(BadSampleError, match="label is 64x16 but its image .* is 64x32") as caught:
         build("cityscapes", raw, tmp_path / "out", config="fine")
     assert caught.value.path == str(path)
@@ -115,7 +115,7 @@ def test_id_outside_the_table(fine_raw, tmp_path):
     path = raw / "gtFine" / "train" / "aachen" / "aachen_000000_000019_gtFine_labelIds.png"
     label = np.full((32, 64), 7, dtype=np.uint8)
     label[0, :3] = [34, 99, 7]
-    write_ids(path, label)
+    write_label(path, label)
     with pytest.raises(BadSampleError, match=r"label ids \[34, 99\] are not in the cityscapes taxonomy"):
         build("cityscapes", raw, tmp_path / "out", config="fine")
     report, _ = build("cityscapes", raw, tmp_path / "out", config="fine", skip_bad=True)
@@ -140,6 +140,6 @@ def test_truncated_file(fine_raw, tmp_path, kind):
 def test_rgb_label_is_refused(fine_raw, tmp_path):
     raw, _ = fine_raw
     path = raw / "gtFine" / "train" / "aachen" / "aachen_000000_000019_gtFine_labelIds.png"
-    Image.new("RGB", (64, 32)).save(path)
+    write_label(path, np.zeros((32, 64, 3), np.uint8))
     with pytest.raises(BadSampleError, match="mode RGB"):
         build("cityscapes", raw, tmp_path / "out", config="fine")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from offroad_helpers import build, colorize, native, photo, rows_by_id, stripes, unified, unified_id, write
 
+from fixtures import (build, color_coded, native_label, rows_by_id, stripes, unified_id, unified_label, write_image,
+                      write_label)
 from unify.errors import UnifyError
 
 VOID, ROAD, GRASS, VEGETATION, SKY, OBSTACLE, TREE = range(7)
@@ -18,9 +19,9 @@ FRAMES = {
 
 def write_freiburg(root):
     for seed, ((split, frame), ids) in enumerate(sorted(FRAMES.items())):
-        write(root / split / "rgb" / f"{frame}_Clipped.jpg", photo(seed, ".jpg"))
-        write(root / split / "GT_color" / f"{frame}_mask.png", colorize(stripes(ids), "freiburg_forest"))
-        write(root / split / "nir_gray" / f"{frame}.png", np.zeros((32, 64), np.uint8))  # other modalities: unread
+        write_image(root / split / "rgb" / f"{frame}_Clipped.jpg", seed)
+        write_label(root / split / "GT_color" / f"{frame}_mask.png", color_coded(stripes(ids), "freiburg_forest"))
+        write_label(root / split / "nir_gray" / f"{frame}.png", np.zeros((32, 64), np.uint8))  # other modality: unread
     return root
 
 
@@ -40,25 +41,25 @@ def test_masks_pair_with_images_by_frame_and_decode(built):
     _, dataset = built
     for split, folder in (("train", "train"), ("test", "test")):
         for image_id, row in rows_by_id(dataset[split]).items():
-            np.testing.assert_array_equal(native(row), stripes(FRAMES[(folder, image_id)]))
+            np.testing.assert_array_equal(native_label(row), stripes(FRAMES[(folder, image_id)]))
 
 
 def test_tree_keeps_its_own_class(built):
     _, dataset = built
     row = rows_by_id(dataset["train"])["b1-09517"]
-    assert native(row)[0, 40] == TREE
-    assert unified(row)[0, [0, 40, 60]].tolist() == [unified_id("rough drivable ground"), unified_id("tree"),
-                                                      unified_id("sky")]
+    assert native_label(row)[0, 40] == TREE
+    expected = [unified_id("offroad34", name) for name in ("rough drivable ground", "tree", "sky")]
+    assert unified_label(row)[0, [0, 40, 60]].tolist() == expected
 
 
 def test_colours_outside_the_table_are_void_as_the_readme_says(tmp_path):
     raw = write_freiburg(tmp_path / "raw")
-    rgb = colorize(stripes([ROAD, SKY]), "freiburg_forest")
+    rgb = color_coded(stripes([ROAD, SKY]), "freiburg_forest")
     rgb[:, :4] = (255, 255, 255)
     rgb[:, 4:8] = (12, 34, 56)
-    write(raw / "test/GT_color/b275-311_mask.png", rgb)
+    write_label(raw / "test/GT_color/b275-311_mask.png", rgb)
     _, dataset = build("freiburg_forest", raw, tmp_path / "out")
-    label = native(dataset["test"][0])
+    label = native_label(dataset["test"][0])
     assert (label[:, :8] == VOID).all() and (label[:, 8:32] == ROAD).all()
 
 

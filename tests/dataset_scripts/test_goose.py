@@ -6,8 +6,9 @@ import csv
 
 import numpy as np
 import pytest
-from offroad_helpers import build, native, photo, rows_by_id, stripes, truncate, unified, unified_id, write
 
+from fixtures import (build, native_label, rows_by_id, stripes, truncate, unified_id, unified_label, write_image,
+                      write_label)
 from unify.build import read_metadata
 from unify.errors import BadSampleError, DataFileError, UnifyError
 from unify.taxonomy import get_taxonomy
@@ -26,11 +27,11 @@ FRAMES = {  # image id -> (split folder, scenario, native ids)
 def write_goose(root, frames=FRAMES, mapping_rows=None):
     for seed, (image_id, (split, scenario, ids)) in enumerate(sorted(frames.items())):
         frame = image_id.removesuffix("_windshield_vis")
-        write(root / "images" / split / scenario / f"{image_id}.png", photo(seed))
-        write(root / "labels" / split / scenario / f"{frame}_labelids.png", stripes(ids))
-        write(root / "labels" / split / scenario / f"{frame}_color.png", np.zeros((32, 64, 3), np.uint8))
-    write(root / "images" / "test" / "2022-10-01_test" / "2022-10-01_test__0001_1664600000000000000_windshield_vis.png",
-          photo(99))  # the test split has no labels and must not be read
+        write_image(root / "images" / split / scenario / f"{image_id}.png", seed)
+        write_label(root / "labels" / split / scenario / f"{frame}_labelids.png", stripes(ids))
+        write_label(root / "labels" / split / scenario / f"{frame}_color.png", np.zeros((32, 64, 3), np.uint8))
+    test_image = "2022-10-01_test__0001_1664600000000000000_windshield_vis.png"
+    write_image(root / "images" / "test" / "2022-10-01_test" / test_image, 99)  # no labels: must not be read
     rows = mapping_rows or [(c.name, c.id, "#%02x%02x%02x" % c.color) for c in get_taxonomy("goose").classes]
     with (root / "goose_label_mapping.csv").open("w", newline="") as f:
         writer = csv.writer(f)
@@ -57,15 +58,16 @@ def test_labels_round_trip_with_their_native_ids(built):
     _, dataset = built
     for split in ("train", "validation"):
         for image_id, row in rows_by_id(dataset[split]).items():
-            np.testing.assert_array_equal(native(row), stripes(FRAMES[image_id][2]))
+            np.testing.assert_array_equal(native_label(row), stripes(FRAMES[image_id][2]))
             assert row["dataset"] == "goose"
 
 
 def test_unified_view_maps_goose_classes_into_offroad34(built):
     _, dataset = built
     row = rows_by_id(dataset["train"])["2022-07-22_flight__0071_1658494234334310308_windshield_vis"]
-    bands = unified(row)[0, [0, 20, 40, 60]]  # one column in each of the four bands
-    assert bands.tolist() == [unified_id("asphalt"), unified_id("sky"), 255, 255]  # scenery: teacher's choice
+    bands = unified_label(row)[0, [0, 20, 40, 60]]  # one column in each of the four bands
+    # the third band, scenery, is the teacher's choice
+    assert bands.tolist() == [unified_id("offroad34", "asphalt"), unified_id("offroad34", "sky"), 255, 255]
 
 
 def test_metadata_names_the_taxonomies(built):
@@ -120,6 +122,6 @@ def test_unknown_layouts_and_names_are_refused_clearly(tmp_path):
     with pytest.raises(UnifyError, match="missing images, labels"):
         build("goose", tmp_path, tmp_path / "out")
     raw = write_goose(tmp_path / "raw")
-    write(raw / "images/train/2022-07-22_flight/snapshot.png", photo(5))
+    write_image(raw / "images/train/2022-07-22_flight/snapshot.png", 5)
     with pytest.raises(UnifyError, match="snapshot.png is not named like a GOOSE image"):
         build("goose", raw, tmp_path / "out")

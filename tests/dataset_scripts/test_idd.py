@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pytest
 
+from fixtures import (build, expected_unified, native_label, rows_by_id, scattered_ids, unified_label, write_image,
+                      write_label)
 from unify.errors import BadSampleError
-from urban_raw import build, expected_unified, ids_of, random_ids, rows_by_id, write_ids, write_image
 
 POLYGONS = [  # in file order: later ones cover earlier ones
     {"label": "road", "polygon": [[0, 16], [63, 16], [63, 31], [0, 31]], "deleted": 0},
@@ -34,8 +35,8 @@ def raw(tmp_path):
         images[f"{folder}_{seq}_{frame}"] = write_image(raw / "leftImg8bit" / folder / seq / f"{frame}_leftImg8bit.png", seed)
         write_polygons(raw / "gtFine" / folder / seq / f"{frame}_gtFine_polygons.json", POLYGONS)
     # one frame already converted by the preparation script
-    prepared = random_ids(7, [0, 4, 9, 20, 25, 255])
-    data = write_ids(raw / "gtFine" / "train" / "201" / "000123_gtFine_labellevel3Ids.png", prepared)
+    prepared = scattered_ids([0, 4, 9, 20, 25, 255], 7)
+    data = write_label(raw / "gtFine" / "train" / "201" / "000123_gtFine_labellevel3Ids.png", prepared)
     return raw, images, prepared, data
 
 
@@ -58,16 +59,16 @@ def test_round_trip(raw, tmp_path, unified):
     assert set(rows) == set(images)  # sequence folders keep equal frame names apart
     for image_id, row in rows.items():
         assert row["image"]["bytes"] == images[image_id]
-        label = ids_of(row["label"])
-        np.testing.assert_array_equal(ids_of(row["unified_label"]), expected_unified(label, "idd", unified))
+        label = native_label(row)
+        np.testing.assert_array_equal(unified_label(row), expected_unified(label, "idd", unified))
     assert rows["train_201_000123"]["label"]["bytes"] == data
-    np.testing.assert_array_equal(ids_of(rows["train_0_000123"]["label"]), drawn_level3())
+    np.testing.assert_array_equal(native_label(rows["train_0_000123"]), drawn_level3())
 
 
 def test_polygons_match_pil_drawing_order(raw, tmp_path):
     raw, *_ = raw
     _, loaded = build("idd", raw, tmp_path / "out")
-    label = ids_of(rows_by_id(loaded["validation"])["val_3_000045"]["label"])
+    label = native_label(rows_by_id(loaded["validation"])["val_3_000045"])
     np.testing.assert_array_equal(label, drawn_level3())
     assert not (label == 11).any()  # the deleted bus is not drawn
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from dataset_scripts.kitti import Kitti
-from raw_urban import (assert_bad_sample, build, expected_unified, load_rows, scene, truncate, write_id_png,
-                       write_image)
+from fixtures import (assert_bad_sample, build, expected_unified, native_label, rows_by_id, scattered_ids, truncate,
+                      unified_label, write_image, write_label)
 from unify.mapping import mapping_path
 from unify.taxonomy import get_taxonomy, resolve_alias
 
@@ -24,7 +24,7 @@ def raw(tmp_path) -> Path:
     root = tmp_path / "kitti"
     for seed, stem in enumerate(TRAIN):
         write_image(root / "training" / "image_2" / f"{stem}.png", seed)
-        write_id_png(root / "training" / "semantic" / f"{stem}.png", scene(IDS, seed))
+        write_label(root / "training" / "semantic" / f"{stem}.png", scattered_ids(IDS, seed))
     for seed, stem in enumerate(TEST, start=10):
         write_image(root / "testing" / "image_2" / f"{stem}.png", seed, size=(32, 48))
     return root
@@ -41,7 +41,7 @@ def test_samples_and_labels_without_a_build(raw, tmp_path):
     assert {split: [s.image_id for s in items] for split, items in samples.items()} == {
         "train": [f"training_{stem}" for stem in TRAIN], "test": [f"testing_{stem}" for stem in TEST]}
     label, original = builder.read_label(samples["train"][1])
-    assert np.array_equal(label, scene(IDS, 1))
+    assert np.array_equal(label, scattered_ids(IDS, 1))
     assert original == (raw / "training" / "semantic" / f"{TRAIN[1]}.png").read_bytes()
     label, original = builder.read_label(samples["test"][0])
     assert label.shape == (32, 48) and (label == get_taxonomy("kitti").by_name["unlabeled"].id).all()
@@ -51,25 +51,25 @@ def test_samples_and_labels_without_a_build(raw, tmp_path):
 @needs_cityscapes_mappings
 @pytest.mark.parametrize("unified", ["cityscapes19", "mapillary63"])
 def test_build(raw, tmp_path, unified):
-    report = build("kitti", raw, tmp_path / "out", unified_taxonomy=unified)
+    report, loaded = build("kitti", raw, tmp_path / "out", unified_taxonomy=unified)
     assert report.num_examples == {"train": 2, "test": 1}
-    train = load_rows(tmp_path / "out", "train", tmp_path / "cache")
+    train = rows_by_id(loaded["train"])
     for seed, stem in enumerate(TRAIN):
         row = train[f"training_{stem}"]
-        assert np.array_equal(row["label"], scene(IDS, seed))
-        assert row["image"] == (raw / "training" / "image_2" / f"{stem}.png").read_bytes()
-        assert np.array_equal(row["unified_label"], expected_unified(row["label"], "kitti", unified))
+        assert np.array_equal(native_label(row), scattered_ids(IDS, seed))
+        assert row["image"]["bytes"] == (raw / "training" / "image_2" / f"{stem}.png").read_bytes()
+        assert np.array_equal(unified_label(row), expected_unified(native_label(row), "kitti", unified))
     sky = get_taxonomy(unified).by_name["sky" if unified == "cityscapes19" else "nature--sky"].id
     first = train[f"training_{TRAIN[0]}"]
-    assert (first["unified_label"][first["label"] == 23] == sky).all()
-    test = load_rows(tmp_path / "out", "test", tmp_path / "cache")[f"testing_{TEST[0]}"]
-    assert (test["label"] == 0).all() and (test["unified_label"] == 255).all()
+    assert (unified_label(first)[native_label(first) == 23] == sky).all()
+    test = rows_by_id(loaded["test"])[f"testing_{TEST[0]}"]
+    assert (native_label(test) == 0).all() and (unified_label(test) == 255).all()
 
 
 @needs_cityscapes_mappings
 def test_id_outside_the_table(raw, tmp_path):
     bad = raw / "training" / "semantic" / f"{TRAIN[0]}.png"
-    write_id_png(bad, scene([7, 34], 0))  # 34 is no Cityscapes id
+    write_label(bad, scattered_ids([7, 34], 0))  # 34 is no Cityscapes id
     assert_bad_sample("kitti", raw, tmp_path, bad, f"training_{TRAIN[0]}", "label ids [34]", kept=2)
 
 
@@ -84,7 +84,7 @@ def test_missing_label(raw, tmp_path):
 @needs_cityscapes_mappings
 def test_label_of_another_size(raw, tmp_path):
     bad = raw / "training" / "semantic" / f"{TRAIN[0]}.png"
-    write_id_png(bad, scene(IDS, 0, size=(33, 64)))
+    write_label(bad, scattered_ids(IDS, 0, size=(33, 64)))
     assert_bad_sample("kitti", raw, tmp_path, bad, f"training_{TRAIN[0]}", "label is 64x33", kept=2)
 
 

@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from raw_urban import (assert_bad_sample, build, expected_unified, load_rows, scene, truncate, unified_id,
-                       write_id_png, write_image)
+from fixtures import (assert_bad_sample, build, expected_unified, native_label, rows_by_id, scattered_ids, truncate,
+                      unified_id, unified_label, write_image, write_label)
 from unify.errors import DataFileError, UnifyError
 from unify.taxonomy import get_taxonomy
 
@@ -39,7 +39,7 @@ def raw(tmp_path) -> Path:
     for split, frames in SPLITS.items():
         for seq, frame in frames:
             write_image(root / _image(seq, frame), seed)
-            write_id_png(root / _label(seq, frame), scene(IDS, seed))
+            write_label(root / _label(seq, frame), scattered_ids(IDS, seed))
             seed += 1
         _write_list(root, split, [f"{_image(*f)} {_label(*f)}" for f in frames])
     write_image(root / _image("2013_05_28_drive_0000_sync", "0000000999"), 99)  # a raw frame in no split list
@@ -48,24 +48,24 @@ def raw(tmp_path) -> Path:
 
 @pytest.mark.parametrize("unified", ["cityscapes19", "mapillary63"])
 def test_split_lists_decide_the_splits(raw, tmp_path, unified):
-    report = build("kitti360", raw, tmp_path / "out", unified_taxonomy=unified)
+    report, loaded = build("kitti360", raw, tmp_path / "out", unified_taxonomy=unified)
     assert report.num_examples == {"train": 3, "validation": 1}
     seed = 0
     for split, frames in SPLITS.items():
-        rows = load_rows(tmp_path / "out", split, tmp_path / "cache")
+        rows = rows_by_id(loaded[split])
         assert sorted(rows) == sorted(f"{seq}_{frame}" for seq, frame in frames)
         for seq, frame in frames:
             row = rows[f"{seq}_{frame}"]
-            assert np.array_equal(row["label"], scene(IDS, seed))
-            assert row["image"] == (raw / _image(seq, frame)).read_bytes()
-            assert np.array_equal(row["unified_label"], expected_unified(row["label"], "kitti360", unified))
+            assert np.array_equal(native_label(row), scattered_ids(IDS, seed))
+            assert row["image"]["bytes"] == (raw / _image(seq, frame)).read_bytes()
+            assert np.array_equal(unified_label(row), expected_unified(native_label(row), "kitti360", unified))
             seed += 1
 
 
 def test_unified_view_follows_the_official_train_ids(raw, tmp_path):
-    build("kitti360", raw, tmp_path / "out")
-    row = load_rows(tmp_path / "out", "validation", tmp_path / "cache")["2013_05_28_drive_0010_sync_0000000004"]
-    native, unified = row["label"], row["unified_label"]
+    _, loaded = build("kitti360", raw, tmp_path / "out")
+    row = rows_by_id(loaded["validation"])["2013_05_28_drive_0010_sync_0000000004"]
+    native, unified = native_label(row), unified_label(row)
     assert (unified[native == 34] == unified_id("cityscapes19", "building")).all()  # garage
     assert (unified[native == 26] == unified_id("cityscapes19", "car")).all()
     for void_or_several in (0, 38, 43):  # unlabeled (filled in), lamp (void), unknown vehicle (several)
@@ -104,14 +104,14 @@ def test_missing_label(raw, tmp_path):
 
 def test_label_of_another_size(raw, tmp_path):
     seq, frame = SPLITS["validation"][0]
-    write_id_png(raw / _label(seq, frame), scene(IDS, 0, size=(32, 65)))
+    write_label(raw / _label(seq, frame), scattered_ids(IDS, 0, size=(32, 65)))
     assert_bad_sample("kitti360", raw, tmp_path, raw / _label(seq, frame), f"{seq}_{frame}", "label is 65x32",
                       kept=3)
 
 
 def test_id_outside_the_table(raw, tmp_path):
     seq, frame = SPLITS["train"][0]
-    write_id_png(raw / _label(seq, frame), scene([7, 45, 200], 0))
+    write_label(raw / _label(seq, frame), scattered_ids([7, 45, 200], 0))
     assert_bad_sample("kitti360", raw, tmp_path, raw / _label(seq, frame), f"{seq}_{frame}", "label ids [45, 200]",
                       kept=3)
 

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from fixtures import (build, expected_unified, native_label, rows_by_id, scattered_ids, unified_label, write_image,
+                      write_label)
 from unify.errors import BadSampleError, DataFileError
 from unify.taxonomy import get_taxonomy
-from urban_raw import build, expected_unified, ids_of, random_ids, rows_by_id, write_ids, write_image
 
 WHITE = [255, 255, 255] * 256  # every index one colour: decoding by colour could not tell them apart
 
@@ -21,8 +22,8 @@ def write_vistas(raw, version, ids, keys=(("training", "aaaaaaaaaaaaaaaaaaaaa1")
     written = {}
     for seed, (folder, key) in enumerate(keys):
         image = write_image(raw / folder / "images" / f"{key}.jpg", seed)
-        label = random_ids(seed, ids)
-        written[key] = (image, label, write_ids(raw / folder / version / "labels" / f"{key}.png", label, WHITE))
+        label = scattered_ids(ids, seed)
+        written[key] = (image, label, write_label(raw / folder / version / "labels" / f"{key}.png", label, WHITE))
     return written
 
 
@@ -52,15 +53,15 @@ def test_round_trip(tmp_path, config, taxonomy, ids, unified):
             assert row["image"]["bytes"] == image
             with Image.open(io.BytesIO(row["label"]["bytes"])) as stored:
                 assert stored.mode == "L"  # indices as grey values: no reader can take them for colours
-            np.testing.assert_array_equal(ids_of(row["label"]), label)
-            np.testing.assert_array_equal(ids_of(row["unified_label"]), expected_unified(label, taxonomy, unified))
+            np.testing.assert_array_equal(native_label(row), label)
+            np.testing.assert_array_equal(unified_label(row), expected_unified(label, taxonomy, unified))
 
 
 def test_v2_shared_colours_stay_distinct(tmp_path):
     raw = tmp_path / "raw"
     write_vistas(raw, "v2.0", [35, 36])  # dashed and solid lane markings, both white in v2.0
     _, loaded = build("mapillary_vistas", raw, tmp_path / "out", config="v2.0")
-    assert set(np.unique(ids_of(loaded["train"][0]["label"]))) == {35, 36}
+    assert set(np.unique(native_label(loaded["train"][0]))) == {35, 36}
 
 
 def test_config_file_that_disagrees_is_named_with_its_entries(tmp_path):
@@ -89,7 +90,7 @@ def test_index_outside_the_table_and_missing_label(tmp_path):
     raw = tmp_path / "raw"
     write_vistas(raw, "v1.2", [13])
     bad = raw / "training" / "v1.2" / "labels" / "aaaaaaaaaaaaaaaaaaaaa1.png"
-    write_ids(bad, np.full((32, 64), 66), WHITE)
+    write_label(bad, np.full((32, 64), 66), WHITE)
     (raw / "validation" / "v1.2" / "labels" / "bbbbbbbbbbbbbbbbbbbbb1.png").unlink()
     with pytest.raises(BadSampleError, match=r"label ids \[66\] are not in the mapillary_vistas taxonomy"):
         build("mapillary_vistas", raw, tmp_path / "out", config="v1.2")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from offroad_helpers import build, native, photo, rows_by_id, stripes, unified, unified_id, write
 
+from fixtures import build, native_label, rows_by_id, stripes, unified_id, unified_label, write_image, write_label
 from unify.errors import BadSampleError, UnifyError
 from unify.taxonomy import get_taxonomy
 
@@ -24,8 +24,8 @@ def write_rellis(root, lists_beside=True, with_label_column=True):
     for seed, ((sequence, frame), (split, ids)) in enumerate(sorted(FRAMES.items())):
         image = f"{sequence}/pylon_camera_node/{frame}.jpg"
         label = f"{sequence}/pylon_camera_node_label_id/{frame}.png"
-        write(root / "Rellis-3D" / image, photo(seed, ".jpg"))
-        write(root / "Rellis-3D" / label, stripes(ids))
+        write_image(root / "Rellis-3D" / image, seed)
+        write_label(root / "Rellis-3D" / label, stripes(ids))
         lines[split].append(f"{image} {label}" if with_label_column else image)
     for split, entries in lines.items():
         folder = root if lists_beside else root / "Rellis-3D"
@@ -50,17 +50,18 @@ def test_non_contiguous_ids_round_trip(built):
     for split in dataset:
         for image_id, row in rows_by_id(dataset[split]).items():
             sequence, frame = image_id.split("_", 1)
-            np.testing.assert_array_equal(native(row), stripes(FRAMES[(sequence, frame)][1]))
+            np.testing.assert_array_equal(native_label(row), stripes(FRAMES[(sequence, frame)][1]))
     assert get_taxonomy("rellis3d").max_id == 34
 
 
 def test_unified_view(built):
     _, dataset = built
     row = rows_by_id(dataset["train"])["00000_frame000000-1581624652_750"]
-    assert unified(row)[0, [0, 20, 40, 60]].tolist() == [
-        unified_id("rough drivable ground"), unified_id("sky"), unified_id("person"), 255]
+    assert unified_label(row)[0, [0, 20, 40, 60]].tolist() == [
+        unified_id("offroad34", "rough drivable ground"), unified_id("offroad34", "sky"),
+        unified_id("offroad34", "person"), 255]
     rubble = rows_by_id(dataset["validation"])["00001_frame000104-1581797147_450"]
-    assert unified(rubble)[0, 0] == 255  # rock or rough ground: the teacher's choice
+    assert unified_label(rubble)[0, 0] == 255  # rock or rough ground: the teacher's choice
 
 
 def test_lists_with_image_paths_only_and_inside_the_sequence_folder(tmp_path):
@@ -68,13 +69,13 @@ def test_lists_with_image_paths_only_and_inside_the_sequence_folder(tmp_path):
     report, dataset = build("rellis3d", raw, tmp_path / "out")
     assert report.num_examples == {"train": 2, "validation": 1, "test": 1}
     row = rows_by_id(dataset["test"])["00002_frame000010-1581791678_408"]
-    np.testing.assert_array_equal(native(row), stripes([PERSON, GRASS]))
+    np.testing.assert_array_equal(native_label(row), stripes([PERSON, GRASS]))
 
 
 def test_an_id_outside_the_ontology_is_a_bad_sample(tmp_path):
     raw = write_rellis(tmp_path / "raw")
     bad = raw / "Rellis-3D/00000/pylon_camera_node_label_id/frame000001-1581624652_850.png"
-    write(bad, stripes([GRASS, 2]))  # 2 is one of the gaps in RELLIS ids
+    write_label(bad, stripes([GRASS, 2]))  # 2 is one of the gaps in RELLIS ids
     with pytest.raises(BadSampleError) as error:
         build("rellis3d", raw, tmp_path / "out")
     sample_error = error.value

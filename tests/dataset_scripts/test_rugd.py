@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from offroad_helpers import build, colorize, native, photo, rows_by_id, stripes, unified, unified_id, write
 
+from fixtures import (build, color_coded, native_label, rows_by_id, stripes, unified_id, unified_label, write_image,
+                      write_label)
 from unify.errors import BadSampleError, DataFileError, UnifyError
 from unify.taxonomy import get_taxonomy
 
@@ -33,8 +34,8 @@ def write_rugd(root, colormap_rows=None):
         palette[class_id] = color
     for seed, (image_id, ids) in enumerate(sorted(FRAMES.items())):
         scene = image_id.rsplit("_", 1)[0]
-        write(root / "RUGD_frames-with-annotations" / scene / f"{image_id}.png", photo(seed))
-        write(root / "RUGD_annotations" / scene / f"{image_id}.png", palette[stripes(ids)])
+        write_image(root / "RUGD_frames-with-annotations" / scene / f"{image_id}.png", seed)
+        write_label(root / "RUGD_annotations" / scene / f"{image_id}.png", palette[stripes(ids)])
     write_colormap(root / "RUGD_annotations" / "RUGD_annotation-colormap.txt", rows)
     return root
 
@@ -55,21 +56,22 @@ def test_colours_decode_to_native_ids(built):
     _, dataset = built
     for split in dataset:
         for image_id, row in rows_by_id(dataset[split]).items():
-            np.testing.assert_array_equal(native(row), stripes(FRAMES[image_id]))
+            np.testing.assert_array_equal(native_label(row), stripes(FRAMES[image_id]))
 
 
 def test_unified_view(built):
     _, dataset = built
     row = rows_by_id(dataset["train"])["trail-3_00001"]
-    assert unified(row)[0, [0, 30, 60]].tolist() == [unified_id("rough drivable ground"), unified_id("tree"),
-                                                      unified_id("sky")]
+    expected = [unified_id("offroad34", name) for name in ("rough drivable ground", "tree", "sky")]
+    assert unified_label(row)[0, [0, 30, 60]].tolist() == expected
 
 
 def test_the_shipped_colour_map_decides_the_colours(tmp_path):
     rows = default_rows()
     rows[DIRT] = (DIRT, "dirt", (1, 2, 3))  # a release with another dirt colour
     _, dataset = build("rugd", write_rugd(tmp_path / "raw", colormap_rows=rows), tmp_path / "out")
-    np.testing.assert_array_equal(native(rows_by_id(dataset["train"])["trail-3_00001"]), stripes(FRAMES["trail-3_00001"]))
+    row = rows_by_id(dataset["train"])["trail-3_00001"]
+    np.testing.assert_array_equal(native_label(row), stripes(FRAMES["trail-3_00001"]))
 
 
 def test_without_a_colour_map_the_built_in_colours_are_used(tmp_path):
@@ -93,9 +95,9 @@ def test_a_colour_map_with_other_classes_is_refused(tmp_path):
 def test_a_colour_outside_the_map_is_a_bad_sample(tmp_path):
     raw = write_rugd(tmp_path / "raw")
     bad = raw / "RUGD_annotations/trail-3/trail-3_00006.png"
-    rgb = colorize(stripes(FRAMES["trail-3_00006"]), "rugd")
+    rgb = color_coded(stripes(FRAMES["trail-3_00006"]), "rugd")
     rgb[0, 0] = (7, 7, 7)  # an anti-aliased or foreign pixel
-    write(bad, rgb)
+    write_label(bad, rgb)
     with pytest.raises(BadSampleError) as error:
         build("rugd", raw, tmp_path / "out")
     sample_error = error.value
@@ -109,6 +111,6 @@ def test_unknown_scenes_and_layouts_are_refused(tmp_path):
     with pytest.raises(UnifyError, match="missing RUGD_frames-with-annotations, RUGD_annotations"):
         build("rugd", tmp_path, tmp_path / "out")
     raw = write_rugd(tmp_path / "raw")
-    write(raw / "RUGD_frames-with-annotations/meadow/meadow_00001.png", photo(1))
+    write_image(raw / "RUGD_frames-with-annotations/meadow/meadow_00001.png", 1)
     with pytest.raises(UnifyError, match="unknown scene folder .*meadow"):
         build("rugd", raw, tmp_path / "out")

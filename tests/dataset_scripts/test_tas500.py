@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from offroad_helpers import build, native, photo, rows_by_id, stripes, unified, unified_id, write
 
+from fixtures import build, native_label, rows_by_id, stripes, unified_id, unified_label, write_image, write_label
 from unify.errors import BadSampleError, UnifyError
 
 ASPHALT, GRAVEL, FOREST, HIGH_GRASS, SKY, EGO, UNDEFINED = 0, 1, 5, 7, 16, 22, 255
@@ -18,10 +18,10 @@ FRAMES = {
 
 def write_tas500(root):
     for seed, ((split, name), ids) in enumerate(sorted(FRAMES.items())):
-        write(root / split / f"{name}.png", photo(seed))
-        write(root / f"{split}_labels_ids" / f"{name}.png", stripes(ids))
-        write(root / f"{split}_labels_colors" / f"{name}.png", np.zeros((32, 64, 3), np.uint8))
-    write(root / "test" / "1550000000_0000000.png", photo(9))  # unlabelled: left out
+        write_image(root / split / f"{name}.png", seed)
+        write_label(root / f"{split}_labels_ids" / f"{name}.png", stripes(ids))
+        write_label(root / f"{split}_labels_colors" / f"{name}.png", np.zeros((32, 64, 3), np.uint8))
+    write_image(root / "test" / "1550000000_0000000.png", 9)  # unlabelled: left out
     return root
 
 
@@ -42,21 +42,22 @@ def test_ids_round_trip_including_undefined(built):
     for split in dataset:
         for image_id, row in rows_by_id(dataset[split]).items():
             folder, name = image_id.split("_", 1)
-            np.testing.assert_array_equal(native(row), stripes(FRAMES[(folder, name)]))
+            np.testing.assert_array_equal(native_label(row), stripes(FRAMES[(folder, name)]))
 
 
 def test_unified_view(built):
     _, dataset = built
     row = rows_by_id(dataset["train"])["train_1537962190_3000000"]
-    assert unified(row)[0, [0, 30, 60]].tolist() == [255, unified_id("tree"), unified_id("sky")]  # asphalt or marking
+    assert unified_label(row)[0, [0, 30, 60]].tolist() == [
+        255, unified_id("offroad34", "tree"), unified_id("offroad34", "sky")]  # asphalt or marking
     ego = rows_by_id(dataset["train"])["train_1537962272_5000000"]
-    assert unified(ego)[0, [0, 40, 60]].tolist() == [unified_id("rough drivable ground"), 255, 255]
+    assert unified_label(ego)[0, [0, 40, 60]].tolist() == [unified_id("offroad34", "rough drivable ground"), 255, 255]
 
 
 def test_a_colour_label_where_ids_are_expected_is_a_bad_sample(tmp_path):
     raw = write_tas500(tmp_path / "raw")
     bad = raw / "train_labels_ids" / "1537962272_5000000.png"
-    write(bad, np.zeros((32, 64, 3), np.uint8))
+    write_label(bad, np.zeros((32, 64, 3), np.uint8))
     with pytest.raises(BadSampleError) as error:
         build("tas500", raw, tmp_path / "out")
     assert "mode RGB" in error.value.reason

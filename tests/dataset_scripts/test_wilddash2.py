@@ -6,10 +6,10 @@ import json
 
 import numpy as np
 import pytest
-from PIL import Image
 
+from fixtures import (build, expected_unified, native_label, rows_by_id, scattered_ids, unified_label, write_image,
+                      write_label)
 from unify.errors import BadSampleError, DataFileError
-from urban_raw import build, expected_unified, ids_of, random_ids, rows_by_id, write_ids, write_image
 
 IDS = [0, 1, 7, 26, 34, 38, 58, 80]
 
@@ -20,14 +20,14 @@ def test_semantic_labels(tmp_path, unified):
     written = {}
     for seed, (name, suffix) in enumerate([("at0000_100000", ".png"), ("cn0001_100044", "_labelIds.png")]):
         image = write_image(raw / "images" / f"{name}.jpg", seed)
-        label = random_ids(seed, IDS)
-        written[name] = (image, label, write_ids(raw / "labels" / f"{name}{suffix}", label))
+        label = scattered_ids(IDS, seed)
+        written[name] = (image, label, write_label(raw / "labels" / f"{name}{suffix}", label))
     report, loaded = build("wilddash2", raw, tmp_path / "out", unified_taxonomy=unified)
     assert report.num_examples == {"validation": 2}
     for name, row in rows_by_id(loaded["validation"]).items():
         image, label, data = written[name]
         assert row["image"]["bytes"] == image and row["label"]["bytes"] == data
-        np.testing.assert_array_equal(ids_of(row["unified_label"]), expected_unified(label, "wilddash2", unified))
+        np.testing.assert_array_equal(unified_label(row), expected_unified(label, "wilddash2", unified))
 
 
 def write_panoptic(raw, categories=None):
@@ -37,8 +37,7 @@ def write_panoptic(raw, categories=None):
     segment[16:] = 70000  # road: needs all three channels
     segment[0, 0] = 999  # not in segments_info
     rgb = np.stack([segment % 256, segment // 256 % 256, segment // 65536], axis=-1).astype(np.uint8)
-    (raw / "panoptic").mkdir(parents=True)
-    Image.fromarray(rgb).save(raw / "panoptic" / "at0000_100000.png")
+    write_label(raw / "panoptic" / "at0000_100000.png", rgb)
     write_image(raw / "images" / "at0000_100000.jpg", 0)
     panoptic = {"images": [{"id": "at0000_100000", "file_name": "at0000_100000.jpg"}],
                 "annotations": [{"image_id": "at0000_100000", "file_name": "at0000_100000.png",
@@ -52,12 +51,12 @@ def test_panoptic_ground_truth(tmp_path):
     raw = tmp_path / "raw"
     write_panoptic(raw)
     _, loaded = build("wilddash2", raw, tmp_path / "out")
-    label = ids_of(loaded["validation"][0]["label"])
+    label = native_label(loaded["validation"][0])
     expected = np.full((32, 64), 7, dtype=np.uint8)
     expected[:16] = 23
     expected[0, 0] = 0  # unlabeled, as pano2sem.py leaves it
     np.testing.assert_array_equal(label, expected)
-    np.testing.assert_array_equal(ids_of(loaded["validation"][0]["unified_label"]),
+    np.testing.assert_array_equal(unified_label(loaded["validation"][0]),
                                   expected_unified(expected, "wilddash2", "cityscapes19"))
 
 
@@ -72,7 +71,7 @@ def test_missing_and_truncated(tmp_path):
     raw = tmp_path / "raw"
     for seed, name in enumerate(["a", "b", "c"]):
         write_image(raw / "images" / f"{name}.jpg", seed)
-        write_ids(raw / "labels" / f"{name}.png", random_ids(seed, IDS))
+        write_label(raw / "labels" / f"{name}.png", scattered_ids(IDS, seed))
     (raw / "labels" / "b.png").unlink()
     truncated = raw / "images" / "c.jpg"
     truncated.write_bytes(truncated.read_bytes()[:-200])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from offroad_helpers import build, native, photo, rows_by_id, stripes, unified, unified_id, write
 
+from fixtures import build, native_label, rows_by_id, stripes, unified_id, unified_label, write_image, write_label
 from unify.errors import BadSampleError, DataFileError, UnifyError
 
 UNLABELLED, DIRT, MUD, TRUNK, FOLIAGE, VEHICLE, SKY, GRASS = 0, 2, 3, 7, 8, 13, 17, 18
@@ -20,12 +20,13 @@ FRAMES = {  # id -> (sequence, split file, native ids)
 def write_wildscenes(root, top="WildScenes2d", splits_folder="opt2d"):
     lines = {"train": [], "val": [], "test": []}
     for seed, (frame, (sequence, split, ids)) in enumerate(sorted(FRAMES.items())):
-        write(root / top / sequence / "image" / f"{frame}.png", photo(seed))
-        write(root / top / sequence / "indexLabel" / f"{frame}.png", stripes(ids))
+        write_image(root / top / sequence / "image" / f"{frame}.png", seed)
+        write_label(root / top / sequence / "indexLabel" / f"{frame}.png", stripes(ids))
         lines[split].append(f"{frame},/WildScenes2d/{sequence}/image/{frame}.png,"
                             f"/WildScenes2d/{sequence}/indexLabel/{frame}.png")
     for split, rows in lines.items():
-        write(root / splits_folder / f"{split}.csv", "\n".join(["id,im_path,label_path", *rows, ""]).encode())
+        (root / splits_folder).mkdir(parents=True, exist_ok=True)
+        (root / splits_folder / f"{split}.csv").write_text("\n".join(["id,im_path,label_path", *rows, ""]))
     return root
 
 
@@ -45,14 +46,14 @@ def test_index_labels_round_trip(built):
     _, dataset = built
     for split in dataset:
         for image_id, row in rows_by_id(dataset[split]).items():
-            np.testing.assert_array_equal(native(row), stripes(FRAMES[image_id][2]))
+            np.testing.assert_array_equal(native_label(row), stripes(FRAMES[image_id][2]))
 
 
 def test_unified_view(built):
     _, dataset = built
     row = rows_by_id(dataset["train"])["1623370408-092005506"]
-    assert unified(row)[0, [0, 30, 60]].tolist() == [unified_id("rough drivable ground"), unified_id("tree"),
-                                                      unified_id("sky")]
+    expected = [unified_id("offroad34", name) for name in ("rough drivable ground", "tree", "sky")]
+    assert unified_label(row)[0, [0, 30, 60]].tolist() == expected
 
 
 def test_the_top_folders_case_may_differ_from_the_split_files(tmp_path):
@@ -64,7 +65,7 @@ def test_the_top_folders_case_may_differ_from_the_split_files(tmp_path):
 def test_an_index_out_of_range_is_a_bad_sample(tmp_path):
     raw = write_wildscenes(tmp_path / "raw")
     bad = raw / "WildScenes2d/V-01/indexLabel/1623370411-285008044.png"
-    write(bad, stripes([FOLIAGE, 19]))
+    write_label(bad, stripes([FOLIAGE, 19]))
     with pytest.raises(BadSampleError) as error:
         build("wildscenes", raw, tmp_path / "out")
     assert "label ids [19]" in error.value.reason

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from offroad_helpers import build, colorize, native, photo, rows_by_id, stripes, truncate, unified, unified_id, write
 
+from fixtures import (build, color_coded, native_label, rows_by_id, stripes, truncate, unified_id, unified_label,
+                      write_image, write_label)
 from unify.errors import BadSampleError, UnifyError
 
 BACKGROUND, HIGH_VEG, GRASS, SMOOTH, OBSTACLE, SKY, ROUGH, PUDDLE, LOW_VEG = range(9)
@@ -19,8 +20,8 @@ FRAMES = {
 
 def write_ycor(root):
     for seed, ((split, iid), ids) in enumerate(sorted(FRAMES.items())):
-        write(root / split / iid / "rgb.jpg", photo(seed, ".jpg"))
-        write(root / split / iid / "labels.png", colorize(stripes(ids), "ycor"))
+        write_image(root / split / iid / "rgb.jpg", seed)
+        write_label(root / split / iid / "labels.png", color_coded(stripes(ids), "ycor"))
     return root
 
 
@@ -41,22 +42,23 @@ def test_colours_decode_to_native_ids(built):
     for split in dataset:
         for image_id, row in rows_by_id(dataset[split]).items():
             folder, iid = image_id.split("_")
-            np.testing.assert_array_equal(native(row), stripes(FRAMES[(folder, iid)]))
+            np.testing.assert_array_equal(native_label(row), stripes(FRAMES[(folder, iid)]))
 
 
 def test_unified_view(built):
     _, dataset = built
     rows = rows_by_id(dataset["train"])
-    assert unified(rows["train_iid000001"])[0, [0, 30, 60]].tolist() == [unified_id("rough drivable ground"), 255, 255]
-    assert unified(rows["train_iid000000"])[0, 30] == unified_id("sky")
+    assert unified_label(rows["train_iid000001"])[0, [0, 30, 60]].tolist() == [
+        unified_id("offroad34", "rough drivable ground"), 255, 255]
+    assert unified_label(rows["train_iid000000"])[0, 30] == unified_id("offroad34", "sky")
 
 
 def test_bad_masks_are_bad_samples(tmp_path):
     raw = write_ycor(tmp_path / "raw")
     truncate(raw / "train/iid000005/labels.png")
-    rgb = colorize(stripes([SKY]), "ycor")
+    rgb = color_coded(stripes([SKY]), "ycor")
     rgb[5:7, 5:7] = (250, 250, 250)  # not a YCOR colour
-    write(raw / "train/iid000001/labels.png", rgb)
+    write_label(raw / "train/iid000001/labels.png", rgb)
     with pytest.raises(BadSampleError) as error:
         build("ycor", raw, tmp_path / "out")
     report, dataset = build("ycor", raw, tmp_path / "out", skip_bad=True)
