@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fixtures import (build, expected_unified, native_label, rows_by_id, scattered_ids, unified_label, write_image,
-                      write_label)
-from unify.errors import BadSampleError
+from fixtures import (assert_bad_sample, build, expected_unified, native_label, rows_by_id, scattered_ids,
+                      unified_label, write_image, write_label)
 from unify.mapping import get_mapping
 
 IDS = [0, 7, 8, 11, 21, 23, 26]
@@ -72,8 +71,5 @@ def test_invalid_mask_of_another_size(raw, tmp_path):
     raw, *_ = raw
     path = raw / "gt" / "night" / "val" / "GOPR0594" / "GOPR0594_frame_000137_gt_invGray.png"
     write_label(path, np.zeros((16, 16)))
-    with pytest.raises(BadSampleError, match="invalid mask is 16x16 but its label") as caught:
-        build("acdc", raw, tmp_path / "out")
-    assert caught.value.path == str(path)
-    report, _ = build("acdc", raw, tmp_path / "out", skip_bad=True)
-    assert [s["image_id"] for s in report.skipped] == ["night_GOPR0594_frame_000137"]
+    assert_bad_sample("acdc", raw, tmp_path, path, "night_GOPR0594_frame_000137", "invalid mask is 16x16 but its label",
+                      kept=3)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fixtures import (build, expected_unified, native_label, rows_by_id, scattered_ids, unified_label, write_image,
-                      write_label)
+from fixtures import (assert_bad_sample, build, expected_unified, native_label, rows_by_id, scattered_ids,
+                      unified_label, write_image, write_label)
 from unify.errors import BadSampleError
 
 FINE_IDS = [0, 1, 3, 7, 8, 11, 17, 21, 23, 24, 26, 29]
@@ -92,13 +92,9 @@ def test_missing_label_names_the_file_and_skip_bad_lists_it(fine_raw, tmp_path):
     raw, _ = fine_raw
     missing = raw / "gtFine" / "train" / "aachen" / "aachen_000001_000019_gtFine_labelIds.png"
     missing.unlink()
-    with pytest.raises(BadSampleError, match="no label file") as caught:
-        build("cityscapes", raw, tmp_path / "out", config="fine")
-    assert "aachen_000001_000019_gtFine_labelIds.png" in str(caught.value)
-    report, loaded = build("cityscapes", raw, tmp_path / "out", config="fine", skip_bad=True)
-    assert report.num_examples["train"] == 1
-    assert [s["image_id"] for s in report.skipped] == ["aachen_000001_000019"]
-    assert "no label file" in report.skipped[0]["reason"]
+    image = raw / "leftImg8bit" / "train" / "aachen" / "aachen_000001_000019_leftImg8bit.png"
+    assert_bad_sample("cityscapes", raw, tmp_path, image, "aachen_000001_000019", f"no label file (expected {missing})",
+                      kept=3, config="fine")
 
 
 def test_label_of_another_size(fine_raw, tmp_path):
@@ -116,10 +112,8 @@ def test_id_outside_the_table(fine_raw, tmp_path):
     label = np.full((32, 64), 7, dtype=np.uint8)
     label[0, :3] = [34, 99, 7]
     write_label(path, label)
-    with pytest.raises(BadSampleError, match=r"label ids \[34, 99\] are not in the cityscapes taxonomy"):
-        build("cityscapes", raw, tmp_path / "out", config="fine")
-    report, _ = build("cityscapes", raw, tmp_path / "out", config="fine", skip_bad=True)
-    assert [s["image_id"] for s in report.skipped] == ["aachen_000000_000019"]
+    assert_bad_sample("cityscapes", raw, tmp_path, path, "aachen_000000_000019",
+                      "label ids [34, 99] are not in the cityscapes taxonomy", kept=3, config="fine")
 
 
 @pytest.mark.parametrize("kind", ["image", "label"])

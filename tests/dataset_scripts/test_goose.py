@@ -7,10 +7,10 @@ import csv
 import numpy as np
 import pytest
 
-from fixtures import (build, native_label, rows_by_id, stripes, truncate, unified_id, unified_label, write_image,
-                      write_label)
+from fixtures import (assert_bad_sample, build, native_label, rows_by_id, stripes, truncate, unified_id, unified_label,
+                      write_image, write_label)
 from unify.build import read_metadata
-from unify.errors import BadSampleError, DataFileError, UnifyError
+from unify.errors import DataFileError, UnifyError
 from unify.taxonomy import get_taxonomy
 
 ASPHALT, SKY, SCENERY, UNDEFINED, CAR = 23, 53, 52, 0, 12
@@ -98,14 +98,8 @@ def test_a_truncated_label_stops_the_build_or_is_listed_when_skipping(tmp_path):
     raw = write_goose(tmp_path / "raw")
     bad = raw / "labels/train/2022-07-22_flight/2022-07-22_flight__0072_1658494235988100385_labelids.png"
     truncate(bad)
-    with pytest.raises(BadSampleError) as error:
-        build("goose", raw, tmp_path / "out")
-    assert error.value.path == str(bad)
-    report, dataset = build("goose", raw, tmp_path / "out", skip_bad=True)
-    assert [(s["image_id"], s["file"]) for s in report.skipped] == [
-        ("2022-07-22_flight__0072_1658494235988100385_windshield_vis", str(bad))]
-    assert "truncated" in report.skipped[0]["reason"]
-    assert dataset["train"].num_rows == 2
+    assert_bad_sample("goose", raw, tmp_path, bad, "2022-07-22_flight__0072_1658494235988100385_windshield_vis",
+                      "truncated", kept=3)
 
 
 def test_an_image_without_its_label_is_a_bad_sample(tmp_path):

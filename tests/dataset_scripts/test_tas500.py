@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fixtures import build, native_label, rows_by_id, stripes, unified_id, unified_label, write_image, write_label
-from unify.errors import BadSampleError, UnifyError
+from fixtures import (assert_bad_sample, build, native_label, rows_by_id, stripes, unified_id, unified_label,
+                      write_image, write_label)
+from unify.errors import UnifyError
 
 ASPHALT, GRAVEL, FOREST, HIGH_GRASS, SKY, EGO, UNDEFINED = 0, 1, 5, 7, 16, 22, 255
 FRAMES = {
@@ -58,11 +59,7 @@ def test_a_colour_label_where_ids_are_expected_is_a_bad_sample(tmp_path):
     raw = write_tas500(tmp_path / "raw")
     bad = raw / "train_labels_ids" / "1537962272_5000000.png"
     write_label(bad, np.zeros((32, 64, 3), np.uint8))
-    with pytest.raises(BadSampleError) as error:
-        build("tas500", raw, tmp_path / "out")
-    assert "mode RGB" in error.value.reason
-    report, _ = build("tas500", raw, tmp_path / "out", skip_bad=True)
-    assert [s["file"] for s in report.skipped] == [str(bad)]
+    assert_bad_sample("tas500", raw, tmp_path, bad, "train_1537962272_5000000", "mode RGB", kept=2)
 
 
 def test_unknown_layouts_are_refused(tmp_path):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fixtures import build, native_label, rows_by_id, stripes, unified_id, unified_label, write_image, write_label
-from unify.errors import BadSampleError, DataFileError, UnifyError
+from fixtures import (assert_bad_sample, build, native_label, rows_by_id, stripes, unified_id, unified_label,
+                      write_image, write_label)
+from unify.errors import DataFileError, UnifyError
 
 UNLABELLED, DIRT, MUD, TRUNK, FOLIAGE, VEHICLE, SKY, GRASS = 0, 2, 3, 7, 8, 13, 17, 18
 FRAMES = {  # id -> (sequence, split file, native ids)
@@ -66,11 +67,7 @@ def test_an_index_out_of_range_is_a_bad_sample(tmp_path):
     raw = write_wildscenes(tmp_path / "raw")
     bad = raw / "WildScenes2d/V-01/indexLabel/1623370411-285008044.png"
     write_label(bad, stripes([FOLIAGE, 19]))
-    with pytest.raises(BadSampleError) as error:
-        build("wildscenes", raw, tmp_path / "out")
-    assert "label ids [19]" in error.value.reason
-    report, _ = build("wildscenes", raw, tmp_path / "out", skip_bad=True)
-    assert [s["image_id"] for s in report.skipped] == ["1623370411-285008044"]
+    assert_bad_sample("wildscenes", raw, tmp_path, bad, "1623370411-285008044", "label ids [19]", kept=3)
 
 
 def test_bad_split_files_and_layouts_are_refused(tmp_path):
