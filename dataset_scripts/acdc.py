@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
-from dataset_scripts.cityscapes import image_shape, scan_pairs
+from dataset_scripts.native_files import image_shape, scan_pairs
 from unify.errors import BadSampleError
 from unify.images import decode_label, read_id_label
 from unify.taxonomy import get_taxonomy

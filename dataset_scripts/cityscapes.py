@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
+from dataset_scripts.native_files import image_shape, scan_pairs
 from unify.errors import BadSampleError
 from unify.images import decode_label, read_id_label
 
@@ -41,31 +41,6 @@ _CITATION = """\
   year={2016}
 }
 """
-
-
-def scan_pairs(image_dir: Path, image_suffix: str, label_dir: Path | None,
-               label_suffix: str | None) -> list[tuple[str, str, Path, Path | None]]:
-    """(group, stem, image, expected label) for every `<group>/<stem><image_suffix>` under image_dir, sorted.
-
-    The label path is where the authors' layout puts it, whether or not it exists: a missing label
-    is reported when the sample is read, so that --skip-bad can skip it.
-    """
-    pairs = []
-    for image in sorted(image_dir.glob(f"*/*{image_suffix}")):
-        group, stem = image.parent.name, image.name[: -len(image_suffix)]
-        label = label_dir / group / f"{stem}{label_suffix}" if label_dir is not None else None
-        pairs.append((group, stem, image, label))
-    return pairs
-
-
-def image_shape(path: Path | str) -> tuple[int, int]:
-    """(height, width) of an image from its header, for labels made up to fit it."""
-    try:
-        with Image.open(path) as im:
-            width, height = im.size
-    except Exception as exc:  # PIL raises several unrelated types for unreadable files
-        raise BadSampleError(path, f"unreadable image ({exc})") from exc
-    return height, width
 
 
 @dataclass

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
-from dataset_scripts.cityscapes import scan_pairs
+from dataset_scripts.native_files import scan_pairs
 from unify.errors import BadSampleError
 from unify.images import read_id_label
 

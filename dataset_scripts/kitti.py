@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
-from unify.images import image_size_from_bytes, read_id_label
+from dataset_scripts.native_files import image_shape
+from unify.images import read_id_label
 from unify.taxonomy import get_taxonomy
 
 _SPLITS = {"train": ("training", "semantic"), "test": ("testing", None)}
@@ -54,6 +55,5 @@ class Kitti(DrivingDatasetBuilder):
     def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
         if sample.label_path is not None:
             return read_id_label(sample.label_path)
-        width, height = image_size_from_bytes(Path(sample.image_path).read_bytes(), sample.image_path)
         unlabeled = get_taxonomy(self.config.native_taxonomy).by_name["unlabeled"].id
-        return np.full((height, width), unlabeled, dtype=np.uint8), None
+        return np.full(image_shape(sample.image_path), unlabeled, dtype=np.uint8), None

@@ -8,7 +8,9 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from unify.errors import DataFileError, UnifyError
+from PIL import Image
+
+from unify.errors import BadSampleError, DataFileError, UnifyError
 from unify.taxonomy import Taxonomy
 
 SPLIT_NAMES = {"train": "train", "val": "validation", "valid": "validation", "test": "test"}
@@ -21,6 +23,31 @@ def require_layout(builder, data_dir: Path, *relative: str) -> None:
     if missing:
         raise UnifyError(f"{builder.NAME}: {data_dir} is not a layout this builder recognises (missing "
                          f"{', '.join(missing)}); expected {builder.LAYOUT_HELP}. Download it from {builder.HOMEPAGE}")
+
+
+def scan_pairs(image_dir: Path, image_suffix: str, label_dir: Path | None,
+               label_suffix: str | None) -> list[tuple[str, str, Path, Path | None]]:
+    """(group, stem, image, expected label) for every `<group>/<stem><image_suffix>` under image_dir, sorted.
+
+    The label path is where the authors' layout puts it, whether or not it exists: a missing label
+    is reported when the sample is read, so that --skip-bad can skip it.
+    """
+    pairs = []
+    for image in sorted(image_dir.glob(f"*/*{image_suffix}")):
+        group, stem = image.parent.name, image.name[: -len(image_suffix)]
+        label = label_dir / group / f"{stem}{label_suffix}" if label_dir is not None else None
+        pairs.append((group, stem, image, label))
+    return pairs
+
+
+def image_shape(path: Path | str) -> tuple[int, int]:
+    """(height, width) of an image from its header, for labels made up to fit it."""
+    try:
+        with Image.open(path) as im:
+            width, height = im.size
+    except Exception as exc:  # PIL raises several unrelated types for unreadable files
+        raise BadSampleError(path, f"unreadable image ({exc})") from exc
+    return height, width
 
 
 def check_class_table(path: Path, rows: dict[int, str], taxonomy: Taxonomy) -> None:
