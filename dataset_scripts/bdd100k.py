@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
+from dataset_scripts.native_files import pair_by_stem
 from unify.images import read_id_label
 
 SPLIT_NAMES = {"train": "train", "val": "validation"}
@@ -40,12 +41,9 @@ class BDD100K(DrivingDatasetBuilder):
     BUILDER_CONFIGS = [DrivingConfig(name="sem_seg", native_taxonomy="bdd100k")]
 
     def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
-        by_split = {}
-        for folder, split in SPLIT_NAMES.items():
-            mask_dir = data_dir / "labels" / "sem_seg" / "masks" / folder
-            by_split[split] = [RawSample(image_id=image.stem, image_path=image, label_path=mask_dir / f"{image.stem}.png")
-                               for image in sorted((data_dir / "images" / "10k" / folder).glob("*.jpg"))]
-        return by_split
+        return {split: pair_by_stem((data_dir / "images" / "10k" / folder).glob("*.jpg"),
+                                    data_dir / "labels" / "sem_seg" / "masks" / folder)
+                for folder, split in SPLIT_NAMES.items()}
 
     def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
         return read_id_label(sample.label_path)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
-from dataset_scripts.native_files import color_table, compare_color_table
+from dataset_scripts.native_files import color_table, compare_color_table, pair_by_stem
 from unify.errors import DataFileError
 from unify.images import decode_label, rgb_to_ids
 from unify.taxonomy import Taxonomy, get_taxonomy
@@ -57,14 +57,8 @@ class CamVid(DrivingDatasetBuilder):
         class_dict = data_dir / _CLASS_DICT
         if class_dict.is_file():
             check_class_dict(class_dict, get_taxonomy(_LABEL_TAXONOMY))
-        by_split = {}
-        for split, folder in _SPLITS.items():
-            by_split[split] = [
-                RawSample(image_id=image.stem, image_path=image,
-                          label_path=data_dir / f"{folder}_labels" / f"{image.stem}_L.png")
-                for image in sorted((data_dir / folder).glob("*.png"))
-            ]
-        return by_split
+        return {split: pair_by_stem((data_dir / folder).glob("*.png"), data_dir / f"{folder}_labels", "{stem}_L.png")
+                for split, folder in _SPLITS.items()}
 
     def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
         colors, to_native = self._decoding

@@ -18,12 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
-from dataset_scripts.native_files import SPLIT_NAMES, color_table, require_layout
+from dataset_scripts.native_files import SPLIT_NAMES, color_table, image_files, require_layout
 from unify.errors import UnifyError
 from unify.images import decode_label, rgb_to_ids
 from unify.taxonomy import get_taxonomy
 
-_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 _CITATION = """\
 @inproceedings{valada16iser,
   author = {Abhinav Valada and Gabriel Oliveira and Thomas Brox and Wolfram Burgard},
@@ -60,10 +59,9 @@ class FreiburgForest(DrivingDatasetBuilder):
             if frame in masks:
                 raise UnifyError(f"{self.NAME}: {masks[frame]} and {mask} are both masks of frame {frame!r}")
             masks[frame] = mask
-        images = sorted(p for p in image_dir.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
         return [RawSample(image_id=_frame(image), image_path=image,
                           label_path=masks.get(_frame(image), mask_dir / f"{image.stem}.png"))
-                for image in images]
+                for image in image_files(image_dir)]
 
     def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
         taxonomy = get_taxonomy(self.config.native_taxonomy)

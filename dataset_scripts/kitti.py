@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
-from dataset_scripts.native_files import image_shape
+from dataset_scripts.native_files import image_shape, pair_by_stem
 from unify.images import read_id_label
 from unify.taxonomy import get_taxonomy
 
@@ -43,14 +43,9 @@ class Kitti(DrivingDatasetBuilder):
     DEFAULT_CONFIG_NAME = "default"
 
     def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
-        by_split = {}
-        for split, (folder, label_folder) in _SPLITS.items():
-            by_split[split] = [
-                RawSample(image_id=f"{folder}_{image.stem}", image_path=image,
-                          label_path=data_dir / folder / label_folder / image.name if label_folder else None)
-                for image in sorted((data_dir / folder / "image_2").glob("*.png"))
-            ]
-        return by_split
+        return {split: pair_by_stem((data_dir / folder / "image_2").glob("*.png"),
+                                    data_dir / folder / label_folder if label_folder else None, id_prefix=f"{folder}_")
+                for split, (folder, label_folder) in _SPLITS.items()}
 
     def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
         if sample.label_path is not None:

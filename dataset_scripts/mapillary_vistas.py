@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
+from dataset_scripts.native_files import pair_by_stem
 from unify.errors import DataFileError
 from unify.images import read_id_label
 from unify.taxonomy import Taxonomy, get_taxonomy
@@ -59,12 +60,9 @@ class MapillaryVistas(DrivingDatasetBuilder):
         config_file = data_dir / f"config_{version}.json"
         if config_file.is_file():
             check_label_config(config_file, get_taxonomy(self.config.native_taxonomy))
-        by_split = {}
-        for folder, split in SPLIT_NAMES.items():
-            label_dir = data_dir / folder / version / "labels"
-            by_split[split] = [RawSample(image_id=image.stem, image_path=image, label_path=label_dir / f"{image.stem}.png")
-                               for image in sorted((data_dir / folder / "images").glob("*.jpg"))]
-        return by_split
+        return {split: pair_by_stem((data_dir / folder / "images").glob("*.jpg"),
+                                    data_dir / folder / version / "labels")
+                for folder, split in SPLIT_NAMES.items()}
 
     def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
         return read_id_label(sample.label_path)

@@ -6,15 +6,19 @@ Not a builder itself; the registry skips modules without a builder class.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
 from PIL import Image
 
+from dataset_scripts.base import RawSample
 from unify.errors import BadSampleError, DataFileError, UnifyError
 from unify.taxonomy import Taxonomy
 
 SPLIT_NAMES = {"train": "train", "val": "validation", "valid": "validation", "test": "test"}
 """Split folder or list names as datasets spell them -> the split names this package writes."""
+
+_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
 def require_layout(builder, data_dir: Path, *relative: str) -> None:
@@ -23,6 +27,24 @@ def require_layout(builder, data_dir: Path, *relative: str) -> None:
     if missing:
         raise UnifyError(f"{builder.NAME}: {data_dir} is not a layout this builder recognises (missing "
                          f"{', '.join(missing)}); expected {builder.LAYOUT_HELP}. Download it from {builder.HOMEPAGE}")
+
+
+def image_files(folder: Path) -> list[Path]:
+    """The photos of a folder, sorted, whatever case their suffix is written in."""
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
+
+
+def pair_by_stem(images: Iterable[Path], label_dir: Path | None, label_name: str = "{stem}.png",
+                 id_prefix: str = "", extra: dict | None = None) -> list[RawSample]:
+    """One sample per image, sorted, its label `label_dir / label_name` by the image's stem; None: no labels.
+
+    The image id is the stem after `id_prefix`. The label path is where the layout puts it, whether or
+    not it exists: a missing label is reported when the sample is read, so that --skip-bad can skip it.
+    """
+    return [RawSample(image_id=f"{id_prefix}{image.stem}", image_path=image,
+                      label_path=None if label_dir is None else label_dir / label_name.format(stem=image.stem),
+                      extra=dict(extra or {}))
+            for image in sorted(images)]
 
 
 def scan_pairs(image_dir: Path, image_suffix: str, label_dir: Path | None,

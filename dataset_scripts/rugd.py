@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
-from dataset_scripts.native_files import check_class_table, color_table, require_layout
+from dataset_scripts.native_files import check_class_table, color_table, pair_by_stem, require_layout
 from unify.errors import DataFileError, UnifyError
 from unify.images import decode_label, rgb_to_ids
 from unify.taxonomy import get_taxonomy
@@ -68,10 +68,8 @@ class Rugd(DrivingDatasetBuilder):
             if scene_dir.name not in split_of:
                 raise UnifyError(f"{self.NAME}: unknown scene folder {scene_dir}; the RUGD video split knows "
                                  f"{', '.join(sorted(split_of))}")
-            by_split[split_of[scene_dir.name]] += [
-                RawSample(image_id=image.stem, image_path=image,
-                          label_path=data_dir / ANNOTATIONS / scene_dir.name / image.name, extra={"colors": colors})
-                for image in sorted(scene_dir.glob("*.png"))]
+            by_split[split_of[scene_dir.name]] += pair_by_stem(
+                scene_dir.glob("*.png"), data_dir / ANNOTATIONS / scene_dir.name, extra={"colors": colors})
         return by_split
 
     def _colors(self, data_dir: Path) -> dict[tuple[int, int, int], int]:

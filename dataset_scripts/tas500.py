@@ -17,10 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
-from dataset_scripts.native_files import SPLIT_NAMES, require_layout
+from dataset_scripts.native_files import SPLIT_NAMES, image_files, pair_by_stem, require_layout
 from unify.images import read_id_label
 
-_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 _CITATION = """\
 @inproceedings{tas:metzger2020icpr-dataset-semantic-segmentation,
   author = {Kai A. Metzger and Peter Mortimer and Hans-Joachim Wuensche},
@@ -49,11 +48,8 @@ class Tas500(DrivingDatasetBuilder):
         for folder in ("train", "val"):
             if not (data_dir / folder).is_dir():
                 continue
-            images = sorted(p for p in (data_dir / folder).iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
-            labels = data_dir / f"{folder}_labels_ids"
-            by_split[SPLIT_NAMES[folder]] = [
-                RawSample(image_id=f"{folder}_{image.stem}", image_path=image, label_path=labels / f"{image.stem}.png")
-                for image in images]
+            by_split[SPLIT_NAMES[folder]] = pair_by_stem(
+                image_files(data_dir / folder), data_dir / f"{folder}_labels_ids", id_prefix=f"{folder}_")
         return by_split
 
     def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
