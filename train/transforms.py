@@ -36,7 +36,7 @@ class TrainTransform:
         win_h, win_w = max(1, round(self.crop_h / scale)), max(1, round(self.crop_w / scale))
         top = int(rng.integers(0, max(height - win_h, 0) + 1))
         left = int(rng.integers(0, max(width - win_w, 0) + 1))
-        image_window = torch.from_numpy(np.ascontiguousarray(image[top:top + win_h, left:left + win_w])).permute(2, 0, 1)
+        image_window = torch.from_numpy(np.array(image[top:top + win_h, left:left + win_w])).permute(2, 0, 1)
         label_window = torch.from_numpy(label[top:top + win_h, left:left + win_w].astype(np.int64))
         # The window may be smaller than asked where the image is small: resize what is there, pad the rest.
         out_h = min(self.crop_h, round(image_window.shape[1] * scale))
