@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
-from unify.images import read_id_label
 
 _ROAD_GLOBS = ("road*_seg", "road*_ins")
 
@@ -47,6 +45,3 @@ class ApolloScape(DrivingDatasetBuilder):
                 image_id = f"{road.name}_{relative.parts[0]}_{image.stem}"
                 samples.append(RawSample(image_id=image_id, image_path=image, label_path=label))
         return {"train": samples}
-
-    def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
-        return read_id_label(sample.label_path)

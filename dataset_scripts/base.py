@@ -20,7 +20,7 @@ from PIL import Image
 
 from unify.constants import DATASET, IGNORE_INDEX, IMAGE, IMAGE_ID, LABEL, UNIFIED_LABEL
 from unify.errors import BadSampleError, UnifyError
-from unify.images import encode_label, image_size_from_bytes
+from unify.images import encode_label, image_size_from_bytes, read_id_label
 from unify.mapping import LabelMapping, get_mapping
 
 
@@ -72,8 +72,11 @@ class DrivingDatasetBuilder(datasets.GeneratorBasedBuilder):
         raise NotImplementedError
 
     def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
-        """Native id map of one sample, and the original bytes if they are already such a PNG."""
-        raise NotImplementedError
+        """Native id map of one sample, and the original bytes if they are already such a PNG.
+
+        Most datasets ship id PNGs, read here; colour-coded or polygon datasets override this.
+        """
+        return read_id_label(sample.label_path)
 
     def load_sample(self, sample: RawSample) -> LoadedSample:
         if sample.label_path is not None and not Path(sample.label_path).is_file():

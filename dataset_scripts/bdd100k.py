@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
 from dataset_scripts.native_files import pair_by_stem
-from unify.images import read_id_label
 
 SPLIT_NAMES = {"train": "train", "val": "validation"}
 
@@ -44,6 +42,3 @@ class BDD100K(DrivingDatasetBuilder):
         return {split: pair_by_stem((data_dir / "images" / "10k" / folder).glob("*.jpg"),
                                     data_dir / "labels" / "sem_seg" / "masks" / folder)
                 for folder, split in SPLIT_NAMES.items()}
-
-    def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
-        return read_id_label(sample.label_path)

@@ -17,12 +17,10 @@ import csv
 import re
 from pathlib import Path
 
-import numpy as np
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
 from dataset_scripts.native_files import SPLIT_NAMES, check_class_table, require_layout
 from unify.errors import DataFileError, UnifyError
-from unify.images import read_id_label
 from unify.taxonomy import get_taxonomy
 
 MAPPING_FILE = "goose_label_mapping.csv"
@@ -83,9 +81,6 @@ class Goose(DrivingDatasetBuilder):
         scenario = image.parent.name
         label = label_root / scenario / f"{match['frame']}_labelids.png"
         return RawSample(image_id=image.stem, image_path=image, label_path=label)
-
-    def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
-        return read_id_label(sample.label_path)
 
 
 def read_label_mapping(path: Path) -> dict[int, str]:

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
 from unify.errors import DataFileError, UnifyError
-from unify.images import read_id_label
 
 _SPLIT_LISTS = {"train": "2013_05_28_drive_train_frames.txt", "validation": "2013_05_28_drive_val_frames.txt"}
 _LIST_DIR = Path("data_2d_semantics") / "train"
@@ -44,9 +42,6 @@ class Kitti360(DrivingDatasetBuilder):
 
     def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
         return {split: read_split_list(data_dir, data_dir / _LIST_DIR / name) for split, name in _SPLIT_LISTS.items()}
-
-    def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
-        return read_id_label(sample.label_path)
 
 
 def read_split_list(data_dir: Path, path: Path) -> list[RawSample]:

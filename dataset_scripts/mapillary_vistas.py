@@ -14,12 +14,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
 from dataset_scripts.native_files import pair_by_stem
 from unify.errors import DataFileError
-from unify.images import read_id_label
 from unify.taxonomy import Taxonomy, get_taxonomy
 
 SPLIT_NAMES = {"training": "train", "validation": "validation"}
@@ -63,9 +61,6 @@ class MapillaryVistas(DrivingDatasetBuilder):
         return {split: pair_by_stem((data_dir / folder / "images").glob("*.jpg"),
                                     data_dir / folder / version / "labels")
                 for folder, split in SPLIT_NAMES.items()}
-
-    def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
-        return read_id_label(sample.label_path)
 
 
 def check_label_config(path: Path, taxonomy: Taxonomy) -> None:

@@ -17,12 +17,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
 from dataset_scripts.native_files import SPLIT_NAMES
 from unify.errors import UnifyError
-from unify.images import read_id_label
 
 _CITATION = """\
 @inproceedings{jiang2021rellis,
@@ -72,9 +70,6 @@ class Rellis3D(DrivingDatasetBuilder):
         sequence = Path(image).parts[0]
         return RawSample(image_id=f"{sequence}_{Path(image).stem}", image_path=root / image,
                          label_path=root / label)
-
-    def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
-        return read_id_label(sample.label_path)
 
 
 def _find_list(name: str, *folders: Path) -> Path | None:

@@ -14,11 +14,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
 from dataset_scripts.native_files import SPLIT_NAMES, image_files, pair_by_stem, require_layout
-from unify.images import read_id_label
 
 _CITATION = """\
 @inproceedings{tas:metzger2020icpr-dataset-semantic-segmentation,
@@ -51,6 +49,3 @@ class Tas500(DrivingDatasetBuilder):
             by_split[SPLIT_NAMES[folder]] = pair_by_stem(
                 image_files(data_dir / folder), data_dir / f"{folder}_labels_ids", id_prefix=f"{folder}_")
         return by_split
-
-    def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
-        return read_id_label(sample.label_path)

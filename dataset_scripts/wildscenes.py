@@ -17,12 +17,10 @@ import csv
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
 from dataset_scripts.native_files import SPLIT_NAMES
 from unify.errors import DataFileError, UnifyError
-from unify.images import read_id_label
 
 _SPLIT_FOLDERS = (".", "opt2d", "data/splits/opt2d")
 _COLUMNS = ("id", "im_path", "label_path")
@@ -67,9 +65,6 @@ class WildScenes(DrivingDatasetBuilder):
                                label_path=resolve(row["label_path"])) for row in rows),
                     key=lambda s: s.image_id)
         return by_split
-
-    def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
-        return read_id_label(sample.label_path)
 
 
 def read_split_file(path: Path) -> list[dict[str, str]]:

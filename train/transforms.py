@@ -57,5 +57,5 @@ class EvalTransform:
     """The whole image at its own size: metrics are computed at label resolution."""
 
     def __call__(self, image: np.ndarray, label: np.ndarray, rng=None) -> tuple[torch.Tensor, torch.Tensor]:
-        pixels = normalize(torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1))
+        pixels = normalize(torch.from_numpy(np.array(image)).permute(2, 0, 1))
         return pixels, torch.from_numpy(label.astype(np.int64))

@@ -7,7 +7,6 @@ number of steps on the compound, and compare them on the source and on the shift
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import time
@@ -17,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import datasets
 import torch
-from PIL import Image
 
 from train.config import DataSource, TrainConfig
 from train.evaluation import predict_logits
@@ -26,7 +24,6 @@ from train.model import load_model
 from train.transforms import normalize
 from unify.build import build_dataset, load_split
 from unify.constants import FINE_LABEL, IMAGE, LABEL, NATIVE_LABEL, REPORT_FILE
-from unify.images import decode_label
 from unify.labelling import LabellingOptions, pseudo_label_dataset
 from unify.pseudo_label import tta_probabilities, unconstrained_labels
 from unify.taxonomy import get_taxonomy
@@ -44,6 +41,7 @@ class DemoSettings:
     learning_rate: float = 2e-3
     source_images: tuple[int, int] = (48, 32)  # (train, validation)
     extra_images: int = 160  # training images of each extra
+    mix: tuple[float, float, float] = (1.0, 1.0, 0.5)  # student's sampling weights: source, coarse, shifted
     shifted_test_images: int = 32
     num_workers: int = 0  # on a 2-core CPU, decoding in the main process is as fast as a worker
 
@@ -70,8 +68,10 @@ def run_demo(output: Path, settings: DemoSettings = DemoSettings()) -> dict:
                              LabellingOptions(taxonomy=TAXONOMY, splits=("train",)))
         reports[extra] = json.loads((output / "unified" / extra / REPORT_FILE).read_text())
     stages["pseudo_label"] = time.perf_counter() - start - sum(stages.values())
-    compound = [DataSource(path=str(data["source"]), name="source")]
-    compound += [DataSource(path=str(output / "unified" / extra), name=extra) for extra in ("coarse", "shifted")]
+    source_weight, coarse_weight, shifted_weight = settings.mix
+    compound = [DataSource(path=str(data["source"]), name="source", weight=source_weight),
+                DataSource(path=str(output / "unified" / "coarse"), name="coarse", weight=coarse_weight),
+                DataSource(path=str(output / "unified" / "shifted"), name="shifted", weight=shifted_weight)]
     student = train(_train_config(output / "student", compound, evaluation, settings))
     stages["student"] = time.perf_counter() - start - sum(stages.values())
     _draw_grid(output, teacher_model, output / "student" / MODEL)

@@ -1,10 +1,8 @@
-import io
 import json
 
 import datasets
 import numpy as np
 import pytest
-from PIL import Image
 
 from dataset_scripts.synthetic_driving import SyntheticDriving
 from dataset_scripts.synthetic_scenes import render_scene

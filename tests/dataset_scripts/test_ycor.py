@@ -59,7 +59,7 @@ def test_bad_masks_are_bad_samples(tmp_path):
     rgb = color_coded(stripes([SKY]), "ycor")
     rgb[5:7, 5:7] = (250, 250, 250)  # not a YCOR colour
     write_label(raw / "train/iid000001/labels.png", rgb)
-    with pytest.raises(BadSampleError) as error:
+    with pytest.raises(BadSampleError, match="labels.png"):
         build("ycor", raw, tmp_path / "out")
     report, dataset = build("ycor", raw, tmp_path / "out", skip_bad=True)
     reasons = {s["image_id"]: s["reason"] for s in report.skipped}

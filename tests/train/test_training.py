@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from train.config import DataSource, TrainConfig, load_config
+from train.config import TrainConfig, load_config
 from train.data import StepBatchSampler
 from train.loop import train
 from train.model import SEGFORMER_SIZES, build_model

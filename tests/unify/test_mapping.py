@@ -1,5 +1,4 @@
 import pytest
-import torch
 
 from unify.cli import main
 from unify.constants import FROM_GROUND_TRUTH, IGNORE_INDEX, IGNORED, TEACHER_CHOSE, TEACHER_FILLED
