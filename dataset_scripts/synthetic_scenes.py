@@ -89,7 +89,7 @@ def render_scene(seed: int, camera: Camera = SOURCE_CAMERA, look: Look = DAYLIGH
     c.paint(below & (np.abs(offset) < road_edge * (1 + walk)), SIDEWALK, rng.uniform(150, 190) * np.array([1.0, 0.93, 0.95]), 5)
     c.paint(below & (np.abs(offset) < road_edge), ROAD, rng.uniform(70, 105) * np.ones(3), 5)
     dashes = (np.mod(4.0 / d, 1.0) < 0.5) & (d > 0.05)
-    c.paint(below & (np.abs(offset) < np.maximum(0.6, 0.012 * c.w * d)) & dashes, LANE, (235, 235, 225), 4)
+    c.paint(below & (np.abs(offset) < np.maximum(1.0, 0.02 * c.w * d)) & dashes, LANE, (235, 235, 225), 4)
     for side in (-1, 1):
         _draw_roadside(c, side, horizon, depth, centre, road_edge_at=lambda y: half_road * depth(y) * (1 + walk), rng=rng)
     objects = _place_objects(rng, c, horizon, depth, centre, half_road, walk)
@@ -145,20 +145,20 @@ def _place_objects(rng, c, horizon, depth, centre, half_road, walk) -> list:
         return horizon + d * (c.h - horizon)
 
     for _ in range(rng.integers(1, 6)):
-        d = rng.uniform(0.15, 1.0)
+        d = rng.uniform(0.25, 1.0)
         y = at(d)
         lane = rng.uniform(-0.75, 0.75)
         kind = rng.choice([CAR, CAR, CAR, TRUCK, BUS])
         objects.append((d, lambda d=d, y=y, lane=lane, kind=kind: _vehicle(c, rng, kind, y, centre(y) + lane * half_road * d, d)))
     for _ in range(rng.integers(2, 6)):
-        d = rng.uniform(0.1, 0.9)
+        d = rng.uniform(0.2, 0.9)
         y = at(d)
         side = rng.choice([-1, 1])
         x = centre(y) + side * half_road * d * (1 + walk * rng.uniform(0.5, 1.0))
         kind = rng.choice([POLE, SIGN, LIGHT, VEGETATION])
         objects.append((d, lambda d=d, y=y, x=x, kind=kind: _street_furniture(c, rng, kind, y, x, d)))
     for _ in range(rng.integers(0, 5)):
-        d = rng.uniform(0.15, 1.0)
+        d = rng.uniform(0.25, 1.0)
         y = at(d)
         if rng.random() < 0.35:
             x = centre(y) + rng.choice([-1, 1]) * half_road * d * 0.85
@@ -197,16 +197,16 @@ def _street_furniture(c, rng, kind, y, x, d) -> None:
         c.paint(c.ellipse(y - 0.65 * scale, x, 0.25 * scale, 0.18 * scale), VEGETATION, (50, 105 * rng.uniform(0.8, 1.2), 35), 20)
         return
     top = y - 0.75 * scale
-    c.paint(c.box(top, y, x - 0.012 * scale - 0.5, x + 0.012 * scale + 0.5), POLE, (125, 125, 120), 4)
+    c.paint(c.box(top, y, x - 0.02 * scale - 0.7, x + 0.02 * scale + 0.7), POLE, (125, 125, 120), 4)
     if kind == SIGN:
-        size = 0.08 * scale + 1
+        size = 0.12 * scale + 1.5
         if rng.random() < 0.5:
             c.paint(c.ellipse(top, x, size, size), SIGN, (200, 30, 30), 4)
             c.paint(c.ellipse(top, x, size * 0.65, size * 0.65), SIGN, (235, 235, 235), 4)
         else:
             c.paint(c.box(top - size, top + size, x - size * 1.4, x + size * 1.4), SIGN, (30, 80, 170), 4)
     elif kind == LIGHT:
-        w, h = 0.035 * scale + 1, 0.11 * scale + 1.5
+        w, h = 0.05 * scale + 1.5, 0.15 * scale + 2
         c.paint(c.box(top - h, top + h * 0.2, x - w, x + w), LIGHT, (35, 35, 30), 3)
         lit = rng.integers(0, 3)
         for i, colour in enumerate([(230, 40, 30), (240, 180, 30), (40, 220, 90)]):

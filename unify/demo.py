@@ -35,12 +35,14 @@ TAXONOMY = "synthetic_fine"
 
 @dataclass(frozen=True)
 class DemoSettings:
+    """The demo's defaults mirror the paper's situation: a small labelled source beside much larger extras."""
+
     model: str = "mit-nano"  # teacher and student share it
-    steps: int = 500  # for each of teacher and student
+    steps: int = 800  # for each of teacher and student
     batch_size: int = 8
-    learning_rate: float = 2e-3
-    source_images: tuple[int, int] = (48, 32)  # (train, validation)
-    extra_images: int = 160  # training images of each extra
+    learning_rate: float = 3e-3
+    source_images: tuple[int, int] = (12, 32)  # (train, validation)
+    extra_images: int = 240  # training images of each extra
     mix: tuple[float, float, float] = (1.0, 1.0, 0.5)  # student's sampling weights: source, coarse, shifted
     shifted_test_images: int = 32
     num_workers: int = 0  # on a 2-core CPU, decoding in the main process is as fast as a worker

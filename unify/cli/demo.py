@@ -12,11 +12,11 @@ def add_parser(subparsers) -> None:
         description="Build three synthetic driving datasets (a source in the fine taxonomy, a coarse extra, a "
                     "domain-shifted extra with unlabeled regions), train a teacher on the source, pseudo-label the "
                     "extras with and without the ground-truth constraint, train a student of the same size for "
-                    "the same steps on the compound, and compare them. About 5 minutes on a 2-core CPU.")
+                    "the same steps on the compound, and compare them. About 6 minutes on a 2-core CPU.")
     parser.add_argument("--output", type=Path, default=Path("demo_output"),
                         help="folder for datasets, models, comparison.png and metrics.json (default: demo_output)")
     parser.add_argument("--quick", action="store_true", help="a seconds-long run with tiny data, for tests")
-    parser.add_argument("--steps", type=int, help="training steps of teacher and student (default: 500)")
+    parser.add_argument("--steps", type=int, help="training steps of teacher and student (default: 800)")
     parser.set_defaults(run=run)
 
 
