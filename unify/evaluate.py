@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import math
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ from unify.columns import LabelColumns
 from unify.constants import IGNORE_INDEX, IMAGE, IMAGE_ID, METADATA_FILE
 from unify.errors import BadSampleError, UnifyError
 from unify.images import decode_label
-from unify.metrics import ConfusionMatrix
+from unify.metrics import ConfusionMatrix, json_number
 
 logger = logging.getLogger(__name__)
 
@@ -245,14 +244,10 @@ def _batches(table, columns: LabelColumns, plan: EvaluationPlan, batch_size: int
 
 
 # -- outputs ------------------------------------------------------------------------------------------
-def _clean(value: float) -> float | None:
-    return None if math.isnan(value) else round(value, 6)
-
-
 def _scores_json(scores, names: list[str], taxonomy: str) -> dict:
     pixels = scores.matrix.sum(1).tolist()
-    return {"taxonomy": taxonomy, "miou": _clean(scores.miou), "pixel_accuracy": _clean(scores.pixel_accuracy),
-            "classes": [{"name": n, "iou": _clean(iou), "pixels": int(p)}
+    return {"taxonomy": taxonomy, "miou": json_number(scores.miou), "pixel_accuracy": json_number(scores.pixel_accuracy),
+            "classes": [{"name": n, "iou": json_number(iou), "pixels": int(p)}
                         for n, iou, p in zip(names, scores.iou, pixels)]}
 
 

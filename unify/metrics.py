@@ -22,12 +22,10 @@ class SegmentationScores:
     pixel_accuracy: float
     matrix: torch.Tensor  # (C, C) int64, rows = truth, columns = prediction
 
-    def to_json(self, names: list[str] | None = None) -> dict:
-        names = names or [str(i) for i in range(len(self.iou))]
-        clean = lambda x: None if math.isnan(x) else round(x, 6)  # noqa: E731 - JSON has no nan
-        return {"miou": clean(self.miou), "pixel_accuracy": clean(self.pixel_accuracy),
-                "iou": {n: clean(v) for n, v in zip(names, self.iou)},
-                "class_accuracy": {n: clean(v) for n, v in zip(names, self.class_accuracy)}}
+
+def json_number(value: float) -> float | None:
+    """A score as JSON has it: rounded, and None where the class never occurred (nan)."""
+    return None if math.isnan(value) else round(value, 6)
 
 
 class ConfusionMatrix:
