@@ -64,6 +64,9 @@ def pseudo_label_dataset(teacher: str, input_dir: Path | str, output_dir: Path |
         if FINE_LABEL in table.column_names:
             table = table.cast_column(FINE_LABEL, datasets.Image(decode=False))
         num_shards = max(1, -(-len(table) // options.shard_size))
+        for stale in (output_dir / "data").glob(f"{split}-*.parquet"):  # from a run over a different input
+            if not stale.name.endswith(f"-of-{num_shards:05d}.parquet"):
+                stale.unlink(missing_ok=True)
         for shard in range(accelerator.process_index, num_shards, accelerator.num_processes):
             path = output_dir / "data" / f"{split}-{shard:05d}-of-{num_shards:05d}.parquet"
             if path.is_file():

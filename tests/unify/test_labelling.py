@@ -1,0 +1,61 @@
+import json
+
+import numpy as np
+import pytest
+
+from train.model import build_model
+from unify.build import build_dataset, load_split
+from unify.constants import IGNORE_INDEX, REPORT_FILE
+from unify.errors import UnifyError
+from unify.labelling import LabellingOptions, pseudo_label_dataset
+from unify.mapping import get_mapping
+from unify.taxonomy import get_taxonomy
+
+
+@pytest.fixture(scope="module")
+def coarse_and_teacher(tmp_path_factory):
+    root = tmp_path_factory.mktemp("labelling")
+    build_dataset("synthetic_driving", root / "coarse", config="coarse", splits=(("train", 5),))
+    build_model("mit-pico", get_taxonomy("synthetic_fine")).save_pretrained(root / "teacher")
+    return root / "coarse", root / "teacher"
+
+
+def test_pseudo_labels_follow_the_ground_truth_and_the_report_counts_every_pixel(coarse_and_teacher, tmp_path):
+    data, teacher = coarse_and_teacher
+    report = pseudo_label_dataset(str(teacher), data, tmp_path / "out",
+                                  LabellingOptions(taxonomy="synthetic_fine", shard_size=2))
+    rows = load_split(tmp_path / "out", "train")
+    assert len(rows) == 5 and len(list((tmp_path / "out" / "data").glob("train-*.parquet"))) == 3
+    tables = get_mapping("synthetic_coarse", "synthetic_fine").tables
+    for row in rows:
+        native, label = np.asarray(row["native_label"]), np.asarray(row["label"])
+        allowed = tables.allowed.numpy()[native]  # (H, W, C)
+        void = native == 0
+        assert (label[void] == IGNORE_INDEX).all()
+        assert allowed[~void, label[~void]].all()  # every pixel within its native class's allowed set
+    pixels = sum(np.asarray(r["label"]).size for r in rows)
+    assert sum(report["pixels_by_provenance"].values()) == pixels
+    assert json.loads((tmp_path / "out" / REPORT_FILE).read_text())["taxonomy"] == "synthetic_fine"
+    assert report["pixel_accuracy_vs_fine_truth"]["constrained"] > report["pixel_accuracy_vs_fine_truth"]["unconstrained"]
+
+
+def test_an_interrupted_run_redoes_only_the_missing_shards(coarse_and_teacher, tmp_path):
+    data, teacher = coarse_and_teacher
+    options = LabellingOptions(taxonomy="synthetic_fine", shard_size=2)
+    pseudo_label_dataset(str(teacher), data, tmp_path / "out", options)
+    shards = sorted((tmp_path / "out" / "data").glob("train-*.parquet"))
+    before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in shards}
+    shards[-1].unlink()  # as if the run had stopped before its last shard
+    pseudo_label_dataset(str(teacher), data, tmp_path / "out", options)
+    after = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted((tmp_path / "out" / "data").glob("*.parquet"))}
+    assert set(after) == set(before)
+    assert all(after[name] == before[name] for name in list(before)[:-1])  # finished shards untouched
+    assert after[shards[-1].name][0] != before[shards[-1].name][0]
+    assert len(load_split(tmp_path / "out", "train")) == 5
+
+
+def test_a_teacher_of_another_taxonomy_is_refused(coarse_and_teacher, tmp_path):
+    data, _ = coarse_and_teacher
+    build_model("mit-pico", get_taxonomy("cityscapes19")).save_pretrained(tmp_path / "city")
+    with pytest.raises(UnifyError, match="not the synthetic_fine taxonomy"):
+        pseudo_label_dataset(str(tmp_path / "city"), data, tmp_path / "out", LabellingOptions(taxonomy="synthetic_fine"))
