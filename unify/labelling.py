@@ -156,8 +156,8 @@ def _merge_statistics(output_dir: Path, splits, unified, teacher: str, options: 
     counts = torch.zeros(len(PROVENANCE_NAMES), unified.num_labels + 1, dtype=torch.int64)
     accuracy = {"constrained": [0, 0], "unconstrained": [0, 0]}
     for split in splits:
-        for path in sorted((output_dir / "stats").glob(f"{split}-*.json")):
-            shard = json.loads(path.read_text())
+        for data_shard in sorted((output_dir / "data").glob(f"{split}-*.parquet")):  # the statistics of each shard kept
+            shard = json.loads((output_dir / "stats" / f"{data_shard.stem}.json").read_text())
             counts += torch.tensor(shard["counts"])
             for key in accuracy:
                 accuracy[key] = [a + b for a, b in zip(accuracy[key], shard["accuracy"][key])]
