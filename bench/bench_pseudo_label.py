@@ -28,11 +28,11 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from unify.constants import FROM_GROUND_TRUTH, IGNORED, TEACHER_CHOSE, TEACHER_FILLED
-from unify.mapping import LabelMapping
-from unify.pseudo_label import (constrained_pseudo_labels, reference_constrained_pseudo_labels,
+from unify.core.constants import FROM_GROUND_TRUTH, IGNORED, TEACHER_CHOSE, TEACHER_FILLED
+from unify.core.mapping import LabelMapping
+from unify.core.pseudo_label_kernel import (constrained_pseudo_labels, reference_constrained_pseudo_labels,
                                 unconstrained_labels)
-from unify.taxonomy import ClassInfo, Taxonomy, get_taxonomy
+from unify.core.taxonomy import ClassInfo, Taxonomy, get_taxonomy
 
 # A coarser native taxonomy mapped into the 19 Cityscapes classes, as many real datasets are.
 NATIVE_CLASSES: dict[str, tuple[str, ...] | str] = {

@@ -10,7 +10,7 @@ import logging
 import pkgutil
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
-from unify.errors import UnifyError
+from unify.core.errors import UnifyError
 
 logger = logging.getLogger(__name__)
 

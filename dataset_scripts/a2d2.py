@@ -17,9 +17,9 @@ import numpy as np
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
 from dataset_scripts.native_files import color_table, compare_color_table
-from unify.errors import DataFileError
-from unify.images import decode_label, rgb_to_ids
-from unify.taxonomy import Taxonomy, get_taxonomy
+from unify.core.errors import DataFileError
+from unify.core.images import decode_label, rgb_to_ids
+from unify.core.taxonomy import Taxonomy, get_taxonomy
 
 _ROOT = "camera_lidar_semantic"
 _CLASS_LIST = "class_list.json"

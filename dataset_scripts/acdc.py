@@ -19,9 +19,9 @@ import numpy as np
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
 from dataset_scripts.native_files import image_shape, scan_pairs
-from unify.errors import BadSampleError
-from unify.images import decode_label, read_id_label
-from unify.taxonomy import get_taxonomy
+from unify.core.errors import BadSampleError
+from unify.core.images import decode_label, read_id_label
+from unify.core.taxonomy import get_taxonomy
 
 CONDITIONS = ("fog", "night", "rain", "snow")
 SPLIT_NAMES = {"train": "train", "val": "validation", "test": "test"}

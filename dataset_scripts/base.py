@@ -18,10 +18,10 @@ import numpy as np
 import pyarrow as pa
 from PIL import Image
 
-from unify.constants import DATASET, IGNORE_INDEX, IMAGE, IMAGE_ID, LABEL, UNIFIED_LABEL
-from unify.errors import BadSampleError, UnifyError
-from unify.images import encode_label, image_size_from_bytes, read_id_label
-from unify.mapping import LabelMapping, get_mapping
+from unify.core.constants import DATASET, IGNORE_INDEX, IMAGE, IMAGE_ID, LABEL, UNIFIED_LABEL
+from unify.core.errors import BadSampleError, UnifyError
+from unify.core.images import encode_label, image_size_from_bytes, read_id_label
+from unify.core.mapping import LabelMapping, get_mapping
 
 
 @dataclass

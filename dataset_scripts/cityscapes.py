@@ -21,8 +21,8 @@ import numpy as np
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
 from dataset_scripts.native_files import image_shape, scan_pairs
-from unify.errors import BadSampleError
-from unify.images import decode_label, read_id_label
+from unify.core.errors import BadSampleError
+from unify.core.images import decode_label, read_id_label
 
 logger = logging.getLogger(__name__)
 

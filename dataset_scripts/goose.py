@@ -20,8 +20,8 @@ from pathlib import Path
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
 from dataset_scripts.native_files import SPLIT_NAMES, check_class_table, require_layout
-from unify.errors import DataFileError, UnifyError
-from unify.taxonomy import get_taxonomy
+from unify.core.errors import DataFileError, UnifyError
+from unify.core.taxonomy import get_taxonomy
 
 MAPPING_FILE = "goose_label_mapping.csv"
 _IMAGE_NAME = re.compile(r"^(?P<frame>.+_\d{6,})_(?P<camera>[A-Za-z][A-Za-z0-9_]*)\.png$")

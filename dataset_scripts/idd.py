@@ -19,8 +19,8 @@ from PIL import Image, ImageDraw
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
 from dataset_scripts.native_files import scan_pairs
-from unify.errors import BadSampleError
-from unify.images import read_id_label
+from unify.core.errors import BadSampleError
+from unify.core.images import read_id_label
 
 SPLIT_NAMES = {"train": "train", "val": "validation"}
 

@@ -14,8 +14,8 @@ import numpy as np
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
 from dataset_scripts.native_files import image_shape, pair_by_stem
-from unify.images import read_id_label
-from unify.taxonomy import get_taxonomy
+from unify.core.images import read_id_label
+from unify.core.taxonomy import get_taxonomy
 
 _SPLITS = {"train": ("training", "semantic"), "test": ("testing", None)}
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
-from unify.errors import DataFileError, UnifyError
+from unify.core.errors import DataFileError, UnifyError
 
 _SPLIT_LISTS = {"train": "2013_05_28_drive_train_frames.txt", "validation": "2013_05_28_drive_val_frames.txt"}
 _LIST_DIR = Path("data_2d_semantics") / "train"

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
 from dataset_scripts.native_files import pair_by_stem
-from unify.errors import DataFileError
-from unify.taxonomy import Taxonomy, get_taxonomy
+from unify.core.errors import DataFileError
+from unify.core.taxonomy import Taxonomy, get_taxonomy
 
 SPLIT_NAMES = {"training": "train", "validation": "validation"}
 

@@ -12,8 +12,8 @@ from pathlib import Path
 from PIL import Image
 
 from dataset_scripts.base import RawSample
-from unify.errors import BadSampleError, DataFileError, UnifyError
-from unify.taxonomy import Taxonomy
+from unify.core.errors import BadSampleError, DataFileError, UnifyError
+from unify.core.taxonomy import Taxonomy
 
 SPLIT_NAMES = {"train": "train", "val": "validation", "valid": "validation", "test": "test"}
 """Split folder or list names as datasets spell them -> the split names this package writes."""

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
 from dataset_scripts.native_files import SPLIT_NAMES
-from unify.errors import UnifyError
+from unify.core.errors import UnifyError
 
 _CITATION = """\
 @inproceedings{jiang2021rellis,

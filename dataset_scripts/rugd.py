@@ -20,9 +20,9 @@ import numpy as np
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
 from dataset_scripts.native_files import check_class_table, color_table, pair_by_stem, require_layout
-from unify.errors import DataFileError, UnifyError
-from unify.images import decode_label, rgb_to_ids
-from unify.taxonomy import get_taxonomy
+from unify.core.errors import DataFileError, UnifyError
+from unify.core.images import decode_label, rgb_to_ids
+from unify.core.taxonomy import get_taxonomy
 
 logger = logging.getLogger(__name__)
 

@@ -20,9 +20,9 @@ import numpy as np
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, LoadedSample, RawSample
 from dataset_scripts.synthetic_scenes import (DAYLIGHT, DUSK, EGO, SHIFTED_CAMERA, SOURCE_CAMERA, Camera, Look,
                                               render_scene)
-from unify.constants import FINE_LABEL
-from unify.images import encode_label, encode_png
-from unify.taxonomy import get_taxonomy
+from unify.core.constants import FINE_LABEL
+from unify.core.images import encode_label, encode_png
+from unify.core.taxonomy import get_taxonomy
 
 _FINE_TO_COARSE = {"road": "drivable", "lane marking": "drivable", "sidewalk": "sidewalk", "building": "construction",
                    "pole": "object", "traffic light": "object", "traffic sign": "object", "vegetation": "nature",

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from unify.constants import IGNORE_INDEX
+from unify.core.constants import IGNORE_INDEX
 
 ROAD, LANE, SIDEWALK, BUILDING, POLE, LIGHT, SIGN, VEGETATION, TERRAIN, SKY = range(10)
 PERSON, RIDER, CAR, TRUCK, BUS = range(10, 15)

@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
-from unify.errors import DataFileError
-from unify.images import decode_label, read_id_label
-from unify.taxonomy import get_taxonomy
+from unify.core.errors import DataFileError
+from unify.core.images import decode_label, read_id_label
+from unify.core.taxonomy import get_taxonomy
 
 logger = logging.getLogger(__name__)
 

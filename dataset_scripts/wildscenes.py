@@ -20,7 +20,7 @@ from pathlib import Path
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
 from dataset_scripts.native_files import SPLIT_NAMES
-from unify.errors import DataFileError, UnifyError
+from unify.core.errors import DataFileError, UnifyError
 
 _SPLIT_FOLDERS = (".", "opt2d", "data/splits/opt2d")
 _COLUMNS = ("id", "im_path", "label_path")

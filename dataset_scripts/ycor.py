@@ -18,9 +18,9 @@ import numpy as np
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
 from dataset_scripts.native_files import SPLIT_NAMES, color_table, require_layout
-from unify.errors import UnifyError
-from unify.images import decode_label, rgb_to_ids
-from unify.taxonomy import get_taxonomy
+from unify.core.errors import UnifyError
+from unify.core.images import decode_label, rgb_to_ids
+from unify.core.taxonomy import get_taxonomy
 
 _CITATION = """\
 @inproceedings{maturana2018real,

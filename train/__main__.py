@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from unify.errors import UnifyError
+from unify.core.errors import UnifyError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

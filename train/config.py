@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from unify.errors import UnifyError
+from unify.core.errors import UnifyError
 
 
 @dataclass

@@ -18,8 +18,8 @@ from PIL import Image
 from train.config import DataSource
 from unify.build import load_split
 from unify.columns import LabelColumns
-from unify.constants import IMAGE
-from unify.errors import UnifyError
+from unify.core.constants import IMAGE
+from unify.core.errors import UnifyError
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from tqdm.auto import tqdm
 from train.config import DataSource
 from train.data import decode_pair, open_source
 from train.transforms import EvalTransform
-from unify.metrics import ConfusionMatrix, SegmentationScores
+from unify.core.metrics import ConfusionMatrix, SegmentationScores
 
 
 @torch.inference_mode()

@@ -20,7 +20,7 @@ from train.data import train_loader
 from train.evaluation import evaluate_source
 from train.model import build_model
 from train.transforms import IMAGENET_MEAN, IMAGENET_STD, TrainTransform
-from unify.taxonomy import get_taxonomy
+from unify.core.taxonomy import get_taxonomy
 
 logger = logging.getLogger(__name__)
 CHECKPOINTS = "checkpoints"

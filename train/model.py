@@ -8,9 +8,9 @@ from pathlib import Path
 import torch
 from transformers import SegformerConfig, SegformerForSemanticSegmentation
 
-from unify.constants import IGNORE_INDEX
-from unify.errors import UnifyError
-from unify.taxonomy import Taxonomy
+from unify.core.constants import IGNORE_INDEX
+from unify.core.errors import UnifyError
+from unify.core.taxonomy import Taxonomy
 
 logger = logging.getLogger(__name__)
 

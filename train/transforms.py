@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from unify.constants import IGNORE_INDEX
+from unify.core.constants import IGNORE_INDEX
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # SegformerImageProcessor's defaults, kept for published models
 IMAGENET_STD = (0.229, 0.224, 0.225)

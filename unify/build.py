@@ -17,9 +17,9 @@ from pathlib import Path
 import datasets
 
 from dataset_scripts import get_builder_class
-from unify.constants import FORMAT_VERSION, METADATA_FILE
-from unify.errors import UnifyError
-from unify.mapping import LabelMapping
+from unify.core.constants import FORMAT_VERSION, METADATA_FILE
+from unify.core.errors import UnifyError
+from unify.core.mapping import LabelMapping
 
 logger = logging.getLogger(__name__)
 

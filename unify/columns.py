@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from unify.constants import LABEL, NATIVE_LABEL, PROVENANCE, UNIFIED_LABEL
-from unify.errors import UnifyError
+from unify.core.constants import LABEL, NATIVE_LABEL, PROVENANCE, UNIFIED_LABEL
+from unify.core.errors import UnifyError
 
 
 @dataclass(frozen=True)

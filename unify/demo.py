@@ -23,11 +23,11 @@ from train.loop import MODEL, train
 from train.model import load_model
 from train.transforms import normalize
 from unify.build import build_dataset, load_split
-from unify.constants import FINE_LABEL, IMAGE, LABEL, NATIVE_LABEL, REPORT_FILE
-from unify.labelling import LabellingOptions, pseudo_label_dataset
-from unify.pseudo_label import tta_probabilities, unconstrained_labels
-from unify.taxonomy import get_taxonomy
-from unify.visualize import comparison_grid, label_image
+from unify.core.constants import FINE_LABEL, IMAGE, LABEL, NATIVE_LABEL, REPORT_FILE
+from unify.pseudo_label_driver import LabellingOptions, pseudo_label_dataset
+from unify.core.pseudo_label_kernel import tta_probabilities, unconstrained_labels
+from unify.core.taxonomy import get_taxonomy
+from unify.core.visualize import comparison_grid, label_image
 
 logger = logging.getLogger(__name__)
 TAXONOMY = "synthetic_fine"

@@ -26,10 +26,10 @@ from tqdm.auto import tqdm
 
 from unify.build import read_metadata
 from unify.columns import LabelColumns
-from unify.constants import IGNORE_INDEX, IMAGE, IMAGE_ID, METADATA_FILE
-from unify.errors import BadSampleError, UnifyError
-from unify.images import decode_label
-from unify.metrics import ConfusionMatrix, json_number
+from unify.core.constants import IGNORE_INDEX, IMAGE, IMAGE_ID, METADATA_FILE
+from unify.core.errors import BadSampleError, UnifyError
+from unify.core.images import decode_label
+from unify.core.metrics import ConfusionMatrix, json_number
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def plan_evaluation(config, metadata: dict) -> EvaluationPlan:
         allowed = {m["native_id"]: m["allowed"] for m in metadata["mapping"]}
         return EvaluationPlan(model_names, metadata["unified_taxonomy"], metadata["native_taxonomy"],
                               NativeCollapse.from_allowed(allowed, native_names, len(model_names)))
-    from unify.mapping import get_mapping
+    from unify.core.mapping import get_mapping
 
     taxonomy = model_taxonomy(config, where="the model")
     logger.info("the model predicts %s, the dataset's unified labels are %s: scoring the native taxonomy only",
@@ -104,7 +104,7 @@ def model_taxonomy(config, name: str | None = None, where: str = "the model"):
     `name` (a run's configured taxonomy) is checked when given; otherwise every unified taxonomy
     in the registry is tried.
     """
-    from unify.taxonomy import get_taxonomy, list_taxonomies
+    from unify.core.taxonomy import get_taxonomy, list_taxonomies
 
     labels = {int(k): v for k, v in config.id2label.items()}
     for candidate in [name] if name else list_taxonomies():

@@ -31,9 +31,9 @@ from dataset_scripts import builder_registry
 from model_cards import render_card
 from unify.build import read_metadata
 from unify.columns import LabelColumns
-from unify.constants import (DATASET, FINE_LABEL, FORMAT_VERSION, IMAGE, IMAGE_ID, LABEL, METADATA_FILE, PROVENANCE,
+from unify.core.constants import (DATASET, FINE_LABEL, FORMAT_VERSION, IMAGE, IMAGE_ID, LABEL, METADATA_FILE, PROVENANCE,
                              PROVENANCE_NAMES, REPORT_FILE)
-from unify.errors import UnifyError
+from unify.core.errors import UnifyError
 from unify.evaluate import EVALUATION_FILE, load_image_processor, model_taxonomy
 
 logger = logging.getLogger(__name__)
@@ -447,7 +447,7 @@ def _join_images(labels: datasets.Dataset, raw: datasets.Dataset, index: dict[st
 
 
 def _check_sizes(joined: datasets.Dataset, label_column: str, where: str) -> None:
-    from unify.images import image_size_from_bytes
+    from unify.core.images import image_size_from_bytes
 
     raw_bytes = joined.select_columns([IMAGE_ID, IMAGE, label_column])
     raw_bytes = raw_bytes.cast_column(IMAGE, datasets.Image(decode=False))

@@ -32,9 +32,9 @@ from dataset_scripts import get_builder_class
 from dataset_scripts.base import RawSample
 from train.model import check_teacher, load_model
 from train.transforms import normalize
-from unify.errors import BadSampleError, UnifyError
-from unify.mapping import ALL, VOID, parse_mapping
-from unify.taxonomy import Taxonomy, get_taxonomy
+from unify.core.errors import BadSampleError, UnifyError
+from unify.core.mapping import ALL, VOID, parse_mapping
+from unify.core.taxonomy import Taxonomy, get_taxonomy
 
 logger = logging.getLogger(__name__)
 

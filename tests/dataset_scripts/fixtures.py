@@ -15,11 +15,11 @@ import pytest
 from PIL import Image
 
 from unify.build import BuildReport, build_dataset
-from unify.constants import IGNORE_INDEX, IMAGE, IMAGE_ID, LABEL, UNIFIED_LABEL
-from unify.errors import BadSampleError
-from unify.images import colorize
-from unify.mapping import get_mapping
-from unify.taxonomy import get_taxonomy
+from unify.core.constants import IGNORE_INDEX, IMAGE, IMAGE_ID, LABEL, UNIFIED_LABEL
+from unify.core.errors import BadSampleError
+from unify.core.images import colorize
+from unify.core.mapping import get_mapping
+from unify.core.taxonomy import get_taxonomy
 
 HEIGHT, WIDTH = 32, 64
 

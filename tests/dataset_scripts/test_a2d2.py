@@ -8,8 +8,8 @@ import pytest
 
 from fixtures import (assert_bad_sample, build, color_coded, expected_unified, native_label, rows_by_id, scattered_ids,
                       truncate, unified_id, unified_label, write_image, write_label)
-from unify.errors import DataFileError
-from unify.taxonomy import get_taxonomy
+from unify.core.errors import DataFileError
+from unify.core.taxonomy import get_taxonomy
 
 ROOT = "camera_lidar_semantic"
 FRAMES = [("20180807_145028", "cam_front_center", "20180807145028", "frontcenter", "000000091"),

@@ -7,7 +7,7 @@ import pytest
 
 from fixtures import (assert_bad_sample, build, expected_unified, native_label, rows_by_id, scattered_ids,
                       unified_label, write_image, write_label)
-from unify.mapping import get_mapping
+from unify.core.mapping import get_mapping
 
 IDS = [0, 7, 8, 11, 21, 23, 26]
 FRAMES = [("fog", "train", "GOPR0475", "GOPR0475_frame_000041"), ("night", "train", "GP010376", "GP010376_frame_000009"),

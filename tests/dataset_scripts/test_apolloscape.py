@@ -7,7 +7,7 @@ import pytest
 
 from fixtures import (assert_bad_sample, build, expected_unified, native_label, rows_by_id, scattered_ids, truncate,
                       unified_id, unified_label, write_image, write_label)
-from unify.errors import UnifyError
+from unify.core.errors import UnifyError
 
 # ids with gaps, a group class, a class allowing several unified classes, void and unlabeled (255)
 IDS = [0, 17, 37, 49, 113, 161, 168, 255]

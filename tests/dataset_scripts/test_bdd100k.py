@@ -7,7 +7,7 @@ import pytest
 
 from fixtures import (build, expected_unified, native_label, rows_by_id, scattered_ids, unified_label, write_image,
                       write_label)
-from unify.errors import BadSampleError
+from unify.core.errors import BadSampleError
 
 IDS = [0, 1, 2, 8, 10, 13, 18, 255]
 

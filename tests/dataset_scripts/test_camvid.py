@@ -7,8 +7,8 @@ import pytest
 
 from fixtures import (assert_bad_sample, build, color_coded, expected_unified, native_label, rows_by_id, scattered_ids,
                       truncate, unified_id, unified_label, write_image, write_label)
-from unify.errors import DataFileError
-from unify.taxonomy import get_taxonomy
+from unify.core.errors import DataFileError
+from unify.core.taxonomy import get_taxonomy
 
 NAMES = ["Road", "LaneMkgsDriv", "Sky", "Bicyclist", "Car", "SUVPickupTruck", "Void", "Wall"]
 FRAMES = {"train": ["0001TP_006690", "0006R0_f02910"], "validation": ["0016E5_07959"], "test": ["Seq05VD_f00000"]}

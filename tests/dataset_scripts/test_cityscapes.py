@@ -7,7 +7,7 @@ import pytest
 
 from fixtures import (assert_bad_sample, build, expected_unified, native_label, rows_by_id, scattered_ids,
                       unified_label, write_image, write_label)
-from unify.errors import BadSampleError
+from unify.core.errors import BadSampleError
 
 FINE_IDS = [0, 1, 3, 7, 8, 11, 17, 21, 23, 24, 26, 29]
 

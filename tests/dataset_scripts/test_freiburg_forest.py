@@ -7,7 +7,7 @@ import pytest
 
 from fixtures import (build, color_coded, native_label, rows_by_id, stripes, unified_id, unified_label, write_image,
                       write_label)
-from unify.errors import UnifyError
+from unify.core.errors import UnifyError
 
 VOID, ROAD, GRASS, VEGETATION, SKY, OBSTACLE, TREE = range(7)
 FRAMES = {

@@ -10,8 +10,8 @@ import pytest
 from fixtures import (assert_bad_sample, build, native_label, rows_by_id, stripes, truncate, unified_id, unified_label,
                       write_image, write_label)
 from unify.build import read_metadata
-from unify.errors import DataFileError, UnifyError
-from unify.taxonomy import get_taxonomy
+from unify.core.errors import DataFileError, UnifyError
+from unify.core.taxonomy import get_taxonomy
 
 ASPHALT, SKY, SCENERY, UNDEFINED, CAR = 23, 53, 52, 0, 12
 FRAMES = {  # image id -> (split folder, scenario, native ids)

@@ -9,7 +9,7 @@ import pytest
 
 from fixtures import (build, expected_unified, native_label, rows_by_id, scattered_ids, unified_label, write_image,
                       write_label)
-from unify.errors import BadSampleError
+from unify.core.errors import BadSampleError
 
 POLYGONS = [  # in file order: later ones cover earlier ones
     {"label": "road", "polygon": [[0, 16], [63, 16], [63, 31], [0, 31]], "deleted": 0},

@@ -8,8 +8,8 @@ import pytest
 from dataset_scripts.kitti import Kitti
 from fixtures import (assert_bad_sample, build, expected_unified, native_label, rows_by_id, scattered_ids, truncate,
                       unified_label, write_image, write_label)
-from unify.mapping import mapping_path
-from unify.taxonomy import get_taxonomy, resolve_alias
+from unify.core.mapping import mapping_path
+from unify.core.taxonomy import get_taxonomy, resolve_alias
 
 IDS = [0, 1, 7, 8, 11, 21, 23, 24, 26, 33]  # Cityscapes ids, void ones included
 TRAIN = ["000000_10", "000001_10"]

@@ -7,8 +7,8 @@ import pytest
 
 from fixtures import (assert_bad_sample, build, expected_unified, native_label, rows_by_id, scattered_ids, truncate,
                       unified_id, unified_label, write_image, write_label)
-from unify.errors import DataFileError, UnifyError
-from unify.taxonomy import get_taxonomy
+from unify.core.errors import DataFileError, UnifyError
+from unify.core.taxonomy import get_taxonomy
 
 IDS = [0, 7, 11, 23, 26, 34, 38, 43]  # unlabeled, road, building, sky, car, garage, lamp, unknown vehicle
 SPLITS = {"train": [("2013_05_28_drive_0000_sync", "0000000250"), ("2013_05_28_drive_0000_sync", "0000000251"),

@@ -11,8 +11,8 @@ from PIL import Image
 
 from fixtures import (build, expected_unified, native_label, rows_by_id, scattered_ids, unified_label, write_image,
                       write_label)
-from unify.errors import BadSampleError, DataFileError
-from unify.taxonomy import get_taxonomy
+from unify.core.errors import BadSampleError, DataFileError
+from unify.core.taxonomy import get_taxonomy
 
 WHITE = [255, 255, 255] * 256  # every index one colour: decoding by colour could not tell them apart
 

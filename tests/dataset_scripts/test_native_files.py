@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from dataset_scripts.native_files import color_table
-from unify.errors import UnifyError
-from unify.taxonomy import ClassInfo, Taxonomy, get_taxonomy
+from unify.core.errors import UnifyError
+from unify.core.taxonomy import ClassInfo, Taxonomy, get_taxonomy
 
 
 def test_color_table_maps_each_colour_to_its_id():

@@ -7,8 +7,8 @@ import pytest
 
 from fixtures import (assert_bad_sample, build, native_label, rows_by_id, stripes, unified_id, unified_label,
                       write_image, write_label)
-from unify.errors import UnifyError
-from unify.taxonomy import get_taxonomy
+from unify.core.errors import UnifyError
+from unify.core.taxonomy import get_taxonomy
 
 VOID, DIRT, GRASS, SKY, PERSON, CONCRETE, RUBBLE = 0, 1, 3, 7, 17, 23, 34
 FRAMES = {  # (sequence, frame) -> (list, native ids)

@@ -7,8 +7,8 @@ import pytest
 
 from fixtures import (build, color_coded, native_label, rows_by_id, stripes, unified_id, unified_label, write_image,
                       write_label)
-from unify.errors import BadSampleError, DataFileError, UnifyError
-from unify.taxonomy import get_taxonomy
+from unify.core.errors import BadSampleError, DataFileError, UnifyError
+from unify.core.taxonomy import get_taxonomy
 
 VOID, DIRT, GRASS, TREE, SKY, ASPHALT, ROCK = 0, 1, 3, 4, 7, 10, 21
 FRAMES = {  # image id -> native ids; the scene is the name's prefix

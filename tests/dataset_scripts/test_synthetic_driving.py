@@ -7,8 +7,8 @@ import pytest
 from dataset_scripts.synthetic_driving import SyntheticDriving
 from dataset_scripts.synthetic_scenes import render_scene
 from unify.build import build_dataset, read_metadata
-from unify.errors import BadSampleError
-from unify.mapping import get_mapping
+from unify.core.errors import BadSampleError
+from unify.core.mapping import get_mapping
 
 
 def build(tmp_path, config, splits, **kwargs):

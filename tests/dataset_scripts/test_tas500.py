@@ -7,7 +7,7 @@ import pytest
 
 from fixtures import (assert_bad_sample, build, native_label, rows_by_id, stripes, unified_id, unified_label,
                       write_image, write_label)
-from unify.errors import UnifyError
+from unify.core.errors import UnifyError
 
 ASPHALT, GRAVEL, FOREST, HIGH_GRASS, SKY, EGO, UNDEFINED = 0, 1, 5, 7, 16, 22, 255
 FRAMES = {

@@ -9,7 +9,7 @@ import pytest
 
 from fixtures import (build, expected_unified, native_label, rows_by_id, scattered_ids, unified_label, write_image,
                       write_label)
-from unify.errors import BadSampleError, DataFileError
+from unify.core.errors import BadSampleError, DataFileError
 
 IDS = [0, 1, 7, 26, 34, 38, 58, 80]
 

@@ -7,7 +7,7 @@ import pytest
 
 from fixtures import (assert_bad_sample, build, native_label, rows_by_id, stripes, unified_id, unified_label,
                       write_image, write_label)
-from unify.errors import DataFileError, UnifyError
+from unify.core.errors import DataFileError, UnifyError
 
 UNLABELLED, DIRT, MUD, TRUNK, FOLIAGE, VEHICLE, SKY, GRASS = 0, 2, 3, 7, 8, 13, 17, 18
 FRAMES = {  # id -> (sequence, split file, native ids)

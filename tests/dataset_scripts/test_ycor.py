@@ -7,7 +7,7 @@ import pytest
 
 from fixtures import (build, color_coded, native_label, rows_by_id, stripes, truncate, unified_id, unified_label,
                       write_image, write_label)
-from unify.errors import BadSampleError, UnifyError
+from unify.core.errors import BadSampleError, UnifyError
 
 BACKGROUND, HIGH_VEG, GRASS, SMOOTH, OBSTACLE, SKY, ROUGH, PUDDLE, LOW_VEG = range(9)
 FRAMES = {

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from train.config import load_config
-from unify.taxonomy import get_taxonomy
+from unify.core.taxonomy import get_taxonomy
 
 CONFIGS = sorted((Path(__file__).parents[2] / "train" / "configs").glob("*.yaml"))
 

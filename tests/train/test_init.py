@@ -10,7 +10,7 @@ from transformers import SegformerConfig, SegformerForSemanticSegmentation
 from train.model import SEGFORMER_SIZES, build_model
 from unify.build import build_dataset
 from unify.cli import main
-from unify.taxonomy import ClassInfo, Taxonomy, get_taxonomy
+from unify.core.taxonomy import ClassInfo, Taxonomy, get_taxonomy
 
 FINE = get_taxonomy("synthetic_fine")
 

@@ -9,8 +9,8 @@ from train.loop import train
 from train.model import SEGFORMER_SIZES, build_model
 from train.transforms import TrainTransform
 from unify.build import build_dataset
-from unify.errors import UnifyError
-from unify.taxonomy import get_taxonomy
+from unify.core.errors import UnifyError
+from unify.core.taxonomy import get_taxonomy
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,10 @@ from transformers import SegformerConfig, SegformerForSemanticSegmentation, Segf
 
 from unify.build import build_dataset, load_split, read_metadata
 from unify.cli import main
-from unify.errors import UnifyError
+from unify.core.errors import UnifyError
 from unify.evaluate import NativeCollapse, evaluate_model, plan_evaluation
-from unify.metrics import ConfusionMatrix
-from unify.taxonomy import get_taxonomy
+from unify.core.metrics import ConfusionMatrix
+from unify.core.taxonomy import get_taxonomy
 
 FINE = get_taxonomy("synthetic_fine")
 

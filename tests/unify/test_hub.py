@@ -21,15 +21,15 @@ from transformers import (SegformerConfig, SegformerForSemanticSegmentation, Seg
 from dataset_scripts.synthetic_driving import SyntheticDriving
 from unify.build import build_dataset, load_split, read_metadata, write_metadata
 from unify.cli import main
-from unify.constants import NATIVE_LABEL
-from unify.constants import IGNORED, PROVENANCE_NAMES
-from unify.errors import UnifyError
+from unify.core.constants import NATIVE_LABEL
+from unify.core.constants import IGNORED, PROVENANCE_NAMES
+from unify.core.errors import UnifyError
 from unify.evaluate import evaluate_model
 from unify.hub import (FORMAT_TAG, LabelColumns, SourceInfo, attach_images, dataset_card, dataset_sources,
                        push_dataset, push_model)
-from unify.images import decode_label, encode_label
-from unify.mapping import get_mapping
-from unify.taxonomy import get_taxonomy
+from unify.core.images import decode_label, encode_label
+from unify.core.mapping import get_mapping
+from unify.core.taxonomy import get_taxonomy
 
 FINE = get_taxonomy("synthetic_fine")
 IMAGES = (("train", 4),)

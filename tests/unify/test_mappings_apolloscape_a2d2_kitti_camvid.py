@@ -2,8 +2,8 @@
 
 import pytest
 
-from unify.mapping import get_mapping, list_mappings, mapping_path
-from unify.taxonomy import get_taxonomy
+from unify.core.mapping import get_mapping, list_mappings, mapping_path
+from unify.core.taxonomy import get_taxonomy
 
 NATIVE = ["apolloscape", "a2d2", "kitti360", "camvid", "camvid11"]
 UNIFIED = ["cityscapes19", "mapillary63"]

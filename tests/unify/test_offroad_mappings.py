@@ -8,8 +8,8 @@ import pytest
 
 from dataset_scripts import get_builder_class
 from unify.cli import main
-from unify.mapping import get_mapping, list_mappings
-from unify.taxonomy import get_taxonomy
+from unify.core.mapping import get_mapping, list_mappings
+from unify.core.taxonomy import get_taxonomy
 
 OFFROAD_BUILDERS = ["goose", "rellis3d", "rugd", "ycor", "freiburg_forest", "tas500", "wildscenes"]
 OFFROAD34 = ["asphalt", "rough drivable ground", "cobble", "sidewalk", "building", "wall", "fence", "pole",

@@ -18,11 +18,11 @@ from transformers.modeling_outputs import SemanticSegmenterOutput
 from dataset_scripts.synthetic_driving import SyntheticDriving
 from train.model import build_model
 from unify.cli import main
-from unify.constants import FINE_LABEL, IGNORE_INDEX
-from unify.errors import UnifyError
-from unify.mapping import get_mapping, parse_mapping
+from unify.core.constants import FINE_LABEL, IGNORE_INDEX
+from unify.core.errors import UnifyError
+from unify.core.mapping import get_mapping, parse_mapping
 from unify.suggest import SuggestionRule, draft_lines, pick_samples, preprocess, suggest_mapping
-from unify.taxonomy import get_taxonomy
+from unify.core.taxonomy import get_taxonomy
 
 
 class OracleTeacher(torch.nn.Module):

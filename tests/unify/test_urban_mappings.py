@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from unify.cli import main
-from unify.constants import FROM_GROUND_TRUTH, IGNORED, TEACHER_FILLED
-from unify.mapping import get_mapping, list_mappings
-from unify.taxonomy import get_taxonomy
+from unify.core.constants import FROM_GROUND_TRUTH, IGNORED, TEACHER_FILLED
+from unify.core.mapping import get_mapping, list_mappings
+from unify.core.taxonomy import get_taxonomy
 
 NATIVES = ["cityscapes", "acdc", "mapillary_vistas", "mapillary_vistas_v2", "bdd100k", "idd", "wilddash2"]
 UNIFIED = ["cityscapes19", "mapillary63"]

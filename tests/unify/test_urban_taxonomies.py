@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from unify.taxonomy import get_taxonomy
+from unify.core.taxonomy import get_taxonomy
 
 
 @pytest.mark.parametrize(("name", "count", "ids"), [

@@ -7,7 +7,7 @@ import importlib
 import logging
 import sys
 
-from unify.errors import UnifyError
+from unify.core.errors import UnifyError
 
 VERBS = ["demo", "datasets", "build", "taxonomies", "mappings", "pseudo_label", "train", "evaluate", "push",
          "attach_images"]

@@ -22,7 +22,7 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     from huggingface_hub.errors import HfHubHTTPError
 
-    from unify.errors import UnifyError
+    from unify.core.errors import UnifyError
     from unify.hub import attach_images
 
     try:

@@ -40,7 +40,7 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     if args.action == "suggest":
         return run_suggest(args)
-    from unify.mapping import get_mapping, list_mappings
+    from unify.core.mapping import get_mapping, list_mappings
 
     if args.action != "check":
         for native, unified in list_mappings():

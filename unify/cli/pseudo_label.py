@@ -26,7 +26,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from unify.labelling import LabellingOptions, pseudo_label_dataset
+    from unify.pseudo_label_driver import LabellingOptions, pseudo_label_dataset
 
     scales = tuple(args.scales) if args.scales else ((0.75, 1.0, 1.25) if args.tta else (1.0,))
     options = LabellingOptions(taxonomy=args.taxonomy, scales=scales, flip=args.tta, batch_size=args.batch_size,

@@ -48,7 +48,7 @@ def run(args) -> int:
     from huggingface_hub.errors import HfHubHTTPError
 
     from unify import hub
-    from unify.errors import UnifyError
+    from unify.core.errors import UnifyError
 
     try:
         if args.action == "dataset":

@@ -15,7 +15,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from unify.taxonomy import get_taxonomy, list_taxonomies, taxonomy_json
+    from unify.core.taxonomy import get_taxonomy, list_taxonomies, taxonomy_json
 
     if args.action != "show":
         for name in list_taxonomies():

@@ -5,11 +5,11 @@ import pytest
 
 from train.model import build_model
 from unify.build import build_dataset, load_split
-from unify.constants import IGNORE_INDEX, REPORT_FILE
-from unify.errors import UnifyError
-from unify.labelling import LabellingOptions, pseudo_label_dataset
-from unify.mapping import get_mapping
-from unify.taxonomy import get_taxonomy
+from unify.core.constants import IGNORE_INDEX, REPORT_FILE
+from unify.core.errors import UnifyError
+from unify.pseudo_label_driver import LabellingOptions, pseudo_label_dataset
+from unify.core.mapping import get_mapping
+from unify.core.taxonomy import get_taxonomy
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from unify.metrics import ConfusionMatrix, json_number
+from unify.core.metrics import ConfusionMatrix, json_number
 
 
 def _reference_iou(pred: np.ndarray, target: np.ndarray, num_classes: int) -> list[float]:

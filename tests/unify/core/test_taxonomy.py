@@ -3,8 +3,8 @@ import json
 import pytest
 
 from unify.cli import main
-from unify.errors import DataFileError, UnifyError
-from unify.taxonomy import get_taxonomy, list_taxonomies, parse_taxonomy
+from unify.core.errors import DataFileError, UnifyError
+from unify.core.taxonomy import get_taxonomy, list_taxonomies, parse_taxonomy
 
 GOOD = """# a small taxonomy
 id,name,color,ignore

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from unify.constants import IGNORE_INDEX
+from unify.core.constants import IGNORE_INDEX
 
 
 @dataclass(frozen=True)

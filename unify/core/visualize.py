@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
-from unify.images import colorize
+from unify.core.images import colorize
 
 
 def label_image(label: np.ndarray, palette: np.ndarray) -> np.ndarray:

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from unify.constants import IGNORE_INDEX
-from unify.errors import DataFileError, UnifyError
+from unify.core.constants import IGNORE_INDEX
+from unify.core.errors import DataFileError, UnifyError
 
-TAXONOMY_DIR = Path(__file__).parent / "taxonomies"
+TAXONOMY_DIR = Path(__file__).parent.parent / "taxonomies"
 _COLUMNS = ["id", "name", "color", "ignore"]
 _BOOLEANS = {"true": True, "yes": True, "false": False, "no": False}
 

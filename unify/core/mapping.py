@@ -20,12 +20,12 @@ from pathlib import Path
 
 import torch
 
-from unify.constants import (FROM_GROUND_TRUTH, IGNORE_INDEX, IGNORED, PROVENANCE_NAMES, TEACHER_CHOSE,
+from unify.core.constants import (FROM_GROUND_TRUTH, IGNORE_INDEX, IGNORED, PROVENANCE_NAMES, TEACHER_CHOSE,
                              TEACHER_FILLED)
-from unify.errors import DataFileError, UnifyError
-from unify.taxonomy import Taxonomy, get_taxonomy, resolve_alias, taxonomy_aliases
+from unify.core.errors import DataFileError, UnifyError
+from unify.core.taxonomy import Taxonomy, get_taxonomy, resolve_alias, taxonomy_aliases
 
-MAPPING_DIR = Path(__file__).parent / "mappings"
+MAPPING_DIR = Path(__file__).parent.parent / "mappings"
 ALL = "*"
 VOID = "void"
 UNKNOWN_NATIVE_ID = 254

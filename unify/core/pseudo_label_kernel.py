@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from unify.constants import IGNORE_INDEX, IGNORED, TEACHER_CHOSE, TEACHER_FILLED
-from unify.errors import UnifyError
-from unify.mapping import UNKNOWN_NATIVE_ID, MappingTables
+from unify.core.constants import IGNORE_INDEX, IGNORED, TEACHER_CHOSE, TEACHER_FILLED
+from unify.core.errors import UnifyError
+from unify.core.mapping import UNKNOWN_NATIVE_ID, MappingTables
 
 NUM_PROVENANCES = 4
 DENSE_FILL_FRACTION = 0.25
@@ -34,7 +34,7 @@ DENSE_TEACHER_FRACTION = 0.8
 @dataclass
 class PseudoLabels:
     label: torch.Tensor  # (B, H, W) uint8 unified ids, 255 where void
-    provenance: torch.Tensor  # (B, H, W) uint8 provenance codes from unify.constants
+    provenance: torch.Tensor  # (B, H, W) uint8 provenance codes from unify.core.constants
 
 
 def constrained_pseudo_labels(probs: torch.Tensor, native: torch.Tensor, tables: MappingTables) -> PseudoLabels:

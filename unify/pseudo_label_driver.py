@@ -23,12 +23,12 @@ from tqdm.auto import tqdm
 from train.model import check_teacher, load_model
 from train.transforms import normalize
 from unify.build import load_split, read_metadata, write_metadata
-from unify.constants import (DATASET, FINE_LABEL, IGNORE_INDEX, IMAGE, IMAGE_ID, LABEL, NATIVE_LABEL, PROVENANCE,
+from unify.core.constants import (DATASET, FINE_LABEL, IGNORE_INDEX, IMAGE, IMAGE_ID, LABEL, NATIVE_LABEL, PROVENANCE,
                              PROVENANCE_NAMES, REPORT_FILE)
-from unify.errors import BadSampleError, UnifyError
-from unify.images import decode_label, encode_label
-from unify.mapping import get_mapping
-from unify.pseudo_label import constrained_pseudo_labels, provenance_statistics, tta_probabilities, unconstrained_labels
+from unify.core.errors import BadSampleError, UnifyError
+from unify.core.images import decode_label, encode_label
+from unify.core.mapping import get_mapping
+from unify.core.pseudo_label_kernel import constrained_pseudo_labels, provenance_statistics, tta_probabilities, unconstrained_labels
 
 logger = logging.getLogger(__name__)
 

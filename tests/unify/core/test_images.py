@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from unify.images import decode_label, encode_label, image_size_from_bytes
+from unify.core.images import decode_label, encode_label, image_size_from_bytes
 
 
 @pytest.mark.parametrize(("shape", "high", "mode"), [((37, 53), 34, "L"), ((1, 1), 1, "L"), ((20, 3), 300, "I;16"),

@@ -1,10 +1,10 @@
 import pytest
 
 from unify.cli import main
-from unify.constants import FROM_GROUND_TRUTH, IGNORE_INDEX, IGNORED, TEACHER_CHOSE, TEACHER_FILLED
-from unify.errors import DataFileError, UnifyError
-from unify.mapping import get_mapping, list_mappings, parse_mapping
-from unify.taxonomy import get_taxonomy, parse_taxonomy
+from unify.core.constants import FROM_GROUND_TRUTH, IGNORE_INDEX, IGNORED, TEACHER_CHOSE, TEACHER_FILLED
+from unify.core.errors import DataFileError, UnifyError
+from unify.core.mapping import get_mapping, list_mappings, parse_mapping
+from unify.core.taxonomy import get_taxonomy, parse_taxonomy
 
 NATIVE = "id,name,color,ignore\n0,unlabeled,#000000,false\n3,road,#804080,false\n5,vehicle,#00008e,false\n9,hood,#202020,true\n"
 UNIFIED = "id,name,color,ignore\n0,road,#804080,false\n1,car,#00008e,false\n2,truck,#000046,false\n3,sky,#4682b4,false\n255,void,#000000,true\n"

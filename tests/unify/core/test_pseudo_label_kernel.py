@@ -2,13 +2,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import unify.pseudo_label as pl
-from unify.constants import FROM_GROUND_TRUTH, IGNORE_INDEX, IGNORED, TEACHER_CHOSE, TEACHER_FILLED
-from unify.errors import UnifyError
-from unify.mapping import LabelMapping, get_mapping
-from unify.pseudo_label import (PseudoLabels, constrained_pseudo_labels, provenance_statistics,
+import unify.core.pseudo_label_kernel as pl
+from unify.core.constants import FROM_GROUND_TRUTH, IGNORE_INDEX, IGNORED, TEACHER_CHOSE, TEACHER_FILLED
+from unify.core.errors import UnifyError
+from unify.core.mapping import LabelMapping, get_mapping
+from unify.core.pseudo_label_kernel import (PseudoLabels, constrained_pseudo_labels, provenance_statistics,
                                 reference_constrained_pseudo_labels, tta_probabilities, unconstrained_labels)
-from unify.taxonomy import get_taxonomy
+from unify.core.taxonomy import get_taxonomy
 
 # synthetic_shifted -> synthetic_fine has every kind of line: unlabeled (0) is filled in, road (1) may become
 # road or lane marking, sidewalk (2) is one-to-one, human (10) is person (10) or rider (11), car (11) is
