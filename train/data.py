@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 
 from train.config import DataSource
+from train.decode import open_pair
 from unify.build import load_split
 from unify.columns import LabelColumns
 from unify.core.constants import IMAGE
@@ -61,7 +62,7 @@ class MixedDataset(torch.utils.data.Dataset):
         index, seed = item
         part = int(np.searchsorted(self.offsets, index, side="right") - 1)
         table, column = self.parts[part]
-        image, label = decode_pair(table[int(index - self.offsets[part])], column)
+        image, label = open_pair(table[int(index - self.offsets[part])], column)
         return self.transform(image, label, np.random.default_rng(seed))
 
 
