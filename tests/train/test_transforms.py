@@ -11,7 +11,8 @@ from PIL import Image
 
 from train.config import AugmentConfig, TrainConfig, load_config
 from train.decode import open_pair
-from train.transforms import IMAGENET_MEAN, IMAGENET_STD, TrainTransform, gaussian_blur, hue_saturation, normalize
+from train.transforms import (IMAGENET_MEAN, IMAGENET_STD, TrainTransform, gaussian_blur, hue_saturation, normalize,
+                              shear_grid)
 from unify.core.constants import IGNORE_INDEX, IMAGE
 from unify.core.errors import UnifyError
 
@@ -294,3 +295,10 @@ def _png(label: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(label).save(buffer, "PNG")
     return buffer.getvalue()
+
+
+def test_shear_grid_equals_affine_grid():
+    for height, width, slope in ((48, 64, 0.035), (7, 5, -0.6)):
+        theta = torch.tensor([[[1.0, slope * height / width, 0.0], [0.0, 1.0, 0.0]]])
+        expected = F.affine_grid(theta, [1, 1, height, width], align_corners=False)
+        assert torch.allclose(shear_grid(height, width, slope), expected, atol=1e-6)
