@@ -13,18 +13,14 @@ machine. Decoding is not timed here (see bench_input_pipeline.py).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
-import statistics
 import sys
-import time
 
-import numpy as np
 import torch
 
-from bench_build import make_frame
+from timing import cpu_seconds_per_call, interleaved_medians, single_core_setup
 from train.config import AugmentConfig
 from train.transforms import TrainTransform
 
@@ -45,35 +41,15 @@ def variants() -> dict[str, AugmentConfig]:
     }
 
 
-def time_variant(transform: TrainTransform, frames: list[tuple[np.ndarray, np.ndarray]], crops: int) -> float:
-    """CPU seconds per crop over `crops` crops cycling through the frames, seeds 0..crops-1."""
-    start = time.process_time()
-    for seed in range(crops):
-        image, label = frames[seed % len(frames)]
-        transform(image, label, np.random.default_rng(seed))
-    return (time.process_time() - start) / crops
-
-
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, default=4)
-    parser.add_argument("--crops", type=int, default=24, help="crops per variant and round")
-    parser.add_argument("--rounds", type=int, default=7)
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    generator = np.random.default_rng(0)
-    frames = [make_frame(generator) for _ in range(args.frames)]
+    args, frames = single_core_setup(__doc__.splitlines()[0], frames=4, crops=24, rounds=7)
     transforms = {name: TrainTransform(CROP, SCALE_RANGE, settings) for name, settings in variants().items()}
-    for transform in transforms.values():  # warm-up: first calls allocate
-        time_variant(transform, frames, 2)
-    seconds: dict[str, list[float]] = {name: [] for name in transforms}
-    for _ in range(args.rounds):
-        for name, transform in transforms.items():
-            seconds[name].append(time_variant(transform, frames, args.crops))
-    plain = statistics.median(seconds["plain (augmentation off)"])
-    results = {name: {"ms_per_crop": round(1000 * statistics.median(times), 2),
-                      "ratio_to_plain": round(statistics.median(times) / plain, 3)}
-               for name, times in seconds.items()}
+    seconds = interleaved_medians({name: lambda t=transform: cpu_seconds_per_call(lambda frame, rng: t(*frame, rng),
+                                                                                  frames, args.crops)
+                                   for name, transform in transforms.items()}, args.rounds)
+    plain = seconds["plain (augmentation off)"]
+    results = {name: {"ms_per_crop": round(1000 * value, 2), "ratio_to_plain": round(value / plain, 3)}
+               for name, value in seconds.items()}
     print(json.dumps({"crop": list(CROP), "scale_range": list(SCALE_RANGE), "source": "2048x1024 decoded arrays",
                       "threads": torch.get_num_threads(), "crops_per_round": args.crops, "rounds": args.rounds,
                       "cpu_count": os.cpu_count(), "load_average": os.getloadavg()[0], "results": results}, indent=2))

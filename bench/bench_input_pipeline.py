@@ -4,9 +4,9 @@ Encodes N street-like 2048x1024 frames (bench_build.make_frame) as JPEG (quality
 their label PNGs, and keeps the bytes in memory. Then, per source format and scale range, it times
 512x512 training crops made by:
 
-- `resize-then-crop`: decode the whole image, resize it whole by the sampled scale, pad, crop, flip,
-  the order of the transformers semantic-segmentation example (RandomResize, RandomCrop, flip), with
-  the same torch resizing as ours so that only the order of the work differs;
+- `resize-then-crop`: decode the whole image (train.data.decode_pair), resize it whole by the sampled
+  scale, pad, crop, flip: the order of the transformers semantic-segmentation example (RandomResize,
+  RandomCrop, flip), with the same torch resizing as ours so that only the order of the work differs;
 - `window-then-resize`: decode the whole image, cut the window, resize only the window (TrainTransform);
 - `+ jpeg draft`: TrainTransform given the opened image (open_pair), decoding a JPEG at 1/2, 1/4 or
   1/8 size where the sampled scale is at most that (for PNG identical to the line above);
@@ -21,21 +21,19 @@ reports the median of its rounds. Decode-only rates are printed beside them.
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import os
-import statistics
 import sys
-import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from bench_build import make_frame
+from timing import cpu_seconds_per_call, interleaved_medians, single_core_setup
 from train.config import AugmentConfig
+from train.data import decode_pair
 from train.decode import open_pair
 from train.transforms import TrainTransform, normalize
 from unify.core.constants import IGNORE_INDEX, IMAGE, LABEL
@@ -48,12 +46,6 @@ def encode(array: np.ndarray, fmt: str) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, fmt, **({"quality": 90} if fmt == "JPEG" else {}))
     return buffer.getvalue()
-
-
-def decode_pair(row: dict) -> tuple[np.ndarray, np.ndarray]:
-    """Both decoded whole, as train.data.decode_pair does."""
-    image, label = open_pair(row, LABEL)
-    return np.asarray(image.convert("RGB")), label
 
 
 def resize_then_crop(image: np.ndarray, label: np.ndarray, rng: np.random.Generator,
@@ -82,18 +74,11 @@ def pipelines(scale_range: tuple[float, float]) -> dict:
     draft = TrainTransform(CROP, scale_range, jpeg_draft=True)
     augmented = TrainTransform(CROP, scale_range, AugmentConfig(), jpeg_draft=True)
     return {
-        "resize-then-crop": lambda row, rng: resize_then_crop(*decode_pair(row), rng, scale_range),
-        "window-then-resize": lambda row, rng: window(*decode_pair(row), rng),
+        "resize-then-crop": lambda row, rng: resize_then_crop(*decode_pair(row, LABEL), rng, scale_range),
+        "window-then-resize": lambda row, rng: window(*decode_pair(row, LABEL), rng),
         "+ jpeg draft": lambda row, rng: draft(*open_pair(row, LABEL), rng),
         "+ paper augmentation": lambda row, rng: augmented(*open_pair(row, LABEL), rng),
     }
-
-
-def images_per_cpu_second(work, rows: list[dict], count: int) -> float:
-    start = time.process_time()
-    for seed in range(count):
-        work(rows[seed % len(rows)], np.random.default_rng(seed))
-    return count / (time.process_time() - start)
 
 
 def decode_rates(rows: list[dict], rounds: int) -> dict[str, float]:
@@ -114,38 +99,27 @@ def decode_rates(rows: list[dict], rounds: int) -> dict[str, float]:
     works = {"whole image": whole, "label PNG": label}
     if rows[0][IMAGE]["bytes"][:2] == b"\xff\xd8":
         works.update({f"JPEG at 1/{f}": reduced(f) for f in (2, 4, 8)})
-    return {name: round(statistics.median(images_per_cpu_second(lambda row, rng: work(row), rows, len(rows) * 2)
-                                          for _ in range(rounds)), 1) for name, work in works.items()}
+    seconds = interleaved_medians({name: lambda w=work: cpu_seconds_per_call(lambda row, rng: w(row), rows, len(rows))
+                                   for name, work in works.items()}, rounds)
+    return {name: round(1 / value, 1) for name, value in seconds.items()}
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, default=6)
-    parser.add_argument("--crops", type=int, default=12, help="crops per pipeline and round")
-    parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    generator = np.random.default_rng(0)
-    frames = [make_frame(generator) for _ in range(args.frames)]
+    args, frames = single_core_setup(__doc__.splitlines()[0], frames=6, crops=12, rounds=5)
     report: dict = {"size": "2048x1024", "crop": list(CROP), "threads": torch.get_num_threads(),
                     "cpu_count": os.cpu_count(), "sources": {}}
     for fmt in ("JPEG", "PNG"):
-        rows = [{IMAGE: {"bytes": encode(image, fmt)}, LABEL: {"bytes": encode(label, "PNG")}} for image, label in frames]
+        rows = [{IMAGE: {"bytes": encode(image, fmt)}, LABEL: {"bytes": encode(label, "PNG")}}
+                for image, label in frames]
         source = {"mb_per_image": round(sum(len(r[IMAGE]["bytes"]) for r in rows) / len(rows) / 1e6, 2),
                   "decode_images_per_cpu_s": decode_rates(rows, args.rounds), "scale_ranges": {}}
         for scale_range in SCALE_RANGES:
-            works = pipelines(scale_range)
-            for work in works.values():  # warm-up: first calls allocate
-                images_per_cpu_second(work, rows, 2)
-            rates: dict[str, list[float]] = {name: [] for name in works}
-            for _ in range(args.rounds):
-                for name, work in works.items():
-                    rates[name].append(images_per_cpu_second(work, rows, args.crops))
-            baseline = statistics.median(rates["resize-then-crop"])
+            seconds = interleaved_medians({name: lambda w=work: cpu_seconds_per_call(w, rows, args.crops)
+                                           for name, work in pipelines(scale_range).items()}, args.rounds)
             source["scale_ranges"][str(list(scale_range))] = {
-                name: {"images_per_cpu_s": round(statistics.median(r), 1),
-                       "ratio_to_resize_then_crop": round(statistics.median(r) / baseline, 2)}
-                for name, r in rates.items()}
+                name: {"images_per_cpu_s": round(1 / value, 1),
+                       "ratio_to_resize_then_crop": round(seconds["resize-then-crop"] / value, 2)}
+                for name, value in seconds.items()}
         report["sources"][fmt] = source
     report["load_average"] = os.getloadavg()[0]
     print(json.dumps(report, indent=2))
