@@ -1,4 +1,4 @@
-"""Paired (image, label) transforms: the training crop and the evaluation identity, separately.
+"""The paired (image, label) training transform; evaluation needs none (whole images, `unify.core.evaluator`).
 
 The training transform cuts the source window first and resizes only that window, which is
 cheaper than resizing the whole image and then cropping, and gives the same distribution.
@@ -12,22 +12,17 @@ import torch
 import torch.nn.functional as F
 
 from unify.core.constants import IGNORE_INDEX
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)  # SegformerImageProcessor's defaults, kept for published models
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def normalize(image: torch.Tensor) -> torch.Tensor:
-    """(…, 3, H, W) uint8 to float, normalised as the image processor does."""
-    mean = torch.tensor(IMAGENET_MEAN, device=image.device).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=image.device).view(3, 1, 1)
-    return (image.float() / 255.0 - mean) / std
+from unify.core.segmenter import Normalization
 
 
 class TrainTransform:
-    def __init__(self, crop_size: tuple[int, int], scale_range: tuple[float, float]):
+    """Random scale, crop and flip of an (image, label) pair, normalised as the model's image processor does."""
+
+    def __init__(self, crop_size: tuple[int, int], scale_range: tuple[float, float],
+                 normalize: Normalization = Normalization()):
         self.crop_h, self.crop_w = crop_size
         self.scale_range = scale_range
+        self.normalize = normalize
 
     def __call__(self, image: np.ndarray, label: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """(H, W, 3) uint8 and (H, W) ids -> normalised (3, crop_h, crop_w) and long (crop_h, crop_w)."""
@@ -48,14 +43,7 @@ class TrainTransform:
             image_out, label_out = image_out.flip(-1), label_out.flip(-1)
         pixels = torch.zeros(3, self.crop_h, self.crop_w)
         target = torch.full((self.crop_h, self.crop_w), IGNORE_INDEX, dtype=torch.long)
-        pixels[:, :out_h, :out_w] = normalize(image_out.clamp(0, 255))
+        pixels[:, :out_h, :out_w] = self.normalize(image_out.clamp(0, 255))
         target[:out_h, :out_w] = label_out
         return pixels, target
 
-
-class EvalTransform:
-    """The whole image at its own size: metrics are computed at label resolution."""
-
-    def __call__(self, image: np.ndarray, label: np.ndarray, rng=None) -> tuple[torch.Tensor, torch.Tensor]:
-        pixels = normalize(torch.from_numpy(np.array(image)).permute(2, 0, 1))
-        return pixels, torch.from_numpy(label.astype(np.int64))
