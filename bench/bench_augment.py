@@ -43,7 +43,7 @@ def variants() -> dict[str, AugmentConfig]:
 
 def main() -> int:
     args, frames = single_core_setup(__doc__.splitlines()[0], frames=4, crops=24, rounds=7)
-    transforms = {name: TrainTransform(CROP, SCALE_RANGE, settings) for name, settings in variants().items()}
+    transforms = {name: TrainTransform(CROP, SCALE_RANGE, augment=settings) for name, settings in variants().items()}
     seconds = interleaved_medians({name: lambda t=transform: cpu_seconds_per_call(lambda frame, rng: t(*frame, rng),
                                                                                   frames, args.crops)
                                    for name, transform in transforms.items()}, args.rounds)

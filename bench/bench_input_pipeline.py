@@ -35,8 +35,9 @@ from timing import cpu_seconds_per_call, interleaved_medians, single_core_setup
 from train.config import AugmentConfig
 from train.data import decode_pair
 from train.decode import open_pair
-from train.transforms import TrainTransform, normalize
+from train.transforms import TrainTransform
 from unify.core.constants import IGNORE_INDEX, IMAGE, LABEL
+from unify.core.segmenter import Normalization
 
 CROP = (512, 512)
 SCALE_RANGES = ((0.5, 2.0), (0.5, 1.0), (0.25, 0.5))
@@ -58,7 +59,7 @@ def resize_then_crop(image: np.ndarray, label: np.ndarray, rng: np.random.Genera
     target = F.interpolate(torch.from_numpy(label.astype(np.int64))[None, None].float(), size=(height, width),
                            mode="nearest")[0, 0].long()
     pad_h, pad_w = max(CROP[0] - height, 0), max(CROP[1] - width, 0)
-    pixels = F.pad(normalize(pixels.clamp(0, 255)), (0, pad_w, 0, pad_h))
+    pixels = F.pad(Normalization()(pixels.clamp(0, 255)), (0, pad_w, 0, pad_h))
     target = F.pad(target, (0, pad_w, 0, pad_h), value=IGNORE_INDEX)
     top = int(rng.integers(0, pixels.shape[1] - CROP[0] + 1))
     left = int(rng.integers(0, pixels.shape[2] - CROP[1] + 1))
@@ -72,7 +73,7 @@ def pipelines(scale_range: tuple[float, float]) -> dict:
     """name -> function(row, rng) giving one training crop from encoded bytes."""
     window = TrainTransform(CROP, scale_range)
     draft = TrainTransform(CROP, scale_range, jpeg_draft=True)
-    augmented = TrainTransform(CROP, scale_range, AugmentConfig(), jpeg_draft=True)
+    augmented = TrainTransform(CROP, scale_range, augment=AugmentConfig(), jpeg_draft=True)
     return {
         "resize-then-crop": lambda row, rng: resize_then_crop(*decode_pair(row, LABEL), rng, scale_range),
         "window-then-resize": lambda row, rng: window(*decode_pair(row, LABEL), rng),

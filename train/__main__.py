@@ -13,14 +13,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="YAML training config (see configs in the README)")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                         help="override config keys, values parsed as YAML (e.g. steps=200 model=mit-b0)")
-    parser.add_argument("--init", help="start from these weights (folder or Hub id) instead of config.init")
+    parser.add_argument("--init", metavar="MODEL",
+                        help="start from these weights (folder or Hub id): the same as the override model=MODEL")
 
 
 def run(args: argparse.Namespace) -> int:
     from train.config import load_config
     from train.loop import train
 
-    overrides = list(args.overrides) + ([f"init={args.init}"] if args.init else [])
+    overrides = list(args.overrides) + ([f"model={args.init}"] if args.init else [])
     metrics = train(load_config(args.config, overrides))
     print({name: round(values["miou"], 4) for name, values in metrics.items()})
     return 0

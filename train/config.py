@@ -80,8 +80,8 @@ class TrainConfig:
     taxonomy: str  # unified taxonomy the model predicts
     train_data: list[DataSource]  # mixed by their weights
     eval_data: list[DataSource] = field(default_factory=list)  # each evaluated separately
-    model: str = "mit-b0"  # size name (mit-nano, mit-b0 ... mit-b5), local folder or Hub id
-    init: str | None = None  # weights to start from (folder or Hub id); the head is re-initialised if classes differ
+    model: str = "nvidia/mit-b0"  # weights to start from: Hub id or folder (the head is re-initialised when its
+    # classes differ), or a size name (mit-pico, mit-nano, mit-b0 ... mit-b5) for random weights
     crop_size: tuple[int, int] = (512, 512)  # (height, width) of training crops
     scale_range: tuple[float, float] = (0.5, 2.0)  # random rescaling of the source before cropping
     augment: AugmentConfig = field(default_factory=AugmentConfig)  # photometric changes and shear of the crops

@@ -6,49 +6,56 @@ run resumed from a checkpoint at step k sees exactly the batches it would have s
 
 from __future__ import annotations
 
-import io
 import logging
 from pathlib import Path
 
 import datasets
 import numpy as np
 import torch
-from PIL import Image
-
 from train.config import DataSource
 from train.decode import open_pair
-from unify.build import load_split
-from unify.columns import LabelColumns
 from unify.core.constants import IMAGE
 from unify.core.errors import UnifyError
+from unify.core.folder import FolderMetadata, load_split
+from unify.core.images import decode_label, decode_rgb
+from unify.core.taxonomy import Taxonomy
 
 logger = logging.getLogger(__name__)
 
 
-def open_source(source: DataSource) -> tuple[datasets.Dataset, str]:
-    """The split of a built folder with images left as bytes, and the column that holds unified ids."""
+def open_source(source: DataSource, taxonomy: Taxonomy) -> tuple[datasets.Dataset, str]:
+    """The split of a dataset folder with images left as bytes, and the column that holds its unified ids.
+
+    The folder's recorded unified taxonomy must be the run's `taxonomy`, class for class: a source built for
+    another label space would teach its ids as the run's classes. Raises `UnifyError` naming the source, its
+    taxonomy and the run's, or a missing folder, split or column.
+    """
     if not Path(source.path).is_dir():
         raise UnifyError(f"data source {source.path} does not exist; write it with `unify build` or `unify pseudo-label`")
-    table = load_split(source.path, source.split)
-    column = source.label_column or LabelColumns.of(table.column_names).unified
+    metadata = FolderMetadata.read(source.path)
+    recorded = metadata.unified_taxonomy
+    if [c.to_json() for c in recorded.trainable] != [c.to_json() for c in taxonomy.trainable]:
+        raise UnifyError(f"data source {source.name} ({source.path}) holds labels in the {recorded.name} taxonomy "
+                         f"({recorded.num_labels} classes) but the run trains {taxonomy.name} "
+                         f"({taxonomy.num_labels} classes); build or pseudo-label it for {taxonomy.name}")
+    table = load_split(source.path, source.split, decode=False)
+    column = source.label_column or metadata.columns.unified
     if column not in table.column_names:
-        raise UnifyError(f"{source.path}: no column {column!r}; columns are {table.column_names}")
-    table = table.select_columns([IMAGE, column])
-    table = table.cast_column(IMAGE, datasets.Image(decode=False)).cast_column(column, datasets.Image(decode=False))
-    return table, column
+        raise UnifyError(f"data source {source.name} ({source.path}): no column {column!r}; columns are "
+                         f"{table.column_names}")
+    return table.select_columns([IMAGE, column]), column
 
 
 def decode_pair(row: dict, column: str) -> tuple[np.ndarray, np.ndarray]:
-    image = np.asarray(Image.open(io.BytesIO(row[IMAGE]["bytes"])).convert("RGB"))
-    label = np.asarray(Image.open(io.BytesIO(row[column]["bytes"])))
-    return image, label
+    """(H, W, 3) uint8 image and (H, W) label ids of one row whose columns are `{"bytes": ...}` records."""
+    return decode_rgb(row[IMAGE]["bytes"], "image"), decode_label(row[column]["bytes"], source=column)
 
 
 class MixedDataset(torch.utils.data.Dataset):
     """Several sources behind one index space; items are (index, augmentation seed) pairs."""
 
-    def __init__(self, sources: list[DataSource], transform):
-        self.parts = [open_source(s) for s in sources]
+    def __init__(self, sources: list[DataSource], transform, taxonomy: Taxonomy):
+        self.parts = [open_source(s, taxonomy) for s in sources]
         self.offsets = np.cumsum([0] + [len(t) for t, _ in self.parts])
         self.transform = transform
         for source, (table, column) in zip(sources, self.parts):
@@ -85,9 +92,9 @@ class StepBatchSampler(torch.utils.data.Sampler):
             yield list(zip(indices.tolist(), seeds.tolist()))
 
 
-def train_loader(sources: list[DataSource], transform, batch_size: int, steps: int, seed: int, start: int,
-                 num_workers: int) -> torch.utils.data.DataLoader:
-    dataset = MixedDataset(sources, transform)
+def train_loader(sources: list[DataSource], transform, taxonomy: Taxonomy, batch_size: int, steps: int, seed: int,
+                 start: int, num_workers: int) -> torch.utils.data.DataLoader:
+    dataset = MixedDataset(sources, transform, taxonomy)
     sizes = [int(b - a) for a, b in zip(dataset.offsets[:-1], dataset.offsets[1:])]
     empty = [s.path for s, n in zip(sources, sizes) if n == 0]
     if empty:

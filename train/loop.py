@@ -13,13 +13,12 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
-from transformers import SegformerImageProcessor
 
 from train.config import TrainConfig
-from train.data import train_loader
-from train.evaluation import evaluate_source
-from train.model import build_model
-from train.transforms import IMAGENET_MEAN, IMAGENET_STD, TrainTransform
+from train.data import open_source, train_loader
+from train.transforms import TrainTransform
+from unify.core.evaluator import evaluate_split
+from unify.core.segmenter import Segmenter
 from unify.core.taxonomy import get_taxonomy
 
 logger = logging.getLogger(__name__)
@@ -33,14 +32,18 @@ def train(config: TrainConfig) -> dict:
     accelerator = Accelerator(mixed_precision=_precision(config.mixed_precision))
     set_seed(config.seed)
     taxonomy = get_taxonomy(config.taxonomy)
-    model, optimizer, scheduler = _build_optimisation(config, taxonomy)
+    for source in config.train_data + config.eval_data:  # every source checked before step 1
+        open_source(source, taxonomy)
+    segmenter = Segmenter.for_training(config.model, taxonomy)
+    model, optimizer, scheduler = _build_optimisation(config, segmenter.model)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     start = _resume(accelerator, output_dir)
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
         config.save(output_dir / "config.yaml")
-    loader = accelerator.prepare(train_loader(config.train_data, TrainTransform(config.crop_size, config.scale_range),
-                                              config.batch_size, config.steps, config.seed, start, config.num_workers))
+    transform = TrainTransform(config.crop_size, config.scale_range, segmenter.normalization)
+    loader = accelerator.prepare(train_loader(config.train_data, transform, taxonomy, config.batch_size, config.steps,
+                                              config.seed, start, config.num_workers))
     metrics: dict = {}
     model.train()
     progress = tqdm(total=config.steps, initial=start, desc="train", disable=not accelerator.is_main_process)
@@ -63,11 +66,11 @@ def train(config: TrainConfig) -> dict:
         if config.checkpoint_every and step % config.checkpoint_every == 0 and step < config.steps:
             _checkpoint(accelerator, output_dir, step)
         if (config.eval_every and step % config.eval_every == 0) or step == config.steps:
-            metrics = _evaluate(accelerator, model, config, taxonomy.num_labels)
+            metrics = _evaluate(accelerator, _unwrapped(accelerator, model, segmenter), config)
             _log(accelerator, output_dir, {"step": step, **metrics})
     progress.close()
     _checkpoint(accelerator, output_dir, config.steps)
-    _save_model(accelerator, model, output_dir / MODEL)
+    _save_model(accelerator, _unwrapped(accelerator, model, segmenter), output_dir / MODEL)
     if accelerator.is_main_process:
         (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
@@ -79,8 +82,7 @@ def _precision(requested: str) -> str:
     return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
 
 
-def _build_optimisation(config: TrainConfig, taxonomy):
-    model = build_model(config.init or config.model, taxonomy)
+def _build_optimisation(config: TrainConfig, model: torch.nn.Module):
     decay = [p for n, p in model.named_parameters() if p.ndim > 1]
     no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
@@ -119,22 +121,29 @@ def _checkpoint(accelerator: Accelerator, output_dir: Path, step: int, keep: int
             shutil.rmtree(path)
 
 
-def _evaluate(accelerator: Accelerator, model, config: TrainConfig, num_labels: int) -> dict:
+def _unwrapped(accelerator: Accelerator, model, segmenter: Segmenter) -> Segmenter:
+    """The segmenter around the trained weights, without the distributed wrapper."""
+    return Segmenter(accelerator.unwrap_model(model), segmenter.mean, segmenter.std, segmenter.rescale,
+                     segmenter.identity)
+
+
+def _evaluate(accelerator: Accelerator, segmenter: Segmenter, config: TrainConfig) -> dict:
+    """mIoU and pixel accuracy on every evaluation source, split across the processes and summed."""
     results = {}
     for source in config.eval_data:
-        scores = evaluate_source(accelerator.unwrap_model(model), source, num_labels, accelerator.process_index,
-                                 accelerator.num_processes, show_progress=accelerator.is_main_process)
+        evaluation = evaluate_split(segmenter, source.path, source.split, label_column=source.label_column,
+                                    native=False, process_index=accelerator.process_index,
+                                    num_processes=accelerator.num_processes,
+                                    show_progress=accelerator.is_main_process, description=f"evaluate {source.name}")
+        scores = evaluation.unified.scores
         results[source.name] = {"miou": scores.miou, "pixel_accuracy": scores.pixel_accuracy}
     return results
 
 
-def _save_model(accelerator: Accelerator, model, folder: Path) -> None:
+def _save_model(accelerator: Accelerator, segmenter: Segmenter, folder: Path) -> None:
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        accelerator.unwrap_model(model).save_pretrained(folder, safe_serialization=True)
-        # No resizing: models are trained on crops of full-resolution images and evaluated at full resolution.
-        SegformerImageProcessor(do_resize=False, image_mean=list(IMAGENET_MEAN), image_std=list(IMAGENET_STD),
-                                do_reduce_labels=False).save_pretrained(folder)
+        segmenter.save(folder)
 
 
 def _log(accelerator: Accelerator, output_dir: Path, record: dict) -> None:

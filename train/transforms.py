@@ -1,4 +1,4 @@
-"""Paired (image, label) transforms: the training crop and the evaluation identity, separately.
+"""The paired (image, label) training transform; evaluation needs none (whole images, `unify.core.evaluator`).
 
 The training transform cuts the source window first and resizes only that window, which is
 cheaper than resizing the whole image and then cropping, and gives the same distribution.
@@ -20,43 +20,40 @@ import torch.nn.functional as F
 from PIL import Image
 
 from train.config import AugmentConfig, TrainConfig
+from train.decode import decode_reduced
 from unify.core.constants import IGNORE_INDEX
 from unify.core.errors import UnifyError
+from unify.core.segmenter import Normalization
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)  # SegformerImageProcessor's defaults, kept for published models
-IMAGENET_STD = (0.229, 0.224, 0.225)
 JPEG_REDUCTIONS = (8, 4, 2)  # the scales libjpeg decodes at directly (PIL's Image.draft): 1/8, 1/4, 1/2
-
-
-def normalize(image: torch.Tensor) -> torch.Tensor:
-    """(…, 3, H, W) uint8 to float, normalised as the image processor does."""
-    mean = torch.tensor(IMAGENET_MEAN, device=image.device).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=image.device).view(3, 1, 1)
-    return (image.float() / 255.0 - mean) / std
 
 
 class TrainTransform:
     """Random scale, crop and flip of (image, label), then the configured photometric changes and shear.
 
-    `image` is a decoded (H, W, 3) uint8 array, or a PIL image opened but not yet decoded: then a
-    JPEG is decoded at 1/r size (r in 8, 4, 2, the largest with 1/r >= the sampled scale) when
-    `jpeg_draft` is on. The crop window is then snapped to the 1/r grid (at most r - 1 source pixels,
-    under one output pixel) and the label window is the same region at full size, so the pair stays
-    aligned; libjpeg's reduced decoding is not bit-identical to antialiased downscaling of the full
-    image. With `jpeg_draft` off, or a scale the reduction cannot serve, or a non-JPEG source, the
-    output is exactly that of the decoded array.
+    Pixels are normalised as the model's image processor does (`normalize`). `image` is a decoded
+    (H, W, 3) uint8 array, or a PIL image opened but not yet decoded: then a JPEG is decoded at 1/r
+    size (r in 8, 4, 2, the largest with 1/r >= the sampled scale) when `jpeg_draft` is on. The crop
+    window is then snapped to the 1/r grid (at most r - 1 source pixels, under one output pixel) and
+    the label window is the same region at full size, so the pair stays aligned; libjpeg's reduced
+    decoding is not bit-identical to antialiased downscaling of the full image. With `jpeg_draft`
+    off, or a scale the reduction cannot serve, or a non-JPEG source, the output is exactly that of
+    the decoded array.
     """
 
     def __init__(self, crop_size: tuple[int, int], scale_range: tuple[float, float],
-                 augment: AugmentConfig | None = None, jpeg_draft: bool = False):
+                 normalize: Normalization = Normalization(), augment: AugmentConfig | None = None,
+                 jpeg_draft: bool = False):
         self.crop_h, self.crop_w = crop_size
         self.scale_range = scale_range
+        self.normalize = normalize
         self.augment = augment or AugmentConfig.none()
         self.jpeg_draft = jpeg_draft
 
     @classmethod
-    def from_config(cls, config: TrainConfig) -> TrainTransform:
-        return cls(config.crop_size, config.scale_range, config.augment, config.jpeg_draft)
+    def from_config(cls, config: TrainConfig, normalize: Normalization = Normalization()) -> TrainTransform:
+        """The training transform a config asks for, normalising as the model's image processor does."""
+        return cls(config.crop_size, config.scale_range, normalize, config.augment, config.jpeg_draft)
 
     def __call__(self, image: np.ndarray | Image.Image, label: np.ndarray,
                  rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -86,7 +83,7 @@ class TrainTransform:
         image_out = change.photometric(image_out, rng)
         pixels = torch.zeros(3, self.crop_h, self.crop_w)
         target = torch.full((self.crop_h, self.crop_w), IGNORE_INDEX, dtype=torch.long)
-        pixels[:, :out_h, :out_w] = normalize(image_out.clamp(0, 255))
+        pixels[:, :out_h, :out_w] = self.normalize(image_out.clamp(0, 255))
         target[:out_h, :out_w] = label_out
         if change.shear_degrees:
             pixels, target = shear(pixels, target, change.shear_degrees)
@@ -96,14 +93,7 @@ class TrainTransform:
         """The (H / r, W / r, 3) uint8 pixels and r: 1 unless a JPEG is decoded at reduced size."""
         if isinstance(image, np.ndarray):
             return image, 1
-        reduction = next((r for r in JPEG_REDUCTIONS if scale * r <= 1), 1) if self.jpeg_draft else 1
-        if reduction > 1:
-            # Only JPEG implements draft. Asked for at least (W // r, H // r) it takes reduction r exactly and
-            # returns the full image's box in reduced pixels, (0, 0, W / r, H / r); other formats return None.
-            width = image.width
-            drafted = image.draft("RGB", (width // reduction, image.height // reduction))
-            reduction = round(width / drafted[1][2]) if drafted else 1
-        return np.asarray(image.convert("RGB")), reduction
+        return decode_reduced(image, next((r for r in JPEG_REDUCTIONS if scale * r <= 1), 1) if self.jpeg_draft else 1)
 
 
 def _window(start: int, length: int, size: int, reduction: int) -> tuple[slice, slice]:
@@ -216,10 +206,3 @@ def shear_grid(height: int, width: int, slope: float) -> torch.Tensor:
     ys = ((torch.arange(height) * 2 + 1) / height - 1)[:, None]
     return torch.stack(torch.broadcast_tensors(xs + slope * height / width * ys, ys), -1)[None]
 
-
-class EvalTransform:
-    """The whole image at its own size: metrics are computed at label resolution."""
-
-    def __call__(self, image: np.ndarray, label: np.ndarray, rng=None) -> tuple[torch.Tensor, torch.Tensor]:
-        pixels = normalize(torch.from_numpy(np.array(image)).permute(2, 0, 1))
-        return pixels, torch.from_numpy(label.astype(np.int64))

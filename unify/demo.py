@@ -13,21 +13,20 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import datasets
+import numpy as np
 import torch
 
 from train.config import DataSource, TrainConfig
-from train.evaluation import predict_logits
 from train.loop import MODEL, train
-from train.model import load_model
-from train.transforms import normalize
-from unify.build import build_dataset, load_split
+from unify.build import build_dataset
 from unify.core.constants import FINE_LABEL, IMAGE, LABEL, NATIVE_LABEL, REPORT_FILE
-from unify.pseudo_label_driver import LabellingOptions, pseudo_label_dataset
-from unify.core.pseudo_label_kernel import tta_probabilities, unconstrained_labels
+from unify.core.folder import load_split
+from unify.core.pseudo_label_kernel import unconstrained_labels
+from unify.core.segmenter import Segmenter
 from unify.core.taxonomy import get_taxonomy
 from unify.core.visualize import comparison_grid, label_image
+from unify.pseudo_label_driver import LabellingOptions, pseudo_label_dataset
 
 logger = logging.getLogger(__name__)
 TAXONOMY = "synthetic_fine"
@@ -67,7 +66,7 @@ def run_demo(output: Path, settings: DemoSettings = DemoSettings()) -> dict:
     reports = {}
     for extra in ("coarse", "shifted"):
         pseudo_label_dataset(str(teacher_model), data[extra], output / "unified" / extra,
-                             LabellingOptions(taxonomy=TAXONOMY, splits=("train",)))
+                             LabellingOptions(taxonomy=TAXONOMY, splits=("train",), overwrite=True))
         reports[extra] = json.loads((output / "unified" / extra / REPORT_FILE).read_text())
     stages["pseudo_label"] = time.perf_counter() - start - sum(stages.values())
     source_weight, coarse_weight, shifted_weight = settings.mix
@@ -124,15 +123,15 @@ def _draw_grid(output: Path, teacher_path: Path, student_path: Path, rows: int =
     """image / ground truth / teacher / constrained pseudo-label / student, on the shifted extra."""
     fine = get_taxonomy(TAXONOMY).palette()
     native_palette = get_taxonomy("synthetic_shifted").palette()
-    teacher, student = load_model(str(teacher_path)).eval(), load_model(str(student_path)).eval()
+    teacher, student = Segmenter.load(teacher_path, device="cpu"), Segmenter.load(student_path, device="cpu")
     unified = load_split(output / "unified" / "shifted", "train")
     panels = []
     for row in unified.select(range(min(rows, len(unified)))):
-        image = np.asarray(row[IMAGE].convert("RGB"))
-        pixels = normalize(torch.from_numpy(image).permute(2, 0, 1))[None]
+        image = np.array(row[IMAGE].convert("RGB"))
+        batch = torch.from_numpy(image).permute(2, 0, 1)[None]
         size = image.shape[:2]
-        teacher_only = unconstrained_labels(tta_probabilities(lambda x: teacher(pixel_values=x).logits, pixels), size)
-        student_pred = predict_logits(student, pixels, size).argmax(1)
+        teacher_only = unconstrained_labels(teacher.probabilities(teacher.preprocess(batch)), size)
+        student_pred = student.logits(student.preprocess(batch), size).argmax(1)
         panels.append([image, label_image(np.asarray(row[NATIVE_LABEL]), native_palette),
                        label_image(teacher_only[0].numpy(), fine), label_image(np.asarray(row[LABEL]), fine),
                        label_image(student_pred[0].numpy(), fine)])

@@ -29,12 +29,13 @@ from huggingface_hub import CommitOperationAdd, HfApi
 
 from dataset_scripts import builder_registry
 from model_cards import render_card
-from unify.build import read_metadata
-from unify.columns import LabelColumns
+from unify.core.folder import FolderMetadata, LabelColumns, split_shards
+from unify.core.markdown import code, markdown_table
+from unify.core.segmenter import Segmenter
 from unify.core.constants import (DATASET, FINE_LABEL, FORMAT_VERSION, IMAGE, IMAGE_ID, LABEL, METADATA_FILE, PROVENANCE,
                              PROVENANCE_NAMES, REPORT_FILE)
 from unify.core.errors import UnifyError
-from unify.evaluate import EVALUATION_FILE, load_image_processor, model_taxonomy
+from unify.evaluate import EVALUATION_FILE
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +57,6 @@ _PROVENANCE_MEANING = {
     "teacher_filled": "filled in by the teacher: the native class (unlabeled) allows every class",
     "ignored": "ignored (255): the native class is void",
 }
-_SHARD_NAME = re.compile(r"^(?P<split>.+)-\d{5}-of-\d{5}\.parquet$")
 
 
 @dataclass
@@ -82,16 +82,9 @@ class SourceInfo:
 
 
 # -- reading a local unified dataset ----------------------------------------------------------------
-def split_shards(folder: Path) -> dict[str, list[Path]]:
-    """Split -> its Parquet shards under `folder/data`, in order."""
-    shards: dict[str, list[Path]] = {}
-    for path in sorted((folder / "data").glob("*.parquet")):
-        match = _SHARD_NAME.match(path.name)
-        if match:
-            shards.setdefault(match["split"], []).append(path)
-    if not shards:
-        raise UnifyError(f"{folder}/data holds no Parquet shards named <split>-00000-of-00001.parquet")
-    return shards
+def read_metadata(folder: Path | str) -> dict:
+    """The folder's metadata as its `unify.json` record."""
+    return FolderMetadata.read(folder).to_json()
 
 
 def dataset_sources(folder: Path | str, metadata: dict | None = None) -> list[SourceInfo]:
@@ -183,7 +176,7 @@ def push_dataset(folder: Path | str, repo_id: str, *, private: bool = True, labe
     url = _create_repo(api, repo_id, "dataset", private)
     data = datasets.load_dataset(str(folder), streaming=True)
     columns = list(next(iter(data.values())).features)
-    roles = LabelColumns.of(columns)
+    roles = LabelColumns(**metadata["columns"])
     pushed_metadata = dict(metadata)
     if labels_only and not metadata.get(LABELS_ONLY):
         kept = [c for c in columns if c in (roles.unified, roles.provenance, IMAGE_ID, DATASET)]
@@ -212,7 +205,7 @@ def push_dataset(folder: Path | str, repo_id: str, *, private: bool = True, labe
 def _labels_only_record(columns: list[str], kept: list[str], roles: LabelColumns) -> dict:
     """What attach-images needs: the original column order, and which built column restores each left-out one."""
     restore = {column: (LABEL if column == roles.native else column) for column in columns if column not in kept}
-    return {"columns": columns, "kept": kept, "restore_from_build": restore}
+    return {"columns": columns, "kept": kept, "restore_from_build": restore, "unified_column": roles.unified}
 
 
 def _read_report(folder: Path) -> dict | None:
@@ -264,18 +257,13 @@ def dataset_card(repo_id: str, metadata: dict, sources: list[SourceInfo], report
         format_version=FORMAT_VERSION, paper_citation=PAPER_CITATION)
 
 
-def markdown_table(header: list[str], rows: list[list]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(cell).replace("|", "\\|") for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def _hex(color: list[int]) -> str:
     return "#" + "".join(f"{int(c):02x}" for c in color)
 
 
 def taxonomy_table(classes: list[dict]) -> str:
-    return markdown_table(["id", "name", "colour"], [[c["id"], c["name"], f"`{_hex(c['color'])}`"] for c in classes])
+    return markdown_table(["id", "name", "colour"], [[c["id"], c["name"], code(_hex(c["color"]))] for c in classes],
+                          raw_columns=(2,))
 
 
 def provenance_table(report: dict | None) -> str | None:
@@ -312,7 +300,8 @@ def _how_made(metadata: dict) -> str:
                 f"exactly one unified class gets it; every other pixel is void (255) in this view.\n\n{mapping}")
     tta = metadata.get("tta") or {}
     scales = ", ".join(str(s) for s in tta.get("scales", [1.0]))
-    return (f"A teacher (`{metadata.get('teacher', '[More Information Needed]')}`) predicted unified class "
+    teacher = (metadata.get("teacher") or {}).get("name", "[More Information Needed]")
+    return (f"A teacher (`{teacher}`) predicted unified class "
             f"probabilities for every image (test-time augmentation: scales {scales}"
             f"{', horizontal flip' if tta.get('flip') else ', no flip'}). Each pixel was then constrained by its own "
             f"native ground truth through the mapping below: one allowed class is copied from the ground truth; "
@@ -341,7 +330,7 @@ def _columns_table(columns: list[str], roles: LabelColumns, metadata: dict) -> s
     }
     if roles.native:
         meaning[roles.native] = f"native ids (`{metadata['native_taxonomy']}`) as a PNG, as the dataset labels them"
-    return markdown_table(["column", "content"], [[f"`{c}`", meaning.get(c, "")] for c in columns])
+    return markdown_table(["column", "content"], [[code(c), meaning.get(c, "")] for c in columns], raw_columns=(0, 1))
 
 
 def _sources_table(sources: list[SourceInfo]) -> str:
@@ -374,7 +363,7 @@ def attach_images(source: Path | str, data_dir: Path | str | None, output_dir: P
     `image_id`. `config_kwargs` reach the builder's configuration, as in `build_dataset`.
     Returns split -> number of rows written.
     """
-    from unify.build import build_dataset, config_card
+    from unify.build import build_dataset
 
     output_dir = Path(output_dir)
     output_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -400,14 +389,11 @@ def attach_images(source: Path | str, data_dir: Path | str | None, output_dir: P
                 joined = _join_images(labels, raw, index, record, where=f"{source}: {split}")
                 joined.to_parquet(str(staging / "data" / shard.name))
                 counts[split] = counts.get(split, 0) + len(joined)
-        restored = {k: v for k, v in metadata.items() if k != LABELS_ONLY}
-        restored["images_attached_from"] = str(data_dir) if data_dir else metadata["dataset"]
-        (staging / METADATA_FILE).write_text(json.dumps(restored, indent=2))
-        (staging / "README.md").write_text(config_card(staging, counts))
-        for name in [*(f"metadata/{c}.parquet" for c in METADATA_CONFIGS), REPORT_FILE]:
-            if (folder / name).is_file():
-                (staging / name).parent.mkdir(exist_ok=True)
-                shutil.copy2(folder / name, staging / name)
+        restored = FolderMetadata.from_json({**metadata, LABELS_ONLY: None, "images_attached": True,
+                                             "splits": counts})
+        restored.write(staging)
+        if (folder / REPORT_FILE).is_file():
+            shutil.copy2(folder / REPORT_FILE, staging / REPORT_FILE)
         if output_dir.exists():
             shutil.rmtree(output_dir)
         shutil.move(str(staging), str(output_dir))
@@ -442,7 +428,7 @@ def _join_images(labels: datasets.Dataset, raw: datasets.Dataset, index: dict[st
     taken = rows.select_columns(list(restore.values()))
     taken = taken.rename_columns({built: column for column, built in restore.items() if built != column})
     joined = datasets.concatenate_datasets([labels, taken], axis=1).select_columns(record["columns"])
-    _check_sizes(joined, LabelColumns.of(record["columns"]).unified, where)
+    _check_sizes(joined, record["unified_column"], where)
     return joined
 
 
@@ -473,8 +459,6 @@ def push_model(run_dir: Path | str, repo_id: str, *, private: bool = True,
     `run_dir` is a training run folder (its `model/` is pushed) or a model folder itself;
     `evaluations` are output folders of `unify evaluate` whose results fill the card's table.
     """
-    from transformers import SegformerForSemanticSegmentation
-
     run_dir = Path(run_dir)
     model_dir = run_dir / MODEL_FOLDER if (run_dir / MODEL_FOLDER / "config.json").is_file() else run_dir
     if not (model_dir / "config.json").is_file():
@@ -484,17 +468,14 @@ def push_model(run_dir: Path | str, repo_id: str, *, private: bool = True,
         raise UnifyError(f"{model_dir} has no .safetensors weights; only safetensors are published")
     run_config = _run_config(run_dir)
     api = _hub_api()
-    model = SegformerForSemanticSegmentation.from_pretrained(model_dir, use_safetensors=True)
-    taxonomy = model_taxonomy(model.config, run_config.get("taxonomy"), where=str(model_dir))
-    model.config.id2label, model.config.label2id = taxonomy.id2label(), taxonomy.label2id()
-    processor = load_image_processor(model_dir)
+    segmenter = Segmenter.load(model_dir, device="cpu")
+    taxonomy = segmenter.taxonomy(run_config.get("taxonomy"))
+    model = segmenter.model
     results = [_read_evaluation(Path(folder)) for folder in evaluations]
-    card = model_card(repo_id, model.config, taxonomy, run_config, results, _read_json(run_dir / "metrics.json"),
-                      processor)
+    card = model_card(repo_id, model.config, taxonomy, run_config, results, _read_json(run_dir / "metrics.json"))
     url = _create_repo(api, repo_id, "model", private)
     with tempfile.TemporaryDirectory(prefix="unify-push-model-") as stage:
-        model.save_pretrained(stage)
-        processor.save_pretrained(stage)
+        segmenter.save(stage)
         (Path(stage) / "README.md").write_text(card)
         unsafe = [p.name for p in Path(stage).iterdir() if p.suffix in (".bin", ".pt", ".pth", ".pkl", ".ckpt")]
         if unsafe:
@@ -529,8 +510,8 @@ def _read_evaluation(folder: Path) -> dict:
 
 
 
-def model_card(repo_id: str, config, taxonomy, run_config: dict, evaluations: list[dict], run_metrics: dict | None,
-               processor=None) -> str:
+def model_card(repo_id: str, config, taxonomy, run_config: dict, evaluations: list[dict],
+               run_metrics: dict | None) -> str:
     """The model card: intended use, training data, evaluation, fine-tuning, limitations, citation."""
     training = _training_sources(run_config)
     distilled = any(s["kind"] == "pseudo_labelled" for s in training)
@@ -554,10 +535,6 @@ def model_card(repo_id: str, config, taxonomy, run_config: dict, evaluations: li
     intended = (f"Semantic segmentation of road scenes from vehicle cameras, in the `{taxonomy.name}` label space; "
                 "a starting point for fine-tuning on another driving dataset or taxonomy; a teacher for "
                 "pseudo-labelling further datasets with `unify pseudo-label`. Not validated for safety-critical use.")
-    if processor is not None and getattr(processor, "do_resize", False):
-        intended += (f" The image processor resizes every image to {processor.size['height']}x"
-                     f"{processor.size['width']} before the model sees it; `unify evaluate` scores full-resolution "
-                     "images.")
     names = ", ".join(sorted({s["dataset"] for s in training if s["dataset"] != "unknown"})) or "its training data"
     limitations = (f"The model knows only the {taxonomy.num_labels} classes of `{taxonomy.name}`; anything else is "
                    f"assigned to one of them. It learnt from {names}; other cameras, countries, weather and night "
@@ -582,7 +559,7 @@ def _training_sources(run_config: dict) -> list[dict]:
         split = source.get("split", "train")
         rows.append({"name": source.get("name") or path.name, "dataset": metadata.get("dataset", "unknown"),
                      "config": metadata.get("config", ""), "kind": metadata.get("kind", "built" if metadata else ""),
-                     "teacher": metadata.get("teacher"), "split": split,
+                     "teacher": (metadata.get("teacher") or {}).get("name"), "split": split,
                      "images": metadata.get("splits", {}).get(split), "weight": source.get("weight", 1.0)})
     return rows
 
@@ -591,10 +568,10 @@ def _training_table(sources: list[dict]) -> str | None:
     if not sources:
         return None
     rows = [[s["name"], f"{s['dataset']} ({s['config']})" if s["config"] else s["dataset"],
-             f"pseudo-labels from `{s['teacher']}`" if s["kind"] == "pseudo_labelled" else
+             f"pseudo-labels from {code(s['teacher'])}" if s["kind"] == "pseudo_labelled" else
              ("ground truth" if s["kind"] else "unknown"), s["split"],
              s["images"] if s["images"] is not None else "unknown", s["weight"]] for s in sources]
-    return markdown_table(["source", "dataset", "labels", "split", "images", "weight"], rows)
+    return markdown_table(["source", "dataset", "labels", "split", "images", "weight"], rows, raw_columns=(2,))
 
 
 def evaluation_table(evaluations: list[dict], run_metrics: dict | None = None) -> str | None:
@@ -605,14 +582,15 @@ def evaluation_table(evaluations: list[dict], run_metrics: dict | None = None) -
             scores = result.get(space)
             if scores:
                 rows.append([f"{result['dataset']} ({result['config']})", result["split"], result["num_images"],
-                             f"{space}: `{scores['taxonomy']}`", _percent(scores["miou"]),
+                             f"{space}: {code(scores['taxonomy'])}", _percent(scores["miou"]),
                              _percent(scores["pixel_accuracy"])])
     if not rows and run_metrics:
         rows = [[name, "evaluation data of the run", "", "unified", _percent(scores.get("miou")),
                  _percent(scores.get("pixel_accuracy"))] for name, scores in run_metrics.items()]
     if not rows:
         return None
-    return markdown_table(["dataset", "split", "images", "taxonomy", "mIoU (%)", "pixel accuracy (%)"], rows)
+    return markdown_table(["dataset", "split", "images", "taxonomy", "mIoU (%)", "pixel accuracy (%)"], rows,
+                          raw_columns=(3,))
 
 
 def _percent(value: float | None) -> str:

@@ -17,7 +17,6 @@ The shares are written beside each line, so that a person can edit the draft bef
 
 from __future__ import annotations
 
-import io
 import logging
 import tempfile
 from dataclasses import dataclass, field
@@ -25,14 +24,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from dataset_scripts import get_builder_class
 from dataset_scripts.base import RawSample
-from train.model import check_teacher, load_model
-from train.transforms import normalize
 from unify.core.errors import BadSampleError, UnifyError
+from unify.core.images import decode_rgb
+from unify.core.segmenter import Segmenter
 from unify.core.mapping import ALL, VOID, parse_mapping
 from unify.core.taxonomy import Taxonomy, get_taxonomy
 
@@ -75,29 +73,29 @@ class MappingSuggestion:
     output: Path | None = None
 
 
-def preprocess(rgb: np.ndarray, max_side: int | None = None) -> torch.Tensor:
-    """(1, 3, h, w) input normalised as in training; images longer than `max_side` are scaled down to it."""
-    if max_side is not None and max(rgb.shape[:2]) > max_side:
-        scale = max_side / max(rgb.shape[:2])
-        size = (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale)))
-        rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.BILINEAR))
-    return normalize(torch.from_numpy(np.require(rgb, requirements=["C", "W"])).permute(2, 0, 1)).unsqueeze(0)
+def shrink(rgb: np.ndarray, max_side: int | None) -> np.ndarray:
+    """The image scaled down (bilinear) so that its longer side is at most `max_side`; unchanged when shorter."""
+    if max_side is None or max(rgb.shape[:2]) <= max_side:
+        return rgb
+    scale = max_side / max(rgb.shape[:2])
+    size = (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale)))
+    return np.asarray(Image.fromarray(rgb).resize(size, Image.BILINEAR))
 
 
 @torch.inference_mode()
-def predict(teacher: torch.nn.Module, rgb: np.ndarray, device: torch.device, max_side: int | None = None) -> torch.Tensor:
-    """(H, W) unified class ids predicted for an image, at the image's own size."""
-    logits = teacher(pixel_values=preprocess(rgb, max_side).to(device)).logits
-    logits = F.interpolate(logits.float(), size=rgb.shape[:2], mode="bilinear", align_corners=False)
-    return logits.argmax(dim=1)[0]
+def predict(teacher: Segmenter, rgb: np.ndarray, max_side: int | None = None) -> torch.Tensor:
+    """(H, W) unified class ids predicted for an (H, W, 3) uint8 image, at the image's own size."""
+    small = np.require(shrink(rgb, max_side), requirements=["C", "W"])
+    pixels = teacher.preprocess(torch.from_numpy(small).permute(2, 0, 1)[None].to(teacher.device))
+    return teacher.logits(pixels, size=rgb.shape[:2]).argmax(dim=1)[0]
 
 
-def count_predictions(teacher: torch.nn.Module, label: np.ndarray, rgb: np.ndarray, counts: torch.Tensor,
-                      device: torch.device, max_side: int | None = None) -> None:
-    """Add one image's (native id, predicted unified id) pixel pairs to `counts` (L, C)."""
-    predicted = predict(teacher, rgb, device, max_side)
-    native = torch.from_numpy(label.astype(np.int64)).to(device)
-    pairs = native.flatten() * counts.shape[1] + predicted.flatten()
+def count_predictions(teacher: Segmenter, label: np.ndarray, rgb: np.ndarray, counts: torch.Tensor,
+                      max_side: int | None = None) -> None:
+    """Add one image's (native id, predicted unified id) pixel pairs to `counts` (L, C) int64."""
+    predicted = predict(teacher, rgb, max_side)
+    native = torch.from_numpy(label.astype(np.int64)).to(counts.device)
+    pairs = native.flatten() * counts.shape[1] + predicted.flatten().to(counts.device)
     counts += torch.bincount(pairs, minlength=counts.numel()).view(counts.shape)
 
 
@@ -144,13 +142,14 @@ def format_draft(suggestion: MappingSuggestion, header: list[str]) -> str:
     return "\n".join([f"# {text}" if text else "#" for text in header] + body) + "\n"
 
 
-def suggest_mapping(dataset: str, unified_taxonomy: str, teacher: torch.nn.Module | Path | str, output: Path | str,
+def suggest_mapping(dataset: str, unified_taxonomy: str, teacher: Segmenter | Path | str, output: Path | str,
                     data_dir: Path | str | None = None, config: str | None = None, samples: int = 64,
                     rule: SuggestionRule | None = None, device: str | None = None, max_side: int | None = 1024,
                     overwrite: bool = False) -> MappingSuggestion:
     """Run `teacher` over `samples` images of `dataset` (read from `data_dir`) and write a draft mapping.
 
-    `teacher` is a saved model folder, or a model already in memory that returns `.logits`.
+    `teacher` is a model folder or Hub id, or a `Segmenter` already in memory. Raises `UnifyError` when the
+    output exists (without `overwrite`), the teacher predicts another taxonomy, or the dataset has no samples.
     """
     rule = rule or SuggestionRule()
     output = Path(output)
@@ -160,22 +159,18 @@ def suggest_mapping(dataset: str, unified_taxonomy: str, teacher: torch.nn.Modul
         raise UnifyError(f"{output} exists; a draft never replaces a file that may hold edits (use --force)")
     unified = get_taxonomy(unified_taxonomy)
     unified.require_unified()
-    source = "(in memory)"
-    if not isinstance(teacher, torch.nn.Module):
-        source = str(teacher)
-        if not (Path(source) / "config.json").is_file():
-            raise UnifyError(f"teacher {source} is not a saved model folder (no config.json)")
-        teacher = load_model(source)
-        check_teacher(teacher, unified, source)
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    teacher.to(device).eval()
+    if not isinstance(teacher, Segmenter):
+        teacher = Segmenter.load(teacher, device=device)
+    teacher.check_predicts(unified, role="the teacher")
+    teacher.eval()
+    source = teacher.identity.display() if teacher.identity else "(in memory)"
     with tempfile.TemporaryDirectory(prefix="unify-suggest-") as cache:
         builder = get_builder_class(dataset)(config_name=config, data_dir=str(data_dir) if data_dir else None,
                                              cache_dir=cache)
         native = get_taxonomy(builder.config.native_taxonomy)
         chosen = pick_samples(builder.list_samples(builder._require_data_dir() if builder.LAYOUT_HELP else None),
                               samples)
-        counts = torch.zeros(native.max_id + 1, unified.num_labels, dtype=torch.int64, device=device)
+        counts = torch.zeros(native.max_id + 1, unified.num_labels, dtype=torch.int64, device=teacher.device)
         skipped = []
         for sample in chosen:
             try:
@@ -184,12 +179,12 @@ def suggest_mapping(dataset: str, unified_taxonomy: str, teacher: torch.nn.Modul
                 logger.warning("skipping %s", exc)
                 skipped.append(str(exc))
                 continue
-            count_predictions(teacher, label, rgb, counts, device, max_side)
+            count_predictions(teacher, label, rgb, counts, max_side)
         config_name = builder.config.name
     counts = counts.cpu().numpy()
     suggestion = MappingSuggestion(native, unified, counts, draft_lines(counts, native, unified, rule),
                                    num_images=len(chosen) - len(skipped), skipped=skipped, output=output)
-    header = _header(suggestion, dataset, config_name, source, data_dir, rule)
+    header = _header(suggestion, dataset, config_name, source, rule)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(format_draft(suggestion, header), encoding="utf-8")
     parse_mapping(output, native, unified)  # the draft must already be a valid mapping file
@@ -210,11 +205,7 @@ def pick_samples(by_split: dict[str, list[RawSample]], count: int) -> list[RawSa
 
 def _read(builder, sample: RawSample, native: Taxonomy) -> tuple[np.ndarray, np.ndarray]:
     loaded = builder.load_sample(sample)
-    try:
-        with Image.open(io.BytesIO(loaded.image_bytes)) as image:
-            rgb = np.asarray(image.convert("RGB"))
-    except Exception as exc:  # PIL raises several unrelated types for unreadable files
-        raise BadSampleError(sample.image_path, f"unreadable image ({exc})") from exc
+    rgb = decode_rgb(loaded.image_bytes, sample.image_path)
     label = loaded.label
     if label.shape != rgb.shape[:2]:
         raise BadSampleError(sample.label_path or sample.image_path,
@@ -227,7 +218,7 @@ def _read(builder, sample: RawSample, native: Taxonomy) -> tuple[np.ndarray, np.
     return rgb, label
 
 
-def _header(suggestion: MappingSuggestion, dataset: str, config: str, teacher: str, data_dir, rule) -> list[str]:
+def _header(suggestion: MappingSuggestion, dataset: str, config: str, teacher: str, rule) -> list[str]:
     kinds = {ALL: 0, VOID: 0}
     for line in suggestion.lines:
         if line.targets in kinds:
@@ -235,7 +226,7 @@ def _header(suggestion: MappingSuggestion, dataset: str, config: str, teacher: s
     return [
         f"DRAFT {suggestion.native.name} -> {suggestion.unified.name}, suggested by `unify mappings suggest` from "
         f"the teacher {teacher}",
-        f"over {suggestion.num_images} images of {dataset}/{config} ({data_dir or 'built in'}); "
+        f"over {suggestion.num_images} images of {dataset}/{config}; "
         f"{len(suggestion.skipped)} unreadable sample(s) skipped.",
         f"Rule: allowed = share >= {rule.min_share:g}, or share >= {rule.min_evidence:g} and >= {rule.lift:g}x its "
         f"share on the other classes; '*' when the predictions' perplexity",

@@ -55,5 +55,5 @@ def test_bad_samples(raw, tmp_path):
         build("bdd100k", raw, tmp_path / "out")
     report, _ = build("bdd100k", raw, tmp_path / "out", skip_bad=True)
     assert report.num_examples == {"train": 1}
-    reasons = {s["image_id"]: s["reason"] for s in report.skipped}
+    reasons = {s.image_id: s.reason for s in report.skipped}
     assert "label is 65x32" in reasons["7d2f7975-e0c1c5a7"] and "[19]" in reasons["0a0a0b1a-7c39d841"]

@@ -67,7 +67,7 @@ def test_an_image_without_a_mask_is_a_bad_sample_and_the_layout_is_checked(tmp_p
     raw = write_freiburg(tmp_path / "raw")
     (raw / "train/GT_color/b12-1234_mask.png").unlink()
     report, _ = build("freiburg_forest", raw, tmp_path / "out", skip_bad=True)
-    assert [s["image_id"] for s in report.skipped] == ["b12-1234"]
-    assert report.skipped[0]["reason"].startswith("no label file")
+    assert [s.image_id for s in report.skipped] == ["b12-1234"]
+    assert report.skipped[0].reason.startswith("no label file")
     with pytest.raises(UnifyError, match="missing train/rgb, train/GT_color"):
         build("freiburg_forest", tmp_path, tmp_path / "out2")

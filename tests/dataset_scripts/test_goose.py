@@ -9,7 +9,7 @@ import pytest
 
 from fixtures import (assert_bad_sample, build, native_label, rows_by_id, stripes, truncate, unified_id, unified_label,
                       write_image, write_label)
-from unify.build import read_metadata
+from unify import read_metadata
 from unify.core.errors import DataFileError, UnifyError
 from unify.core.taxonomy import get_taxonomy
 
@@ -73,8 +73,8 @@ def test_unified_view_maps_goose_classes_into_offroad34(built):
 def test_metadata_names_the_taxonomies(built):
     report, _ = built
     metadata = read_metadata(report.output_dir)
-    assert (metadata["native_taxonomy"], metadata["unified_taxonomy"]) == ("goose", "offroad34")
-    assert len(metadata["native_classes"]) == 64
+    assert (metadata.native_taxonomy.name, metadata.unified_taxonomy.name) == ("goose", "offroad34")
+    assert len(metadata.native_taxonomy.classes) == 64
 
 
 def test_goose_ex_is_a_configuration_of_the_same_reader(tmp_path):
@@ -106,7 +106,7 @@ def test_an_image_without_its_label_is_a_bad_sample(tmp_path):
     raw = write_goose(tmp_path / "raw")
     (raw / "labels/train/2023-01-20_aying/2023-01-20_aying__0005_1674212400123456789_labelids.png").unlink()
     report, _ = build("goose", raw, tmp_path / "out", skip_bad=True)
-    assert [s["reason"] for s in report.skipped] == [
+    assert [s.reason for s in report.skipped] == [
         f"no label file (expected {raw}/labels/train/2023-01-20_aying/"
         f"2023-01-20_aying__0005_1674212400123456789_labelids.png)"]
     assert report.num_examples == {"train": 2, "validation": 1}

@@ -88,6 +88,6 @@ def test_bad_samples_are_skipped(raw, tmp_path):
     write_polygons(raw / "gtFine" / "train" / "0" / "000123_gtFine_polygons.json", POLYGONS, height=40)
     report, loaded = build("idd", raw, tmp_path / "out", skip_bad=True)
     assert report.num_examples == {"train": 1}
-    reasons = {s["image_id"]: s["reason"] for s in report.skipped}
+    reasons = {s.image_id: s.reason for s in report.skipped}
     assert "unreadable polygon file" in reasons["val_3_000045"]
     assert "label is 64x40" in reasons["train_0_000123"]

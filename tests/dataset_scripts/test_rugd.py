@@ -104,7 +104,7 @@ def test_a_colour_outside_the_map_is_a_bad_sample(tmp_path):
     assert sample_error.path == str(bad)
     assert sample_error.reason == "1 colour(s) not in the colour table: #070707 (1 px)"
     report, _ = build("rugd", raw, tmp_path / "out", skip_bad=True)
-    assert [s["image_id"] for s in report.skipped] == ["trail-3_00006"]
+    assert [s.image_id for s in report.skipped] == ["trail-3_00006"]
 
 
 def test_unknown_scenes_and_layouts_are_refused(tmp_path):

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import datasets
@@ -6,8 +7,9 @@ import pytest
 
 from dataset_scripts.synthetic_driving import SyntheticDriving
 from dataset_scripts.synthetic_scenes import render_scene
-from unify.build import build_dataset, read_metadata
-from unify.core.errors import BadSampleError
+from unify import read_metadata
+from unify.build import build_dataset
+from unify.core.errors import BadSampleError, UnifyError
 from unify.core.mapping import get_mapping
 
 
@@ -42,7 +44,7 @@ def test_parquet_round_trip_is_lossless_and_carries_metadata(tmp_path):
     allowed = datasets.load_dataset(str(tmp_path / "coarse"), "label_mapping", split="train")
     assert allowed[allowed["native_name"].index("vehicle")]["allowed"] == [12, 13, 14]
     metadata = read_metadata(tmp_path / "coarse")
-    assert metadata["native_taxonomy"] == "synthetic_coarse" and metadata["unified_taxonomy"] == "synthetic_fine"
+    assert metadata.native_taxonomy.name == "synthetic_coarse" and metadata.unified_taxonomy.name == "synthetic_fine"
 
 
 def test_builds_are_byte_identical(tmp_path):
@@ -66,16 +68,25 @@ def test_shifted_has_unlabeled_regions_and_a_domain_shift(tmp_path):
 def test_unknown_label_ids_stop_the_build_or_are_listed_with_skip_bad(tmp_path, monkeypatch):
     original = SyntheticDriving._native_label
 
+    corrupted = {"every": True}
+
     def corrupt(self, fine, rng):
         native = original(self, fine, rng)
-        if rng.random() < 2:  # every sample
+        if corrupted["every"] or rng.random() < 0.5:
             native[0, 0] = 77
         return native
 
     monkeypatch.setattr(SyntheticDriving, "_native_label", corrupt)
     with pytest.raises(BadSampleError, match=r"label ids \[77\] are not in the synthetic_coarse taxonomy"):
         build(tmp_path, "coarse", (("train", 2),))
-    report = build(tmp_path, "coarse", (("train", 2), ("validation", 1)), skip_bad=True)
-    assert [s["image_id"] for s in report.skipped] == ["coarse_1000000", "coarse_1000001", "coarse_1000002"]
-    assert "77" in report.skipped[0]["reason"]
-    assert json.loads((tmp_path / "coarse" / "unify.json").read_text())["skipped"] == report.skipped
+    # every sample skipped: an empty dataset is no success
+    with pytest.raises(UnifyError, match=r"every sample was skipped \(3 in all\).*\n.*label ids \[77\]"):
+        build(tmp_path, "coarse", (("train", 2), ("validation", 1)), skip_bad=True)
+    assert not (tmp_path / "coarse").exists()
+    # some skipped: the build succeeds and lists them
+    corrupted["every"] = False
+    report = build(tmp_path, "coarse", (("train", 6),), skip_bad=True)
+    assert 0 < len(report.skipped) < 6 and report.num_examples == {"train": 6 - len(report.skipped)}
+    assert "77" in report.skipped[0].reason
+    recorded = json.loads((tmp_path / "coarse" / "unify.json").read_text())["skipped"]
+    assert recorded == [dataclasses.asdict(s) for s in report.skipped]

@@ -62,7 +62,7 @@ def test_bad_masks_are_bad_samples(tmp_path):
     with pytest.raises(BadSampleError, match="labels.png"):
         build("ycor", raw, tmp_path / "out")
     report, dataset = build("ycor", raw, tmp_path / "out", skip_bad=True)
-    reasons = {s["image_id"]: s["reason"] for s in report.skipped}
+    reasons = {s.image_id: s.reason for s in report.skipped}
     assert reasons["train_iid000001"] == "1 colour(s) not in the colour table: #fafafa (4 px)"
     assert "truncated" in reasons["train_iid000005"]
     assert dataset["train"]["image_id"] == ["train_iid000000"]

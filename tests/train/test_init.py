@@ -7,7 +7,7 @@ import torch
 import yaml
 from transformers import SegformerConfig, SegformerForSemanticSegmentation
 
-from train.model import SEGFORMER_SIZES, build_model
+from unify.core.segmenter import SEGFORMER_SIZES, Segmenter
 from unify.build import build_dataset
 from unify.cli import main
 from unify.core.taxonomy import ClassInfo, Taxonomy, get_taxonomy
@@ -30,39 +30,42 @@ def student(hub, tmp_path):
 
 
 def test_the_same_classes_keep_every_weight(student, caplog):
-    caplog.set_level(logging.INFO, logger="train.model")
-    model = build_model("tester/student", FINE)
+    caplog.set_level(logging.INFO, logger="unify.core.segmenter")
+    model = Segmenter.for_training("tester/student", FINE).model
     assert all(torch.equal(tensor, model.state_dict()[name]) for name, tensor in student.items())
-    assert "every weight kept" in caplog.text
+    total = len(model.state_dict())
+    assert f"{total} of {total} tensors loaded, 0 new (none)" in caplog.text
 
 
 def test_other_classes_keep_the_backbone_and_reinitialise_the_classifier(student, caplog):
-    caplog.set_level(logging.INFO, logger="train.model")
+    caplog.set_level(logging.INFO, logger="unify.core.segmenter")
     cityscapes = get_taxonomy("cityscapes19")
-    model = build_model("tester/student", cityscapes)
+    model = Segmenter.for_training("tester/student", cityscapes).model
     weights = model.state_dict()
     kept = [name for name in student if not name.startswith("decode_head.classifier")]
     assert all(torch.equal(student[name], weights[name]) for name in kept)
     assert weights["decode_head.classifier.weight"].shape[0] == 19
     assert model.config.id2label == cityscapes.id2label()
-    assert "classifier re-initialised for the 19 classes of cityscapes19 (it predicted 15 other classes" in caplog.text
+    total = len(weights)
+    assert f"{total - 2} of {total} tensors loaded, 2 new (decode_head.classifier) for the 19 classes of cityscapes19" \
+        in caplog.text
 
 
 def test_a_same_sized_head_for_other_classes_is_reinitialised_too(student, caplog):
-    caplog.set_level(logging.INFO, logger="train.model")
+    caplog.set_level(logging.INFO, logger="unify.core.segmenter")
     reversed_names = [c.name for c in reversed(FINE.trainable)]
     shuffled = Taxonomy("reversed", tuple(ClassInfo(i, name, (0, 0, 0), False)
                                           for i, name in enumerate(reversed_names)))
-    model = build_model("tester/student", shuffled)
+    model = Segmenter.for_training("tester/student", shuffled).model
     weights = model.state_dict()
     assert not torch.equal(weights["decode_head.classifier.weight"], student["decode_head.classifier.weight"])
     assert torch.equal(weights["decode_head.linear_fuse.weight"], student["decode_head.linear_fuse.weight"])
     assert [model.config.id2label[i] for i in range(15)] == reversed_names
-    assert "classifier re-initialised for the 15 classes of reversed" in caplog.text
+    assert "122 of 124 tensors loaded, 2 new (decode_head.classifier) for the 15 classes of reversed" in caplog.text
 
 
 def test_unify_train_init_fine_tunes_the_published_student(student, tmp_path, caplog):
-    caplog.set_level(logging.INFO, logger="train.model")
+    caplog.set_level(logging.INFO, logger="unify.core.segmenter")
     build_dataset("synthetic_driving", tmp_path / "data", config="source", splits=(("train", 4),))
     config = tmp_path / "finetune.yaml"
     config.write_text(yaml.safe_dump({
@@ -72,7 +75,7 @@ def test_unify_train_init_fine_tunes_the_published_student(student, tmp_path, ca
 
     assert main(["train", str(config), "--init", "tester/student"]) == 0
 
-    assert "initialised from tester/student (Hub): every weight kept" in caplog.text
-    assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["init"] == "tester/student"
+    assert "initialised from tester/student@" in caplog.text and " 0 new (none)" in caplog.text
+    assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["model"] == "tester/student"
     trained = SegformerForSemanticSegmentation.from_pretrained(tmp_path / "run" / "model", use_safetensors=True)
     assert trained.config.hidden_sizes == SEGFORMER_SIZES["mit-pico"]["hidden_sizes"]  # the student's, not mit-b0's

@@ -6,7 +6,7 @@ import torch
 from train.config import TrainConfig, load_config
 from train.data import StepBatchSampler
 from train.loop import train
-from train.model import SEGFORMER_SIZES, build_model
+from unify.core.segmenter import SEGFORMER_SIZES, Segmenter
 from train.transforms import TrainTransform
 from unify.build import build_dataset
 from unify.core.errors import UnifyError
@@ -103,8 +103,8 @@ def test_config_errors_name_the_field_and_value(source, tmp_path):
 
 def test_models_from_size_names_predict_the_taxonomy():
     taxonomy = get_taxonomy("cityscapes19")
-    model = build_model("mit-pico", taxonomy)
+    model = Segmenter.for_training("mit-pico", taxonomy).model
     assert model.config.num_labels == 19 and model.config.id2label[0] == "road"
     assert set(SEGFORMER_SIZES) >= {"mit-b0", "mit-b5"}
     with pytest.raises(UnifyError, match="without gaps"):
-        build_model("mit-pico", get_taxonomy("cityscapes"))
+        Segmenter.for_training("mit-pico", get_taxonomy("cityscapes"))

@@ -11,15 +11,21 @@ from PIL import Image
 
 from train.config import AugmentConfig, TrainConfig, load_config
 from train.decode import open_pair
-from train.transforms import (IMAGENET_MEAN, IMAGENET_STD, TrainTransform, gaussian_blur, hue_saturation, normalize,
-                              shear_grid)
+from train.transforms import TrainTransform, gaussian_blur, hue_saturation, shear_grid
 from unify.core.constants import IGNORE_INDEX, IMAGE
-from unify.core.errors import UnifyError
+from unify.core.errors import BadSampleError, UnifyError
+from unify.core.segmenter import IMAGENET_MEAN, IMAGENET_STD, Normalization
 
 CROP = (48, 64)
+normalize = Normalization()
 # Each change switched on strongly, the others at their identity.
 STRONG = {"brightness": (1.3, 1.4), "contrast": (1.3, 1.4), "hue_degrees": (40.0, 50.0), "saturation": (0.3, 0.4),
           "shear_degrees": (10.0, 12.0), "blur_probability": 1.0, "noise_probability": 1.0}
+
+
+def only(**changes) -> AugmentConfig:
+    """Every augmentation off but these."""
+    return dataclasses.replace(AugmentConfig.none(), **changes)
 
 
 def scene(height: int = 96, width: int = 160) -> tuple[np.ndarray, np.ndarray]:
@@ -69,7 +75,7 @@ def run(transform, image, label, seed):
 @pytest.mark.parametrize("scale_range", [(0.6, 1.4), (0.2, 0.3), (2.0, 3.0)])
 def test_everything_off_gives_todays_output_bit_for_bit(scale_range):
     image, label = scene()
-    for transform in (TrainTransform(CROP, scale_range), TrainTransform(CROP, scale_range, AugmentConfig.none())):
+    for transform in (TrainTransform(CROP, scale_range), TrainTransform(CROP, scale_range, augment=only())):
         for seed in range(6):
             pixels, target = run(transform, image, label, seed)
             expected_pixels, expected_target = todays_transform(image, label, np.random.default_rng(seed),
@@ -80,8 +86,8 @@ def test_everything_off_gives_todays_output_bit_for_bit(scale_range):
 @pytest.mark.parametrize("name", sorted(STRONG))
 def test_each_change_is_off_at_its_identity_and_changes_the_crop_when_on(name):
     image, label = scene()
-    plain = TrainTransform(CROP, (0.6, 1.4), AugmentConfig.none())
-    changed = TrainTransform(CROP, (0.6, 1.4), dataclasses.replace(AugmentConfig.none(), **{name: STRONG[name]}))
+    plain = TrainTransform(CROP, (0.6, 1.4), augment=AugmentConfig.none())
+    changed = TrainTransform(CROP, (0.6, 1.4), augment=only(**{name: STRONG[name]}))
     for seed in range(3):
         pixels, target = run(changed, image, label, seed)
         plain_pixels, plain_target = run(plain, image, label, seed)
@@ -91,7 +97,7 @@ def test_each_change_is_off_at_its_identity_and_changes_the_crop_when_on(name):
 
 def test_same_seed_same_output_with_every_change_on():
     image, label = scene()
-    transform = TrainTransform(CROP, (0.3, 1.5), AugmentConfig(**STRONG), jpeg_draft=True)
+    transform = TrainTransform(CROP, (0.3, 1.5), augment=AugmentConfig(**STRONG), jpeg_draft=True)
     encoded = jpeg(image)
     for seed in (0, 1, 2):
         first = run(transform, image, label, seed)
@@ -106,8 +112,8 @@ def test_photometric_changes_never_touch_the_label():
     image, label = scene()
     photometric = {k: v for k, v in STRONG.items() if k != "shear_degrees"}
     for shear in ((0.0, 0.0), (-2.0, 2.0)):
-        plain = TrainTransform(CROP, (0.5, 1.5), dataclasses.replace(AugmentConfig.none(), shear_degrees=shear))
-        changed = TrainTransform(CROP, (0.5, 1.5), AugmentConfig(**photometric, shear_degrees=shear))
+        plain = TrainTransform(CROP, (0.5, 1.5), augment=only(shear_degrees=shear))
+        changed = TrainTransform(CROP, (0.5, 1.5), augment=AugmentConfig(**photometric, shear_degrees=shear))
         for seed in range(8):
             assert torch.equal(run(changed, image, label, seed)[1], run(plain, image, label, seed)[1])
 
@@ -116,8 +122,8 @@ def test_shear_moves_image_and_label_together_and_brings_in_ignore():
     image = np.full((64, 64, 3), 40, dtype=np.uint8)
     label = np.zeros((64, 64), dtype=np.uint8)
     image[:, 24:40], label[:, 24:40] = 220, 9  # a vertical bar in both
-    settings = dataclasses.replace(AugmentConfig.none(), shear_degrees=(15.0, 15.0))
-    pixels, target = TrainTransform((64, 64), (1.0, 1.0), settings)(image, label, np.random.default_rng(3))
+    settings = only(shear_degrees=(15.0, 15.0))
+    pixels, target = TrainTransform((64, 64), (1.0, 1.0), augment=settings)(image, label, np.random.default_rng(3))
     bright = rgb(pixels)[0] > 130
     inside = target == 9
     assert (bright != inside).float().mean() < 0.01  # at most the odd pixel on the bar's edges
@@ -137,8 +143,8 @@ def test_drawn_values_stay_in_their_ranges():
     label = np.zeros((16, 16), dtype=np.uint8)
 
     def drawn(name, value, measure):
-        settings = dataclasses.replace(AugmentConfig.none(), **{name: value})
-        transform = TrainTransform((16, 16), (1.0, 1.0), settings)
+        settings = only(**{name: value})
+        transform = TrainTransform((16, 16), (1.0, 1.0), augment=settings)
         return np.array([measure(rgb(run(transform, grey, label, seed)[0])) for seed in range(200)])
 
     factors = drawn("brightness", (0.9, 1.1), lambda out: out.mean().item() / 100)
@@ -149,7 +155,7 @@ def test_drawn_values_stay_in_their_ranges():
     assert 0.2 < noisy.mean() < 0.4
     edge = np.zeros((16, 16, 3), dtype=np.uint8)
     edge[:, 6:10] = 200  # a bar that the flip leaves in place
-    blur = TrainTransform((16, 16), (1.0, 1.0), dataclasses.replace(AugmentConfig.none(), blur_probability=0.3))
+    blur = TrainTransform((16, 16), (1.0, 1.0), augment=only(blur_probability=0.3))
     blurred = [(rgb(run(blur, edge, label, seed)[0]) - rgb(normalize(torch.from_numpy(edge).permute(2, 0, 1))))
                .abs().max().item() > 1 for seed in range(200)]
     assert 0.2 < np.mean(blurred) < 0.4
@@ -157,7 +163,7 @@ def test_drawn_values_stay_in_their_ranges():
     red[..., 0], red[..., 1], red[..., 2] = 200, 100, 100  # hue 0, saturation 0.5
 
     def hsv(name, value):
-        transform = TrainTransform((16, 16), (1.0, 1.0), dataclasses.replace(AugmentConfig.none(), **{name: value}))
+        transform = TrainTransform((16, 16), (1.0, 1.0), augment=only(**{name: value}))
         pixel = [rgb(run(transform, red, label, seed)[0])[:, 8, 8] / 255 for seed in range(100)]
         return np.array([colorsys.rgb_to_hsv(*p.tolist()) for p in pixel])
 
@@ -169,7 +175,7 @@ def test_drawn_values_stay_in_their_ranges():
 
 def test_shear_stays_in_its_range():
     image, label = scene(64, 64)
-    transform = TrainTransform((64, 64), (1.0, 1.0), dataclasses.replace(AugmentConfig.none(),
+    transform = TrainTransform((64, 64), (1.0, 1.0), augment=dataclasses.replace(AugmentConfig.none(),
                                                                         shear_degrees=(-4.0, 4.0)))
     ignored_left = []
     for seed in range(40):
@@ -248,8 +254,8 @@ def test_without_draft_or_where_it_cannot_serve_an_opened_image_gives_the_decode
     encoded = jpeg(image)
     decoded = np.asarray(Image.open(io.BytesIO(encoded)).convert("RGB"))
     row = {IMAGE: {"bytes": encoded}, "label": {"bytes": _png(label)}}
-    for transform in (TrainTransform(CROP, (0.2, 0.4), AugmentConfig(**STRONG)),
-                      TrainTransform(CROP, (0.6, 1.4), AugmentConfig(**STRONG), jpeg_draft=True)):
+    for transform in (TrainTransform(CROP, (0.2, 0.4), augment=AugmentConfig(**STRONG)),
+                      TrainTransform(CROP, (0.6, 1.4), augment=AugmentConfig(**STRONG), jpeg_draft=True)):
         for seed in range(4):
             opened, opened_label = open_pair(row, "label")
             assert np.array_equal(opened_label, label)
@@ -302,3 +308,13 @@ def test_shear_grid_equals_affine_grid():
         theta = torch.tensor([[[1.0, slope * height / width, 0.0], [0.0, 1.0, 0.0]]])
         expected = F.affine_grid(theta, [1, 1, height, width], align_corners=False)
         assert torch.allclose(shear_grid(height, width, slope), expected, atol=1e-6)
+
+
+def test_unreadable_images_are_bad_samples_naming_the_column():
+    image, label = scene()
+    with pytest.raises(BadSampleError, match="image: unreadable image"):
+        open_pair({IMAGE: {"bytes": b"not an image"}, "label": {"bytes": _png(label)}}, "label")
+    truncated = jpeg(image)[:900]
+    opened, label = open_pair({IMAGE: {"bytes": truncated}, "label": {"bytes": _png(label)}}, "label")
+    with pytest.raises(BadSampleError, match="image: unreadable image"):
+        TrainTransform(CROP, (0.3, 0.3), jpeg_draft=True)(opened, label, np.random.default_rng(0))

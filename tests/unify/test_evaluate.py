@@ -8,12 +8,17 @@ import torch
 from PIL import Image
 from transformers import SegformerConfig, SegformerForSemanticSegmentation, SegformerImageProcessor
 
-from unify.build import build_dataset, load_split, read_metadata
+from unify import read_metadata
+from unify.build import build_dataset
 from unify.cli import main
 from unify.core.errors import UnifyError
-from unify.evaluate import NativeCollapse, evaluate_model, plan_evaluation
+from unify.core.evaluator import NativeCollapse, _plan
+from unify.core.folder import load_split
+from unify.core.mapping import LabelMapping
 from unify.core.metrics import ConfusionMatrix
+from unify.core.segmenter import Segmenter
 from unify.core.taxonomy import get_taxonomy
+from unify.evaluate import evaluate_model
 
 FINE = get_taxonomy("synthetic_fine")
 
@@ -99,19 +104,24 @@ def test_a_model_that_always_says_one_class_scores_as_the_labels_predict(coarse,
             assert min(image.size) > 50
 
 
-def test_a_model_of_another_unified_taxonomy_is_scored_in_the_native_taxonomy_only(coarse):
-    fine_model = SegformerConfig(num_labels=FINE.num_labels, id2label=FINE.id2label())
+def test_a_model_of_another_unified_taxonomy_is_scored_in_the_native_taxonomy_only(coarse, tmp_path):
+    fine_model = Segmenter.load(constant_model(tmp_path / "fine", "road"))
     metadata = read_metadata(coarse)
-    assert plan_evaluation(fine_model, metadata).unified_names == [c.name for c in FINE.trainable]
+    column, collapse = _plan(fine_model, metadata, None, True, coarse)
+    assert column == "unified_label" and collapse.names[0] == "drivable"
 
-    relabelled = dict(metadata, unified_taxonomy="cityscapes19", unified_classes=get_taxonomy("cityscapes19").to_json())
-    plan = plan_evaluation(fine_model, relabelled)
-    assert plan.unified_names is None  # the dataset's unified labels are not in the model's classes
-    assert plan.collapse.names == [c.name for c in get_taxonomy("synthetic_coarse").classes if not c.ignore]
+    native = metadata.native_taxonomy
+    city = get_taxonomy("cityscapes19")
+    metadata.mapping = LabelMapping(native, city, {c.id: () for c in native.classes}, {})  # built for cityscapes19
+    column, collapse = _plan(fine_model, metadata, None, True, coarse)
+    assert column is None  # the dataset's unified labels are not in the model's classes
+    assert collapse.names == [c.name for c in native.classes if not c.ignore]  # through synthetic_coarse -> fine
 
-    shuffled = dict(enumerate(reversed(list(FINE.id2label().values()))))
+    reversed_fine = get_taxonomy("synthetic_fine").id2label()
+    shuffled = SegformerConfig(num_labels=15, id2label=dict(enumerate(reversed(list(reversed_fine.values())))))
+    fine_model.model.config = shuffled
     with pytest.raises(UnifyError, match="match no registered unified taxonomy"):
-        plan_evaluation(SegformerConfig(num_labels=len(shuffled), id2label=shuffled), relabelled)
+        _plan(fine_model, metadata, None, True, coarse)
 
 
 def test_cli_evaluate_writes_its_tables(coarse, tmp_path, capsys):
@@ -133,4 +143,4 @@ def test_a_model_that_cannot_be_loaded_is_a_clear_error(coarse, tmp_path, capsys
     (tmp_path / "empty").mkdir()
     assert main(["evaluate", "--model", str(tmp_path / "empty"), "--dataset", str(coarse), "--output",
                  str(tmp_path / "out")]) == 2
-    assert "cannot load the model" in capsys.readouterr().err
+    assert "is not a model folder: it has no config.json" in capsys.readouterr().err

@@ -19,14 +19,16 @@ from transformers import (SegformerConfig, SegformerForSemanticSegmentation, Seg
                           pipeline)
 
 from dataset_scripts.synthetic_driving import SyntheticDriving
-from unify.build import build_dataset, load_split, read_metadata, write_metadata
+from unify import read_metadata
+from unify.build import build_dataset
+from unify.core.folder import PSEUDO_LABELLED, LabelColumns, load_split
 from unify.cli import main
 from unify.core.constants import NATIVE_LABEL
 from unify.core.constants import IGNORED, PROVENANCE_NAMES
 from unify.core.errors import UnifyError
 from unify.evaluate import evaluate_model
-from unify.hub import (FORMAT_TAG, LabelColumns, SourceInfo, attach_images, dataset_card, dataset_sources,
-                       push_dataset, push_model)
+from unify.hub import (FORMAT_TAG, SourceInfo, attach_images, dataset_card, dataset_sources, push_dataset,
+                       push_model)
 from unify.core.images import decode_label, encode_label
 from unify.core.mapping import get_mapping
 from unify.core.taxonomy import get_taxonomy
@@ -82,10 +84,10 @@ def pseudo(built, tmp_path_factory) -> Path:
                                     "fine_label": datasets.Image()})
     datasets.Dataset.from_list(out, features=features).to_parquet(str(folder / "data" / "train-00000-of-00001.parquet"))
     metadata = read_metadata(built)
-    write_metadata(folder, mapping, dataset=metadata["dataset"], config=metadata["config"], splits={"train": len(out)},
-                   source=metadata["source"], skipped=[],
-                   extra={"kind": "pseudo_labelled", "teacher": "tester/teacher",
-                          "tta": {"scales": [0.75, 1.0], "flip": True}})
+    metadata.kind, metadata.columns = PSEUDO_LABELLED, LabelColumns.for_kind(PSEUDO_LABELLED)
+    metadata.teacher = {"name": "tester/teacher", "sha256": "0" * 64, "revision": None}
+    metadata.tta = {"scales": [0.75, 1.0], "flip": True}
+    metadata.write(folder)
     report = {"pixels_by_provenance": {name: int(n) for name, n in zip(PROVENANCE_NAMES, counts)}}
     (folder / "pseudo_label_report.json").write_text(json.dumps(report))
     return folder
@@ -108,7 +110,7 @@ def test_a_pushed_dataset_loads_back_with_plain_load_dataset(hub, built):
     same_rows(loaded, rows(built))
     classes = datasets.load_dataset("tester/coarse", "unified_classes", split="train")
     assert classes["name"] == [c.name for c in FINE.classes]
-    assert json.loads(hub.files("tester/coarse")["unify.json"]) == read_metadata(built)
+    assert json.loads(hub.files("tester/coarse")["unify.json"]) == read_metadata(built).to_json()
     card = HfApi().dataset_info("tester/coarse").card_data
     assert card["unify"]["taxonomy"] == [{"id": c.id, "name": c.name, "color": "#%02x%02x%02x" % c.color}
                                          for c in FINE.trainable]
@@ -131,7 +133,7 @@ def test_labels_only_round_trip_through_attach_images(hub, pseudo, tmp_path):
     assert counts == {"train": 4}
     same_rows(rows(tmp_path / "full"), rows(pseudo))
     metadata = read_metadata(tmp_path / "full")
-    assert "labels_only" not in metadata and metadata["kind"] == "pseudo_labelled"
+    assert metadata.labels_only is None and metadata.kind == "pseudo_labelled" and metadata.images_attached
     assert datasets.load_dataset(str(tmp_path / "full"), split="train", streaming=True).features.keys() \
         == rows(pseudo).features.keys()
 
@@ -146,7 +148,7 @@ def test_attach_images_names_the_images_missing_from_the_raw_copy(hub, built, tm
 def test_images_whose_licence_forbids_redistribution_are_refused(hub, built, tmp_path, monkeypatch, capsys):
     restricted = tmp_path / "restricted"
     shutil.copytree(built, restricted)
-    metadata = read_metadata(restricted)
+    metadata = read_metadata(restricted).to_json()
     metadata["source"].update(license="Research only, no redistribution", redistribution_allowed=False)
     (restricted / "unify.json").write_text(json.dumps(metadata))
 
@@ -183,7 +185,7 @@ def test_sources_are_counted_from_the_rows_and_unknown_ones_are_not_redistributa
 
 
 def test_the_card_of_a_dataset_with_several_sources(pseudo):
-    metadata = read_metadata(pseudo)
+    metadata = read_metadata(pseudo).to_json()
     report = json.loads((pseudo / "pseudo_label_report.json").read_text())
     sources = [SourceInfo("synthetic_driving", "(built in)", "Same as this package", "", True, {"train": 4}),
                SourceInfo("cityscapes", "https://www.cityscapes-dataset.com", "Cityscapes licence (non-commercial)",
@@ -192,7 +194,7 @@ def test_the_card_of_a_dataset_with_several_sources(pseudo):
     columns = list(rows(pseudo).features)
 
     card = dataset_card("tester/compound", metadata, sources, report, pushed={}, columns=columns,
-                        roles=LabelColumns.of(columns))
+                        roles=LabelColumns(**metadata["columns"]))
 
     data = front_matter(card)
     assert data["unify"]["sources"] == ["synthetic_driving", "cityscapes"]
@@ -209,7 +211,7 @@ def test_the_card_of_a_dataset_with_several_sources(pseudo):
     total = sum(pixels.values())
     for name, count in pixels.items():
         assert f"| {name} |" in card and f"| {count} | {count / total:.1%} |" in card
-    assert "load_dataset(\"tester/compound\", revision=\"unify-format-v1\")" in card
+    assert "load_dataset(\"tester/compound\", revision=\"unify-format-v2\")" in card
 
 
 def test_a_public_repository_is_not_pushed_into_unless_asked(hub, built):

@@ -11,4 +11,4 @@ def test_load_dataset_builds_once_then_reads_the_cache(tmp_path):
     again = unify.load_dataset(cached[0])
     assert set(again) == {"train", "validation"}
     assert np.array_equal(np.asarray(again["validation"][0]["label"]), np.asarray(ds[0]["label"]))
-    assert unify.read_metadata(cached[0])["unified_taxonomy"] == "synthetic_fine"
+    assert unify.read_metadata(cached[0]).unified_taxonomy.name == "synthetic_fine"

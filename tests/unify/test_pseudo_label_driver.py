@@ -3,8 +3,9 @@ import json
 import numpy as np
 import pytest
 
-from train.model import build_model
-from unify.build import build_dataset, load_split
+from unify.core.segmenter import Segmenter
+from unify.build import build_dataset
+from unify.core.folder import load_split
 from unify.core.constants import IGNORE_INDEX, REPORT_FILE
 from unify.core.errors import UnifyError
 from unify.pseudo_label_driver import LabellingOptions, pseudo_label_dataset
@@ -16,7 +17,7 @@ from unify.core.taxonomy import get_taxonomy
 def coarse_and_teacher(tmp_path_factory):
     root = tmp_path_factory.mktemp("labelling")
     build_dataset("synthetic_driving", root / "coarse", config="coarse", splits=(("train", 5),))
-    build_model("mit-pico", get_taxonomy("synthetic_fine")).save_pretrained(root / "teacher")
+    Segmenter.for_training("mit-pico", get_taxonomy("synthetic_fine")).save(root / "teacher")
     return root / "coarse", root / "teacher"
 
 
@@ -56,6 +57,6 @@ def test_an_interrupted_run_redoes_only_the_missing_shards(coarse_and_teacher, t
 
 def test_a_teacher_of_another_taxonomy_is_refused(coarse_and_teacher, tmp_path):
     data, _ = coarse_and_teacher
-    build_model("mit-pico", get_taxonomy("cityscapes19")).save_pretrained(tmp_path / "city")
-    with pytest.raises(UnifyError, match="not the synthetic_fine taxonomy"):
+    Segmenter.for_training("mit-pico", get_taxonomy("cityscapes19")).save(tmp_path / "city")
+    with pytest.raises(UnifyError, match="not the 15 classes of synthetic_fine"):
         pseudo_label_dataset(str(tmp_path / "city"), data, tmp_path / "out", LabellingOptions(taxonomy="synthetic_fine"))

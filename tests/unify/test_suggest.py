@@ -16,12 +16,12 @@ from PIL import Image
 from transformers.modeling_outputs import SemanticSegmenterOutput
 
 from dataset_scripts.synthetic_driving import SyntheticDriving
-from train.model import build_model
+from unify.core.segmenter import Segmenter
 from unify.cli import main
 from unify.core.constants import FINE_LABEL, IGNORE_INDEX
 from unify.core.errors import UnifyError
 from unify.core.mapping import get_mapping, parse_mapping
-from unify.suggest import SuggestionRule, draft_lines, pick_samples, preprocess, suggest_mapping
+from unify.suggest import SuggestionRule, draft_lines, pick_samples, suggest_mapping
 from unify.core.taxonomy import get_taxonomy
 
 
@@ -67,8 +67,11 @@ def suggested(tmp_path_factory):
     truth = {}
     for sample in pick_samples(builder.list_samples(None), SAMPLES):
         loaded = builder.load_sample(sample)
-        truth[_key(preprocess(_decode(loaded.image_bytes, "RGB")))] = _decode(loaded.extra_columns[FINE_LABEL]["bytes"])
-    oracle = OracleTeacher(build_model("mit-pico", fine), truth, fine.num_labels)
+        pixels = Segmenter(None).preprocess(torch.from_numpy(_decode(loaded.image_bytes, "RGB")).permute(2, 0, 1)[None])
+        truth[_key(pixels)] = _decode(loaded.extra_columns[FINE_LABEL]["bytes"])
+    segformer = Segmenter.for_training("mit-pico", fine).model
+    oracle = Segmenter(OracleTeacher(segformer, truth, fine.num_labels))
+    oracle.model.config = segformer.config
     output = tmp_path_factory.mktemp("suggest") / "draft.txt"
     return suggest_mapping("synthetic_driving", "synthetic_fine", oracle, output, config="coarse", samples=SAMPLES)
 
@@ -112,7 +115,7 @@ def test_the_rule_on_counts_a_real_teacher_would_give():
 
 def test_cli_suggest_loads_a_saved_teacher_and_writes_a_valid_draft(tmp_path, capsys):
     teacher = tmp_path / "teacher"
-    build_model("mit-pico", get_taxonomy("synthetic_fine")).save_pretrained(teacher)
+    Segmenter.for_training("mit-pico", get_taxonomy("synthetic_fine")).save(teacher)
     output = tmp_path / "draft.txt"
     argv = ["mappings", "suggest", "synthetic_driving", "synthetic_fine", "--teacher", str(teacher),
             "--config", "coarse", "--samples", "3", "--output", str(output)]
@@ -127,10 +130,10 @@ def test_cli_suggest_loads_a_saved_teacher_and_writes_a_valid_draft(tmp_path, ca
 
 def test_a_teacher_of_another_taxonomy_is_refused(tmp_path):
     teacher = tmp_path / "teacher"
-    build_model("mit-pico", get_taxonomy("cityscapes19")).save_pretrained(teacher)
-    with pytest.raises(UnifyError, match="not the synthetic_fine taxonomy"):
+    Segmenter.for_training("mit-pico", get_taxonomy("cityscapes19")).save(teacher)
+    with pytest.raises(UnifyError, match="not the 15 classes of synthetic_fine"):
         suggest_mapping("synthetic_driving", "synthetic_fine", teacher, tmp_path / "d.txt", config="coarse")
-    with pytest.raises(UnifyError, match="not a saved model folder"):
+    with pytest.raises(UnifyError, match="neither a size name .* nor a folder that exists"):
         suggest_mapping("synthetic_driving", "synthetic_fine", tmp_path / "nothing", tmp_path / "d.txt")
     with pytest.raises(UnifyError, match="min_share must be in"):
         SuggestionRule(min_share=0)

@@ -24,7 +24,7 @@ IGNORED = 3
 """The native class is void: the pixel is ignored."""
 PROVENANCE_NAMES = ("ground_truth", "teacher_chose", "teacher_filled", "ignored")
 
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"
 """Version of the on-disk layout (Parquet columns and metadata) written by this package."""
 NATIVE_LABEL = "native_label"
 """Native ids in a pseudo-labelled dataset, whose `label` column holds the unified pseudo-labels."""

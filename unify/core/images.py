@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import struct
 import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +51,53 @@ def decode_label(data: bytes | Path | str, source: Path | str | None = None, mod
         raise
     except Exception as exc:
         raise BadSampleError(source, f"unreadable label image ({exc})") from exc
+
+
+def decode_rgb(data: bytes, source: Path | str) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of an encoded image, on its stored pixel grid; `BadSampleError` naming `source`."""
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return np.asarray(im.convert("RGB"))
+    except Exception as exc:  # PIL raises several unrelated types for unreadable files
+        raise BadSampleError(source, f"unreadable image ({exc})") from exc
+
+
+@dataclass
+class DecodedBatch:
+    """Consecutive rows of one image size, decoded."""
+
+    rows: list[dict]  # the rows as read, encoded columns untouched
+    images: np.ndarray  # (B, H, W, 3) uint8
+    labels: dict[str, np.ndarray]  # column -> (B, H, W) ids
+
+
+def batches_of_equal_size(rows: Iterable[dict], label_columns: list[str], batch_size: int,
+                          image_column: str = "image", id_column: str = "image_id") -> Iterator[DecodedBatch]:
+    """Decode rows (image and label columns as `{"bytes": ...}` records) into batches of one image size.
+
+    At most `batch_size` consecutive rows go together; a row of another size starts a new batch. A label
+    whose size differs from its image is a `BadSampleError` naming the row's image id and the column.
+    """
+    pending: list[tuple[dict, np.ndarray, dict[str, np.ndarray]]] = []
+    for row in rows:
+        where = row.get(id_column, "<row>")
+        image = decode_rgb(row[image_column]["bytes"], where)
+        labels = {c: decode_label(row[c]["bytes"], source=f"{where} ({c})") for c in label_columns}
+        for column, label in labels.items():
+            if label.shape != image.shape[:2]:
+                raise BadSampleError(where, f"{column} is {label.shape[1]}x{label.shape[0]} but the image is "
+                                            f"{image.shape[1]}x{image.shape[0]}")
+        if pending and (len(pending) == batch_size or pending[0][1].shape != image.shape):
+            yield _stack(pending, label_columns)
+            pending = []
+        pending.append((row, image, labels))
+    if pending:
+        yield _stack(pending, label_columns)
+
+
+def _stack(pending: list, label_columns: list[str]) -> DecodedBatch:
+    return DecodedBatch(rows=[p[0] for p in pending], images=np.stack([p[1] for p in pending]),
+                        labels={c: np.stack([p[2][c] for p in pending]) for c in label_columns})
 
 
 def encode_label(label: np.ndarray) -> bytes:

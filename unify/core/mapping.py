@@ -86,8 +86,30 @@ class LabelMapping:
         return groups
 
     def to_json(self) -> list[dict]:
+        """One record per native class: its id and name, the unified ids it allows, and its provenance name."""
         return [{"native_id": c.id, "native_name": c.name, "allowed": list(self.allowed[c.id]),
                  "provenance": PROVENANCE_NAMES[self.kind(c.id)]} for c in self.native.classes]
+
+    @classmethod
+    def from_json(cls, records: list[dict], native: Taxonomy, unified: Taxonomy) -> LabelMapping:
+        """The mapping recorded with a dataset (`to_json`'s records); `UnifyError` when a record does not fit."""
+        allowed = {int(r["native_id"]): tuple(sorted(int(i) for i in r["allowed"])) for r in records}
+        unknown = sorted(set(allowed) - set(native.by_id))
+        missing = sorted(set(native.by_id) - set(allowed))
+        outside = sorted({i for ids in allowed.values() for i in ids} - {c.id for c in unified.trainable})
+        if unknown or missing or outside:
+            raise UnifyError(f"recorded mapping {native.name} -> {unified.name} does not fit its taxonomies: "
+                             f"native ids not in the table {unknown}, native ids without a record {missing}, "
+                             f"unified ids outside the taxonomy {outside}")
+        return cls(native=native, unified=unified, allowed=allowed, comments={})
+
+    def differences(self, other: LabelMapping) -> list[str]:
+        """Native classes whose allowed sets differ between this mapping and `other`, one line each."""
+        def names(ids: tuple[int, ...]) -> str:
+            return ", ".join(self.unified.by_id[i].name for i in ids) or "void"
+
+        return [f"{self.native.by_id[i].name!r}: {names(self.allowed[i])} here, {names(other.allowed.get(i, ()))} "
+                f"there" for i in sorted(self.allowed) if self.allowed[i] != other.allowed.get(i, ())]
 
 
 def parse_mapping(path: Path | str, native: Taxonomy, unified: Taxonomy) -> LabelMapping:

@@ -89,7 +89,19 @@ class Taxonomy:
                              f"{IGNORE_INDEX}, got {bad_void}")
 
     def to_json(self) -> list[dict]:
+        """One `{"id", "name", "color": [r, g, b], "ignore"}` record per class, in file order."""
         return [c.to_json() for c in self.classes]
+
+    @classmethod
+    def from_json(cls, name: str, rows: list[dict]) -> Taxonomy:
+        """The taxonomy recorded as `to_json` wrote it; `UnifyError` on duplicate ids or names."""
+        classes = tuple(ClassInfo(int(r["id"]), str(r["name"]), tuple(int(v) for v in r["color"]), bool(r["ignore"]))
+                        for r in rows)
+        problems: list[str] = []
+        _check_unique(list(classes), problems)
+        if problems:
+            raise UnifyError(f"recorded taxonomy {name!r}: {'; '.join(problems)}")
+        return cls(name=name, classes=classes)
 
 
 def parse_taxonomy(path: Path | str, name: str | None = None) -> Taxonomy:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image, ImageDraw
+import torch
+from PIL import Image, ImageDraw, ImageFont
 
 from unify.core.images import colorize
 
@@ -31,3 +32,34 @@ def comparison_grid(rows: list[list[np.ndarray]], titles: list[str], cell_width:
             grid.paste(cell, (col * (cell_width + gap), y))
         y += height + gap
     return grid
+
+
+def confusion_image(matrix: torch.Tensor, names: list[str], max_side: int = 1200) -> Image.Image:
+    """Row-normalised confusion matrix (rows: truth, columns: prediction), darker = more pixels."""
+    counts = matrix.double()
+    shares = (counts / counts.sum(1, keepdim=True).clamp(min=1)).numpy()
+    n = len(names)
+    cell = max(6, min(32, max_side // max(n, 1)))
+    font = ImageFont.load_default()
+    captions = ("rows: truth", "columns: prediction")
+    margin = 8 + max(int(font.getlength(text)) for text in (*names, *captions))
+    side = margin + n * cell
+    image = Image.new("RGB", (side, side), "white")
+    draw = ImageDraw.Draw(image)
+    for row in range(n):
+        draw.text((4, margin + row * cell + cell // 2), names[row], fill="black", font=font, anchor="lm")
+        for column in range(n):
+            shade = int(255 * (1 - shares[row, column]))
+            fill = (shade, shade, 255) if row == column else (255, shade, shade)
+            x, y = margin + column * cell, margin + row * cell
+            draw.rectangle([x, y, x + cell - 1, y + cell - 1], fill=fill, outline=(230, 230, 230))
+    # column names: drawn like the row names on a strip, then turned to read upwards above the columns
+    strip = Image.new("RGB", (margin, side), "white")
+    strip_draw = ImageDraw.Draw(strip)
+    for column in range(n):
+        strip_draw.text((4, margin + column * cell + cell // 2), names[column], fill="black", font=font, anchor="lm")
+    image.paste(strip.rotate(90, expand=True), (0, 0))
+    draw.rectangle([0, 0, margin - 1, margin - 1], fill="white")
+    for line, text in enumerate(captions):
+        draw.text((4, margin - 24 + 12 * line), text, fill="gray", font=font)
+    return image

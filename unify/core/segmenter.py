@@ -1,0 +1,348 @@
+"""One way to get a segmentation model and its scores: by size name, local folder or Hub id.
+
+A `Segmenter` holds a transformers model, the normalisation saved with its weights (its image processor's
+mean, std and rescale factor; ImageNet's only as the default for a new model), and its identity (a name
+that means something on another machine, plus a hash of the weight files). It preprocesses uint8 images,
+returns class scores at the model's output size or upsampled to a requested size, averages test-time
+augmentation, and checks that the model predicts a given taxonomy. Training, evaluation, pseudo-labelling,
+`unify mappings suggest`, the demo and `unify push` all go through it.
+
+Sources of the tables: the MiT encoder shapes are those of the SegFormer paper (Xie et al., 2021) as the
+`nvidia/mit-b0` ... `nvidia/mit-b5` configs on the Hub have them; the ImageNet mean and std are
+`SegformerImageProcessor`'s defaults.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from unify.core.constants import IGNORE_INDEX
+from unify.core.errors import UnifyError
+from unify.core.pseudo_label_kernel import tta_probabilities
+from unify.core.taxonomy import Taxonomy, get_taxonomy, list_taxonomies
+
+logger = logging.getLogger(__name__)
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+_B2_TO_B5 = dict(hidden_sizes=[64, 128, 320, 512], decoder_hidden_size=768, num_attention_heads=[1, 2, 5, 8])
+SEGFORMER_SIZES: dict[str, dict] = {
+    # Deliberately tiny shapes: the demo and the tests train these on a CPU in minutes.
+    "mit-pico": dict(hidden_sizes=[8, 16, 32, 64], depths=[1, 1, 1, 1], decoder_hidden_size=32,
+                     num_attention_heads=[1, 1, 1, 2]),
+    "mit-nano": dict(hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1], decoder_hidden_size=128,
+                     num_attention_heads=[1, 1, 2, 4]),
+    # The published MiT encoder shapes (Xie et al., SegFormer).
+    "mit-b0": dict(hidden_sizes=[32, 64, 160, 256], depths=[2, 2, 2, 2], decoder_hidden_size=256,
+                   num_attention_heads=[1, 2, 5, 8]),
+    "mit-b1": dict(hidden_sizes=[64, 128, 320, 512], depths=[2, 2, 2, 2], decoder_hidden_size=256,
+                   num_attention_heads=[1, 2, 5, 8]),
+    "mit-b2": dict(depths=[3, 4, 6, 3], **_B2_TO_B5),
+    "mit-b3": dict(depths=[3, 4, 18, 3], **_B2_TO_B5),
+    "mit-b4": dict(depths=[3, 8, 27, 3], **_B2_TO_B5),
+    "mit-b5": dict(depths=[3, 6, 40, 3], **_B2_TO_B5),
+}
+"""Size name -> SegformerConfig arguments. A size name builds random weights; `nvidia/mit-bX` is pretrained."""
+_CHECKPOINT_FILES = ("optimizer.bin", "random_states_0.pkl", "scheduler.bin")
+
+
+class ModelSourceError(UnifyError):
+    """A model source (size name, folder or Hub id) that is not a loadable model; the message is one line."""
+
+
+class TaxonomyMismatchError(UnifyError):
+    """A model that does not predict the classes it is used for."""
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """What a model's image processor does to pixel values: `(x * rescale - mean) / std`, per channel."""
+
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+    rescale: float = 1 / 255
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        """(..., 3, H, W) RGB values in 0..255 (any dtype) -> normalised float32."""
+        mean = torch.tensor(self.mean, device=images.device).view(3, 1, 1)
+        std = torch.tensor(self.std, device=images.device).view(3, 1, 1)
+        return (images.float() / (1.0 / self.rescale) - mean) / std  # 1/(1/255) rounds to 255.0 exactly
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """What a model is, in terms that mean something on another machine: never a local path."""
+
+    name: str  # Hub id, the size name of a new model, or the name of the local folder it was loaded from
+    sha256: str | None  # of the weight files (sorted by name, concatenated); None for new random weights
+    revision: str | None = None  # the Hub commit it was downloaded at
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "sha256": self.sha256, "revision": self.revision}
+
+    def display(self) -> str:
+        """`name` with the Hub revision or a short weight hash, for logs and cards."""
+        if self.revision:
+            return f"{self.name}@{self.revision[:12]}"
+        return f"{self.name} (sha256 {self.sha256[:12]})" if self.sha256 else self.name
+
+
+def weights_sha256(folder: Path | str) -> str:
+    """sha256 of a model folder's weight files (`*.safetensors`, sorted by name), read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    files = sorted(Path(folder).glob("*.safetensors"))
+    if not files:
+        raise ModelSourceError(f"{folder} has no .safetensors weights")
+    for path in files:
+        digest.update(path.name.encode() + b"\0")
+        with path.open("rb") as f:
+            while block := f.read(1 << 20):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def is_hub_id(source: str) -> bool:
+    """`namespace/name` that is not a local folder."""
+    parts = str(source).split("/")
+    return len(parts) == 2 and all(parts) and not Path(source).exists() and not str(source).startswith(".")
+
+
+def resolve_model_source(source: str | Path) -> tuple[Path, ModelIdentity]:
+    """The local folder of a model folder or Hub id, and its identity; `ModelSourceError` when it is no model.
+
+    A Hub id is downloaded (config, weights, image processor) into the Hugging Face cache, or read from it
+    when offline. A folder must hold `config.json` and safetensors weights; an Accelerate training
+    checkpoint (weights and optimiser state, no config) gets an error that points at the run's model folder.
+    """
+    text = str(source)
+    folder = Path(text)
+    if folder.is_dir():
+        if not (folder / "config.json").is_file():
+            if any((folder / name).is_file() for name in _CHECKPOINT_FILES):
+                run = folder.parent.parent if folder.parent.name == "checkpoints" else folder.parent
+                raise ModelSourceError(f"{folder} is a training checkpoint (weights and optimiser state, no "
+                                       f"config.json); use the run's model folder {run / 'model'}")
+            raise ModelSourceError(f"{folder} is not a model folder: it has no config.json (write one with "
+                                   f"save_pretrained, or pass a Hub id or a size name: {', '.join(SEGFORMER_SIZES)})")
+        return folder, ModelIdentity(name=folder.resolve().name, sha256=weights_sha256(folder))
+    if not is_hub_id(text):
+        raise ModelSourceError(f"model {text!r} is neither a size name ({', '.join(SEGFORMER_SIZES)}), nor a "
+                               f"folder that exists, nor a Hub id (namespace/name)")
+    from huggingface_hub import snapshot_download
+
+    try:
+        local = Path(snapshot_download(text, allow_patterns=["*.json", "*.safetensors"]))
+    except Exception as exc:  # the Hub client raises many types: offline, unknown repo, gated, network
+        raise ModelSourceError(f"cannot get the model {text} from the Hub: {type(exc).__name__}: "
+                               f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
+    if not any(local.glob("*.safetensors")):
+        raise ModelSourceError(f"{text} has no .safetensors weights on the Hub; only safetensors are loaded")
+    return local, ModelIdentity(name=text, sha256=weights_sha256(local), revision=local.name)
+
+
+class Segmenter:
+    """A semantic-segmentation model with its normalisation and identity.
+
+    `model` is a transformers model whose output has `.logits` of shape (B, C, h, w) (SegFormer and every
+    `AutoModelForSemanticSegmentation`). Build one with `Segmenter.load` (an existing model) or
+    `Segmenter.for_training` (a model to train on a taxonomy).
+    """
+
+    def __init__(self, model: torch.nn.Module, mean: Sequence[float] = IMAGENET_MEAN,
+                 std: Sequence[float] = IMAGENET_STD, rescale: float = 1 / 255,
+                 identity: ModelIdentity | None = None):
+        self.model = model
+        self.mean, self.std, self.rescale = tuple(mean), tuple(std), float(rescale)
+        self.identity = identity
+
+    # -- getting one -------------------------------------------------------------------------------
+    @classmethod
+    def load(cls, source: str | Path, device: torch.device | str | None = None) -> Segmenter:
+        """An existing model (folder or Hub id) as it is, with its own labels, in eval mode on `device`.
+
+        Raises `ModelSourceError` (one line) for anything that is not a loadable model.
+        """
+        from transformers import AutoModelForSemanticSegmentation
+
+        folder, identity = resolve_model_source(source)
+        try:
+            model = AutoModelForSemanticSegmentation.from_pretrained(folder, use_safetensors=True)
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelSourceError(f"cannot load {identity.name} as a semantic-segmentation model: "
+                                   f"{str(exc).splitlines()[0]}") from exc
+        segmenter = cls(model, *_normalisation(folder, identity.name), identity=identity)
+        return segmenter.to(device or default_device()).eval()
+
+    @classmethod
+    def for_training(cls, source: str, taxonomy: Taxonomy) -> Segmenter:
+        """A SegFormer that predicts `taxonomy`, to train.
+
+        `source` is a size name (random weights: logged, since published results start from the
+        ImageNet-pretrained encoders `nvidia/mit-b0` ... `nvidia/mit-b5`), or a folder or Hub id whose
+        weights are kept where they fit: the encoder always, the decode head when present, the classifier only
+        when it already predicts `taxonomy`'s classes in order. The log line counts loaded and new tensors.
+        """
+        from transformers import SegformerConfig, SegformerForSemanticSegmentation
+
+        taxonomy.require_unified()
+        labels = dict(id2label=taxonomy.id2label(), label2id=taxonomy.label2id(), num_labels=taxonomy.num_labels,
+                      semantic_loss_ignore_index=IGNORE_INDEX)
+        if source in SEGFORMER_SIZES:
+            logger.info("model %s: random weights (built from its config, no pretraining); published SegFormer "
+                        "results start from the ImageNet-pretrained encoder, e.g. nvidia/%s", source,
+                        source if source.startswith("mit-b") else "mit-b0")
+            model = SegformerForSemanticSegmentation(SegformerConfig(**SEGFORMER_SIZES[source], **labels))
+            return cls(model, identity=ModelIdentity(name=source, sha256=None))
+        folder, identity = resolve_model_source(source)
+        source_config = SegformerConfig.from_pretrained(folder)
+        if source_config.model_type != "segformer":
+            raise ModelSourceError(f"{identity.name} is a {source_config.model_type} model; students are SegFormers "
+                                   f"(a size name, nvidia/mit-b0 ... nvidia/mit-b5, or a SegFormer folder)")
+        model, info = SegformerForSemanticSegmentation.from_pretrained(
+            folder, use_safetensors=True, ignore_mismatched_sizes=True, output_loading_info=True, **labels)
+        renewed = _renew_foreign_classifier(model, source_config, taxonomy)
+        _log_loading(identity, model, info, renewed, taxonomy)
+        return cls(model, *_normalisation(folder, identity.name), identity=identity)
+
+    def to(self, device: torch.device | str) -> Segmenter:
+        self.model.to(device)
+        return self
+
+    def eval(self) -> Segmenter:
+        self.model.eval()
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def num_labels(self) -> int:
+        return int(self.model.config.num_labels)
+
+    def class_names(self) -> list[str]:
+        """The model's classes in id order, from its config's `id2label`."""
+        labels = {int(k): v for k, v in self.model.config.id2label.items()}
+        return [labels[i] for i in range(self.num_labels)]
+
+    # -- what it predicts ------------------------------------------------------------------------------
+    def check_predicts(self, taxonomy: Taxonomy, role: str = "the model") -> None:
+        """`TaxonomyMismatchError` unless the model predicts exactly `taxonomy`'s classes, in id order."""
+        names, expected = self.class_names(), [c.name for c in taxonomy.trainable]
+        if names != expected:
+            who = self.identity.name if self.identity else "in memory"
+            raise TaxonomyMismatchError(
+                f"{role} ({who}) predicts {len(names)} classes ({', '.join(names[:5])}, ...), not the "
+                f"{len(expected)} classes of {taxonomy.name} ({', '.join(expected[:5])}, ...)")
+
+    def taxonomy(self, name: str | None = None) -> Taxonomy:
+        """The registered unified taxonomy the model predicts (`name` checked when given, else searched)."""
+        if name is not None:
+            taxonomy = get_taxonomy(name)
+            self.check_predicts(taxonomy)
+            return taxonomy
+        names = self.class_names()
+        for candidate in list_taxonomies():
+            taxonomy = get_taxonomy(candidate)
+            trainable = taxonomy.trainable
+            if [c.name for c in trainable] == names and [c.id for c in trainable] == list(range(len(names))):
+                return taxonomy
+        raise TaxonomyMismatchError(f"the model predicts {len(names)} classes ({', '.join(names[:6])}, ...) that "
+                                    f"match no registered unified taxonomy (`unify taxonomies` lists them)")
+
+    # -- scores ------------------------------------------------------------------------------------------
+    @property
+    def normalization(self) -> Normalization:
+        return Normalization(self.mean, self.std, self.rescale)
+
+    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) uint8 RGB -> float32 pixel values, rescaled and normalised as the model was trained."""
+        return self.normalization(images)
+
+    def logits(self, pixel_values: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
+        """(B, C, h, w) float32 class scores; with `size` (H, W), upsampled bilinearly (align_corners=False)."""
+        logits = self.model(pixel_values=pixel_values).logits.float()
+        if size is not None and tuple(logits.shape[-2:]) != tuple(size):
+            logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+        return logits
+
+    def probabilities(self, pixel_values: torch.Tensor, scales: Sequence[float] = (1.0,),
+                      flip: bool = False) -> torch.Tensor:
+        """(B, C, h, w) softmax probabilities averaged over test-time scales and flips, at scale 1.0's size."""
+        return tta_probabilities(self.logits, pixel_values, scales, flip)
+
+    # -- saving --------------------------------------------------------------------------------------------
+    def save(self, folder: Path | str) -> None:
+        """`save_pretrained` weights (safetensors) and config, and an image processor that never resizes."""
+        from transformers import SegformerImageProcessor
+
+        self.model.save_pretrained(folder, safe_serialization=True)
+        # No resizing: models are trained on crops of full-resolution images and evaluated at full resolution.
+        SegformerImageProcessor(do_resize=False, image_mean=list(self.mean), image_std=list(self.std),
+                                rescale_factor=self.rescale, do_reduce_labels=False).save_pretrained(folder)
+
+
+def default_device() -> torch.device:
+    """cuda when available, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def describe_architecture(config) -> str:
+    """`SegFormer (mit-b0)` when a saved config has a known encoder shape, else its family and widths."""
+    if getattr(config, "model_type", None) == "segformer":
+        shape = {k: list(getattr(config, k)) for k in ("hidden_sizes", "depths", "num_attention_heads")}
+        shape["decoder_hidden_size"] = config.decoder_hidden_size
+        for name, sizes in SEGFORMER_SIZES.items():
+            if all(shape[k] == v for k, v in sizes.items()):
+                return f"SegFormer ({name})"
+        return f"SegFormer (hidden sizes {shape['hidden_sizes']}, depths {shape['depths']})"
+    return str(getattr(config, "model_type", "unknown architecture"))
+
+
+def _normalisation(folder: Path, name: str) -> tuple[tuple[float, ...], tuple[float, ...], float]:
+    """(mean, std, rescale factor) from the folder's preprocessor_config.json; ImageNet's when it has none."""
+    import json
+
+    path = folder / "preprocessor_config.json"
+    if not path.is_file():
+        logger.info("%s has no preprocessor_config.json: normalising with the ImageNet mean and std", name)
+        return IMAGENET_MEAN, IMAGENET_STD, 1 / 255
+    config = json.loads(path.read_text())
+    mean = tuple(config.get("image_mean", IMAGENET_MEAN)) if config.get("do_normalize", True) else (0.0, 0.0, 0.0)
+    std = tuple(config.get("image_std", IMAGENET_STD)) if config.get("do_normalize", True) else (1.0, 1.0, 1.0)
+    rescale = float(config.get("rescale_factor", 1 / 255)) if config.get("do_rescale", True) else 1.0
+    return mean, std, rescale
+
+
+def _renew_foreign_classifier(model, source_config, taxonomy: Taxonomy) -> bool:
+    """Re-initialise a same-shaped classifier that predicted other classes; True when it did."""
+    source_names = [source_config.id2label[i] for i in range(source_config.num_labels)]
+    if source_names == [c.name for c in taxonomy.trainable] or source_config.num_labels != taxonomy.num_labels:
+        return False  # the same classes: kept; another shape: from_pretrained already re-initialised it
+    classifier = model.decode_head.classifier
+    torch.nn.init.normal_(classifier.weight, std=model.config.initializer_range)
+    torch.nn.init.zeros_(classifier.bias)
+    return True
+
+
+def _log_loading(identity: ModelIdentity, model, info: dict, renewed: bool, taxonomy: Taxonomy) -> None:
+    """One line: how many tensors were loaded from the source and how many start new, and which parts."""
+    state = model.state_dict()
+    new = set(info.get("missing_keys", [])) | {key for key, *_ in info.get("mismatched_keys", [])}
+    if renewed:
+        new |= {k for k in state if k.startswith("decode_head.classifier.")}
+    loaded = len(state) - len(new)
+    parts = sorted({key.split(".")[0] + ("." + key.split(".")[1] if key.startswith("decode_head") else "")
+                    for key in new})
+    logger.info("initialised from %s: %d of %d tensors loaded, %d new (%s) for the %d classes of %s",
+                identity.display(), loaded, len(state), len(new), ", ".join(parts) or "none",
+                taxonomy.num_labels, taxonomy.name)
+    if loaded == 0:
+        raise ModelSourceError(f"{identity.name}: none of its tensors fit a SegFormer; is it a SegFormer model?")
