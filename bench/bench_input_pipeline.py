@@ -1,8 +1,8 @@
 """Benchmark the training input pipeline per CPU core: decode + scale + crop + flip, JPEG and PNG sources.
 
-Encodes N street-like 2048x1024 frames (bench_build.make_frame) as JPEG (quality 90) and as PNG, with
-their label PNGs, and keeps the bytes in memory. Then, per source format and scale range, it times
-512x512 training crops made by:
+Encodes N street-like 2048x1024 frames (bench_build.make_frame) as JPEG (quality 90) and as PNG,
+with their label PNGs as `unify build` writes them (encode_label), and keeps the bytes in memory.
+Then, per source format and scale range, it times 512x512 training crops made by:
 
 - `resize-then-crop`: decode the whole image (train.data.decode_pair), resize it whole by the sampled
   scale, pad, crop, flip: the order of the transformers semantic-segmentation example (RandomResize,
@@ -37,15 +37,16 @@ from train.data import decode_pair
 from train.decode import open_pair
 from train.transforms import TrainTransform
 from unify.core.constants import IGNORE_INDEX, IMAGE, LABEL
+from unify.core.images import encode_label
 from unify.core.segmenter import Normalization
 
 CROP = (512, 512)
 SCALE_RANGES = ((0.5, 2.0), (0.5, 1.0), (0.25, 0.5))
 
 
-def encode(array: np.ndarray, fmt: str) -> bytes:
+def encode(image: np.ndarray, fmt: str) -> bytes:
     buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, fmt, **({"quality": 90} if fmt == "JPEG" else {}))
+    Image.fromarray(image).save(buffer, fmt, **({"quality": 90} if fmt == "JPEG" else {}))
     return buffer.getvalue()
 
 
@@ -110,7 +111,7 @@ def main() -> int:
     report: dict = {"size": "2048x1024", "crop": list(CROP), "threads": torch.get_num_threads(),
                     "cpu_count": os.cpu_count(), "sources": {}}
     for fmt in ("JPEG", "PNG"):
-        rows = [{IMAGE: {"bytes": encode(image, fmt)}, LABEL: {"bytes": encode(label, "PNG")}}
+        rows = [{IMAGE: {"bytes": encode(image, fmt)}, LABEL: {"bytes": encode_label(label)}}
                 for image, label in frames]
         source = {"mb_per_image": round(sum(len(r[IMAGE]["bytes"]) for r in rows) / len(rows) / 1e6, 2),
                   "decode_images_per_cpu_s": decode_rates(rows, args.rounds), "scale_ranges": {}}
