@@ -40,7 +40,7 @@ class AugmentConfig:
     """
 
     brightness: tuple[float, float] = (0.85, 1.15)  # factor on every channel, drawn from [low, high]; paper's
-    contrast: tuple[float, float] = (0.85, 1.15)  # factor on the distance from mid-grey 127.5; paper's
+    contrast: tuple[float, float] = (0.85, 1.15)  # factor on the distance from grey 127 (imgaug's); paper's
     hue_degrees: tuple[float, float] = (-6.0, 6.0)  # HSV hue rotation on the 360-degree circle; paper: +-3 OpenCV units
     saturation: tuple[float, float] = (0.85, 1.15)  # factor on HSV saturation (capped at 1); paper's
     shear_degrees: tuple[float, float] = (-2.0, 2.0)  # horizontal shear angle about the crop's centre; paper's

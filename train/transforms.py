@@ -130,20 +130,23 @@ class Augmentation:
                    rng.uniform(*settings.shear_degrees))
 
     def photometric(self, image: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-        """(3, H, W) float RGB in [0, 255] -> the same, changed in the paper's order (blur and noise last here).
+        """(3, H, W) float RGB in [0, 255] -> the same, changed in the order of the paper's code.
 
-        The noise is drawn from `rng` last of all, so it shifts no other random number.
+        Blur, noise (kept in [0, 255], as the paper's 8-bit pipeline clips it), hue and saturation,
+        contrast about 127 (imgaug's LinearContrast centre for 8-bit images), brightness. The noise is
+        drawn from `rng` after every other parameter, so it shifts no other random number.
         """
-        if self.hue_degrees or self.saturation != 1:
-            image = hue_saturation(image, self.hue_degrees, self.saturation)
-        if self.contrast != 1:
-            image = 127.5 + self.contrast * (image - 127.5)
-        if self.brightness != 1:
-            image = image * self.brightness
         if self.blur_sigma:
             image = gaussian_blur(image, self.blur_sigma)
         if self.noise_std:
-            image = image + self.noise_std * torch.from_numpy(rng.standard_normal(image.shape, dtype=np.float32))
+            noise = torch.from_numpy(rng.standard_normal(image.shape, dtype=np.float32))
+            image = (image + self.noise_std * noise).clamp(0, 255)
+        if self.hue_degrees or self.saturation != 1:
+            image = hue_saturation(image, self.hue_degrees, self.saturation)
+        if self.contrast != 1:
+            image = 127 + self.contrast * (image - 127)
+        if self.brightness != 1:
+            image = image * self.brightness
         return image
 
 

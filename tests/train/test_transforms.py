@@ -149,7 +149,7 @@ def test_drawn_values_stay_in_their_ranges():
 
     factors = drawn("brightness", (0.9, 1.1), lambda out: out.mean().item() / 100)
     assert factors.min() >= 0.9 - 1e-4 and factors.max() <= 1.1 + 1e-4 and factors.std() > 0.04
-    factors = drawn("contrast", (0.8, 1.2), lambda out: (out.mean().item() - 127.5) / (100 - 127.5))
+    factors = drawn("contrast", (0.8, 1.2), lambda out: (out.mean().item() - 127) / (100 - 127))
     assert factors.min() >= 0.8 - 1e-4 and factors.max() <= 1.2 + 1e-4 and factors.std() > 0.08
     noisy = drawn("noise_probability", 0.3, lambda out: out.std().item() > 0.01)
     assert 0.2 < noisy.mean() < 0.4
