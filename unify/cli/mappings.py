@@ -10,8 +10,12 @@ def add_parser(subparsers) -> None:
                                    description="Without arguments, list every registered (native, unified) mapping. "
                                                "`check DATASET TAXONOMY` validates one and prints its coverage; "
                                                "`suggest DATASET TAXONOMY` drafts one from a teacher's predictions.")
-    actions = parser.add_subparsers(dest="action", metavar="ACTION")
-    check = actions.add_parser("check", help="validate one mapping and print how each native class is treated")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION",
+                                    help="check: validate one mapping; suggest: draft one from a teacher")
+    check = actions.add_parser("check", help="validate one mapping and print how each native class is treated",
+                               description="Read the mapping file of DATASET into TAXONOMY, report every problem in "
+                                           "it at once, and print the native classes grouped by what happens to "
+                                           "them: one-to-one, one-to-many, fill-in (*) and void.")
     check.add_argument("dataset", help="native taxonomy (the builder's name)")
     check.add_argument("taxonomy", help="unified taxonomy")
     suggest = actions.add_parser(
