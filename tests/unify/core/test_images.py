@@ -126,7 +126,7 @@ def test_an_orientation_that_cannot_be_rewritten_in_place_is_a_bad_sample():
     text = PngImagePlugin.PngInfo()
     text.add_itxt("XML:com.adobe.xmp", '<x:xmpmeta><rdf:Description tiff:Orientation="6"/></x:xmpmeta>', zip=True)
     data = _photo("PNG", None, pnginfo=text)
-    with pytest.raises(BadSampleError, match="EXIF Orientation is 6 and is stored where it cannot be set to 1") as caught:
+    with pytest.raises(BadSampleError, match="Orientation is 6 and is stored where it cannot be set to 1") as caught:
         neutralize_orientation(data, "frames/a.png")
     assert caught.value.path == "frames/a.png"
 
