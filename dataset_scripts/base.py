@@ -123,10 +123,20 @@ class DrivingDatasetBuilder(datasets.GeneratorBasedBuilder):
 
     def _require_data_dir(self) -> Path:
         data_dir = self.config.data_dir
-        if not data_dir or not Path(data_dir).is_dir():
-            raise UnifyError(f"{self.NAME} needs data_dir=<{self.LAYOUT_HELP}>; got {data_dir!r}. "
+        if not data_dir:
+            raise UnifyError(f"{self.NAME} needs data_dir=<{self.LAYOUT_HELP}>; none was given. "
                              f"Download it from {self.HOMEPAGE}")
+        if not Path(data_dir).is_dir():
+            raise self.layout_error(Path(data_dir), "is not a folder")
         return Path(data_dir)
+
+    def layout_error(self, folder: Path, problem: str) -> UnifyError:
+        """The error for a folder this builder cannot read: the folder, what is wrong, what it holds, what was expected.
+
+        `problem` continues the sentence after the folder's path ("has no split list train.lst").
+        """
+        return UnifyError(f"{self.NAME}: {folder} {problem}; {folder_contents(folder)}; expected {self.LAYOUT_HELP}. "
+                          f"Download it from {self.HOMEPAGE}")
 
     def _prepare_split(self, *args, **kwargs):
         """Write a split with Arrow on the system allocator, then put the previous one back.
@@ -145,8 +155,7 @@ class DrivingDatasetBuilder(datasets.GeneratorBasedBuilder):
     def _split_generators(self, dl_manager):
         by_split = self.list_samples(self._require_data_dir() if self.LAYOUT_HELP else None)
         if not any(by_split.values()):
-            raise UnifyError(f"{self.NAME}: no samples found under {self.config.data_dir} "
-                             f"(expected {self.LAYOUT_HELP})")
+            raise self.layout_error(Path(self.config.data_dir or "."), "holds no sample where this builder looks")
         return [datasets.SplitGenerator(name=split, gen_kwargs={"samples": samples})
                 for split, samples in by_split.items() if samples]
 
@@ -188,6 +197,20 @@ class DrivingDatasetBuilder(datasets.GeneratorBasedBuilder):
         record = {"image_id": sample.image_id, "file": exc.path, "reason": exc.reason}
         with open(Path(self.config.skip_log) / f"skipped-{os.getpid()}.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
+
+
+def folder_contents(folder: Path, most: int = 12) -> str:
+    """What a folder holds, for an error message: its first entries by name (folders marked with /)."""
+    if not folder.exists():
+        return "it does not exist"
+    if not folder.is_dir():
+        return "it is a file"
+    entries = sorted(folder.iterdir())
+    if not entries:
+        return "it is empty"
+    names = [f"{entry.name}/" if entry.is_dir() else entry.name for entry in entries[:most]]
+    more = f" and {len(entries) - most} more" if len(entries) > most else ""
+    return f"it holds {', '.join(names)}{more}"
 
 
 def on_stored_grid(loaded: LoadedSample, sample: RawSample) -> LoadedSample:

@@ -18,7 +18,6 @@ import numpy as np
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
 from dataset_scripts.native_files import SPLIT_NAMES, color_table, require_layout
-from unify.core.errors import UnifyError
 from unify.core.images import decode_label, rgb_to_ids
 from unify.core.taxonomy import get_taxonomy
 
@@ -51,8 +50,7 @@ class Ycor(DrivingDatasetBuilder):
             samples = []
             for sample_dir in sorted(p for p in (data_dir / folder).iterdir() if p.is_dir()):
                 if not (sample_dir / "rgb.jpg").is_file() and not (sample_dir / "labels.png").is_file():
-                    raise UnifyError(f"{self.NAME}: {sample_dir} holds neither rgb.jpg nor labels.png; expected "
-                                     f"{self.LAYOUT_HELP}")
+                    raise self.layout_error(sample_dir, "holds neither rgb.jpg nor labels.png")
                 samples.append(RawSample(image_id=f"{folder}_{sample_dir.name}", image_path=sample_dir / "rgb.jpg",
                                          label_path=sample_dir / "labels.png"))
             by_split[SPLIT_NAMES[folder]] = samples
