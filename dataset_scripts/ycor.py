@@ -2,12 +2,15 @@
 
 Layout, as the yamaha_v0 archive unpacks:
 
-    train/iid000000/rgb.jpg  train/iid000000/labels.png     (colour-coded RGB)
+    train/iid000000/rgb.jpg  train/iid000000/labels.png     (palette PNG)
     valid/iid000008/rgb.jpg  valid/iid000008/labels.png
 
 The archive documents neither its layout nor its colours: this builder reads the layout and the
 colours (unify/taxonomies/ycor.csv) that public YCOR loaders agree on; the ids are this package's own.
-A mask colour outside the table is an error, as it means a damaged or foreign file.
+A labels.png is a palette image: each pixel is decoded through the file's own palette to its colour,
+and the colour to the class, so the palette's index order (undocumented) does not matter; an RGB
+mask would decode the same way. A colour outside the table is an error, as it means a damaged or
+foreign file.
 """
 
 from __future__ import annotations
