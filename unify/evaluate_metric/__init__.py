@@ -73,10 +73,11 @@ def unified_mean_iou(predictions: Iterable, references: Iterable, num_labels: in
             truth = _map_labels(truth, *lookup)
         if reduce_labels:
             truth = _reduce_labels(truth)
-        scored = truth != ignore_index
-        truth, predicted = truth[scored], predicted[scored]
-        _check_classes(truth, num_labels, ignore_index, index)
-        matrix.update(predicted.masked_fill((predicted < 0) | (predicted >= num_labels), num_labels), truth)
+        ignored = truth == ignore_index
+        _check_classes(truth, ignored, num_labels, ignore_index, index)
+        # -1 is outside the matrix, so the update skips ignored pixels without gathering the others.
+        matrix.update(predicted.masked_fill((predicted < 0) | (predicted >= num_labels), num_labels),
+                      truth.masked_fill(ignored, -1))
     if next(references, None) is not None:
         raise UnifyError("more references than predictions")
     return _scores(matrix, num_labels, nan_to_num)
@@ -132,9 +133,9 @@ def _reduce_labels(labels: torch.Tensor) -> torch.Tensor:
     return reduced.masked_fill_(reduced == _REDUCED_BACKGROUND - 1, _REDUCED_BACKGROUND)
 
 
-def _check_classes(truth: torch.Tensor, num_labels: int, ignore_index: int, index: int) -> None:
+def _check_classes(truth: torch.Tensor, ignored: torch.Tensor, num_labels: int, ignore_index: int, index: int) -> None:
     """Scored reference pixels must hold class ids: anything else means a wrong num_labels or ignore_index."""
-    outside = (truth < 0) | (truth >= num_labels)
+    outside = ((truth < 0) | (truth >= num_labels)) & ~ignored
     if outside.any():
         values = torch.unique(truth[outside]).tolist()
         shown = ", ".join(map(str, values[:_SHOWN_VALUES])) + (", ..." if len(values) > _SHOWN_VALUES else "")
