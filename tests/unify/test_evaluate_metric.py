@@ -224,3 +224,11 @@ def test_the_metric_script_is_a_module_of_the_package_so_every_install_carries_i
     script = Path(unify.evaluate_metric.path())
     assert script.is_file() and script.parent == Path(unify.evaluate_metric.__file__).parent
     assert script.stem == unify.evaluate_metric.METRIC_NAME
+
+
+@pytest.mark.filterwarnings("error")
+def test_read_only_maps_are_scored_without_a_warning():
+    prediction = np.array([[0, 1], [1, 1]])
+    prediction.flags.writeable = False  # as numpy views of Arrow buffers are
+    scores = unified_mean_iou([prediction], [np.array([[0, 1], [0, 255]])], num_labels=2)
+    assert scores["mean_iou"] == 0.5

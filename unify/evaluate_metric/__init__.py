@@ -107,7 +107,8 @@ def _pair(prediction, reference, index: int) -> tuple[torch.Tensor, torch.Tensor
             raise BadSampleError(f"{name}[{index}]", f"holds {array.dtype} values; label maps hold integer class ids")
         if array.ndim != 2:
             raise BadSampleError(f"{name}[{index}]", f"has shape {array.shape}; label maps are 2-D (height, width)")
-        maps.append(torch.from_numpy(array.astype(np.int64, copy=False)))
+        array = array.astype(np.int64, copy=not array.flags.writeable)  # torch warns on read-only arrays
+        maps.append(torch.from_numpy(array))
     if maps[0].shape != maps[1].shape:
         raise BadSampleError(f"references[{index}]", f"has shape {tuple(maps[1].shape)} but its prediction has "
                                                      f"{tuple(maps[0].shape)}")
