@@ -193,9 +193,11 @@ class Segmenter:
 
         The model class follows the config's `model_type`: `AutoModelForUniversalSegmentation` for
         `MASK_CLASSIFICATION_TYPES`, `AutoModelForSemanticSegmentation` for the types it knows. A OneFormer
-        folder must hold the CLIP tokenizer its task text is encoded with (the Hub's OneFormer repositories do).
+        folder must hold the CLIP tokenizer its task text is encoded with (shi-labs' OneFormer repositories on
+        the Hub ship one: vocab.json and merges.txt).
         Raises `ModelSourceError` (one line) for anything that is not a loadable model of either family.
         """
+        from huggingface_hub.errors import StrictDataclassError
         from transformers import AutoConfig
 
         folder, identity = resolve_model_source(source)
@@ -203,7 +205,7 @@ class Segmenter:
             config = AutoConfig.from_pretrained(folder)
             model = _model_class(config.model_type, identity.name).from_pretrained(
                 folder, config=config, use_safetensors=True)
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, StrictDataclassError) as exc:  # the last: a config field of a bad type
             raise ModelSourceError(f"cannot load {identity.name} as a segmentation model: "
                                    f"{str(exc).splitlines()[0]}") from exc
         task_inputs = None

@@ -6,6 +6,8 @@ mask-classification score is checked against the formula written out query by qu
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -160,3 +162,11 @@ def test_only_segformers_are_saved_with_a_segformer_image_processor(tmp_path):
     segmenter = Segmenter.load(save_teacher("beit", NAMES, tmp_path / "beit"), device="cpu")
     with pytest.raises(UnifyError, match="beit model; only SegFormers are saved"):
         segmenter.save(tmp_path / "copy")
+
+
+def test_a_config_with_a_field_of_the_wrong_type_is_one_clear_error(tmp_path):
+    folder = save_teacher("segformer", NAMES, tmp_path)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "num_attention_heads": 2}))
+    with pytest.raises(ModelSourceError, match=f"cannot load {folder.name} as a segmentation model"):
+        Segmenter.load(folder, device="cpu")
