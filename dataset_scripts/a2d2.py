@@ -16,9 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
-from dataset_scripts.native_files import color_table, compare_color_table
+from dataset_scripts.native_files import check_class_table, color_table, read_color_coded
 from unify.core.errors import DataFileError
-from unify.core.images import decode_label, rgb_to_ids
 from unify.core.taxonomy import Taxonomy, get_taxonomy
 
 _ROOT = "camera_lidar_semantic"
@@ -60,8 +59,8 @@ class A2D2(DrivingDatasetBuilder):
         return {"train": samples}
 
     def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
-        rgb = decode_label(sample.label_path, mode="rgb")
-        return rgb_to_ids(rgb, self._colors, sample.label_path), None
+        """Native ids of an RGB label, by the colours of the built-in `a2d2` table."""
+        return read_color_coded(sample.label_path, self._colors), None
 
     @functools.cached_property
     def _colors(self) -> dict[tuple[int, int, int], int]:
@@ -69,11 +68,16 @@ class A2D2(DrivingDatasetBuilder):
 
 
 def check_class_list(path: Path, taxonomy: Taxonomy) -> None:
-    """The dataset's own class_list.json must say what the built-in table says, colour for colour."""
+    """The dataset's own class_list.json ('#rrggbb': class name) must say what `taxonomy` says, colour for colour.
+
+    Raises DataFileError naming `path`: for a file that is no such JSON object, or listing every difference
+    (`check_class_table`).
+    """
     try:
         entries = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise DataFileError(path, [f"not a readable JSON object of '#rrggbb': 'class name' ({exc})"]) from exc
     if not isinstance(entries, dict):
         raise DataFileError(path, [f"expected a JSON object of '#rrggbb': 'class name', got {type(entries).__name__}"])
-    compare_color_table(path, [(str(color).lower(), str(name)) for color, name in entries.items()], taxonomy)
+    check_class_table(path, [(str(color).lower(), str(name)) for color, name in entries.items()], taxonomy,
+                      by_color=True)

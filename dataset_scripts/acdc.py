@@ -18,13 +18,14 @@ from pathlib import Path
 import numpy as np
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
-from dataset_scripts.native_files import image_shape, scan_pairs
+from dataset_scripts.native_files import image_shape, scan_pairs, split_names
 from unify.core.errors import BadSampleError
 from unify.core.images import decode_label, read_id_label
 from unify.core.taxonomy import get_taxonomy
 
 CONDITIONS = ("fog", "night", "rain", "snow")
-SPLIT_NAMES = {"train": "train", "val": "validation", "test": "test"}
+SPLITS = split_names(("train", "val", "test"))
+"""The split folders under rgb_anon/<condition>/ and gt/<condition>/ (test/ has images only)."""
 _UNLABELED = 0
 
 _CITATION = """\
@@ -57,9 +58,9 @@ class ACDC(DrivingDatasetBuilder):
     DEFAULT_CONFIG_NAME = "all"
 
     def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
-        by_split: dict[str, list[RawSample]] = {split: [] for split in SPLIT_NAMES.values()}
+        by_split: dict[str, list[RawSample]] = {split: [] for split in SPLITS.values()}
         for condition in self.config.conditions:
-            for folder, split in SPLIT_NAMES.items():
+            for folder, split in SPLITS.items():
                 label_dir = None if folder == "test" else data_dir / "gt" / condition / folder
                 pairs = scan_pairs(data_dir / "rgb_anon" / condition / folder, "_rgb_anon.png",
                                    label_dir, "_gt_labelIds.png")

@@ -20,14 +20,14 @@ from pathlib import Path
 import numpy as np
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
-from dataset_scripts.native_files import image_shape, scan_pairs
+from dataset_scripts.native_files import image_shape, scan_pairs, split_names
 from unify.core.errors import BadSampleError
 from unify.core.images import decode_label, read_id_label
 
 logger = logging.getLogger(__name__)
 
-SPLIT_NAMES = {"train": "train", "train_extra": "train_extra", "val": "validation", "test": "test"}
-"""Split folder of the authors -> split name of the built dataset."""
+EXTRA_SPLITS = {"train_extra": "train_extra"}
+"""Cityscapes' own split beside train/val/test: the 19,998 extra coarsely labelled frames (gtCoarse)."""
 
 _CAMERA_VOID_IDS = (1, 2, 3)  # ego vehicle, rectification border, out of roi
 _UNLABELED = 0
@@ -75,15 +75,15 @@ class Cityscapes(DrivingDatasetBuilder):
     def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
         config = self.config
         by_split = {}
-        for folder in config.split_folders:
+        for folder, split in split_names(config.split_folders, EXTRA_SPLITS).items():
             image_dir = data_dir / config.image_folder / folder
             if not image_dir.is_dir():
                 continue
             if config.label_folder is None:
-                by_split[SPLIT_NAMES[folder]] = self._sequence_samples(data_dir, folder, image_dir)
+                by_split[split] = self._sequence_samples(data_dir, folder, image_dir)
                 continue
             label_dir = data_dir / config.label_folder / folder
-            by_split[SPLIT_NAMES[folder]] = [
+            by_split[split] = [
                 RawSample(image_id=stem, image_path=image, label_path=label)
                 for _, stem, image, label in scan_pairs(image_dir, "_leftImg8bit.png", label_dir, config.label_suffix)]
         return by_split

@@ -25,11 +25,12 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
-from dataset_scripts.native_files import scan_pairs
+from dataset_scripts.native_files import scan_pairs, split_names
 from unify.core.errors import BadSampleError
 from unify.core.images import read_id_label
 
-SPLIT_NAMES = {"train": "train", "val": "validation"}
+SPLITS = split_names(("train", "val"))
+"""The split folders under leftImg8bit/ and gtFine/; test/ has no labels and is left out."""
 FULL_IMAGE, FULL_POLYGONS = "_leftImg8bit.png", "_gtFine_polygons.json"  # name endings in the full IDD
 LITE_IMAGE, LITE_LABEL = "_image.jpg", "_label.png"  # and in IDD-Lite
 
@@ -79,7 +80,7 @@ class IDD(DrivingDatasetBuilder):
         lite = self.config.name == "lite"
         image_suffix, label_suffix = (LITE_IMAGE, LITE_LABEL) if lite else (FULL_IMAGE, FULL_POLYGONS)
         by_split = {}
-        for folder, split in SPLIT_NAMES.items():
+        for folder, split in SPLITS.items():
             samples = []
             for seq, frame, image, label in scan_pairs(data_dir / "leftImg8bit" / folder, image_suffix,
                                                        data_dir / "gtFine" / folder, label_suffix):

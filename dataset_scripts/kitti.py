@@ -13,11 +13,14 @@ from pathlib import Path
 import numpy as np
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
-from dataset_scripts.native_files import image_shape, pair_by_stem
+from dataset_scripts.native_files import image_shape, pair_by_stem, split_names
 from unify.core.images import read_id_label
 from unify.core.taxonomy import get_taxonomy
 
-_SPLITS = {"train": ("training", "semantic"), "test": ("testing", None)}
+SPLITS = split_names(("training", "testing"))
+"""The folders of data_semantics.zip, each with image_2/."""
+LABEL_FOLDERS = {"training": "semantic"}
+"""Split folder -> its label folder beside image_2/; testing/ has none."""
 
 
 class Kitti(DrivingDatasetBuilder):
@@ -44,8 +47,9 @@ class Kitti(DrivingDatasetBuilder):
 
     def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
         return {split: pair_by_stem((data_dir / folder / "image_2").glob("*.png"),
-                                    data_dir / folder / label_folder if label_folder else None, id_prefix=f"{folder}_")
-                for split, (folder, label_folder) in _SPLITS.items()}
+                                    data_dir / folder / LABEL_FOLDERS[folder] if folder in LABEL_FOLDERS else None,
+                                    id_prefix=f"{folder}_")
+                for folder, split in SPLITS.items()}
 
     def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
         if sample.label_path is not None:

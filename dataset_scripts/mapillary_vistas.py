@@ -14,13 +14,13 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
-from dataset_scripts.native_files import pair_by_stem
+from dataset_scripts.native_files import check_class_table, pair_by_stem, split_names
 from unify.core.errors import DataFileError
 from unify.core.taxonomy import Taxonomy, get_taxonomy
 
-SPLIT_NAMES = {"training": "train", "validation": "validation"}
+SPLITS = split_names(("training", "validation"))
+"""The split folders, each with images/ and <version>/labels/; the test split has no labels and is left out."""
 
 _CITATION = """\
 @inproceedings{Neuhold2017Vistas,
@@ -60,24 +60,20 @@ class MapillaryVistas(DrivingDatasetBuilder):
             check_label_config(config_file, get_taxonomy(self.config.native_taxonomy))
         return {split: pair_by_stem((data_dir / folder / "images").glob("*.jpg"),
                                     data_dir / folder / version / "labels")
-                for folder, split in SPLIT_NAMES.items()}
+                for folder, split in SPLITS.items()}
 
 
 def check_label_config(path: Path, taxonomy: Taxonomy) -> None:
-    """The dataset's own label list must be the built-in table: same names and colours, same order."""
+    """The dataset's own label list must be `taxonomy`: label i has the name and colour of class id i.
+
+    The labels of config_<version>.json are in label-index order, the index being the value stored in the
+    label PNGs. Raises DataFileError naming `path`: for a file without a 'labels' list of objects, or listing
+    every difference (`check_class_table`).
+    """
     try:
         labels = json.loads(path.read_text(encoding="utf-8"))["labels"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise DataFileError(path, [f"cannot read its 'labels' list ({exc})"]) from exc
-    problems = []
-    if len(labels) != len(taxonomy.classes):
-        problems.append(f"{len(labels)} labels, but the built-in {taxonomy.name} table has {len(taxonomy.classes)}")
-    for index, (entry, known) in enumerate(zip(labels, sorted(taxonomy.classes, key=lambda c: c.id))):
-        name, color = entry.get("name"), tuple(entry.get("color") or ())
-        if name != known.name:
-            problems.append(f"label {index}: name {name!r} in the file, {known.name!r} built in")
-        if color != known.color:
-            problems.append(f"label {index} ({known.name}): colour {list(color)} in the file, "
-                            f"{list(known.color)} built in")
-    if problems:
-        raise DataFileError(path, problems)
+        rows = [(index, entry.get("name")) for index, entry in enumerate(labels)]
+        colors = {index: tuple(entry.get("color") or ()) for index, entry in enumerate(labels)}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise DataFileError(path, [f"cannot read its 'labels' list of objects ({exc!r})"]) from exc
+    check_class_table(path, rows, taxonomy, colors=colors)

@@ -72,7 +72,7 @@ class WildDash2(DrivingDatasetBuilder):
     def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
         if "category_of_segment" not in sample.extra:
             return read_id_label(sample.label_path)
-        rgb = decode_label(Path(sample.label_path).read_bytes(), sample.label_path, mode="rgb")
+        rgb = decode_label(sample.label_path, mode="rgb")
         return panoptic_to_semantic(rgb, sample.extra["category_of_segment"]), None
 
 

@@ -98,10 +98,11 @@ def test_class_list_that_disagrees_is_refused(raw, tmp_path):
     with pytest.raises(DataFileError) as caught:
         build("a2d2", raw, tmp_path / "out")
     assert caught.value.path == str(path)
-    problems = "\n".join(caught.value.problems)
-    assert "#ff0000: 'Car 9' here, 'Car 1'" in problems
-    assert "#87ceff ('Sky')" in problems and "missing" in problems
-    assert "#123456 ('Hovercraft') is not in the a2d2 table" in problems
+    assert caught.value.problems == [
+        "#123456 ('Hovercraft') is not in unify/taxonomies/a2d2.csv",
+        "#87ceff ('Sky') of unify/taxonomies/a2d2.csv is missing from the file",
+        "#ff0000 is 'Car 9' in the file but 'Car 1' in unify/taxonomies/a2d2.csv",
+        "if the dataset changed its classes, unify/taxonomies/a2d2.csv and the mappings from a2d2 need updating"]
 
 
 def test_colour_not_in_the_colormap(raw, tmp_path):

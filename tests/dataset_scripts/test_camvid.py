@@ -98,7 +98,8 @@ def test_class_dict_that_disagrees_is_refused(raw, tmp_path):
     with pytest.raises(DataFileError) as caught:
         build("camvid", raw, tmp_path / "out")
     assert caught.value.path == str(path)
-    assert caught.value.problems == ["#408040: 'Animals' here, 'Animal' in the camvid table"]
+    assert caught.value.problems[0] == "#408040 is 'Animals' in the file but 'Animal' in unify/taxonomies/camvid.csv"
+    assert len(caught.value.problems) == 2  # and what to update
 
 
 def test_colour_not_in_the_colormap(raw, tmp_path):

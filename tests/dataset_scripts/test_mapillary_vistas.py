@@ -73,16 +73,19 @@ def test_config_file_that_disagrees_is_named_with_its_entries(tmp_path):
     with pytest.raises(DataFileError) as caught:
         build("mapillary_vistas", raw, tmp_path / "out", config="v1.2")
     assert caught.value.path == str(path)
-    assert caught.value.problems == [
-        "label 13: name 'construction--flat--street' in the file, 'construction--flat--road' built in",
-        "label 27 (nature--sky): colour [1, 2, 3] in the file, [70, 130, 180] built in"]
+    assert caught.value.problems[:2] == [
+        "id 13 is 'construction--flat--street' in the file but 'construction--flat--road' in "
+        "unify/taxonomies/mapillary_vistas.csv",
+        "id 27 ('nature--sky') has the colour [1, 2, 3] in the file but [70, 130, 180] in "
+        "unify/taxonomies/mapillary_vistas.csv"]
+    assert len(caught.value.problems) == 3  # and what to update
 
 
 def test_v2_config_against_v1_table_is_refused(tmp_path):
     raw = tmp_path / "raw"
     write_vistas(raw, "v1.2", [13])
     path, _ = write_config(raw, "v1.2", "mapillary_vistas_v2")  # a v2.0 list under the v1.2 name
-    with pytest.raises(DataFileError, match="124 labels, but the built-in mapillary_vistas table has 66"):
+    with pytest.raises(DataFileError, match="the file lists 124 classes, unify/taxonomies/mapillary_vistas.csv has 66"):
         build("mapillary_vistas", raw, tmp_path / "out", config="v1.2")
 
 

@@ -85,7 +85,7 @@ def test_a_colour_map_with_other_classes_is_refused(tmp_path):
     rows = default_rows()
     rows[9] = (9, "object", rows[9][2])
     raw = write_rugd(tmp_path / "raw", colormap_rows=rows)
-    with pytest.raises(DataFileError, match="id 9 is 'object' in the file but 'container/generic-object' built in"):
+    with pytest.raises(DataFileError, match="id 9 is 'object' in the file but 'container/generic-object' in unify/taxonomies/rugd.csv"):
         build("rugd", raw, tmp_path / "out")
     (raw / "RUGD_annotations" / "RUGD_annotation-colormap.txt").write_text("0 void 0 0\n")
     with pytest.raises(DataFileError, match=r"line 1: expected '<id> <name> <R> <G> <B>'"):
