@@ -24,14 +24,7 @@ _ROOT = "camera_lidar_semantic"
 _CLASS_LIST = "class_list.json"
 
 
-class A2D2(DrivingDatasetBuilder):
-    NAME = "a2d2"
-    DEFAULT_UNIFIED_TAXONOMY = "cityscapes19"
-    DESCRIPTION = ("A2D2 semantic segmentation: 41,277 frames from six cameras of an Audi, in 23 scenes from southern "
-                   "Germany, labelled in 55 colour-coded classes (several instance shades per object class).")
-    HOMEPAGE = "https://www.a2d2.audi/"
-    LICENSE = "CC BY-ND 4.0"
-    CITATION = """@article{geyer2020a2d2,
+_CITATION = """@article{geyer2020a2d2,
   title   = {{A2D2}: {Audi} {Autonomous} {Driving} {Dataset}},
   author  = {Geyer, Jakob and Kassahun, Yohannes and Mahmudi, Mentar and Ricou, Xavier and Durgesh, Rupesh and
              Chung, Andrew S. and Hauswald, Lorenz and Pham, Viet Hoang and M{\\"u}hlegg, Maximilian and
@@ -41,12 +34,32 @@ class A2D2(DrivingDatasetBuilder):
   journal = {arXiv preprint arXiv:2004.06320},
   year    = {2020}
 }"""
+
+
+class A2D2(DrivingDatasetBuilder):
+    """A2D2's camera_lidar_semantic/ frames, all in `train`; RGB labels decoded to the ids of the `a2d2` table.
+
+    Layout as the archive unpacks (module docstring); the colours are those of unify/taxonomies/a2d2.csv,
+    which the archive's class_list.json must match where it is present.
+    """
+
+    NAME = "a2d2"
+    DEFAULT_UNIFIED_TAXONOMY = "cityscapes19"
+    DESCRIPTION = ("A2D2 semantic segmentation: 41,277 frames from six cameras of an Audi, in 23 scenes from southern "
+                   "Germany, labelled in 55 colour-coded classes (several instance shades per object class).")
+    HOMEPAGE = "https://www.a2d2.audi/"
+    LICENSE = "CC BY-ND 4.0"
+    CITATION = _CITATION
     REDISTRIBUTION_ALLOWED = False  # ND: only verbatim copies may be shared, and the labels here are re-encoded
     LAYOUT_HELP = f"root containing {_ROOT}/<scene>/camera/cam_*/ and {_ROOT}/<scene>/label/cam_*/"
     BUILDER_CONFIGS = [DrivingConfig(name="default", native_taxonomy="a2d2")]
     DEFAULT_CONFIG_NAME = "default"
 
     def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
+        """Every camera frame with its label (camera/ -> label/, `_camera_` -> `_label_`), all in `train`.
+
+        A2D2 has no official split. class_list.json, where present, is checked first (DataFileError).
+        """
         class_list = data_dir / _ROOT / _CLASS_LIST
         if class_list.is_file():
             check_class_list(class_list, get_taxonomy(self.config.native_taxonomy))

@@ -43,6 +43,11 @@ _CITATION = """\
 
 
 class BDD100K(DrivingDatasetBuilder):
+    """BDD100K semantic segmentation, 2020 or 2018 release, in train/validation; the train-id masks as they are.
+
+    Layouts as the zips unpack (module docstring); ids of unify/taxonomies/bdd100k.csv (19 train ids, 255).
+    """
+
     NAME = "bdd100k"
     DEFAULT_UNIFIED_TAXONOMY = "cityscapes19"
     DESCRIPTION = "BDD100K semantic segmentation: 10,000 dash-camera frames, 19 Cityscapes-style classes."
@@ -56,6 +61,7 @@ class BDD100K(DrivingDatasetBuilder):
     BUILDER_CONFIGS = [DrivingConfig(name="sem_seg", native_taxonomy="bdd100k")]
 
     def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
+        """The train and val frames of the release `_release` finds, ids the frame names; a layout error otherwise."""
         root, (images, masks, mask_name) = self._release(data_dir)
         return {split: pair_by_stem((root / images / folder).glob("*.jpg"), root / masks / folder, mask_name)
                 for folder, split in SPLITS.items()}

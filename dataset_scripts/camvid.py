@@ -30,14 +30,7 @@ _LABEL_TAXONOMY = "camvid"
 """The 32-class table that the colour labels are decoded with, whatever the configuration."""
 
 
-class CamVid(DrivingDatasetBuilder):
-    NAME = "camvid"
-    DEFAULT_UNIFIED_TAXONOMY = "cityscapes19"
-    DESCRIPTION = ("CamVid: 701 frames of driving video from Cambridge at 960x720, labelled in 32 colour-coded "
-                   "classes, or in 11 of them (mseg-api's camvid-11).")
-    HOMEPAGE = "http://mi.eng.cam.ac.uk/research/projects/VideoRec/CamVid/"
-    LICENSE = "Research use; see the authors' page"
-    CITATION = """@article{brostow2009semantic,
+_CITATION = """@article{brostow2009semantic,
   title   = {Semantic Object Classes in Video: A High-Definition Ground Truth Database},
   author  = {Brostow, Gabriel J. and Fauqueur, Julien and Cipolla, Roberto},
   journal = {Pattern Recognition Letters},
@@ -46,6 +39,22 @@ class CamVid(DrivingDatasetBuilder):
   pages   = {88--97},
   year    = {2009}
 }"""
+
+
+class CamVid(DrivingDatasetBuilder):
+    """CamVid (Kaggle archive) in train/validation/test; RGB labels decoded by the 32 colours, grouped for `11`.
+
+    Layout as the archive unpacks (module docstring); colours of unify/taxonomies/camvid.csv, which the
+    archive's class_dict.csv must match where it is present; grouping by mseg-api's camvid-32 -> camvid-11.
+    """
+
+    NAME = "camvid"
+    DEFAULT_UNIFIED_TAXONOMY = "cityscapes19"
+    DESCRIPTION = ("CamVid: 701 frames of driving video from Cambridge at 960x720, labelled in 32 colour-coded "
+                   "classes, or in 11 of them (mseg-api's camvid-11).")
+    HOMEPAGE = "http://mi.eng.cam.ac.uk/research/projects/VideoRec/CamVid/"
+    LICENSE = "Research use; see the authors' page"
+    CITATION = _CITATION
     REDISTRIBUTION_ALLOWED = False
     LAYOUT_HELP = "root containing train/, train_labels/, val/, val_labels/, test/, test_labels/ and class_dict.csv"
     BUILDER_CONFIGS = [
@@ -55,6 +64,10 @@ class CamVid(DrivingDatasetBuilder):
     DEFAULT_CONFIG_NAME = "32"
 
     def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
+        """Each split folder's PNGs with their `<folder>_labels/<stem>_L.png`, ids the stems.
+
+        class_dict.csv, where present, is checked first (DataFileError).
+        """
         class_dict = data_dir / _CLASS_DICT
         if class_dict.is_file():
             check_class_dict(class_dict, get_taxonomy(_LABEL_TAXONOMY))

@@ -45,6 +45,8 @@ _CITATION = """\
 
 @dataclass
 class CityscapesConfig(DrivingConfig):
+    """A Cityscapes configuration: its image and label folders, label file ending and split folders."""
+
     image_folder: str = "leftImg8bit"
     label_folder: str | None = "gtFine"  # None: the frames have no labels (sequence)
     label_suffix: str = "_gtFine_labelIds.png"
@@ -52,6 +54,11 @@ class CityscapesConfig(DrivingConfig):
 
 
 class Cityscapes(DrivingDatasetBuilder):
+    """Cityscapes fine, coarse or sequence frames, split by the authors' folders; label-id PNGs as they are.
+
+    Layout as the authors' packages unpack (module docstring); ids of unify/taxonomies/cityscapes.csv.
+    """
+
     NAME = "cityscapes"
     DEFAULT_UNIFIED_TAXONOMY = "cityscapes19"
     DESCRIPTION = ("Cityscapes: 5,000 finely and 20,000 coarsely annotated street scenes from 50 German cities, "
@@ -73,6 +80,11 @@ class Cityscapes(DrivingDatasetBuilder):
     DEFAULT_CONFIG_NAME = "fine"
 
     def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
+        """Frames `<folder>/<city>/<stem>_leftImg8bit.png` of each split folder present, ids the stems.
+
+        Labels are beside them under the configuration's label folder; sequence frames carry the gtFine
+        frame of their snippet instead (`_sequence_samples`).
+        """
         config = self.config
         by_split = {}
         for folder, split in split_names(config.split_folders, EXTRA_SPLITS).items():
@@ -104,6 +116,7 @@ class Cityscapes(DrivingDatasetBuilder):
         return samples
 
     def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
+        """The label-id PNG (`read_label` of the base), or for a sequence frame `sequence_label`."""
         if sample.label_path is None:
             return sequence_label(sample.image_path, sample.extra.get("camera_void_from")), None
         return read_id_label(sample.label_path)

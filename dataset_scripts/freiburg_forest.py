@@ -36,6 +36,12 @@ _CITATION = """\
 
 
 class FreiburgForest(DrivingDatasetBuilder):
+    """Freiburg Forest's RGB images in train/test; GT_color masks decoded by colour, other colours void.
+
+    Layout and colours as the dataset's README documents them (module docstring); ids of
+    unify/taxonomies/freiburg_forest.csv.
+    """
+
     NAME = "freiburg_forest"
     DEFAULT_UNIFIED_TAXONOMY = "offroad34"
     DESCRIPTION = ("Freiburg Forest: 366 multispectral images of forest roads and trails around Freiburg, "
@@ -47,6 +53,10 @@ class FreiburgForest(DrivingDatasetBuilder):
     BUILDER_CONFIGS = [DrivingConfig(name="default", native_taxonomy="freiburg_forest")]
 
     def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
+        """The rgb/ images of train/ and test/ (where present), each with the GT_color/ mask of its frame name.
+
+        Two masks of one frame raise UnifyError naming both.
+        """
         require_layout(self, data_dir, "train/rgb", "train/GT_color")
         return {split: self._pair(data_dir / folder / "rgb", data_dir / folder / "GT_color")
                 for folder, split in SPLITS.items() if (data_dir / folder / "rgb").is_dir()}

@@ -46,6 +46,11 @@ _CITATION = """\
 
 
 class Goose(DrivingDatasetBuilder):
+    """GOOSE or GOOSE-Ex 2D in train/validation; grey label-id PNGs as they are.
+
+    Layout as the GOOSE documentation describes it (module docstring); ids of unify/taxonomies/goose.csv.
+    """
+
     NAME = "goose"
     DEFAULT_UNIFIED_TAXONOMY = "offroad34"
     DESCRIPTION = ("GOOSE (German Outdoor and Offroad Dataset) and GOOSE-Ex: off-road and excavation scenes from "
@@ -63,6 +68,11 @@ class Goose(DrivingDatasetBuilder):
     DEFAULT_CONFIG_NAME = "goose"
 
     def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
+        """Every images/<split>/<scenario>/*.png with its labels/<split>/<scenario>/<frame>_labelids.png.
+
+        Ids are the image stems. goose_label_mapping.csv, where present, is checked first (DataFileError);
+        an image named otherwise than <frame>_<camera>.png raises UnifyError naming it.
+        """
         require_layout(self, data_dir, "images", "labels")
         if (data_dir / MAPPING_FILE).is_file():
             rows, problems = read_label_mapping(data_dir / MAPPING_FILE)

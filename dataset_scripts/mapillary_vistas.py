@@ -34,10 +34,18 @@ _CITATION = """\
 
 @dataclass
 class VistasConfig(DrivingConfig):
+    """A Mapillary Vistas configuration: its label version."""
+
     version: str = "v1.2"  # label version: the folder under each split and the config file's suffix
 
 
 class MapillaryVistas(DrivingDatasetBuilder):
+    """Mapillary Vistas v1.2 or v2.0 in train/validation; palette label PNGs read by index, stored as grey PNGs.
+
+    Layout as distributed (module docstring); ids of unify/taxonomies/mapillary_vistas.csv or
+    mapillary_vistas_v2.csv, which the release's config_<version>.json must match where it is present.
+    """
+
     NAME = "mapillary_vistas"
     DEFAULT_UNIFIED_TAXONOMY = "mapillary63"
     DESCRIPTION = "Mapillary Vistas: 25,000 street-level images from six continents, densely labelled."
@@ -54,6 +62,10 @@ class MapillaryVistas(DrivingDatasetBuilder):
     DEFAULT_CONFIG_NAME = "v1.2"
 
     def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
+        """images/<key>.jpg of training/ and validation/ with <version>/labels/<key>.png, ids the keys.
+
+        config_<version>.json, where present, is checked first (DataFileError).
+        """
         version = self.config.version
         config_file = data_dir / f"config_{version}.json"
         if config_file.is_file():

@@ -1,4 +1,5 @@
-"""What the builders share for reading a dataset's own files: its folder layout and the class tables it ships.
+"""What the builders share for reading a dataset's own files: its folder layout, its split names, its colour-coded
+labels and the class tables it ships.
 
 Not a builder itself; the registry skips modules without a builder class.
 """
@@ -15,7 +16,7 @@ from PIL import Image
 from dataset_scripts.base import RawSample
 from unify.core.errors import BadSampleError, DataFileError, UnifyError
 from unify.core.images import decode_label, rgb_to_ids
-from unify.core.taxonomy import Taxonomy
+from unify.core.taxonomy import Taxonomy, resolve_alias
 
 SPLIT_NAMES = {"train": "train", "training": "train", "val": "validation", "valid": "validation",
                "validation": "validation", "test": "test", "testing": "test"}
@@ -57,14 +58,17 @@ def first_folder_with(folders: Iterable[Path], *names: str) -> Path | None:
 
 
 def require_layout(builder, data_dir: Path, *relative: str) -> None:
-    """Stop early, with the expected layout, when `data_dir` lacks a folder or file the builder reads."""
+    """Stop early, with the expected layout, when `data_dir` lacks a folder or file the builder reads.
+
+    `relative` are paths under `data_dir`; the missing ones are named in the builder's `layout_error` (UnifyError).
+    """
     missing = [name for name in relative if not (data_dir / name).exists()]
     if missing:
         raise builder.layout_error(data_dir, f"is not a layout this builder recognises (missing {', '.join(missing)})")
 
 
 def image_files(folder: Path) -> list[Path]:
-    """The photos of a folder, sorted, whatever case their suffix is written in."""
+    """The photos of a folder (.jpg, .jpeg, .png, whatever case the suffix is written in), sorted by path."""
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
 
 
@@ -97,7 +101,10 @@ def scan_pairs(image_dir: Path, image_suffix: str, label_dir: Path | None,
 
 
 def image_shape(path: Path | str) -> tuple[int, int]:
-    """(height, width) of an image from its header, for labels made up to fit it."""
+    """(height, width) in pixels of an image from its header, for labels made up to fit it.
+
+    Raises BadSampleError naming the file when PIL cannot open it.
+    """
     try:
         with Image.open(path) as im:
             width, height = im.size
@@ -112,12 +119,13 @@ def check_class_table(path: Path | str, rows: Sequence[tuple[int | str, str]], t
     """A class table shipped with the data must say what the built-in one says; every difference is reported at once.
 
     `rows` are the file's (key, class name) pairs in file order: a key is a class id (int), or with `by_color`
-    the class's colour as an '#rrggbb' string (lower case, `hex_color`). `colors` (id -> RGB as the file gives it) is compared
-    too, for files that fix both. `problems` are those the caller met while reading the file. The built-in
-    table is `unify/taxonomies/<taxonomy.name>.csv`, whose names the mappings use: a class missing, added,
-    renamed or listed twice, or a colour changed, raises one DataFileError naming `path` and listing them all.
+    the class's colour as an '#rrggbb' string (lower case, `hex_color`). `colors` (id -> (R, G, B) as the file
+    gives it) is compared too, for files that fix both. `problems` are those the caller met while reading the
+    file. The built-in table is the taxonomy's file in unify/taxonomies/, whose names the mappings use: a class
+    missing, added, renamed or listed twice, or a colour changed, raises one DataFileError naming `path` and
+    listing them all, then what to update.
     """
-    table = f"unify/taxonomies/{taxonomy.name}.csv"
+    table = f"unify/taxonomies/{resolve_alias(taxonomy.name)}.csv"
     built_in = {(hex_color(c.color) if by_color else c.id): c.name for c in taxonomy.classes}
     found = dict(rows)
     problems = list(problems)
@@ -155,7 +163,10 @@ def read_color_coded(path: Path | str, colors: Mapping[tuple[int, int, int], int
 
 
 def color_table(taxonomy: Taxonomy) -> dict[tuple[int, int, int], int]:
-    """Colour -> id of a colour-coded dataset's class table; a colour used twice could not be told apart."""
+    """(R, G, B) -> class id of a colour-coded dataset's class table (the `color` column of its taxonomy file).
+
+    A colour used by two classes could not be told apart: UnifyError naming the taxonomy and the colours.
+    """
     table = {c.color: c.id for c in taxonomy.classes}
     if len(table) != len(taxonomy.classes):
         reused = sorted(hex_color(color) for color, n in Counter(c.color for c in taxonomy.classes).items() if n > 1)

@@ -35,6 +35,11 @@ _CITATION = """\
 
 
 class Rellis3D(DrivingDatasetBuilder):
+    """RELLIS-3D camera images in train/validation/test as the official split lists say; id PNGs as they are.
+
+    Layout as the zips unpack (module docstring); ids of unify/taxonomies/rellis3d.csv (0 to 34, with gaps).
+    """
+
     NAME = "rellis3d"
     DEFAULT_UNIFIED_TAXONOMY = "offroad34"
     DESCRIPTION = ("RELLIS-3D: multimodal off-road recordings on the Texas A&M RELLIS campus; 6,235 camera images "
@@ -49,6 +54,11 @@ class Rellis3D(DrivingDatasetBuilder):
     BUILDER_CONFIGS = [DrivingConfig(name="default", native_taxonomy="rellis3d")]
 
     def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
+        """The samples each split list names, sorted by id '<sequence>_<frame>'.
+
+        A list sits beside the sequences or in the folder above them; none at all is a layout error, and a
+        line that is no RELLIS-3D split line raises UnifyError naming the list and the line.
+        """
         root = first_folder_with((data_dir / "Rellis-3D", data_dir))
         by_split = {}
         for name, split in SPLITS.items():

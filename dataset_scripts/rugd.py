@@ -57,6 +57,12 @@ _CITATION = """\
 
 
 class Rugd(DrivingDatasetBuilder):
+    """RUGD in train/validation/test by video (Wigness et al., IROS 2019); colour annotations decoded to ids.
+
+    Layouts of the full release and the sample download (module docstring); ids of unify/taxonomies/rugd.csv,
+    colours from the release's colour map file where present, else from that table.
+    """
+
     NAME = "rugd"
     DEFAULT_UNIFIED_TAXONOMY = "offroad34"
     DESCRIPTION = ("RUGD (Robot Unstructured Ground Driving): 7,456 frames from a small ground robot's videos of "
@@ -70,6 +76,10 @@ class Rugd(DrivingDatasetBuilder):
     BUILDER_CONFIGS = [DrivingConfig(name="default", native_taxonomy="rugd")]
 
     def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
+        """The full release's frames by scene folder, or the sample download's by the scene their name starts with.
+
+        The colour map is read and checked first (DataFileError); an unknown scene is a layout error.
+        """
         sample = first_folder_with((data_dir / SAMPLE, data_dir), "images/", "annotations/")
         if sample is not None and not (data_dir / FRAMES).is_dir():
             return self._sample_download(sample, self._colors(sample, data_dir))

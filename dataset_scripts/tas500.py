@@ -31,6 +31,11 @@ _CITATION = """\
 
 
 class Tas500(DrivingDatasetBuilder):
+    """TAS500 v1.1 in train/validation; grey id PNGs (255 undefined) as they are.
+
+    Layout as the release lays it out (module docstring); ids of unify/taxonomies/tas500.csv.
+    """
+
     NAME = "tas500"
     DEFAULT_UNIFIED_TAXONOMY = "offroad34"
     DESCRIPTION = ("TAS500: 640 images of unstructured roads, tracks and fields from the MuCAR-3 vehicle, with "
@@ -43,6 +48,10 @@ class Tas500(DrivingDatasetBuilder):
     BUILDER_CONFIGS = [DrivingConfig(name="default", native_taxonomy="tas500")]
 
     def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
+        """The images of train/ and val/ (where present), labels in <folder>_labels_ids/ by stem.
+
+        Ids are '<folder>_<stem>'.
+        """
         require_layout(self, data_dir, "train", "train_labels_ids")
         return {split: pair_by_stem(image_files(data_dir / folder), data_dir / f"{folder}_labels_ids",
                                     id_prefix=f"{folder}_")

@@ -38,6 +38,12 @@ _CITATION = """\
 
 
 class WildScenes(DrivingDatasetBuilder):
+    """WildScenes 2D in train/validation/test as the official opt2d split files say; indexLabel PNGs as they are.
+
+    Layout of the download and the repository's split files (module docstring); ids of
+    unify/taxonomies/wildscenes.csv (pixel = class index 0..18).
+    """
+
     NAME = "wildscenes"
     DEFAULT_UNIFIED_TAXONOMY = "offroad34"
     DESCRIPTION = ("WildScenes 2D: 9,306 images of natural forest trails in Brisbane and Karawatha, Australia, with "
@@ -50,6 +56,10 @@ class WildScenes(DrivingDatasetBuilder):
     BUILDER_CONFIGS = [DrivingConfig(name="default", native_taxonomy="wildscenes")]
 
     def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
+        """The samples each split file lists, sorted by id; their paths are resolved under `data_dir`, the top
+
+        folder's case as found. No train.csv, or no WildScenes2d folder, is a layout error.
+        """
         folder = first_folder_with((data_dir / f for f in _SPLIT_FOLDERS), "train.csv")
         if folder is None:
             raise self.layout_error(data_dir, f"has no split file train.csv (looked in {', '.join(_SPLIT_FOLDERS)})")
@@ -62,8 +72,9 @@ class WildScenes(DrivingDatasetBuilder):
 
 def _samples(split_file: Path, resolve) -> list[RawSample]:
     """The samples a split file lists, sorted by id."""
-    return sorted((RawSample(image_id=row["id"], image_path=resolve(row["im_path"]), label_path=resolve(row["label_path"]))
-                   for row in read_split_file(split_file)), key=lambda s: s.image_id)
+    rows = read_split_file(split_file)
+    return sorted((RawSample(image_id=row["id"], image_path=resolve(row["im_path"]),
+                             label_path=resolve(row["label_path"])) for row in rows), key=lambda s: s.image_id)
 
 
 def read_split_file(path: Path) -> list[dict[str, str]]:

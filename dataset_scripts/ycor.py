@@ -38,6 +38,12 @@ _CITATION = """\
 
 
 class Ycor(DrivingDatasetBuilder):
+    """Yamaha-CMU Off-Road in train/validation (valid/); palette or RGB masks read by colour.
+
+    Layout and colours as public YCOR loaders agree on them (module docstring); the ids are this package's
+    own (unify/taxonomies/ycor.csv).
+    """
+
     NAME = "ycor"
     DEFAULT_UNIFIED_TAXONOMY = "offroad34"
     DESCRIPTION = ("Yamaha-CMU Off-Road dataset: 1,076 images of trails and fields in Pittsburgh, labelled by "
@@ -49,6 +55,7 @@ class Ycor(DrivingDatasetBuilder):
     BUILDER_CONFIGS = [DrivingConfig(name="default", native_taxonomy="ycor")]
 
     def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
+        """One sample per iid folder of train/ and valid/, id '<folder>_<iid>'."""
         require_layout(self, data_dir, *SPLITS)
         return {split: self._samples(data_dir / folder) for folder, split in SPLITS.items()}
 
