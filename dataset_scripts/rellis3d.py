@@ -64,8 +64,9 @@ class Rellis3D(DrivingDatasetBuilder):
         for name, split in SPLITS.items():
             folder = first_folder_with((data_dir, root), f"{name}.lst")
             if folder is not None:
-                samples = [self._sample(root, line, folder / f"{name}.lst") for line in _lines(folder / f"{name}.lst")]
-                by_split[split] = sorted(samples, key=lambda s: s.image_id)
+                path = folder / f"{name}.lst"
+                by_split[split] = sorted((self._sample(root, line, path) for line in _lines(path)),
+                                         key=lambda s: s.image_id)
         if not by_split:
             raise self.layout_error(data_dir, "has no split list (train.lst, val.lst, test.lst; they come with "
                                               "Rellis_3D_image_split)")

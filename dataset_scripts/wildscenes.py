@@ -56,9 +56,10 @@ class WildScenes(DrivingDatasetBuilder):
     BUILDER_CONFIGS = [DrivingConfig(name="default", native_taxonomy="wildscenes")]
 
     def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
-        """The samples each split file lists, sorted by id; their paths are resolved under `data_dir`, the top
+        """The samples each split file lists, sorted by id.
 
-        folder's case as found. No train.csv, or no WildScenes2d folder, is a layout error.
+        Their paths are resolved under `data_dir`, the top folder's case as found. No train.csv, or no
+        WildScenes2d folder, is a layout error.
         """
         folder = first_folder_with((data_dir / f for f in _SPLIT_FOLDERS), "train.csv")
         if folder is None:
