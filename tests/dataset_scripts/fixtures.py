@@ -140,11 +140,12 @@ def assert_rows(dataset: datasets.DatasetDict, written: dict[str, tuple[bytes | 
 
 # -- what to expect ----------------------------------------------------------------------------------
 def expected_unified(native: np.ndarray, native_taxonomy: str, unified_taxonomy: str) -> np.ndarray:
-    """What the mapping file says each pixel's ground truth is: its one allowed class, else void."""
+    """What the mapping file says each pixel's ground truth is: its one allowed class (without void beside), else
+    void."""
     mapping = get_mapping(native_taxonomy, unified_taxonomy)
     out = np.full(native.shape, IGNORE_INDEX, dtype=np.uint8)
     for native_id, allowed in mapping.allowed.items():
-        if len(allowed) == 1:
+        if len(allowed) == 1 and native_id not in mapping.void_allowed:
             out[native == native_id] = allowed[0]
     return out
 
