@@ -97,6 +97,19 @@ def test_each_mistake_names_the_file_line_and_class(tmp_path, taxonomies, text, 
     assert message in str(info.value)
 
 
+def test_a_recorded_mapping_keeps_void_beside_classes(tmp_path, taxonomies):
+    mapping = parse(tmp_path, taxonomies, VOID_BESIDE)
+    restored = LabelMapping.from_json(mapping.to_json(), *taxonomies)
+    assert (restored.allowed, restored.void_allowed) == (mapping.allowed, mapping.void_allowed)
+    assert restored.differences(mapping) == []
+    older = LabelMapping.from_json([{k: v for k, v in r.items() if k != "void_allowed"} for r in mapping.to_json()],
+                                   *taxonomies)  # records written before the flag existed
+    assert older.allowed == mapping.allowed and older.void_allowed == frozenset()
+    assert mapping.differences(older) == ["'unlabeled': road, car, truck, sky, void here, road, car, truck, sky there",
+                                          "'road': road, void here, road there",
+                                          "'vehicle': car, truck, void here, car, truck there"]
+
+
 def test_void_beside_no_class_is_refused_in_a_hand_built_mapping(tmp_path, taxonomies):
     mapping = parse(tmp_path, taxonomies, GOOD)
     with pytest.raises(UnifyError, match=r"native ids \[9\] .* allow no class"):
