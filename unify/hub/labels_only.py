@@ -122,8 +122,9 @@ def attach_images(source: Path | str, data_dir: Path | str | None, output_dir: P
     The builder named in the metadata reads `data_dir` (`config_kwargs` reach its configuration, as in
     `build_dataset`); its rows are paired with the labels by `image_id`, and each image's sha256 must be the
     one recorded when it was labelled. Raises `UnifyError` naming the rows whose image is missing or differs,
-    unless `skip_bad`: then they are left out, logged and listed in the output's `unify.json` (`skipped`).
-    `output_dir` is replaced only when everything succeeded.
+    unless `skip_bad`: then they are left out, logged and listed in the output's `unify.json` (`skipped`),
+    and so are the samples the builder finds bad in the raw copy. `output_dir` is replaced only when
+    everything succeeded.
     """
     from unify.build import build_dataset
 
@@ -138,8 +139,8 @@ def attach_images(source: Path | str, data_dir: Path | str | None, output_dir: P
                              f"record); it already holds its images")
         record = LabelsOnlyRecord.from_json(metadata.labels_only, str(source))
         build_dataset(metadata.dataset, tmp / "raw", data_dir=data_dir, config=metadata.config,
-                      unified_taxonomy=metadata.unified_taxonomy.name, **config_kwargs)
-        raw = _RawCopy(tmp / "raw")
+                      unified_taxonomy=metadata.unified_taxonomy.name, skip_bad=skip_bad, **config_kwargs)
+        raw = _RawCopy(tmp / "raw", tmp / "cache")
         staging = tmp / "out"
         (staging / "data").mkdir(parents=True)
         report = AttachReport(counts={})
@@ -163,16 +164,20 @@ def attach_images(source: Path | str, data_dir: Path | str | None, output_dir: P
 
 
 class _RawCopy:
-    """The rows of a fresh build of the user's raw copy, indexed by image id, with their images' sha256."""
+    """The rows of a fresh build of the user's raw copy (memory-mapped), by image id, with their images' sha256."""
 
-    def __init__(self, folder: Path):
+    _BATCH = 64  # rows whose image bytes are in memory at once while hashing
+
+    def __init__(self, folder: Path, cache: Path):
         shards = [str(p) for paths in split_shards(folder).values() for p in paths]
-        self.rows = datasets.Dataset(datasets.table.InMemoryTable(pa.concat_tables([pq.read_table(s) for s in shards])))
-        table = self.rows.data.table
-        self.index = {image_id: row for row, image_id in enumerate(table.column(IMAGE_ID).to_pylist())}
-        self.checksums = _image_checksums(table, "the raw copy")
-        names = table.column(IMAGE).combine_chunks().field("path").to_pylist()
-        self.files = [name or "" for name in names]
+        self.rows = datasets.Dataset.from_parquet(shards, cache_dir=str(cache))
+        self.index = {image_id: row for row, image_id in enumerate(self.rows[IMAGE_ID])}
+        self.checksums: list[str] = []
+        self.files: list[str] = []
+        images = self.rows.select_columns([IMAGE_ID, IMAGE]).with_format("arrow")
+        for batch in images.iter(batch_size=self._BATCH):
+            self.checksums += _image_checksums(batch, "the raw copy")
+            self.files += [name or "" for name in batch.column(IMAGE).combine_chunks().field("path").to_pylist()]
 
     def check(self, labels: datasets.Dataset, record: LabelsOnlyRecord) -> tuple[list[int], list[SkippedSample]]:
         """Rows of `labels` whose image is in the raw copy and is the one labelled, and the others with why."""
