@@ -6,14 +6,13 @@ import shutil
 
 import pytest
 import torch
-from huggingface_hub import HfApi
 from PIL import Image
 from transformers import SegformerForSemanticSegmentation, pipeline
 
 from hub_fixtures import FINE, flat, front_matter, rows, save_segformer, source_record, write_run
 from unify.cli import main
 from unify.core.errors import UnifyError
-from unify.core.segmenter import SEGFORMER_SIZES, Segmenter, weights_sha256
+from unify.core.segmenter import Segmenter, weights_sha256
 from unify.evaluate import evaluate_model
 from unify.hub import push_model
 
