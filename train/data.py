@@ -13,6 +13,7 @@ import datasets
 import numpy as np
 import torch
 from train.config import DataSource
+from train.decode import open_pair
 from unify.core.constants import IMAGE
 from unify.core.errors import UnifyError
 from unify.core.folder import FolderMetadata, load_split
@@ -68,7 +69,7 @@ class MixedDataset(torch.utils.data.Dataset):
         index, seed = item
         part = int(np.searchsorted(self.offsets, index, side="right") - 1)
         table, column = self.parts[part]
-        image, label = decode_pair(table[int(index - self.offsets[part])], column)
+        image, label = open_pair(table[int(index - self.offsets[part])], column)
         return self.transform(image, label, np.random.default_rng(seed))
 
 

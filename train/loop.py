@@ -41,7 +41,7 @@ def train(config: TrainConfig) -> dict:
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
         config.save(output_dir / "config.yaml")
-    transform = TrainTransform(config.crop_size, config.scale_range, segmenter.normalization)
+    transform = TrainTransform.from_config(config, segmenter.normalization)
     loader = accelerator.prepare(train_loader(config.train_data, transform, taxonomy, config.batch_size, config.steps,
                                               config.seed, start, config.num_workers))
     metrics: dict = {}
