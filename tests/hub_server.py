@@ -72,6 +72,7 @@ class Commit:
     parent: str | None
     files: dict[str, Blob]
     date: str
+    description: str = ""
 
 
 @dataclass
@@ -139,6 +140,19 @@ class LoopbackHub:
         commit = self.repo(repo_id, repo_type).resolve(revision)
         return {path: blob.content for path, blob in commit.files.items()}
 
+    def stored_files(self):
+        """(repo type/id, commit, path, content) of every file of every commit of every repository, each commit's
+        message as the path `(commit message)`, and every uploaded LFS object as `(lfs object)`: all it holds."""
+        with self.lock:
+            for (repo_type, repo_id), repo in self.repos.items():
+                for commit in repo.commits.values():
+                    message = f"{commit.title}\n\n{commit.description}".encode()
+                    yield f"{repo_type}/{repo_id}", commit.oid, "(commit message)", message
+                    for path, blob in commit.files.items():
+                        yield f"{repo_type}/{repo_id}", commit.oid, path, blob.content
+            for oid, content in self.lfs_objects.items():
+                yield "", oid, "(lfs object)", content
+
     # -- state changes ----------------------------------------------------------------------------
     def create_repo(self, repo_type: str, repo_id: str, private: bool) -> Repo:
         with self.lock:
@@ -163,7 +177,7 @@ class LoopbackHub:
             files = dict(repo.commits[head_oid].files)
             for line in lines[1:]:
                 self._apply(files, line["key"], line["value"])
-            return self._add_commit(repo, branch, header["summary"], files)
+            return self._add_commit(repo, branch, header["summary"], files, header.get("description") or "")
 
     def _apply(self, files: dict[str, Blob], key: str, value: dict) -> None:
         path = value["path"]
@@ -185,12 +199,12 @@ class LoopbackHub:
         else:
             raise HubError(400, f"unknown commit operation {key!r}")
 
-    def _add_commit(self, repo: Repo, branch: str, title: str, files: dict[str, Blob]) -> Commit:
+    def _add_commit(self, repo: Repo, branch: str, title: str, files: dict[str, Blob], description: str = "") -> Commit:
         self._commit_counter += 1
         parent = repo.branches.get(branch)
         oid = hashlib.sha1(f"{repo.id}:{parent}:{self._commit_counter}:{uuid.uuid4()}".encode()).hexdigest()
         date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-        commit = Commit(oid=oid, title=title, parent=parent, files=files, date=date)
+        commit = Commit(oid=oid, title=title, parent=parent, files=files, date=date, description=description)
         repo.commits[oid] = commit
         repo.branches[branch] = oid
         return commit

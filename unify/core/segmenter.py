@@ -129,6 +129,12 @@ def weights_sha256(folder: Path | str) -> str:
     return digest.hexdigest()
 
 
+def _folder_name(folder: Path) -> str:
+    """A local model's display name: its folder's name, or its run's for a training run's `model/` folder."""
+    resolved = folder.resolve()
+    return resolved.parent.name if resolved.name == "model" and resolved.parent.name else resolved.name
+
+
 def is_hub_id(source: str) -> bool:
     """`namespace/name` that is not a local folder."""
     parts = str(source).split("/")
@@ -152,7 +158,7 @@ def resolve_model_source(source: str | Path) -> tuple[Path, ModelIdentity]:
                                        f"config.json); use the run's model folder {run / 'model'}")
             raise ModelSourceError(f"{folder} is not a model folder: it has no config.json (write one with "
                                    f"save_pretrained, or pass a Hub id or a size name: {', '.join(SEGFORMER_SIZES)})")
-        return folder, ModelIdentity(name=folder.resolve().name, sha256=weights_sha256(folder))
+        return folder, ModelIdentity(name=_folder_name(folder), sha256=weights_sha256(folder))
     if not is_hub_id(text):
         raise ModelSourceError(f"model {text!r} is neither a size name ({', '.join(SEGFORMER_SIZES)}), nor a "
                                f"folder that exists, nor a Hub id (namespace/name)")
