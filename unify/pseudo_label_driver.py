@@ -267,8 +267,12 @@ def _prepare_output(input_dir: Path, output_dir: Path, settings: dict, overwrite
 
 
 def _check_folder_kind(output_dir: Path, overwrite: bool) -> None:
-    """`UnifyError` unless `output_dir` is new, or a pseudo-labelled folder (of this format, or `overwrite`)."""
-    if not (output_dir / METADATA_FILE).is_file():
+    """`UnifyError` unless `output_dir` is new, or a pseudo-labelled folder (of this format, or `overwrite`).
+
+    A folder with shard statistics is this driver's output, whose `unify.json` a killed run may have left
+    half-written: its shards' fingerprints decide what happens to it, not its `unify.json`.
+    """
+    if (output_dir / STATS_FOLDER).is_dir() or not (output_dir / METADATA_FILE).is_file():
         return
     try:
         kind = FolderMetadata.read(output_dir).kind

@@ -60,6 +60,8 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
+    from accelerate import PartialState
+
     from unify.pseudo_label_driver import LabellingOptions, pseudo_label_dataset
 
     scales = tuple(args.scales) if args.scales else ((0.75, 1.0, 1.25) if args.tta else (1.0,))
@@ -67,5 +69,6 @@ def run(args) -> int:
                                shard_size=args.shard_size, splits=tuple(args.splits) if args.splits else None,
                                overwrite=args.overwrite, dtype=args.dtype, workers=args.workers)
     report = pseudo_label_dataset(args.teacher, args.dataset, args.output, options)
-    print(json.dumps({"output": str(args.output), "share_by_provenance": report["share_by_provenance"]}))
+    if PartialState().is_main_process:  # one line, not one per process
+        print(json.dumps({"output": str(args.output), "share_by_provenance": report["share_by_provenance"]}))
     return 0
