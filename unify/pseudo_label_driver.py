@@ -170,8 +170,8 @@ def recorded_mapping(metadata: FolderMetadata, taxonomy: str | None, folder: Pat
     if metadata.kind != BUILT:
         raise UnifyError(f"{folder} is a {metadata.kind} folder; pseudo-label a folder written by `unify build`")
     mapping = metadata.mapping
-    rebuild = (f"unify build {metadata.dataset} --config {metadata.config} --taxonomy {taxonomy or mapping.unified.name}"
-               f" --data-dir RAW --output {folder}")
+    rebuild = (f"unify build {metadata.dataset} --config {metadata.config} "
+               f"--taxonomy {taxonomy or mapping.unified.name} --data-dir RAW --output {folder}")
     if taxonomy is not None and taxonomy != mapping.unified.name:
         raise UnifyError(f"{folder} was built for the unified taxonomy {mapping.unified.name}, not {taxonomy}; "
                          f"rebuild it for {taxonomy}: {rebuild}")

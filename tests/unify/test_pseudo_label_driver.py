@@ -89,7 +89,8 @@ def test_pseudo_labels_follow_the_ground_truth_and_the_report_counts_every_pixel
     pixels = sum(np.asarray(r["label"]).size for r in rows)
     assert sum(report["pixels_by_provenance"].values()) == pixels
     assert json.loads((out / REPORT_FILE).read_text())["taxonomy"] == "synthetic_fine"
-    assert report["pixel_accuracy_vs_fine_truth"]["constrained"] > report["pixel_accuracy_vs_fine_truth"]["unconstrained"]
+    accuracy = report["pixel_accuracy_vs_fine_truth"]
+    assert accuracy["constrained"] > accuracy["unconstrained"]
 
 
 def test_an_interrupted_run_redoes_only_the_missing_shards(coarse_and_teacher, labelled, tmp_path):
@@ -100,7 +101,8 @@ def test_an_interrupted_run_redoes_only_the_missing_shards(coarse_and_teacher, l
     before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in shards}
     shards[-1].unlink()  # as if the run had stopped before its last shard
     pseudo_label_dataset(str(teacher), data, tmp_path / "out", options)
-    after = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted((tmp_path / "out" / "data").glob("*.parquet"))}
+    after = {p.name: (p.stat().st_mtime_ns, p.read_bytes())
+             for p in sorted((tmp_path / "out" / "data").glob("*.parquet"))}
     assert set(after) == set(before)
     assert all(after[name] == before[name] for name in list(before)[:-1])  # finished shards untouched
     assert after[shards[-1].name][0] != before[shards[-1].name][0]
@@ -111,7 +113,8 @@ def test_a_teacher_of_another_taxonomy_is_refused(coarse_and_teacher, tmp_path):
     data, _ = coarse_and_teacher
     Segmenter.for_training("mit-pico", get_taxonomy("cityscapes19")).save(tmp_path / "city")
     with pytest.raises(UnifyError, match="not the 15 classes of synthetic_fine"):
-        pseudo_label_dataset(str(tmp_path / "city"), data, tmp_path / "out", LabellingOptions(taxonomy="synthetic_fine"))
+        pseudo_label_dataset(str(tmp_path / "city"), data, tmp_path / "out",
+                             LabellingOptions(taxonomy="synthetic_fine"))
 
 
 def test_the_report_counts_the_pixels_the_teacher_voided(coarse_and_teacher, tmp_path, monkeypatch):
@@ -156,7 +159,8 @@ def test_another_teacher_is_refused_before_any_shard_is_touched_and_overwrite_re
     assert all(times[name] != mtime for name, mtime in modification_times(out).items())  # every shard again
     assert report["teacher"]["name"] == "other_teacher"
     assert json.loads((out / "unify.json").read_text())["teacher"]["name"] == "other_teacher"
-    fresh = pseudo_label_dataset(str(tmp_path / "other_teacher"), data, tmp_path / "fresh", LabellingOptions(shard_size=2))
+    fresh = pseudo_label_dataset(str(tmp_path / "other_teacher"), data, tmp_path / "fresh",
+                                 LabellingOptions(shard_size=2))
     assert fresh == report
     assert folder_bytes(out) == folder_bytes(tmp_path / "fresh")  # as if the first teacher had never been there
 
