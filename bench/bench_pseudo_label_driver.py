@@ -138,7 +138,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--shard-size", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds with TTA off (medians reported)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="interleaved rounds with TTA off (medians reported; 0: skip them)")
     parser.add_argument("--tta-scales", type=float, nargs="*", default=[0.75, 1.0, 1.25],
                         help="scales of the flip + scales run (empty: skip it)")
     parser.add_argument("--tta-images", type=int, default=4, help="images of the flip + scales run")
@@ -169,10 +170,11 @@ def main() -> None:
         results = {"model": f"{args.model} (random weights), 15 classes", "size": [args.height, args.width],
                    "images": args.images, "batch_size": args.batch_size, "shard_size": args.shard_size,
                    "threads": args.threads, "device": args.device, "torch": torch.__version__,
-                   "machine": platform.processor() or platform.machine(),
-                   "forward_only_images_per_s": args.images / statistics.median(forward),
-                   "driver": {f"workers={args.workers}": summarise(args.images, forward, threaded),
-                              "workers=0": summarise(args.images, forward, sequential)}}
+                   "machine": platform.processor() or platform.machine()}
+        if args.rounds:
+            results["forward_only_images_per_s"] = args.images / statistics.median(forward)
+            results["driver"] = {f"workers={args.workers}": summarise(args.images, forward, threaded),
+                                 "workers=0": summarise(args.images, forward, sequential)}
         if args.tta_scales:
             options = LabellingOptions(**base, flip=True, scales=tuple(args.tta_scales), workers=args.workers)
             run = driver(teacher, scratch / "tta_input", scratch, options)

@@ -12,7 +12,8 @@ interrupting and rerunning:
   renamed when complete), so a run stopped at any moment, even by kill -9, loses only the shards in
   progress: the same command again reuses the finished shards and writes output byte-identical to an
   uninterrupted run. Under `accelerate launch` or `torchrun`, process p of N labels shards p, p+N, ...;
-  any number of processes gives the same output.
+  any number of processes gives the same output (on CPUs, with the same number of torch threads per
+  process: the thread count can change the last bits of the teacher's scores, hence exact near-ties).
 
   A finished shard is reused only when it was made from the same input rows (their image and label
   bytes), the same teacher weights (sha256 of the weight files) and input normalisation, the same
