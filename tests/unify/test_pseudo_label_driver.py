@@ -170,7 +170,7 @@ def test_another_teacher_is_refused_before_any_shard_is_touched_and_overwrite_re
 def test_other_test_time_augmentation_or_precision_is_refused(coarse_and_teacher, labelled, change, setting):
     data, teacher = coarse_and_teacher
     before = folder_bytes(labelled[0])
-    with pytest.raises(UnifyError, match=f"{setting}: .* there, .* now .*--overwrite"):
+    with pytest.raises(UnifyError, match=f"{setting}: .* there, .* now.*--overwrite"):
         pseudo_label_dataset(str(teacher), data, labelled[0], LabellingOptions(shard_size=2, **change))
     assert folder_bytes(labelled[0]) == before
 
