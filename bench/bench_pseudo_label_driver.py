@@ -54,10 +54,10 @@ class TeacherClock:
     def __enter__(self) -> TeacherClock:
         clock = self
 
-        def timed_logits(segmenter, pixel_values, size=None):
+        def timed_logits(segmenter, *args, **kwargs):
             synchronise(segmenter.device)
             start = time.perf_counter()
-            logits = clock.original(segmenter, pixel_values, size)
+            logits = clock.original(segmenter, *args, **kwargs)
             synchronise(segmenter.device)
             clock.seconds += time.perf_counter() - start
             return logits
