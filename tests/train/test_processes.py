@@ -61,11 +61,14 @@ def runs(tmp_path_factory):
     """{"one": a 1-process run (2 accumulation steps), "two": a 2-process run, "log_two": its stderr}."""
     folder = tmp_path_factory.mktemp("processes")
     build_dataset("synthetic_driving", folder / "data", config="source", splits=(("train", 6), ("validation", 2)))
+    build_dataset("synthetic_driving", folder / "single", config="source", splits=(("validation", 1),))
+    evaluation = [{"path": "data", "split": "validation", "name": "val"},
+                  {"path": "single", "split": "validation"}]  # one image: the second process evaluates none
     out = {}
     for name, processes in (("one", 1), ("two", 2)):
         config = folder / f"{name}.yaml"
         config.write_text(yaml.safe_dump({**CONFIG, "output_dir": f"runs/{name}", "train_data": [{"path": "data"}],
-                                          "eval_data": [{"path": "data", "split": "validation", "name": "val"}]}))
+                                          "eval_data": evaluation}))
         out[f"log_{name}"] = launch(config, processes, cwd=folder)
         out[name] = folder / "runs" / name
     return out
@@ -81,7 +84,7 @@ def test_two_processes_make_the_optimiser_steps_of_the_config(runs):
     provenance = json.loads((run / "provenance.json").read_text())
     assert (provenance["num_processes"], provenance["global_batch_size"], provenance["steps"]) == (2, 4, 4)
     assert 0 < json.loads((run / "metrics.json").read_text())["val"]["miou"] <= 1
-    assert [r["step"] for r in records(run) if "val" in r] == [4]
+    assert [r["step"] for r in records(run) if "val" in r and "single" in r] == [4]
     assert "SyncBatchNorm works only on CUDA" in runs["log_two"]
 
 
@@ -91,16 +94,17 @@ def test_two_processes_compute_what_one_process_computes_with_accumulation(runs)
         assert two[step]["loss"] == pytest.approx(one[step]["loss"], rel=1e-5)
         assert two[step]["lr"] == one[step]["lr"] > 0
     assert_same_weights(runs["one"], runs["two"])
-    metrics = [json.loads((runs[name] / "metrics.json").read_text())["val"] for name in ("one", "two")]
-    assert metrics[1] == pytest.approx(metrics[0], rel=1e-6)
+    metrics = [json.loads((runs[name] / "metrics.json").read_text()) for name in ("one", "two")]
+    assert metrics[1]["val"] == pytest.approx(metrics[0]["val"], rel=1e-6)
 
 
 def test_the_evaluation_split_over_two_processes_equals_one_process(runs):
     segmenter = Segmenter.load(runs["two"] / "model", device="cpu")
     alone = evaluate_split(segmenter, runs["two"].parent.parent / "data", "validation", native=False,
                            show_progress=False).unified.scores
-    split = json.loads((runs["two"] / "metrics.json").read_text())["val"]
-    assert split == {"miou": alone.miou, "pixel_accuracy": alone.pixel_accuracy}
+    split = json.loads((runs["two"] / "metrics.json").read_text())
+    assert split["val"] == {"miou": alone.miou, "pixel_accuracy": alone.pixel_accuracy}
+    assert split["single"] == json.loads((runs["one"] / "metrics.json").read_text())["single"]
 
 
 def cut_back_to_step_2(source: Path, target: Path) -> None:
