@@ -97,6 +97,14 @@ def _start(config: TrainConfig) -> Run:
     if accelerator.is_main_process:
         folder.mkdir(parents=True, exist_ok=True)
         write_provenance(folder, config, segmenter.identity, plan, sources)
+    logger.info("batches: %d images per step = %d per forward pass x %d processes x %d accumulation steps",
+                plan.global_batch_size, plan.per_device_batch_size, plan.num_processes, plan.accumulation_steps)
+    return prepare(config, folder, accelerator, plan, segmenter, taxonomy)
+
+
+def prepare(config: TrainConfig, folder: Path, accelerator: Accelerator, plan: BatchPlan, segmenter: Segmenter,
+            taxonomy: Taxonomy) -> Run:
+    """The model (memory format, SyncBatchNorm), optimiser and schedule, prepared by Accelerate for its processes."""
     memory_format = _memory_format(config, accelerator.device)
     module = segmenter.model.to(memory_format=memory_format)
     module = use_sync_batchnorm(module, accelerator) if config.sync_batchnorm else module
@@ -104,8 +112,6 @@ def _start(config: TrainConfig) -> Run:
     optimizer, scheduler = _build_optimisation(config, module)
     model, optimizer = accelerator.prepare(module, optimizer)
     accelerator.register_for_checkpointing(scheduler)  # not prepared: Accelerate would step it once per process
-    logger.info("batches: %d images per step = %d per forward pass x %d processes x %d accumulation steps",
-                plan.global_batch_size, plan.per_device_batch_size, plan.num_processes, plan.accumulation_steps)
     return Run(config, folder, accelerator, plan, segmenter, taxonomy, model, optimizer, scheduler,
                BatchNormStatistics(module, plan, accelerator.process_index), memory_format)
 
@@ -185,7 +191,7 @@ def _train_steps(run: Run, start: int) -> dict:
     metrics: dict = {}
     for step in range(start + 1, config.steps + 1):
         learning_rate = run.scheduler.get_last_lr()[0]  # the rate this step uses
-        loss = _optimiser_step(run, batches, step)
+        loss = optimiser_step(run, batches, step)
         progress.update(1)
         if step % config.log_every == 0 or step == config.steps:
             rate = (step - window[1]) * run.plan.global_batch_size / (time.perf_counter() - window[0])
@@ -203,7 +209,7 @@ def _train_steps(run: Run, start: int) -> dict:
     return metrics
 
 
-def _optimiser_step(run: Run, batches, step: int) -> torch.Tensor:
+def optimiser_step(run: Run, batches, step: int) -> torch.Tensor:
     """One optimiser step over this process's micro-batches; returns their mean loss, left on the device."""
     accelerator, plan = run.accelerator, run.plan
     run.statistics.snapshot()

@@ -82,7 +82,7 @@ def prediction_grid(segmenter: Segmenter, source: DataSource, taxonomy: Taxonomy
     rows = []
     for row in table.select(range(min(images, len(table)))):
         image, truth = decode_pair(row, column)
-        pixels = torch.from_numpy(image).permute(2, 0, 1)[None].to(segmenter.device)
+        pixels = torch.from_numpy(np.array(image)).permute(2, 0, 1)[None].to(segmenter.device)
         prediction = segmenter.logits(segmenter.preprocess(pixels), size=truth.shape).argmax(1)[0].cpu().numpy()
         rows.append([image, label_image(truth, palette), label_image(prediction, palette)])
     segmenter.model.train(was_training)
