@@ -2,13 +2,14 @@
 
 A dataset file sets its constants (name, native taxonomy, default unified taxonomy, citation),
 lists its samples from the authors' folder layout, and says how to read one label. Everything
-else lives here: id validation, the unified ground-truth view, lossless encoding, bad-sample
-handling and the `datasets` features.
+else lives here: id validation, image and label on one pixel grid whatever the EXIF orientation,
+the unified ground-truth view, lossless encoding, bad-sample handling and the `datasets` features.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +21,11 @@ from PIL import Image
 
 from unify.core.constants import DATASET, IGNORE_INDEX, IMAGE, IMAGE_ID, LABEL, UNIFIED_LABEL
 from unify.core.errors import BadSampleError, UnifyError
-from unify.core.images import encode_label, image_size_from_bytes, read_id_label
+from unify.core.images import (TRANSPOSING_ORIENTATIONS, encode_label, exif_orientation, image_size_from_bytes,
+                               label_to_stored_grid, neutralize_orientation, read_id_label)
 from unify.core.mapping import LabelMapping, get_mapping
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -78,7 +82,8 @@ class DrivingDatasetBuilder(datasets.GeneratorBasedBuilder):
         """
         return read_id_label(sample.label_path)
 
-    def load_sample(self, sample: RawSample) -> LoadedSample:
+    def read_sample(self, sample: RawSample) -> LoadedSample:
+        """The image file's bytes and the label as `read_label` gives it; datasets without files override this."""
         if sample.label_path is not None and not Path(sample.label_path).is_file():
             raise BadSampleError(sample.image_path, f"no label file (expected {sample.label_path})")
         try:
@@ -87,6 +92,10 @@ class DrivingDatasetBuilder(datasets.GeneratorBasedBuilder):
             raise BadSampleError(sample.image_path, f"cannot read image ({exc})") from exc
         label, label_bytes = self.read_label(sample)
         return LoadedSample(image_bytes=image_bytes, label=label, label_bytes=label_bytes)
+
+    def load_sample(self, sample: RawSample) -> LoadedSample:
+        """One sample as it is embedded: image and label on the image's stored pixel grid (`on_stored_grid`)."""
+        return on_stored_grid(self.read_sample(sample), sample)
 
     def extra_features(self) -> dict:
         return {}
@@ -114,10 +123,20 @@ class DrivingDatasetBuilder(datasets.GeneratorBasedBuilder):
 
     def _require_data_dir(self) -> Path:
         data_dir = self.config.data_dir
-        if not data_dir or not Path(data_dir).is_dir():
-            raise UnifyError(f"{self.NAME} needs data_dir=<{self.LAYOUT_HELP}>; got {data_dir!r}. "
+        if not data_dir:
+            raise UnifyError(f"{self.NAME} needs data_dir=<{self.LAYOUT_HELP}>; none was given. "
                              f"Download it from {self.HOMEPAGE}")
+        if not Path(data_dir).is_dir():
+            raise self.layout_error(Path(data_dir), "is not a folder")
         return Path(data_dir)
+
+    def layout_error(self, folder: Path, problem: str) -> UnifyError:
+        """The error for a folder this builder cannot read: the folder, what is wrong, what it holds, what was expected.
+
+        `problem` continues the sentence after the folder's path ("has no split list train.lst").
+        """
+        return UnifyError(f"{self.NAME}: {folder} {problem}; {folder_contents(folder)}; expected {self.LAYOUT_HELP}. "
+                          f"Download it from {self.HOMEPAGE}")
 
     def _prepare_split(self, *args, **kwargs):
         """Write a split with Arrow on the system allocator, then put the previous one back.
@@ -136,8 +155,7 @@ class DrivingDatasetBuilder(datasets.GeneratorBasedBuilder):
     def _split_generators(self, dl_manager):
         by_split = self.list_samples(self._require_data_dir() if self.LAYOUT_HELP else None)
         if not any(by_split.values()):
-            raise UnifyError(f"{self.NAME}: no samples found under {self.config.data_dir} "
-                             f"(expected {self.LAYOUT_HELP})")
+            raise self.layout_error(Path(self.config.data_dir or "."), "holds no sample where this builder looks")
         return [datasets.SplitGenerator(name=split, gen_kwargs={"samples": samples})
                 for split, samples in by_split.items() if samples]
 
@@ -179,6 +197,57 @@ class DrivingDatasetBuilder(datasets.GeneratorBasedBuilder):
         record = {"image_id": sample.image_id, "file": exc.path, "reason": exc.reason}
         with open(Path(self.config.skip_log) / f"skipped-{os.getpid()}.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
+
+
+def folder_contents(folder: Path, most: int = 12) -> str:
+    """What a folder holds, for an error message: its first entries by name (folders marked with /)."""
+    if not folder.exists():
+        return "it does not exist"
+    if not folder.is_dir():
+        return "it is a file"
+    entries = sorted(folder.iterdir())
+    if not entries:
+        return "it is empty"
+    names = [f"{entry.name}/" if entry.is_dir() else entry.name for entry in entries[:most]]
+    more = f" and {len(entries) - most} more" if len(entries) > most else ""
+    return f"it holds {', '.join(names)}{more}"
+
+
+def on_stored_grid(loaded: LoadedSample, sample: RawSample) -> LoadedSample:
+    """The sample with its image's EXIF orientation set to 1 and its label on the image's stored pixel grid.
+
+    Pillow reads a file's pixels as stored; `datasets`' Image feature and transformers' `pipeline` first
+    turn them as the EXIF Orientation tag says (`exif_transpose`). Rewriting the tag to 1 in place
+    (`neutralize_orientation`: no pixel is re-encoded) makes every reader see the stored grid, the one
+    a label file's pixels lie on. For the label:
+
+    - of the stored image's size: it is on the stored grid and is kept;
+    - for orientations 5 to 8 (a quarter turn or a transposition: width and height swap), of the
+      displayed size and not the stored one: it was drawn on the displayed picture and is moved back
+      onto the stored grid (`label_to_stored_grid`, lossless), logged at debug level;
+    - for orientations 2, 3 and 4 (mirrored or upside down) a label on either grid has the same size,
+      so nothing in the files tells them apart: the stored grid is assumed, being the grid that the
+      label file's own pixels and every reader that ignores the tag use. Turning such labels on a guess
+      would misalign every label that was drawn on the stored pixels.
+
+    A label of neither size is left for the size check that follows, which names both sizes. An
+    orientation outside 1 to 8 is a BadSampleError naming the image and the value. Label bytes that
+    carry an orientation of their own are dropped, so that the label is re-encoded without it.
+    """
+    source = sample.label_path or sample.image_path
+    if loaded.label_bytes is not None and exif_orientation(loaded.label_bytes, source) != 1:
+        loaded.label_bytes = None
+    orientation = exif_orientation(loaded.image_bytes, sample.image_path)
+    if orientation == 1:
+        return loaded
+    width, height = image_size_from_bytes(loaded.image_bytes, sample.image_path)
+    if (orientation in TRANSPOSING_ORIENTATIONS and loaded.label.shape != (height, width)
+            and loaded.label.shape == (width, height)):
+        logger.debug("%s: label drawn on the displayed picture of %s (EXIF orientation %d); moved onto its stored "
+                     "%dx%d grid", source, sample.image_path, orientation, width, height)
+        loaded.label, loaded.label_bytes = label_to_stored_grid(loaded.label, orientation), None
+    loaded.image_bytes = neutralize_orientation(loaded.image_bytes, sample.image_path)
+    return loaded
 
 
 def unified_ground_truth(native: np.ndarray, mapping: LabelMapping, source: Path | str) -> np.ndarray:

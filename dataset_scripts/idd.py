@@ -1,12 +1,19 @@
-"""IDD (India Driving Dataset) segmentation, in its level-3 ids (26 classes and 255).
+"""IDD (India Driving Dataset) segmentation: the full dataset in its level-3 ids, or IDD-Lite in level-1 ids.
 
-Layout as distributed: `leftImg8bit/{train,val}/<seq>/<frame>_leftImg8bit.png` with
+Configuration `level3` (26 classes and 255), layout as distributed:
+`leftImg8bit/{train,val}/<seq>/<frame>_leftImg8bit.png` with
 `gtFine/{train,val}/<seq>/<frame>_gtFine_polygons.json`. The id PNGs are not shipped: the dataset's
 preparation script (AutoNUE/public-code `createLabels.py --id-type level3Id`) writes
 `<frame>_gtFine_labellevel3Ids.png` beside each JSON. Where that PNG exists it is embedded unchanged;
 otherwise the polygons are drawn exactly as that script does: a 255 background, then every polygon
-not marked deleted, in file order (later ones cover earlier ones), with PIL's ImageDraw. The test split
-has no labels and is left out.
+not marked deleted, in file order (later ones cover earlier ones), with PIL's ImageDraw.
+
+Configuration `lite`: IDD-Lite (its folder is idd20k_lite), a smaller release at low resolution labelled with
+the 7 level-1 classes and 255: `leftImg8bit/{train,val}/<seq>/<frame>_image.jpg` with
+`gtFine/{train,val}/<seq>/<frame>_label.png` (ids 0 to 6 and 255), embedded unchanged; the
+`*_inst_label.png` instance maps are not read. Each configuration names the other when given its folder.
+
+In both, the test split has no labels and is left out.
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ from unify.core.errors import BadSampleError
 from unify.core.images import read_id_label
 
 SPLIT_NAMES = {"train": "train", "val": "validation"}
+FULL_IMAGE, FULL_POLYGONS = "_leftImg8bit.png", "_gtFine_polygons.json"  # name endings in the full IDD
+LITE_IMAGE, LITE_LABEL = "_image.jpg", "_label.png"  # and in IDD-Lite
 
 LEVEL3_ID = {
     "road": 0, "parking": 1, "drivable fallback": 1, "sidewalk": 2, "rail track": 3, "non-drivable fallback": 3,
@@ -50,25 +59,47 @@ _CITATION = """\
 class IDD(DrivingDatasetBuilder):
     NAME = "idd"
     DEFAULT_UNIFIED_TAXONOMY = "cityscapes19"
-    DESCRIPTION = "IDD: 10,004 frames of unstructured Indian roads, level-3 labels (26 classes)."
+    DESCRIPTION = ("IDD: 10,004 frames of unstructured Indian roads, level-3 labels (26 classes); or IDD-Lite, a "
+                   "smaller low-resolution release labelled with the 7 level-1 classes.")
     HOMEPAGE = "https://idd.insaan.iiit.ac.in"
     LICENSE = "IDD license: non-commercial research use, no redistribution"
     CITATION = _CITATION
     REDISTRIBUTION_ALLOWED = False
-    LAYOUT_HELP = "root containing leftImg8bit/{train,val}/<seq>/ and gtFine/{train,val}/<seq>/ (registration required)"
-    BUILDER_CONFIGS = [DrivingConfig(name="level3", native_taxonomy="idd")]
+    LAYOUT_HELP = (f"root containing leftImg8bit/{{train,val}}/<seq>/ and gtFine/{{train,val}}/<seq>/ "
+                   f"(registration required): *{FULL_IMAGE} with *{FULL_POLYGONS} for level3, "
+                   f"*{LITE_IMAGE} with *{LITE_LABEL} (idd20k_lite) for lite")
+    BUILDER_CONFIGS = [
+        DrivingConfig(name="level3", native_taxonomy="idd", description="IDD, level-3 ids (26 classes)"),
+        DrivingConfig(name="lite", native_taxonomy="idd_lite",
+                      description="IDD-Lite (idd20k_lite), level-1 ids (7 classes)"),
+    ]
+    DEFAULT_CONFIG_NAME = "level3"
 
     def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
+        lite = self.config.name == "lite"
+        image_suffix, label_suffix = (LITE_IMAGE, LITE_LABEL) if lite else (FULL_IMAGE, FULL_POLYGONS)
         by_split = {}
         for folder, split in SPLIT_NAMES.items():
             samples = []
-            for seq, frame, image, polygons in scan_pairs(data_dir / "leftImg8bit" / folder, "_leftImg8bit.png",
-                                                          data_dir / "gtFine" / folder, "_gtFine_polygons.json"):
-                png = polygons.with_name(f"{frame}_gtFine_labellevel3Ids.png")
+            for seq, frame, image, label in scan_pairs(data_dir / "leftImg8bit" / folder, image_suffix,
+                                                       data_dir / "gtFine" / folder, label_suffix):
+                png = label.with_name(f"{frame}_gtFine_labellevel3Ids.png")
                 samples.append(RawSample(image_id=f"{folder}_{seq}_{frame}", image_path=image,
-                                         label_path=png if png.is_file() else polygons))
+                                         label_path=png if not lite and png.is_file() else label))
             by_split[split] = samples
+        if not any(by_split.values()):
+            self._refuse_other_variant(data_dir, lite)
         return by_split
+
+    def _refuse_other_variant(self, data_dir: Path, lite: bool) -> None:
+        """Stop with the configuration to use when `data_dir` holds the other variant of IDD."""
+        other, suffix = ("level3", FULL_IMAGE) if lite else ("lite", LITE_IMAGE)
+        found = next(iter(sorted((data_dir / "leftImg8bit").glob(f"*/*/*{suffix}"))), None)
+        if found is not None:
+            variant = "the full IDD" if lite else "IDD-Lite (idd20k_lite)"
+            raise self.layout_error(data_dir, f"holds {variant}, e.g. {found.relative_to(data_dir)}, not what the "
+                                              f"{self.config.name!r} configuration reads: build it with --config "
+                                              f"{other}")
 
     def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
         path = Path(sample.label_path)

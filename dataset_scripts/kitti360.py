@@ -12,7 +12,8 @@ from pathlib import Path
 
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
-from unify.core.errors import DataFileError, UnifyError
+from dataset_scripts.native_files import require_layout
+from unify.core.errors import DataFileError
 
 _SPLIT_LISTS = {"train": "2013_05_28_drive_train_frames.txt", "validation": "2013_05_28_drive_val_frames.txt"}
 _LIST_DIR = Path("data_2d_semantics") / "train"
@@ -36,18 +37,18 @@ class Kitti360(DrivingDatasetBuilder):
 }"""
     REDISTRIBUTION_ALLOWED = True  # share-alike, non-commercial, with attribution
     LAYOUT_HELP = (f"root containing data_2d_raw/<seq>/image_00/data_rect/ and data_2d_semantics/train/, "
-                   f"with the split lists {_LIST_DIR / _SPLIT_LISTS['train']} and {_SPLIT_LISTS['validation']}")
+                   f"with the split lists {_LIST_DIR / _SPLIT_LISTS['train']} and {_SPLIT_LISTS['validation']} "
+                   f"(from data_2d_semantics.zip)")
     BUILDER_CONFIGS = [DrivingConfig(name="default", native_taxonomy="kitti360")]
     DEFAULT_CONFIG_NAME = "default"
 
     def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
+        require_layout(self, data_dir, *(str(_LIST_DIR / name) for name in _SPLIT_LISTS.values()))
         return {split: read_split_list(data_dir, data_dir / _LIST_DIR / name) for split, name in _SPLIT_LISTS.items()}
 
 
 def read_split_list(data_dir: Path, path: Path) -> list[RawSample]:
-    """Samples of one official split list, in the list's order; ids are '<sequence>_<frame>'."""
-    if not path.is_file():
-        raise UnifyError(f"kitti360: split list {path} not found; it ships in data_2d_semantics.zip")
+    """Samples of one official split list (an existing file), in the list's order; ids are '<sequence>_<frame>'."""
     samples, problems, seen = [], [], {}
     for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():

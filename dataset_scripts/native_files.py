@@ -25,8 +25,7 @@ def require_layout(builder, data_dir: Path, *relative: str) -> None:
     """Stop early, with the expected layout, when `data_dir` lacks a folder or file the builder reads."""
     missing = [name for name in relative if not (data_dir / name).exists()]
     if missing:
-        raise UnifyError(f"{builder.NAME}: {data_dir} is not a layout this builder recognises (missing "
-                         f"{', '.join(missing)}); expected {builder.LAYOUT_HELP}. Download it from {builder.HOMEPAGE}")
+        raise builder.layout_error(data_dir, f"is not a layout this builder recognises (missing {', '.join(missing)})")
 
 
 def image_files(folder: Path) -> list[Path]:

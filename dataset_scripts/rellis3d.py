@@ -50,8 +50,8 @@ class Rellis3D(DrivingDatasetBuilder):
         root = data_dir / "Rellis-3D" if (data_dir / "Rellis-3D").is_dir() else data_dir
         lists = {name: _find_list(name, data_dir, root) for name in ("train", "val", "test")}
         if not any(lists.values()):
-            raise UnifyError(f"{self.NAME}: no split list (train.lst, val.lst, test.lst) in {data_dir}; expected "
-                             f"{self.LAYOUT_HELP}. The lists come with Rellis_3D_image_split from {self.HOMEPAGE}")
+            raise self.layout_error(data_dir, "has no split list (train.lst, val.lst, test.lst; they come with "
+                                              "Rellis_3D_image_split)")
         by_split = {}
         for name, path in lists.items():
             if path is not None:

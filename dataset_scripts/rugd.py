@@ -1,14 +1,22 @@
 """RUGD: robot navigation videos on trails, parks and creeks; 25 classes as RGB colour-coded annotations.
 
-Layout, as the two zips unpack:
+Layout of the full release, as its two zips unpack:
 
     RUGD_frames-with-annotations/<scene>/<scene>_<frame>.png
     RUGD_annotations/<scene>/<scene>_<frame>.png       (colour-coded)
     RUGD_annotations/RUGD_annotation-colormap.txt      ("<id> <name> <R> <G> <B>" per line)
 
-Annotations are decoded through the colour map file when it is there (in RUGD_annotations/ or at the
-root), after checking its ids and names against unify/taxonomies/rugd.csv; otherwise through that
-table's colours. Scenes are split by video as in the RUGD paper; an unknown scene is an error.
+The authors' sample download is also read: `RUGD_sample-data/images/<scene>_<frame>.png` with
+`RUGD_sample-data/annotations/<scene>_<frame>.png`, its colour map beside them or beside the folder;
+`data_dir` is the folder holding RUGD_sample-data/ or that folder itself. Where both are present, the
+full release is read.
+
+Annotations are decoded through the colour map file when it is there, after checking its ids and
+names against unify/taxonomies/rugd.csv; otherwise through that table's colours. Frames are split by
+video as in the RUGD paper, the scene being the frame's folder in the full release and the start of
+its name in the sample; an unknown scene is an error. The sample has no split of its own, so each of
+its frames lands in the split it has in the full release, under the same image id: a model evaluated
+on the sample's validation and test frames has not trained on them in either build.
 """
 
 from __future__ import annotations
@@ -19,8 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
-from dataset_scripts.native_files import check_class_table, color_table, pair_by_stem, require_layout
-from unify.core.errors import DataFileError, UnifyError
+from dataset_scripts.native_files import check_class_table, color_table, image_files, pair_by_stem, require_layout
+from unify.core.errors import DataFileError
 from unify.core.images import decode_label, rgb_to_ids
 from unify.core.taxonomy import get_taxonomy
 
@@ -29,6 +37,7 @@ logger = logging.getLogger(__name__)
 FRAMES = "RUGD_frames-with-annotations"
 ANNOTATIONS = "RUGD_annotations"
 COLORMAP_FILE = "RUGD_annotation-colormap.txt"
+SAMPLE = "RUGD_sample-data"  # the sample download: images/ and annotations/, one flat folder each
 SCENE_SPLITS = {
     "train": ("park-2", "trail", "trail-3", "trail-4", "trail-6", "trail-9", "trail-10", "trail-11", "trail-12",
               "trail-14", "trail-15", "village"),
@@ -36,6 +45,7 @@ SCENE_SPLITS = {
     "test": ("creek", "park-1", "trail-7", "trail-13"),
 }
 """The video split of Wigness et al. (IROS 2019)."""
+_SPLIT_OF = {scene: split for split, scenes in SCENE_SPLITS.items() for scene in scenes}
 
 _CITATION = """\
 @inproceedings{RUGD2019IROS,
@@ -56,26 +66,41 @@ class Rugd(DrivingDatasetBuilder):
     LICENSE = "see http://rugd.vision/ (CC BY 4.0 as stated there; check before redistributing)"
     CITATION = _CITATION
     LAYOUT_HELP = (f"root containing {FRAMES}/<scene>/*.png and {ANNOTATIONS}/<scene>/*.png "
-                   f"(and {ANNOTATIONS}/{COLORMAP_FILE})")
+                   f"(and {ANNOTATIONS}/{COLORMAP_FILE}), or the sample download {SAMPLE}/ with images/*.png and "
+                   f"annotations/*.png, or that folder itself")
     BUILDER_CONFIGS = [DrivingConfig(name="default", native_taxonomy="rugd")]
 
     def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
+        sample = next((d for d in (data_dir / SAMPLE, data_dir) if (d / "images").is_dir()
+                       and (d / "annotations").is_dir()), None)
+        if sample is not None and not (data_dir / FRAMES).is_dir():
+            return self._sample_download(sample, self._colors(sample, data_dir))
         require_layout(self, data_dir, FRAMES, ANNOTATIONS)
-        colors = self._colors(data_dir)
-        split_of = {scene: split for split, scenes in SCENE_SPLITS.items() for scene in scenes}
+        colors = self._colors(data_dir / ANNOTATIONS, data_dir)
         by_split: dict[str, list[RawSample]] = {split: [] for split in SCENE_SPLITS}
         for scene_dir in sorted(p for p in (data_dir / FRAMES).iterdir() if p.is_dir()):
-            if scene_dir.name not in split_of:
-                raise UnifyError(f"{self.NAME}: unknown scene folder {scene_dir}; the RUGD video split knows "
-                                 f"{', '.join(sorted(split_of))}")
-            by_split[split_of[scene_dir.name]] += pair_by_stem(
+            if scene_dir.name not in _SPLIT_OF:
+                raise self.layout_error(data_dir / FRAMES, f"has the unknown scene folder {scene_dir.name} (the RUGD "
+                                                           f"video split knows {', '.join(sorted(_SPLIT_OF))})")
+            by_split[_SPLIT_OF[scene_dir.name]] += pair_by_stem(
                 scene_dir.glob("*.png"), data_dir / ANNOTATIONS / scene_dir.name, extra={"colors": colors})
         return by_split
 
-    def _colors(self, data_dir: Path) -> dict[tuple[int, int, int], int]:
+    def _sample_download(self, folder: Path, colors: dict) -> dict[str, list[RawSample]]:
+        """The sample's frames, each in the split of its scene (the start of its name, before the frame number)."""
+        by_split: dict[str, list[RawSample]] = {split: [] for split in SCENE_SPLITS}
+        for image in image_files(folder / "images"):
+            scene = image.stem.rpartition("_")[0]
+            if scene not in _SPLIT_OF:
+                raise self.layout_error(folder / "images", f"has {image.name}, whose name starts with no RUGD scene "
+                                                           f"(the video split knows {', '.join(sorted(_SPLIT_OF))})")
+            by_split[_SPLIT_OF[scene]] += pair_by_stem([image], folder / "annotations", extra={"colors": colors})
+        return by_split
+
+    def _colors(self, *folders: Path) -> dict[tuple[int, int, int], int]:
+        """Colour -> id from the first colour map file in `folders`, else from the built-in table."""
         taxonomy = get_taxonomy(self.config.native_taxonomy)
-        path = next((p for p in (data_dir / ANNOTATIONS / COLORMAP_FILE, data_dir / COLORMAP_FILE) if p.is_file()),
-                    None)
+        path = next((folder / COLORMAP_FILE for folder in folders if (folder / COLORMAP_FILE).is_file()), None)
         if path is None:
             logger.info("%s: no %s found; decoding with the colours of unify/taxonomies/%s.csv",
                         self.NAME, COLORMAP_FILE, taxonomy.name)

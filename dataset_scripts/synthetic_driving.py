@@ -71,7 +71,7 @@ class SyntheticDriving(DrivingDatasetBuilder):
             start += count
         return by_split
 
-    def load_sample(self, sample: RawSample) -> LoadedSample:
+    def read_sample(self, sample: RawSample) -> LoadedSample:
         seed = sample.extra["seed"]
         rgb, fine = render_scene(seed, self.config.camera, self.config.look)
         native = self._native_label(fine, np.random.default_rng(seed + 7))

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
+from dataset_scripts.native_files import require_layout
 from unify.core.errors import DataFileError
 from unify.core.images import decode_label, read_id_label
 from unify.core.taxonomy import get_taxonomy
@@ -52,6 +53,9 @@ class WildDash2(DrivingDatasetBuilder):
     BUILDER_CONFIGS = [DrivingConfig(name="semantic", native_taxonomy="wilddash2")]
 
     def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
+        require_layout(self, data_dir, "images")
+        if not (data_dir / "labels").is_dir() and not (data_dir / "panoptic.json").is_file():
+            raise self.layout_error(data_dir, "has neither labels/ nor panoptic.json")
         images = sorted((data_dir / "images").glob("*.jpg"))
         if (data_dir / "labels").is_dir():
             return {SPLIT: [RawSample(image_id=image.stem, image_path=image,

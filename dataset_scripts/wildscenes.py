@@ -20,7 +20,7 @@ from pathlib import Path
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
 from dataset_scripts.native_files import SPLIT_NAMES
-from unify.core.errors import DataFileError, UnifyError
+from unify.core.errors import DataFileError
 
 _SPLIT_FOLDERS = (".", "opt2d", "data/splits/opt2d")
 _COLUMNS = ("id", "im_path", "label_path")
@@ -51,11 +51,10 @@ class WildScenes(DrivingDatasetBuilder):
     def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
         folder = next((data_dir / f for f in _SPLIT_FOLDERS if (data_dir / f / "train.csv").is_file()), None)
         if folder is None:
-            raise UnifyError(f"{self.NAME}: no split file train.csv in {data_dir} (nor in "
-                             f"{', '.join(_SPLIT_FOLDERS[1:])}); expected {self.LAYOUT_HELP}")
+            raise self.layout_error(data_dir, f"has no split file train.csv (looked in {', '.join(_SPLIT_FOLDERS)})")
         resolve = _path_resolver(data_dir)
         if not resolve("/WildScenes2d").is_dir():
-            raise UnifyError(f"{self.NAME}: {data_dir} has no WildScenes2d folder; expected {self.LAYOUT_HELP}")
+            raise self.layout_error(data_dir, "has no WildScenes2d folder")
         by_split = {}
         for name in ("train", "val", "test"):
             if (folder / f"{name}.csv").is_file():

@@ -2,12 +2,15 @@
 
 Layout, as the yamaha_v0 archive unpacks:
 
-    train/iid000000/rgb.jpg  train/iid000000/labels.png     (colour-coded RGB)
+    train/iid000000/rgb.jpg  train/iid000000/labels.png     (palette PNG)
     valid/iid000008/rgb.jpg  valid/iid000008/labels.png
 
 The archive documents neither its layout nor its colours: this builder reads the layout and the
 colours (unify/taxonomies/ycor.csv) that public YCOR loaders agree on; the ids are this package's own.
-A mask colour outside the table is an error, as it means a damaged or foreign file.
+A labels.png is a palette image: each pixel is decoded through the file's own palette to its colour,
+and the colour to the class, so the palette's index order (undocumented) does not matter; an RGB
+mask would decode the same way. A colour outside the table is an error, as it means a damaged or
+foreign file.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ import numpy as np
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
 from dataset_scripts.native_files import SPLIT_NAMES, color_table, require_layout
-from unify.core.errors import UnifyError
 from unify.core.images import decode_label, rgb_to_ids
 from unify.core.taxonomy import get_taxonomy
 
@@ -51,8 +53,7 @@ class Ycor(DrivingDatasetBuilder):
             samples = []
             for sample_dir in sorted(p for p in (data_dir / folder).iterdir() if p.is_dir()):
                 if not (sample_dir / "rgb.jpg").is_file() and not (sample_dir / "labels.png").is_file():
-                    raise UnifyError(f"{self.NAME}: {sample_dir} holds neither rgb.jpg nor labels.png; expected "
-                                     f"{self.LAYOUT_HELP}")
+                    raise self.layout_error(sample_dir, "holds neither rgb.jpg nor labels.png")
                 samples.append(RawSample(image_id=f"{folder}_{sample_dir.name}", image_path=sample_dir / "rgb.jpg",
                                          label_path=sample_dir / "labels.png"))
             by_split[SPLIT_NAMES[folder]] = samples

@@ -37,6 +37,51 @@ class DataSource:
 
 
 @dataclass
+class AugmentConfig:
+    """Photometric changes and shear of the training crops, after the random scale, crop and flip.
+
+    The defaults are those of the paper authors' released training code (UniBwTAS/data-priors, `config.yaml`, applied
+    with imgaug), except: their lists are drawn uniformly from [low, high] here (imgaug draws one of the two listed
+    values), and their hue shift of +-3 in OpenCV's 8-bit HSV (2 degrees per unit) is written here in degrees, +-6.
+    Each change is off at its identity: a range [1, 1] or [0, 0], a probability 0.
+    """
+
+    brightness: tuple[float, float] = (0.85, 1.15)  # factor on every channel, drawn from [low, high]; paper's
+    contrast: tuple[float, float] = (0.85, 1.15)  # factor on the distance from grey 127 (imgaug's); paper's
+    hue_degrees: tuple[float, float] = (-6.0, 6.0)  # HSV hue rotation on the 360-degree circle; paper: +-3 OpenCV units
+    saturation: tuple[float, float] = (0.85, 1.15)  # factor on HSV saturation (capped at 1); paper's
+    shear_degrees: tuple[float, float] = (-2.0, 2.0)  # horizontal shear angle about the crop's centre; paper's
+    blur_probability: float = 0.005  # share of crops blurred; paper's
+    blur_sigma: float = 3.0  # Gaussian sigma drawn from [0, blur_sigma], in crop pixels; paper's (source pixels there)
+    noise_probability: float = 0.0025  # share of crops with added Gaussian noise; paper's
+    noise_std: float = 0.01  # noise std drawn from [0, noise_std], as a fraction of 255; paper's
+
+    def __post_init__(self):
+        ranges = {"brightness": (0, None), "contrast": (0, None), "saturation": (0, None),
+                  "hue_degrees": (-180, 180), "shear_degrees": (-45, 45)}
+        for name, (lowest, highest) in ranges.items():
+            value = getattr(self, name)
+            low, high = value if isinstance(value, (list, tuple)) and len(value) == 2 else (None, None)
+            if low is None or not lowest <= low <= high or (highest is not None and high > highest):
+                bounds = f"{lowest} <= low <= high" + (f" <= {highest}" if highest is not None else "")
+                shown = list(value) if isinstance(value, (list, tuple)) else value
+                raise UnifyError(f"augment.{name} must be [low, high] with {bounds}, got {shown!r}")
+            setattr(self, name, (float(low), float(high)))
+        for name in ("blur_probability", "noise_probability"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise UnifyError(f"augment.{name} must be in [0, 1], got {getattr(self, name)!r}")
+        for name in ("blur_sigma", "noise_std"):
+            if not getattr(self, name) >= 0:
+                raise UnifyError(f"augment.{name} must be >= 0, got {getattr(self, name)!r}")
+
+    @classmethod
+    def none(cls) -> AugmentConfig:
+        """Every change at its identity: the crops of the plain scale, crop and flip."""
+        return cls(brightness=(1.0, 1.0), contrast=(1.0, 1.0), hue_degrees=(0.0, 0.0), saturation=(1.0, 1.0),
+                   shear_degrees=(0.0, 0.0), blur_probability=0.0, noise_probability=0.0)
+
+
+@dataclass
 class TrainConfig:
     output_dir: str  # run folder: checkpoints, logs, the final model
     taxonomy: str  # unified taxonomy the model predicts
@@ -48,6 +93,8 @@ class TrainConfig:
     # config file; null: the current directory
     crop_size: tuple[int, int] = (512, 512)  # (height, width) of training crops
     scale_range: tuple[float, float] = (0.5, 2.0)  # random rescaling of the source before cropping
+    augment: AugmentConfig = field(default_factory=AugmentConfig)  # photometric changes and shear of the crops
+    jpeg_draft: bool = True  # decode JPEG sources at 1/2, 1/4 or 1/8 size where the sampled scale is at most that
     global_batch_size: int = 8  # images per optimiser step, over all processes and accumulation steps
     per_device_batch_size: int | None = None  # images per forward pass of one process; null: global / processes
     steps: int = 160000  # optimiser steps of the whole run, whatever the number of processes
@@ -72,6 +119,7 @@ class TrainConfig:
         self.train_data = [s if isinstance(s, DataSource) else DataSource(**s) for s in self.train_data]
         self.eval_data = [s if isinstance(s, DataSource) else DataSource(**s) for s in self.eval_data]
         self.crop_size = tuple(self.crop_size)
+        self.augment = _augment_config(self.augment)
         self.scale_range = tuple(self.scale_range)
         self.log_with = [self.log_with] if isinstance(self.log_with, str) else list(self.log_with)
         if not self.train_data:
@@ -110,6 +158,18 @@ class TrainConfig:
 def divisors(number: int) -> list[int]:
     """The positive divisors of `number`, largest first (for error messages that say what to set)."""
     return [d for d in range(number, 0, -1) if number % d == 0]
+
+
+def _augment_config(value) -> AugmentConfig:
+    if isinstance(value, AugmentConfig):
+        return value
+    if not isinstance(value, dict):
+        raise UnifyError(f"augment must be a mapping of augmentation settings, got {value!r}")
+    known = {f.name for f in dataclasses.fields(AugmentConfig)}
+    unknown = sorted(set(value) - known)
+    if unknown:
+        raise UnifyError(f"unknown augment keys {unknown}; known keys: {sorted(known)}")
+    return AugmentConfig(**value)
 
 
 def _plain(value):

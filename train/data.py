@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from train.config import DataSource
+from train.decode import open_pair
 from train.parallel import BatchPlan
 from unify.core.constants import IMAGE
 from unify.core.errors import UnifyError
@@ -73,7 +74,7 @@ class MixedDataset(torch.utils.data.Dataset):
         index, seed = item
         part = int(np.searchsorted(self.offsets, index, side="right") - 1)
         table, column = self.parts[part]
-        image, label = decode_pair(table[int(index - self.offsets[part])], column)
+        image, label = open_pair(table[int(index - self.offsets[part])], column)
         return self.transform(image, label, np.random.default_rng(seed))
 
 

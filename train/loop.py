@@ -181,7 +181,7 @@ def _resume(run: Run) -> int:
 def _train_steps(run: Run, start: int) -> dict:
     """Steps start+1..steps with logging, checkpoints and evaluations; returns the final evaluation."""
     config, accelerator = run.config, run.accelerator
-    transform = TrainTransform(config.crop_size, config.scale_range, run.segmenter.normalization)
+    transform = TrainTransform.from_config(config, run.segmenter.normalization)
     loader = train_loader(config.train_data, transform, run.taxonomy, run.plan, accelerator.process_index,
                           config.seed, start, config.steps, config.num_workers, config.prefetch_factor)
     batches = iter(loader)

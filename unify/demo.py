@@ -17,7 +17,7 @@ import datasets
 import numpy as np
 import torch
 
-from train.config import DataSource, TrainConfig
+from train.config import AugmentConfig, DataSource, TrainConfig
 from train.loop import MODEL, train
 from unify.build import build_dataset
 from unify.core.constants import FINE_LABEL, IMAGE, LABEL, NATIVE_LABEL, REPORT_FILE
@@ -45,6 +45,7 @@ class DemoSettings:
     mix: tuple[float, float, float] = (1.0, 1.0, 0.5)  # student's sampling weights: source, coarse, shifted
     shifted_test_images: int = 32
     num_workers: int = 0  # on a 2-core CPU, decoding in the main process is as fast as a worker
+    augment: bool = False  # the paper's photometric changes and shear (off: plain scale, crop and flip)
 
 
 QUICK = DemoSettings(model="mit-pico", steps=4, batch_size=2, source_images=(4, 2), extra_images=4,
@@ -97,7 +98,8 @@ def _train_config(output_dir: Path, train_data, eval_data, s: DemoSettings) -> T
                        eval_data=eval_data, crop_size=(128, 256), scale_range=(0.75, 1.5),
                        global_batch_size=s.batch_size, steps=s.steps, learning_rate=s.learning_rate,
                        warmup_steps=max(1, s.steps // 20),
-                       checkpoint_every=0, log_every=max(1, s.steps // 10), num_workers=s.num_workers)
+                       checkpoint_every=0, log_every=max(1, s.steps // 10), num_workers=s.num_workers,
+                       augment=AugmentConfig() if s.augment else AugmentConfig.none())
 
 
 def _summarise(teacher: dict, student: dict, reports: dict, seconds: float) -> dict:

@@ -1,4 +1,5 @@
-"""IDD builder: level-3 PNGs from the preparation script, or polygons drawn as that script does."""
+"""IDD builder: level-3 PNGs from the preparation script, or polygons drawn as that script does; IDD-Lite's
+level-1 PNGs as the `lite` configuration, with mappings that follow the level-3 ones."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import pytest
 
 from fixtures import (build, expected_unified, native_label, rows_by_id, scattered_ids, unified_label, write_image,
                       write_label)
-from unify.core.errors import BadSampleError
+from unify.core.errors import BadSampleError, UnifyError
+from unify.core.mapping import get_mapping
+from unify.core.taxonomy import get_taxonomy
 
 POLYGONS = [  # in file order: later ones cover earlier ones
     {"label": "road", "polygon": [[0, 16], [63, 16], [63, 31], [0, 31]], "deleted": 0},
@@ -91,3 +94,63 @@ def test_bad_samples_are_skipped(raw, tmp_path):
     reasons = {s.image_id: s.reason for s in report.skipped}
     assert "unreadable polygon file" in reasons["val_3_000045"]
     assert "label is 64x40" in reasons["train_0_000123"]
+
+
+# -- IDD-Lite ------------------------------------------------------------------------------------------
+LITE_FRAMES = [("train", "0", "024541"), ("train", "1", "000017"), ("val", "119", "000353")]
+LEVEL1_OF_LEVEL3 = {0: 0, 1: 0, 2: 1, 3: 1, 4: 2, 5: 2, 6: 3, 7: 3, 8: 3, 9: 3, 10: 3, 11: 3, 12: 3, 13: 4, 14: 4,
+                    15: 4, 16: 4, 17: 4, 18: 4, 19: 4, 20: 4, 21: 4, 22: 5, 23: 5, 24: 5, 25: 6, 255: 255}
+"""Level-3 id -> level-1 id: each IDD label's level3Id and level1Id columns in AutoNUE's helpers/anue_labels.py."""
+
+
+@pytest.fixture
+def lite(tmp_path):
+    """An idd20k_lite folder: JPEG frames, level-1 label PNGs, instance PNGs beside them, unlabelled test frames."""
+    raw = tmp_path / "idd20k_lite"
+    written = {}
+    for seed, (folder, seq, frame) in enumerate(LITE_FRAMES):
+        image = write_image(raw / "leftImg8bit" / folder / seq / f"{frame}_image.jpg", seed)
+        label = scattered_ids([0, 1, 2, 3, 4, 5, 6, 255], seed)
+        data = write_label(raw / "gtFine" / folder / seq / f"{frame}_label.png", label)
+        write_label(raw / "gtFine" / folder / seq / f"{frame}_inst_label.png", np.full((32, 64), 200))
+        written[f"{folder}_{seq}_{frame}"] = (image, label, data)
+    write_image(raw / "leftImg8bit" / "test" / "7" / "000001_image.jpg", 9)
+    return raw, written
+
+
+@pytest.mark.parametrize("unified", ["cityscapes19", "mapillary63"])
+def test_lite_round_trip(lite, tmp_path, unified):
+    raw, written = lite
+    report, loaded = build("idd", raw, tmp_path / "out", config="lite", unified_taxonomy=unified)
+    assert report.num_examples == {"train": 2, "validation": 1}  # the test frames have no labels
+    rows = {**rows_by_id(loaded["train"]), **rows_by_id(loaded["validation"])}
+    assert set(rows) == set(written)
+    for image_id, row in rows.items():
+        image, label, data = written[image_id]
+        assert row["image"]["bytes"] == image and row["label"]["bytes"] == data
+        np.testing.assert_array_equal(unified_label(row), expected_unified(label, "idd_lite", unified))
+
+
+def test_lite_classes_are_the_level1_classes_of_the_evaluation_script():
+    taxonomy = get_taxonomy("idd_lite")
+    assert [(c.id, c.name, c.ignore) for c in taxonomy.classes] == [
+        (0, "drivable", False), (1, "non-drivable", False), (2, "living-things", False), (3, "vehicles", False),
+        (4, "road-side-objs", False), (5, "far-objects", False), (6, "sky", False), (255, "misc", True)]
+
+
+@pytest.mark.parametrize("unified", ["cityscapes19", "mapillary63"])
+def test_each_lite_class_allows_what_its_level3_classes_allow(unified):
+    lite, level3 = get_mapping("idd_lite", unified), get_mapping("idd", unified)
+    for level1 in lite.allowed:
+        merged = set().union(*(level3.allowed[i] for i, j in LEVEL1_OF_LEVEL3.items() if j == level1))
+        assert set(lite.allowed[level1]) == merged, lite.native.by_id[level1].name
+
+
+def test_each_configuration_names_the_other_for_its_folder(lite, raw, tmp_path):
+    lite_dir, _ = lite
+    with pytest.raises(UnifyError, match=r"holds IDD-Lite \(idd20k_lite\), e\.g\. leftImg8bit/test/7/000001_image\.jpg,"
+                                         r" not what the 'level3' configuration reads: build it with --config lite"):
+        build("idd", lite_dir, tmp_path / "out")
+    full_dir, *_ = raw
+    with pytest.raises(UnifyError, match="holds the full IDD, .* build it with --config level3"):
+        build("idd", full_dir, tmp_path / "out", config="lite")

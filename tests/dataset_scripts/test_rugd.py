@@ -114,3 +114,46 @@ def test_unknown_scenes_and_layouts_are_refused(tmp_path):
     write_image(raw / "RUGD_frames-with-annotations/meadow/meadow_00001.png", 1)
     with pytest.raises(UnifyError, match="unknown scene folder .*meadow"):
         build("rugd", raw, tmp_path / "out")
+
+
+def write_sample_download(root, colormap_rows=None, colormap_beside=False):
+    """The authors' sample: flat images/ and annotations/ in RUGD_sample-data/, the colour map inside or beside it."""
+    rows = colormap_rows or default_rows()
+    palette = np.zeros((256, 3), dtype=np.uint8)
+    for class_id, _, color in rows:
+        palette[class_id] = color
+    folder = root / "RUGD_sample-data"
+    for seed, (image_id, ids) in enumerate(sorted(FRAMES.items())):
+        write_image(folder / "images" / f"{image_id}.png", seed)
+        write_label(folder / "annotations" / f"{image_id}.png", palette[stripes(ids)])
+    write_colormap((root if colormap_beside else folder) / "RUGD_annotation-colormap.txt", rows)
+    return root
+
+
+@pytest.mark.parametrize("folder", ["downloads", "downloads/RUGD_sample-data"])
+def test_the_sample_download_splits_its_frames_as_the_full_release_does(tmp_path, folder):
+    write_sample_download(tmp_path / "downloads")
+    report, dataset = build("rugd", tmp_path / folder, tmp_path / "out")
+    _, full = build("rugd", write_rugd(tmp_path / "full"), tmp_path / "out-full")
+    assert report.num_examples == {"train": 2, "validation": 1, "test": 1}
+    for split in full:  # same frames, same ids, same splits, same labels
+        assert dataset[split]["image_id"] == full[split]["image_id"]
+        for image_id, row in rows_by_id(dataset[split]).items():
+            np.testing.assert_array_equal(native_label(row), stripes(FRAMES[image_id]))
+
+
+def test_the_sample_download_reads_the_colour_map_beside_its_folder(tmp_path):
+    rows = default_rows()
+    rows[DIRT] = (DIRT, "dirt", (1, 2, 3))
+    raw = write_sample_download(tmp_path / "raw", colormap_rows=rows, colormap_beside=True)
+    _, dataset = build("rugd", raw, tmp_path / "out")
+    row = rows_by_id(dataset["train"])["trail-3_00001"]
+    np.testing.assert_array_equal(native_label(row), stripes(FRAMES["trail-3_00001"]))
+
+
+def test_a_sample_frame_of_no_known_scene_is_named(tmp_path):
+    raw = write_sample_download(tmp_path / "raw")
+    write_image(raw / "RUGD_sample-data/images/meadow_00001.png", 1)
+    with pytest.raises(UnifyError, match=r"RUGD_sample-data/images has meadow_00001.png, whose name starts with no "
+                                         r"RUGD scene \(the video split knows creek, park-1"):
+        build("rugd", raw, tmp_path / "out")

@@ -21,7 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "ground truth, and train students on the compound.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
-    subparsers = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    subparsers = parser.add_subparsers(dest="verb", metavar="VERB", required=True,
+                                       help="what to do; `unify VERB --help` explains each")
     for verb in VERBS:
         module = importlib.import_module(f"unify.cli.{verb}")
         module.add_parser(subparsers)

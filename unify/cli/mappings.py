@@ -10,19 +10,24 @@ def add_parser(subparsers) -> None:
                                    description="Without arguments, list every registered (native, unified) mapping. "
                                                "`check DATASET TAXONOMY` validates one and prints its coverage; "
                                                "`suggest DATASET TAXONOMY` drafts one from a teacher's predictions.")
-    actions = parser.add_subparsers(dest="action", metavar="ACTION")
-    check = actions.add_parser("check", help="validate one mapping and print how each native class is treated")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION",
+                                    help="check: validate one mapping; suggest: draft one from a teacher")
+    check = actions.add_parser("check", help="validate one mapping and print how each native class is treated",
+                               description="Read the mapping file of DATASET into TAXONOMY, report every problem in "
+                                           "it at once, and print the native classes grouped by what happens to "
+                                           "them: one-to-one, one-to-many, fill-in (*) and void.")
     check.add_argument("dataset", help="native taxonomy (the builder's name)")
     check.add_argument("taxonomy", help="unified taxonomy")
     suggest = actions.add_parser(
         "suggest", help="draft a mapping file from what a teacher predicts on each native class",
-        description="Run a teacher (a SegFormer saved with save_pretrained, its id2label the unified taxonomy) over "
+        description="Run a teacher (any transformers semantic-segmentation or mask-classification model, e.g. "
+                    "SegFormer, UperNet, DPT, BEiT, Mask2Former, OneFormer; its id2label the unified taxonomy) over "
                     "a sample of the dataset read from its raw folder, count how often each native class is "
                     "predicted as each unified class, and write a draft mapping file with those shares as "
                     "comments, for a person to edit. The rule is described in the draft's header.")
     suggest.add_argument("dataset", help="builder name, as `unify datasets` lists it")
     suggest.add_argument("taxonomy", help="unified taxonomy the teacher predicts")
-    suggest.add_argument("--teacher", type=Path, required=True, help="folder of the teacher model")
+    suggest.add_argument("--teacher", type=Path, required=True, help="teacher model folder (save_pretrained) or Hub id")
     suggest.add_argument("--data-dir", type=Path, help="root of the raw dataset (not needed for synthetic_driving)")
     suggest.add_argument("--config", help="builder configuration (default: the builder's first)")
     suggest.add_argument("--samples", type=int, default=64, help="images to run the teacher on (default: 64)")

@@ -14,7 +14,10 @@ def add_parser(subparsers) -> None:
                     "classes are decided by the teacher among them only, 'unlabeled' is filled in by the teacher, "
                     "void stays 255. Writes Parquet (image, label, provenance, native_label, image_id, dataset) "
                     "and pseudo_label_report.json. Interrupted runs resume; `accelerate launch` splits the work.")
-    parser.add_argument("--teacher", required=True, help="teacher model folder (save_pretrained) or Hub id")
+    parser.add_argument("--teacher", required=True,
+                        help="teacher model folder (save_pretrained) or Hub id: any transformers semantic-"
+                             "segmentation or mask-classification model (SegFormer, UperNet, DPT, BEiT, Mask2Former, "
+                             "OneFormer, ...) whose id2label is the unified taxonomy")
     parser.add_argument("--dataset", type=Path, required=True, help="folder written by `unify build`")
     parser.add_argument("--taxonomy", required=True, help="unified taxonomy (the teacher's label space)")
     parser.add_argument("--output", type=Path, required=True, help="folder of the unified dataset")

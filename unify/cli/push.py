@@ -11,7 +11,8 @@ def add_parser(subparsers) -> None:
         "push", help="push a unified dataset or a trained model to the Hugging Face Hub",
         description="Create the repository (private unless --public), upload, write the card and, for datasets, tag "
                     "the revision with the data-format version. The token comes from HF_TOKEN or `hf auth login`.")
-    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True,
+                                    help="dataset: a dataset folder; model: a training run or model folder")
     dataset = actions.add_parser(
         "dataset", help="push a folder written by `unify build` or `unify pseudo-label`",
         description="Push the dataset as Parquet shards (readable with `datasets.load_dataset(REPO_ID)`), its "

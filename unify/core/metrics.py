@@ -49,9 +49,10 @@ class ConfusionMatrix:
             self.matrix = torch.zeros(n, n, dtype=torch.int64, device=target.device)
         target = target.reshape(-1).long()
         prediction = prediction.reshape(-1).long()
-        keep = (target >= 0) & (target < n)
-        pairs = target[keep] * n + prediction[keep].clamp(0, n - 1)
-        self.matrix += torch.bincount(pairs, minlength=n * n).reshape(n, n)
+        skipped = (target < 0) | (target >= n)
+        # Skipped pixels go to one extra bin that is dropped: cheaper than gathering the kept ones.
+        pairs = (target * n + prediction.clamp(0, n - 1)).masked_fill_(skipped, n * n)
+        self.matrix += torch.bincount(pairs, minlength=n * n + 1)[: n * n].reshape(n, n)
 
     def reduce(self) -> None:
         """Sum the matrices of every process (a no-op without torch.distributed)."""

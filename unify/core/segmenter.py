@@ -7,9 +7,20 @@ returns class scores at the model's output size or upsampled to a requested size
 augmentation, and checks that the model predicts a given taxonomy. Training, evaluation, pseudo-labelling,
 `unify mappings suggest`, the demo and `unify push` all go through it.
 
+Two families of models give per-pixel class scores (students are always SegFormers; teachers may be either):
+
+- semantic-segmentation models (SegFormer, UperNet, DPT, BEiT, Data2VecVision, MobileViT, ...: every model
+  type of transformers' `AutoModelForSemanticSegmentation`) output class logits (B, C, h, w);
+- mask-classification models (`MASK_CLASSIFICATION_TYPES`: Mask2Former, MaskFormer, OneFormer) output, per
+  query q, class logits over the C classes plus a last "no object" class and a mask logit per pixel. The
+  score of class c at a pixel is `sum_q softmax(class_logits_q)[c] * sigmoid(mask_logits_q)`, the rule of
+  their semantic post-processing in transformers (`post_process_semantic_segmentation`); the same sum for
+  the no-object class is the weight of "none of the C classes" at the pixel.
+
 Sources of the tables: the MiT encoder shapes are those of the SegFormer paper (Xie et al., 2021) as the
 `nvidia/mit-b0` ... `nvidia/mit-b5` configs on the Hub have them; the ImageNet mean and std are
-`SegformerImageProcessor`'s defaults.
+`SegformerImageProcessor`'s defaults; the input sizes in `Segmenter.input_size` follow from the architectures
+as transformers 5.x implements them (see there).
 """
 
 from __future__ import annotations
@@ -51,6 +62,16 @@ SEGFORMER_SIZES: dict[str, dict] = {
 }
 """Size name -> SegformerConfig arguments. A size name builds random weights; `nvidia/mit-bX` is pretrained."""
 _CHECKPOINT_FILES = ("optimizer.bin", "random_states_0.pkl", "scheduler.bin")
+MASK_CLASSIFICATION_TYPES = ("mask2former", "maskformer", "oneformer")
+"""Model types whose outputs are `class_queries_logits` (B, Q, C + 1) and `masks_queries_logits` (B, Q, h, w)."""
+ONEFORMER_TASK = "the task is semantic"
+"""The text OneFormer is conditioned on for semantic segmentation (`OneFormerProcessor` writes `the task is {task}`)."""
+STRIDE = 32
+"""Input sides of the non-SegFormer models with hierarchical backbones are rounded to a multiple of this: their
+total stride (ConvNeXt, Swin, ResNet stages end at 1/32), and the `size_divisor` of the Mask2Former, MaskFormer and
+OneFormer image processors. At other sides the feature grids are cropped or padded and miss the image's edges."""
+_PATCH_GRID_TYPES = ("beit", "data2vec-vision")  # plain ViTs: sides a multiple of the patch size
+_SQUARE_TYPES = ("dpt",)  # DPTForSemanticSegmentation reassembles its tokens into a square grid
 
 
 class ModelSourceError(UnifyError):
@@ -117,8 +138,8 @@ def is_hub_id(source: str) -> bool:
 def resolve_model_source(source: str | Path) -> tuple[Path, ModelIdentity]:
     """The local folder of a model folder or Hub id, and its identity; `ModelSourceError` when it is no model.
 
-    A Hub id is downloaded (config, weights, image processor) into the Hugging Face cache, or read from it
-    when offline. A folder must hold `config.json` and safetensors weights; an Accelerate training
+    A Hub id is downloaded (config, weights, image processor, tokenizer) into the Hugging Face cache, or read
+    from it when offline. A folder must hold `config.json` and safetensors weights; an Accelerate training
     checkpoint (weights and optimiser state, no config) gets an error that points at the run's model folder.
     """
     text = str(source)
@@ -138,7 +159,7 @@ def resolve_model_source(source: str | Path) -> tuple[Path, ModelIdentity]:
     from huggingface_hub import snapshot_download
 
     try:
-        local = Path(snapshot_download(text, allow_patterns=["*.json", "*.safetensors"]))
+        local = Path(snapshot_download(text, allow_patterns=["*.json", "*.safetensors", "merges.txt"]))
     except Exception as exc:  # the Hub client raises many types: offline, unknown repo, gated, network
         raise ModelSourceError(f"cannot get the model {text} from the Hub: {type(exc).__name__}: "
                                f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
@@ -148,36 +169,49 @@ def resolve_model_source(source: str | Path) -> tuple[Path, ModelIdentity]:
 
 
 class Segmenter:
-    """A semantic-segmentation model with its normalisation and identity.
+    """A segmentation model with its normalisation and identity.
 
-    `model` is a transformers model whose output has `.logits` of shape (B, C, h, w) (SegFormer and every
-    `AutoModelForSemanticSegmentation`). Build one with `Segmenter.load` (an existing model) or
-    `Segmenter.for_training` (a model to train on a taxonomy).
+    `model` is a transformers model of either family (see the module's docstring): a semantic-segmentation
+    model, whose output has `.logits` (B, C, h, w), or a mask-classification model (`MASK_CLASSIFICATION_TYPES`),
+    whose output has `.class_queries_logits` (B, Q, C + 1) and `.masks_queries_logits` (B, Q, h, w). Build one
+    with `Segmenter.load` (an existing model) or `Segmenter.for_training` (a SegFormer to train on a taxonomy).
+    `task_inputs` (1, L) float32 is OneFormer's tokenised task text (`ONEFORMER_TASK`); None for other models.
     """
 
     def __init__(self, model: torch.nn.Module, mean: Sequence[float] = IMAGENET_MEAN,
                  std: Sequence[float] = IMAGENET_STD, rescale: float = 1 / 255,
-                 identity: ModelIdentity | None = None):
+                 identity: ModelIdentity | None = None, task_inputs: torch.Tensor | None = None):
         self.model = model
         self.mean, self.std, self.rescale = tuple(mean), tuple(std), float(rescale)
         self.identity = identity
+        self.task_inputs = task_inputs
 
     # -- getting one -------------------------------------------------------------------------------
     @classmethod
     def load(cls, source: str | Path, device: torch.device | str | None = None) -> Segmenter:
         """An existing model (folder or Hub id) as it is, with its own labels, in eval mode on `device`.
 
-        Raises `ModelSourceError` (one line) for anything that is not a loadable model.
+        The model class follows the config's `model_type`: `AutoModelForUniversalSegmentation` for
+        `MASK_CLASSIFICATION_TYPES`, `AutoModelForSemanticSegmentation` for the types it knows. A OneFormer
+        folder must hold the CLIP tokenizer its task text is encoded with (shi-labs' OneFormer repositories on
+        the Hub ship one: vocab.json and merges.txt).
+        Raises `ModelSourceError` (one line) for anything that is not a loadable model of either family.
         """
-        from transformers import AutoModelForSemanticSegmentation
+        from huggingface_hub.errors import StrictDataclassError
+        from transformers import AutoConfig
 
         folder, identity = resolve_model_source(source)
         try:
-            model = AutoModelForSemanticSegmentation.from_pretrained(folder, use_safetensors=True)
-        except (OSError, ValueError, KeyError) as exc:
-            raise ModelSourceError(f"cannot load {identity.name} as a semantic-segmentation model: "
+            config = AutoConfig.from_pretrained(folder)
+            model = _model_class(config.model_type, identity.name).from_pretrained(
+                folder, config=config, use_safetensors=True)
+        except (OSError, ValueError, KeyError, StrictDataclassError) as exc:  # the last: a config field of a bad type
+            raise ModelSourceError(f"cannot load {identity.name} as a segmentation model: "
                                    f"{str(exc).splitlines()[0]}") from exc
-        segmenter = cls(model, *_normalisation(folder, identity.name), identity=identity)
+        task_inputs = None
+        if config.model_type == "oneformer":
+            task_inputs = _oneformer_task_inputs(folder, config, identity.name)
+        segmenter = cls(model, *_normalisation(folder, identity.name), identity=identity, task_inputs=task_inputs)
         return segmenter.to(device or default_device()).eval()
 
     @classmethod
@@ -189,7 +223,7 @@ class Segmenter:
         weights are kept where they fit: the encoder always, the decode head when present, the classifier only
         when it already predicts `taxonomy`'s classes in order. The log line counts loaded and new tensors.
         """
-        from transformers import SegformerConfig, SegformerForSemanticSegmentation
+        from transformers import AutoConfig, SegformerConfig, SegformerForSemanticSegmentation
 
         taxonomy.require_unified()
         labels = dict(id2label=taxonomy.id2label(), label2id=taxonomy.label2id(), num_labels=taxonomy.num_labels,
@@ -201,7 +235,7 @@ class Segmenter:
             model = SegformerForSemanticSegmentation(SegformerConfig(**SEGFORMER_SIZES[source], **labels))
             return cls(model, identity=ModelIdentity(name=source, sha256=None))
         folder, identity = resolve_model_source(source)
-        source_config = SegformerConfig.from_pretrained(folder)
+        source_config = AutoConfig.from_pretrained(folder)  # of any family, so that the check below can refuse it
         if source_config.model_type != "segformer":
             raise ModelSourceError(f"{identity.name} is a {source_config.model_type} model; students are SegFormers "
                                    f"(a size name, nvidia/mit-b0 ... nvidia/mit-b5, or a SegFormer folder)")
@@ -225,7 +259,13 @@ class Segmenter:
 
     @property
     def num_labels(self) -> int:
+        """C, the number of real classes (a mask-classification model's no-object class is not one of them)."""
         return int(self.model.config.num_labels)
+
+    @property
+    def has_no_object(self) -> bool:
+        """True for a mask-classification model: its scores can carry a trailing no-object channel."""
+        return self.model.config.model_type in MASK_CLASSIFICATION_TYPES
 
     def class_names(self) -> list[str]:
         """The model's classes in id order, from its config's `id2label`."""
@@ -237,9 +277,8 @@ class Segmenter:
         """`TaxonomyMismatchError` unless the model predicts exactly `taxonomy`'s classes, in id order."""
         names, expected = self.class_names(), [c.name for c in taxonomy.trainable]
         if names != expected:
-            who = self.identity.name if self.identity else "in memory"
             raise TaxonomyMismatchError(
-                f"{role} ({who}) predicts {len(names)} classes ({', '.join(names[:5])}, ...), not the "
+                f"{role} ({self._name()}) predicts {len(names)} classes ({', '.join(names[:5])}, ...), not the "
                 f"{len(expected)} classes of {taxonomy.name} ({', '.join(expected[:5])}, ...)")
 
     def taxonomy(self, name: str | None = None) -> Taxonomy:
@@ -266,23 +305,102 @@ class Segmenter:
         """(B, 3, H, W) uint8 RGB -> float32 pixel values, rescaled and normalised as the model was trained."""
         return self.normalization(images)
 
-    def logits(self, pixel_values: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
-        """(B, C, h, w) float32 class scores; with `size` (H, W), upsampled bilinearly (align_corners=False)."""
-        logits = self.model(pixel_values=pixel_values).logits.float()
+    def input_size(self, height: int, width: int) -> tuple[int, int]:
+        """The (height, width) the model is run at for an input of (height, width).
+
+        SegFormer: the input's own (it takes any size). BEiT, Data2VecVision: each side rounded to the nearest
+        multiple of the patch size (a partial patch would be dropped), position encodings interpolated. DPT:
+        its config's square `image_size` (rounded to the patch size), because `DPTForSemanticSegmentation`
+        reassembles the tokens into a square grid. Any other model: each side rounded to the nearest multiple
+        of `STRIDE`. The scores of a resized input still cover the whole image, so upsampling them bilinearly
+        (align_corners=False) to the input's size maps them back.
+        """
+        config = self.model.config
+        if config.model_type == "segformer":
+            return height, width
+        if config.model_type in _SQUARE_TYPES:
+            side = _nearest_multiple(_first(config.image_size), _patch_size(config))
+            return side, side
+        divisor = _patch_size(config) if config.model_type in _PATCH_GRID_TYPES else STRIDE
+        return _nearest_multiple(height, divisor), _nearest_multiple(width, divisor)
+
+    def scores(self, pixel_values: torch.Tensor, with_no_object: bool = False) -> torch.Tensor:
+        """(B, C, h, w) float32 per-pixel class scores at the model's output size (h, w).
+
+        A semantic-segmentation model's logits; a mask-classification model's
+        `sum_q softmax(class_logits_q)[c] * sigmoid(mask_logits_q)` for the C real classes, each in
+        [0, Q] and not normalised over classes, at the mask resolution (transformers' post-processing
+        upsamples the mask logits first; this upsamples the scores, which is cheaper and differs only near
+        boundaries). `with_no_object` appends the no-object class's sum as channel C (B, C + 1, h, w): the
+        weight of "none of the C classes". Raises `UnifyError` for `with_no_object` on a semantic model.
+        """
+        if with_no_object and not self.has_no_object:
+            raise UnifyError(f"{self._name()} is a {self.model.config.model_type} model, which has no no-object "
+                             f"class; only mask-classification models ({', '.join(MASK_CLASSIFICATION_TYPES)}) do")
+        outputs = self._forward(pixel_values)
+        if not self.has_no_object:
+            return outputs.logits.float()
+        return mask_classification_scores(outputs.class_queries_logits, outputs.masks_queries_logits, with_no_object)
+
+    def logits(self, pixel_values: torch.Tensor, size: tuple[int, int] | None = None,
+               with_no_object: bool = False) -> torch.Tensor:
+        """(B, C, h, w) float32 class logits; with `size` (H, W), upsampled bilinearly (align_corners=False).
+
+        A semantic-segmentation model's own logits. For a mask-classification model, the log of its `scores`
+        normalised to sum to 1 per pixel over the C (with `with_no_object`, C + 1) channels: the argmax is the
+        argmax of the scores and the softmax over channels gives the normalised scores back, so evaluation,
+        `unify mappings suggest` and test-time averaging treat both families alike.
+        """
+        logits = self.scores(pixel_values, with_no_object)
+        if self.has_no_object:
+            logits = logits.clamp_min(torch.finfo(logits.dtype).tiny).log()
+            logits = logits - logits.logsumexp(dim=1, keepdim=True)
         if size is not None and tuple(logits.shape[-2:]) != tuple(size):
             logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
         return logits
 
     def probabilities(self, pixel_values: torch.Tensor, scales: Sequence[float] = (1.0,),
-                      flip: bool = False) -> torch.Tensor:
-        """(B, C, h, w) softmax probabilities averaged over test-time scales and flips, at scale 1.0's size."""
-        return tta_probabilities(self.logits, pixel_values, scales, flip)
+                      flip: bool = False, with_no_object: bool = False) -> torch.Tensor:
+        """(B, C, h, w) class probabilities averaged over test-time scales and flips, at scale 1.0's size.
+
+        Each view's probabilities are the softmax of its `logits`: for a semantic-segmentation model the
+        softmax of its logits; for a mask-classification model its scores normalised to sum to 1 over the C
+        classes (with `with_no_object`, over C + 1 channels, no-object last). They sum to 1 per pixel.
+        For DPT, whose input size is fixed (`input_size`), the scales change nothing.
+        """
+        return tta_probabilities(lambda views: self.logits(views, with_no_object=with_no_object),
+                                 pixel_values, scales, flip)
+
+    def _forward(self, pixel_values: torch.Tensor):
+        """The model's output for (B, 3, H, W) pixel values, run at `input_size(H, W)`."""
+        size = self.input_size(pixel_values.shape[-2], pixel_values.shape[-1])
+        if size != tuple(pixel_values.shape[-2:]):
+            pixel_values = F.interpolate(pixel_values, size=size, mode="bilinear", align_corners=False)
+        inputs = {"pixel_values": pixel_values}
+        if self.model.config.model_type in _PATCH_GRID_TYPES:
+            inputs["interpolate_pos_encoding"] = True
+        if self.model.config.model_type == "oneformer":
+            if self.task_inputs is None:
+                raise UnifyError(f"{self._name()} is a OneFormer model without task inputs; load it with "
+                                 f"Segmenter.load, which encodes {ONEFORMER_TASK!r} with its tokenizer")
+            inputs["task_inputs"] = self.task_inputs.to(pixel_values.device).expand(len(pixel_values), -1)
+        return self.model(**inputs)
+
+    def _name(self) -> str:
+        return self.identity.name if self.identity else "the model in memory"
 
     # -- saving --------------------------------------------------------------------------------------------
     def save(self, folder: Path | str) -> None:
-        """`save_pretrained` weights (safetensors) and config, and an image processor that never resizes."""
+        """`save_pretrained` weights (safetensors) and config, and an image processor that never resizes.
+
+        For SegFormers (students, and teachers trained here); `UnifyError` for another family, whose own
+        folder already holds its weights and image processor.
+        """
         from transformers import SegformerImageProcessor
 
+        if self.model.config.model_type != "segformer":
+            raise UnifyError(f"{self._name()} is a {self.model.config.model_type} model; only SegFormers are saved "
+                             f"here (with a SegFormer image processor): use its own folder")
         self.model.save_pretrained(folder, safe_serialization=True)
         # No resizing: models are trained on crops of full-resolution images and evaluated at full resolution.
         SegformerImageProcessor(do_resize=False, image_mean=list(self.mean), image_std=list(self.std),
@@ -294,8 +412,23 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def mask_classification_scores(class_logits: torch.Tensor, mask_logits: torch.Tensor,
+                               with_no_object: bool = False) -> torch.Tensor:
+    """Per-pixel class scores of a mask-classification model: (B, C, h, w) float32, or (B, C + 1, h, w).
+
+    `class_logits` (B, Q, C + 1), the last class being no-object; `mask_logits` (B, Q, h, w). The score of
+    class c is `sum_q softmax(class_logits_q)[c] * sigmoid(mask_logits_q)` (Cheng et al., Mask2Former, 2022;
+    transformers' `post_process_semantic_segmentation`); `with_no_object` keeps the last class's sum as a
+    trailing channel. Summed over all C + 1 channels, a pixel's scores are `sum_q sigmoid(mask_logits_q)`.
+    """
+    classes = class_logits.float().softmax(dim=-1)
+    if not with_no_object:
+        classes = classes[..., :-1]
+    return torch.einsum("bqc,bqhw->bchw", classes, mask_logits.float().sigmoid())
+
+
 def describe_architecture(config) -> str:
-    """`SegFormer (mit-b0)` when a saved config has a known encoder shape, else its family and widths."""
+    """`SegFormer (mit-b0)` when a saved config has a known encoder shape, else its family (and backbone)."""
     if getattr(config, "model_type", None) == "segformer":
         shape = {k: list(getattr(config, k)) for k in ("hidden_sizes", "depths", "num_attention_heads")}
         shape["decoder_hidden_size"] = config.decoder_hidden_size
@@ -303,7 +436,63 @@ def describe_architecture(config) -> str:
             if all(shape[k] == v for k, v in sizes.items()):
                 return f"SegFormer ({name})"
         return f"SegFormer (hidden sizes {shape['hidden_sizes']}, depths {shape['depths']})"
-    return str(getattr(config, "model_type", "unknown architecture"))
+    backbone = getattr(getattr(config, "backbone_config", None), "model_type", None)
+    family = str(getattr(config, "model_type", "unknown architecture"))
+    return f"{family} ({backbone})" if backbone else family
+
+
+def _model_class(model_type: str, name: str):
+    """The transformers auto class that loads `model_type` with its segmentation head; `ModelSourceError` if none."""
+    from transformers import AutoModelForSemanticSegmentation, AutoModelForUniversalSegmentation
+    from transformers.models.auto.modeling_auto import MODEL_FOR_SEMANTIC_SEGMENTATION_MAPPING_NAMES
+
+    if model_type in MASK_CLASSIFICATION_TYPES:
+        return AutoModelForUniversalSegmentation
+    if model_type in MODEL_FOR_SEMANTIC_SEGMENTATION_MAPPING_NAMES:
+        return AutoModelForSemanticSegmentation
+    raise ModelSourceError(
+        f"{name} is a {model_type} model, which gives no per-pixel class scores; a teacher is a semantic-"
+        f"segmentation model ({', '.join(MODEL_FOR_SEMANTIC_SEGMENTATION_MAPPING_NAMES)}) or a mask-"
+        f"classification model ({', '.join(MASK_CLASSIFICATION_TYPES)})")
+
+
+def _oneformer_task_inputs(folder: Path, config, name: str) -> torch.Tensor:
+    """(1, config.task_seq_len) float32: `ONEFORMER_TASK` tokenised as `OneFormerProcessor` does it.
+
+    The token ids, padded with zeros (ids times attention mask) to the task length, come from the CLIP
+    tokenizer saved with the model (`tokenizer.json`, or `vocab.json` and `merges.txt`); nothing is downloaded.
+    Raises `ModelSourceError` when the folder has no tokenizer.
+    """
+    from transformers import AutoTokenizer
+
+    if not ((folder / "tokenizer.json").is_file() or all((folder / f).is_file() for f in ("vocab.json", "merges.txt"))):
+        raise ModelSourceError(
+            f"{name} is a OneFormer model, told its task by the text {ONEFORMER_TASK!r} through the CLIP tokenizer "
+            f"saved with it, but it has no tokenizer (tokenizer.json, or vocab.json and merges.txt); save the "
+            f"tokenizer beside the weights (OneFormerProcessor.save_pretrained or the tokenizer's save_pretrained)")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelSourceError(f"cannot load the tokenizer of the OneFormer model {name}: "
+                               f"{str(exc).splitlines()[0]}") from exc
+    tokens = tokenizer(ONEFORMER_TASK, padding="max_length", max_length=config.task_seq_len, truncation=True,
+                       return_tensors="pt")
+    return (tokens["input_ids"] * tokens["attention_mask"]).float()
+
+
+def _first(size) -> int:
+    """An `image_size` config value (an int, or a (height, width) pair) as one side."""
+    return int(size if isinstance(size, int) else size[0])
+
+
+def _patch_size(config) -> int:
+    """The patch size of a ViT-based config: its ViT backbone's when it has one, else its own."""
+    return _first(getattr(getattr(config, "backbone_config", None), "patch_size", None) or config.patch_size)
+
+
+def _nearest_multiple(side: int, divisor: int) -> int:
+    """The multiple of `divisor` nearest to `side`, at least `divisor` (halves round up)."""
+    return max(divisor, (side + divisor // 2) // divisor * divisor)
 
 
 def _normalisation(folder: Path, name: str) -> tuple[tuple[float, ...], tuple[float, ...], float]:
