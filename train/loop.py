@@ -15,6 +15,7 @@ import logging
 import math
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -209,7 +210,7 @@ def _train_steps(run: Run, start: int) -> dict:
     return metrics
 
 
-def optimiser_step(run: Run, batches, step: int) -> torch.Tensor:
+def optimiser_step(run: Run, batches: Iterator[tuple[torch.Tensor, torch.Tensor]], step: int) -> torch.Tensor:
     """One optimiser step over this process's micro-batches; returns their mean loss, left on the device."""
     accelerator, plan = run.accelerator, run.plan
     run.statistics.snapshot()
@@ -286,8 +287,9 @@ def _complete_metrics(run: Run) -> dict | None:
 
 def _log(run: Run, record: dict) -> None:
     """One line in log.jsonl and the log, and the numbers to the trackers (main process)."""
-    run.accelerator.log({k: v for k, v in record.items() if k != "step" and not isinstance(v, dict)},
-                        step=record["step"])
+    scalars = {k: v for k, v in record.items() if k != "step" and not isinstance(v, dict)}
+    if scalars:  # evaluation scores go to the trackers through `track_evaluation`
+        run.accelerator.log(scalars, step=record["step"])
     if not run.accelerator.is_main_process:
         return
     logger.info(" ".join(f"{k}={v:.4g}" if isinstance(v, float) and math.isfinite(v) else f"{k}={v}"
