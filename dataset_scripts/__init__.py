@@ -17,7 +17,12 @@ logger = logging.getLogger(__name__)
 
 @functools.cache
 def builder_registry() -> dict[str, type[DrivingDatasetBuilder]]:
-    """NAME -> builder class, for every builder module in this package."""
+    """NAME -> builder class, for every builder module in this package (imported on the first call, then cached).
+
+    A module counts when it defines a `DrivingDatasetBuilder` subclass with a NAME; modules of shared helpers
+    (base, native_files, synthetic_scenes) define none. A NAME registered twice is logged as a warning and the
+    module that sorts first keeps it.
+    """
     registry: dict[str, type[DrivingDatasetBuilder]] = {}
     for module_info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         if module_info.name == "base":
@@ -34,6 +39,7 @@ def builder_registry() -> dict[str, type[DrivingDatasetBuilder]]:
 
 
 def get_builder_class(name: str) -> type[DrivingDatasetBuilder]:
+    """The builder registered as `name`; UnifyError naming the close matches and every known name otherwise."""
     registry = builder_registry()
     if name not in registry:
         close = difflib.get_close_matches(name, list(registry), n=3)

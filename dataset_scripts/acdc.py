@@ -18,13 +18,14 @@ from pathlib import Path
 import numpy as np
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
-from dataset_scripts.native_files import image_shape, scan_pairs
+from dataset_scripts.native_files import image_shape, scan_pairs, split_names
 from unify.core.errors import BadSampleError
 from unify.core.images import decode_label, read_id_label
 from unify.core.taxonomy import get_taxonomy
 
 CONDITIONS = ("fog", "night", "rain", "snow")
-SPLIT_NAMES = {"train": "train", "val": "validation", "test": "test"}
+SPLITS = split_names(("train", "val", "test"))
+"""The split folders under rgb_anon/<condition>/ and gt/<condition>/ (test/ has images only)."""
 _UNLABELED = 0
 
 _CITATION = """\
@@ -39,10 +40,18 @@ _CITATION = """\
 
 @dataclass
 class ACDCConfig(DrivingConfig):
+    """An ACDC configuration: the adverse conditions it reads (all four, or one)."""
+
     conditions: tuple[str, ...] = CONDITIONS
 
 
 class ACDC(DrivingDatasetBuilder):
+    """ACDC frames of the configured conditions in train/validation/test; Cityscapes label ids, invalid regions 255.
+
+    Layout and the invGray masks as in the authors' zips (module docstring); ids of unify/taxonomies/acdc.csv
+    (the Cityscapes ids plus 255 'invalid').
+    """
+
     NAME = "acdc"
     DEFAULT_UNIFIED_TAXONOMY = "cityscapes19"
     DESCRIPTION = "ACDC: 4,006 frames in fog, night, rain and snow, with Cityscapes labels and invalid-region masks."
@@ -57,9 +66,10 @@ class ACDC(DrivingDatasetBuilder):
     DEFAULT_CONFIG_NAME = "all"
 
     def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
-        by_split: dict[str, list[RawSample]] = {split: [] for split in SPLIT_NAMES.values()}
+        """The frames of each condition and split folder, ids '<condition>_<frame>'; test frames have no label."""
+        by_split: dict[str, list[RawSample]] = {split: [] for split in SPLITS.values()}
         for condition in self.config.conditions:
-            for folder, split in SPLIT_NAMES.items():
+            for folder, split in SPLITS.items():
                 label_dir = None if folder == "test" else data_dir / "gt" / condition / folder
                 pairs = scan_pairs(data_dir / "rgb_anon" / condition / folder, "_rgb_anon.png",
                                    label_dir, "_gt_labelIds.png")
@@ -68,6 +78,11 @@ class ACDC(DrivingDatasetBuilder):
         return by_split
 
     def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
+        """(H, W) uint8 Cityscapes ids with the frame's invalid pixels set to 'invalid' (255).
+
+        The label file's own bytes come along where no pixel is invalid; a test frame is 'unlabeled' (0)
+        throughout. An invalid mask of another size than its label is a BadSampleError naming the mask.
+        """
         if sample.label_path is None:
             return np.full(image_shape(sample.image_path), _UNLABELED, dtype=np.uint8), None
         path = Path(sample.label_path)

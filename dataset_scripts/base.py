@@ -50,14 +50,22 @@ class RawSample:
 
 @dataclass
 class LoadedSample:
+    """One sample as read from disk, before it is put on one pixel grid (`on_stored_grid`) and encoded."""
+
     image_bytes: bytes  # the original file, embedded as is
-    label: np.ndarray  # (H, W) native ids
+    label: np.ndarray  # (H, W) native ids, uint8 (uint16 where an id exceeds 255)
     label_bytes: bytes | None = None  # the original label file, when it already holds native ids as PNG
-    extra_columns: dict = field(default_factory=dict)
+    extra_columns: dict = field(default_factory=dict)  # column -> cell, for the columns of `extra_features`
 
 
 class DrivingDatasetBuilder(datasets.GeneratorBasedBuilder):
-    """Base builder: subclasses set the constants below and implement `list_samples` and `read_label`."""
+    """Base builder: subclasses set the constants below and implement `list_samples` and, unless their labels
+    are id PNGs, `read_label`.
+
+    Every example has the columns of `unify.core.constants`: the image file's bytes as found (its EXIF
+    orientation set to 1), the native label and the unified label (lossless grey PNGs of ids, 8-bit where
+    every id fits), the image id and the dataset name, plus `extra_features`.
+    """
 
     BUILDER_CONFIG_CLASS = DrivingConfig
     DEFAULT_WRITER_BATCH_SIZE = 8  # rows of full-size images held before a write: keeps memory flat and fast
@@ -72,18 +80,26 @@ class DrivingDatasetBuilder(datasets.GeneratorBasedBuilder):
 
     # -- what a dataset file implements ---------------------------------------------------------
     def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
-        """Split name -> samples, sorted so that keys are reproducible."""
+        """Split name -> samples, sorted so that keys are reproducible; `data_dir` is None when LAYOUT_HELP is empty.
+
+        A layout this builder cannot read raises `layout_error`; a missing label file is not checked here but
+        when the sample is read, so that skip_bad can skip it.
+        """
         raise NotImplementedError
 
     def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
-        """Native id map of one sample, and the original bytes if they are already such a PNG.
+        """(H, W) native id map of one sample, and the original bytes if they are already a grey PNG of those ids.
 
-        Most datasets ship id PNGs, read here; colour-coded or polygon datasets override this.
+        Most datasets ship id PNGs, read here (`unify.core.images.read_id_label`: palette PNGs give their
+        indices); colour-coded or polygon datasets override this. An unreadable file is a BadSampleError.
         """
         return read_id_label(sample.label_path)
 
     def read_sample(self, sample: RawSample) -> LoadedSample:
-        """The image file's bytes and the label as `read_label` gives it; datasets without files override this."""
+        """The image file's bytes and the label as `read_label` gives it; datasets without files override this.
+
+        A missing label file or an unreadable image is a BadSampleError naming the file.
+        """
         if sample.label_path is not None and not Path(sample.label_path).is_file():
             raise BadSampleError(sample.image_path, f"no label file (expected {sample.label_path})")
         try:
@@ -98,15 +114,18 @@ class DrivingDatasetBuilder(datasets.GeneratorBasedBuilder):
         return on_stored_grid(self.read_sample(sample), sample)
 
     def extra_features(self) -> dict:
+        """Column name -> `datasets` feature of columns this dataset adds to the standard five; none by default."""
         return {}
 
     # -- shared machinery ---------------------------------------------------------------------
     @property
     def unified_taxonomy(self) -> str:
+        """The registry name of the `unified_label` column's taxonomy: the configuration's, else the default."""
         return self.config.unified_taxonomy or self.DEFAULT_UNIFIED_TAXONOMY
 
     @property
     def mapping(self) -> LabelMapping:
+        """The native -> unified mapping (unify/mappings/<native>/<unified>.txt) the unified view is drawn from."""
         return get_mapping(self.config.native_taxonomy, self.unified_taxonomy)
 
     def _info(self) -> datasets.DatasetInfo:
@@ -200,7 +219,10 @@ class DrivingDatasetBuilder(datasets.GeneratorBasedBuilder):
 
 
 def folder_contents(folder: Path, most: int = 12) -> str:
-    """What a folder holds, for an error message: its first entries by name (folders marked with /)."""
+    """What a folder holds, for an error message: its first `most` entries by name (folders marked with /).
+
+    "it does not exist", "it is a file" or "it is empty" where there is nothing to list.
+    """
     if not folder.exists():
         return "it does not exist"
     if not folder.is_dir():
@@ -251,8 +273,10 @@ def on_stored_grid(loaded: LoadedSample, sample: RawSample) -> LoadedSample:
 
 
 def unified_ground_truth(native: np.ndarray, mapping: LabelMapping, source: Path | str) -> np.ndarray:
-    """Unified ids where the mapping is unambiguous, 255 elsewhere; unknown native ids are an error.
+    """(H, W) uint8 unified ids of an (H, W) native id map: the one allowed class, `IGNORE_INDEX` (255) elsewhere.
 
+    "Allowed" is the mapping file's (`mapping.tables.single`: the unified id where a native class allows
+    exactly one). Native ids outside the native taxonomy raise BadSampleError naming `source` and the ids.
     One table lookup does both jobs: ids outside the native taxonomy look up a marker that is no
     unified id, and only when it shows up are the offending ids counted for the error message.
     8-bit labels (nearly all) go through PIL's histogram and lookup, several times faster than numpy.

@@ -20,11 +20,12 @@ import logging
 from pathlib import Path
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
-from dataset_scripts.native_files import pair_by_stem
+from dataset_scripts.native_files import pair_by_stem, split_names
 
 logger = logging.getLogger(__name__)
 
-SPLIT_NAMES = {"train": "train", "val": "validation"}
+SPLITS = split_names(("train", "val"))
+"""The split folders under each release's image and mask folders; test/ has no public masks and is left out."""
 RELEASE_2020 = ("images/10k", "labels/sem_seg/masks", "{stem}.png")
 """Image folder, mask folder (each holding the split folders) and mask name of the 2020 release."""
 RELEASE_2018 = ("images", "labels", "{stem}_train_id.png")
@@ -42,6 +43,11 @@ _CITATION = """\
 
 
 class BDD100K(DrivingDatasetBuilder):
+    """BDD100K semantic segmentation, 2020 or 2018 release, in train/validation; the train-id masks as they are.
+
+    Layouts as the zips unpack (module docstring); ids of unify/taxonomies/bdd100k.csv (19 train ids, 255).
+    """
+
     NAME = "bdd100k"
     DEFAULT_UNIFIED_TAXONOMY = "cityscapes19"
     DESCRIPTION = "BDD100K semantic segmentation: 10,000 dash-camera frames, 19 Cityscapes-style classes."
@@ -55,9 +61,10 @@ class BDD100K(DrivingDatasetBuilder):
     BUILDER_CONFIGS = [DrivingConfig(name="sem_seg", native_taxonomy="bdd100k")]
 
     def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
+        """The train and val frames of the release `_release` finds, ids the frame names; a layout error otherwise."""
         root, (images, masks, mask_name) = self._release(data_dir)
         return {split: pair_by_stem((root / images / folder).glob("*.jpg"), root / masks / folder, mask_name)
-                for folder, split in SPLIT_NAMES.items()}
+                for folder, split in SPLITS.items()}
 
     def _release(self, data_dir: Path) -> tuple[Path, tuple[str, str, str]]:
         """The folder the layout is relative to, and the layout: 2020 where it is complete, else 2018's seg/."""
@@ -75,4 +82,4 @@ class BDD100K(DrivingDatasetBuilder):
 def _holds(root: Path, release: tuple[str, str, str]) -> bool:
     """Whether `root` has the release's image and mask folders, with a train or val folder in each."""
     images, masks, _ = release
-    return all(any((root / part / folder).is_dir() for folder in SPLIT_NAMES) for part in (images, masks))
+    return all(any((root / part / folder).is_dir() for folder in SPLITS) for part in (images, masks))

@@ -18,25 +18,19 @@ from pathlib import Path
 import numpy as np
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
-from dataset_scripts.native_files import color_table, compare_color_table, pair_by_stem
+from dataset_scripts.native_files import (check_class_table, color_table, hex_color, pair_by_stem, read_color_coded,
+                                         split_names)
 from unify.core.errors import DataFileError
-from unify.core.images import decode_label, rgb_to_ids
 from unify.core.taxonomy import Taxonomy, get_taxonomy
 
-_SPLITS = {"train": "train", "validation": "val", "test": "test"}
+SPLITS = split_names(("train", "val", "test"))
+"""Image folders of the archive (labels in <folder>_labels/) -> split names."""
 _CLASS_DICT = "class_dict.csv"
 _LABEL_TAXONOMY = "camvid"
 """The 32-class table that the colour labels are decoded with, whatever the configuration."""
 
 
-class CamVid(DrivingDatasetBuilder):
-    NAME = "camvid"
-    DEFAULT_UNIFIED_TAXONOMY = "cityscapes19"
-    DESCRIPTION = ("CamVid: 701 frames of driving video from Cambridge at 960x720, labelled in 32 colour-coded "
-                   "classes, or in 11 of them (mseg-api's camvid-11).")
-    HOMEPAGE = "http://mi.eng.cam.ac.uk/research/projects/VideoRec/CamVid/"
-    LICENSE = "Research use; see the authors' page"
-    CITATION = """@article{brostow2009semantic,
+_CITATION = """@article{brostow2009semantic,
   title   = {Semantic Object Classes in Video: A High-Definition Ground Truth Database},
   author  = {Brostow, Gabriel J. and Fauqueur, Julien and Cipolla, Roberto},
   journal = {Pattern Recognition Letters},
@@ -45,6 +39,22 @@ class CamVid(DrivingDatasetBuilder):
   pages   = {88--97},
   year    = {2009}
 }"""
+
+
+class CamVid(DrivingDatasetBuilder):
+    """CamVid (Kaggle archive) in train/validation/test; RGB labels decoded by the 32 colours, grouped for `11`.
+
+    Layout as the archive unpacks (module docstring); colours of unify/taxonomies/camvid.csv, which the
+    archive's class_dict.csv must match where it is present; grouping by mseg-api's camvid-32 -> camvid-11.
+    """
+
+    NAME = "camvid"
+    DEFAULT_UNIFIED_TAXONOMY = "cityscapes19"
+    DESCRIPTION = ("CamVid: 701 frames of driving video from Cambridge at 960x720, labelled in 32 colour-coded "
+                   "classes, or in 11 of them (mseg-api's camvid-11).")
+    HOMEPAGE = "http://mi.eng.cam.ac.uk/research/projects/VideoRec/CamVid/"
+    LICENSE = "Research use; see the authors' page"
+    CITATION = _CITATION
     REDISTRIBUTION_ALLOWED = False
     LAYOUT_HELP = "root containing train/, train_labels/, val/, val_labels/, test/, test_labels/ and class_dict.csv"
     BUILDER_CONFIGS = [
@@ -54,16 +64,20 @@ class CamVid(DrivingDatasetBuilder):
     DEFAULT_CONFIG_NAME = "32"
 
     def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
+        """Each split folder's PNGs with their `<folder>_labels/<stem>_L.png`, ids the stems.
+
+        class_dict.csv, where present, is checked first (DataFileError).
+        """
         class_dict = data_dir / _CLASS_DICT
         if class_dict.is_file():
             check_class_dict(class_dict, get_taxonomy(_LABEL_TAXONOMY))
         return {split: pair_by_stem((data_dir / folder).glob("*.png"), data_dir / f"{folder}_labels", "{stem}_L.png")
-                for split, folder in _SPLITS.items()}
+                for folder, split in SPLITS.items()}
 
     def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
+        """Ids of the configuration's table: the colour label decoded to the 32 classes, then grouped for `11`."""
         colors, to_native = self._decoding
-        rgb = decode_label(sample.label_path, mode="rgb")
-        return to_native[rgb_to_ids(rgb, colors, sample.label_path)], None
+        return to_native[read_color_coded(sample.label_path, colors)], None
 
     @functools.cached_property
     def _decoding(self) -> tuple[dict[tuple[int, int, int], int], np.ndarray]:
@@ -88,12 +102,15 @@ def grouping_table(full: Taxonomy, grouped: Taxonomy) -> np.ndarray:
 
 
 def check_class_dict(path: Path, taxonomy: Taxonomy) -> None:
-    """The archive's class_dict.csv must list the built-in colours and names."""
+    """The archive's class_dict.csv (name,r,g,b) must list the colours and names of `taxonomy`.
+
+    Raises DataFileError naming `path`: for a file without those columns or with a colour that is no
+    integer, or listing every difference (`check_class_table`).
+    """
     try:
         with path.open(newline="", encoding="utf-8") as f:
             rows = list(csv.DictReader(f, skipinitialspace=True))
-        entries = [("#{:02x}{:02x}{:02x}".format(int(r["r"]), int(r["g"]), int(r["b"])), r["name"].strip())
-                   for r in rows]
+        entries = [(hex_color((int(r["r"]), int(r["g"]), int(r["b"]))), r["name"].strip()) for r in rows]
     except (OSError, KeyError, TypeError, ValueError) as exc:
         raise DataFileError(path, [f"expected CSV columns name,r,g,b with integer colours ({exc!r})"]) from exc
-    compare_color_table(path, entries, taxonomy)
+    check_class_table(path, entries, taxonomy, by_color=True)

@@ -20,14 +20,14 @@ from pathlib import Path
 import numpy as np
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
-from dataset_scripts.native_files import image_shape, scan_pairs
+from dataset_scripts.native_files import image_shape, scan_pairs, split_names
 from unify.core.errors import BadSampleError
 from unify.core.images import decode_label, read_id_label
 
 logger = logging.getLogger(__name__)
 
-SPLIT_NAMES = {"train": "train", "train_extra": "train_extra", "val": "validation", "test": "test"}
-"""Split folder of the authors -> split name of the built dataset."""
+EXTRA_SPLITS = {"train_extra": "train_extra"}
+"""Cityscapes' own split beside train/val/test: the 19,998 extra coarsely labelled frames (gtCoarse)."""
 
 _CAMERA_VOID_IDS = (1, 2, 3)  # ego vehicle, rectification border, out of roi
 _UNLABELED = 0
@@ -45,6 +45,8 @@ _CITATION = """\
 
 @dataclass
 class CityscapesConfig(DrivingConfig):
+    """A Cityscapes configuration: its image and label folders, label file ending and split folders."""
+
     image_folder: str = "leftImg8bit"
     label_folder: str | None = "gtFine"  # None: the frames have no labels (sequence)
     label_suffix: str = "_gtFine_labelIds.png"
@@ -52,6 +54,11 @@ class CityscapesConfig(DrivingConfig):
 
 
 class Cityscapes(DrivingDatasetBuilder):
+    """Cityscapes fine, coarse or sequence frames, split by the authors' folders; label-id PNGs as they are.
+
+    Layout as the authors' packages unpack (module docstring); ids of unify/taxonomies/cityscapes.csv.
+    """
+
     NAME = "cityscapes"
     DEFAULT_UNIFIED_TAXONOMY = "cityscapes19"
     DESCRIPTION = ("Cityscapes: 5,000 finely and 20,000 coarsely annotated street scenes from 50 German cities, "
@@ -73,17 +80,22 @@ class Cityscapes(DrivingDatasetBuilder):
     DEFAULT_CONFIG_NAME = "fine"
 
     def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
+        """Frames `<folder>/<city>/<stem>_leftImg8bit.png` of each split folder present, ids the stems.
+
+        Labels are beside them under the configuration's label folder; sequence frames carry the gtFine
+        frame of their snippet instead (`_sequence_samples`).
+        """
         config = self.config
         by_split = {}
-        for folder in config.split_folders:
+        for folder, split in split_names(config.split_folders, EXTRA_SPLITS).items():
             image_dir = data_dir / config.image_folder / folder
             if not image_dir.is_dir():
                 continue
             if config.label_folder is None:
-                by_split[SPLIT_NAMES[folder]] = self._sequence_samples(data_dir, folder, image_dir)
+                by_split[split] = self._sequence_samples(data_dir, folder, image_dir)
                 continue
             label_dir = data_dir / config.label_folder / folder
-            by_split[SPLIT_NAMES[folder]] = [
+            by_split[split] = [
                 RawSample(image_id=stem, image_path=image, label_path=label)
                 for _, stem, image, label in scan_pairs(image_dir, "_leftImg8bit.png", label_dir, config.label_suffix)]
         return by_split
@@ -104,6 +116,7 @@ class Cityscapes(DrivingDatasetBuilder):
         return samples
 
     def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
+        """The label-id PNG (`read_label` of the base), or for a sequence frame `sequence_label`."""
         if sample.label_path is None:
             return sequence_label(sample.image_path, sample.extra.get("camera_void_from")), None
         return read_id_label(sample.label_path)

@@ -18,10 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
-from dataset_scripts.native_files import SPLIT_NAMES, color_table, image_files, require_layout
+from dataset_scripts.native_files import color_table, image_files, read_color_coded, require_layout, split_names
 from unify.core.errors import UnifyError
-from unify.core.images import decode_label, rgb_to_ids
 from unify.core.taxonomy import get_taxonomy
+
+SPLITS = split_names(("train", "test"))
+"""The split folders of freiburg_forest_annotated, each with rgb/ and GT_color/."""
 
 _CITATION = """\
 @inproceedings{valada16iser,
@@ -34,6 +36,12 @@ _CITATION = """\
 
 
 class FreiburgForest(DrivingDatasetBuilder):
+    """Freiburg Forest's RGB images in train/test; GT_color masks decoded by colour, other colours void.
+
+    Layout and colours as the dataset's README documents them (module docstring); ids of
+    unify/taxonomies/freiburg_forest.csv.
+    """
+
     NAME = "freiburg_forest"
     DEFAULT_UNIFIED_TAXONOMY = "offroad34"
     DESCRIPTION = ("Freiburg Forest: 366 multispectral images of forest roads and trails around Freiburg, "
@@ -45,14 +53,16 @@ class FreiburgForest(DrivingDatasetBuilder):
     BUILDER_CONFIGS = [DrivingConfig(name="default", native_taxonomy="freiburg_forest")]
 
     def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
+        """The rgb/ images of train/ and test/ (where present), each with the GT_color/ mask of its frame name.
+
+        Two masks of one frame raise UnifyError naming both.
+        """
         require_layout(self, data_dir, "train/rgb", "train/GT_color")
-        by_split = {}
-        for folder in ("train", "test"):
-            if (data_dir / folder / "rgb").is_dir():
-                by_split[SPLIT_NAMES[folder]] = self._pair(data_dir / folder / "rgb", data_dir / folder / "GT_color")
-        return by_split
+        return {split: self._pair(data_dir / folder / "rgb", data_dir / folder / "GT_color")
+                for folder, split in SPLITS.items() if (data_dir / folder / "rgb").is_dir()}
 
     def _pair(self, image_dir: Path, mask_dir: Path) -> list[RawSample]:
+        """The images of `image_dir`, each with the mask of `mask_dir` that shares its frame name."""
         masks: dict[str, Path] = {}
         for mask in sorted(mask_dir.glob("*.png")):
             frame = _frame(mask)
@@ -64,9 +74,9 @@ class FreiburgForest(DrivingDatasetBuilder):
                 for image in image_files(image_dir)]
 
     def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
+        """Native ids of a GT_color mask; a colour outside the table is void, as the dataset's README says."""
         taxonomy = get_taxonomy(self.config.native_taxonomy)
-        rgb = decode_label(sample.label_path, mode="rgb")
-        return rgb_to_ids(rgb, color_table(taxonomy), sample.label_path, default=taxonomy.by_name["void"].id), None
+        return read_color_coded(sample.label_path, color_table(taxonomy), default=taxonomy.by_name["void"].id), None
 
 
 def _frame(path: Path) -> str:

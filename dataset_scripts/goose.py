@@ -17,15 +17,16 @@ import csv
 import re
 from pathlib import Path
 
-
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
-from dataset_scripts.native_files import SPLIT_NAMES, check_class_table, require_layout
+from dataset_scripts.native_files import check_class_table, require_layout, split_names
 from unify.core.errors import DataFileError, UnifyError
 from unify.core.taxonomy import get_taxonomy
 
 MAPPING_FILE = "goose_label_mapping.csv"
 _IMAGE_NAME = re.compile(r"^(?P<frame>.+_\d{6,})_(?P<camera>[A-Za-z][A-Za-z0-9_]*)\.png$")
 """<frame>_<camera>.png where the frame name ends in the capture timestamp."""
+SPLITS = split_names(("train", "val"))
+"""The labelled split folders of images/ and labels/; test/ has no labels and is left out."""
 
 _CITATION = """\
 @inproceedings{goose-dataset,
@@ -45,6 +46,11 @@ _CITATION = """\
 
 
 class Goose(DrivingDatasetBuilder):
+    """GOOSE or GOOSE-Ex 2D in train/validation; grey label-id PNGs as they are.
+
+    Layout as the GOOSE documentation describes it (module docstring); ids of unify/taxonomies/goose.csv.
+    """
+
     NAME = "goose"
     DEFAULT_UNIFIED_TAXONOMY = "offroad34"
     DESCRIPTION = ("GOOSE (German Outdoor and Offroad Dataset) and GOOSE-Ex: off-road and excavation scenes from "
@@ -62,16 +68,19 @@ class Goose(DrivingDatasetBuilder):
     DEFAULT_CONFIG_NAME = "goose"
 
     def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
+        """Every images/<split>/<scenario>/*.png with its labels/<split>/<scenario>/<frame>_labelids.png.
+
+        Ids are the image stems. goose_label_mapping.csv, where present, is checked first (DataFileError);
+        an image named otherwise than <frame>_<camera>.png raises UnifyError naming it.
+        """
         require_layout(self, data_dir, "images", "labels")
         if (data_dir / MAPPING_FILE).is_file():
-            check_class_table(data_dir / MAPPING_FILE, read_label_mapping(data_dir / MAPPING_FILE),
-                              get_taxonomy(self.config.native_taxonomy))
-        by_split: dict[str, list[RawSample]] = {}
-        for folder in ("train", "val"):
-            image_root = data_dir / "images" / folder
-            images = sorted(image_root.glob("*/*.png"))
-            by_split[SPLIT_NAMES[folder]] = [self._sample(path, data_dir / "labels" / folder) for path in images]
-        return by_split
+            rows, problems = read_label_mapping(data_dir / MAPPING_FILE)
+            check_class_table(data_dir / MAPPING_FILE, rows, get_taxonomy(self.config.native_taxonomy),
+                              problems=problems)
+        return {split: [self._sample(image, data_dir / "labels" / folder)
+                        for image in sorted((data_dir / "images" / folder).glob("*/*.png"))]
+                for folder, split in SPLITS.items()}
 
     def _sample(self, image: Path, label_root: Path) -> RawSample:
         match = _IMAGE_NAME.match(image.name)
@@ -83,22 +92,22 @@ class Goose(DrivingDatasetBuilder):
         return RawSample(image_id=image.stem, image_path=image, label_path=label)
 
 
-def read_label_mapping(path: Path) -> dict[int, str]:
-    """label_key -> class_name of a goose_label_mapping.csv."""
+def read_label_mapping(path: Path) -> tuple[list[tuple[int, str]], list[str]]:
+    """(label_key, class_name) rows of a goose_label_mapping.csv in file order, and the lines that are not such rows.
+
+    The columns are those of the GOOSE documentation (class_name, label_key, has_instance, hex); only the
+    first two are read. A file without them raises DataFileError naming it.
+    """
     with path.open(newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         missing = {"class_name", "label_key"} - set(reader.fieldnames or ())
         if missing:
             raise DataFileError(path, [f"expected the columns class_name and label_key, got {reader.fieldnames}"])
-        rows, problems = {}, []
+        rows, problems = [], []
         for line_no, row in enumerate(reader, start=2):
             key = (row["label_key"] or "").strip()
-            if not key.isdigit():
-                problems.append(f"line {line_no}: label_key must be an integer, got {key!r}")
-            elif int(key) in rows:
-                problems.append(f"line {line_no}: label_key {key} appears twice")
+            if key.isdigit():
+                rows.append((int(key), (row["class_name"] or "").strip()))
             else:
-                rows[int(key)] = (row["class_name"] or "").strip()
-    if problems:
-        raise DataFileError(path, problems)
-    return rows
+                problems.append(f"line {line_no}: label_key must be an integer, got {key!r}")
+    return rows, problems

@@ -25,11 +25,12 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
-from dataset_scripts.native_files import scan_pairs
+from dataset_scripts.native_files import scan_pairs, split_names
 from unify.core.errors import BadSampleError
 from unify.core.images import read_id_label
 
-SPLIT_NAMES = {"train": "train", "val": "validation"}
+SPLITS = split_names(("train", "val"))
+"""The split folders under leftImg8bit/ and gtFine/; test/ has no labels and is left out."""
 FULL_IMAGE, FULL_POLYGONS = "_leftImg8bit.png", "_gtFine_polygons.json"  # name endings in the full IDD
 LITE_IMAGE, LITE_LABEL = "_image.jpg", "_label.png"  # and in IDD-Lite
 
@@ -57,6 +58,12 @@ _CITATION = """\
 
 
 class IDD(DrivingDatasetBuilder):
+    """IDD in level-3 ids (`level3`) or IDD-Lite in level-1 ids (`lite`), train/validation.
+
+    Layouts as distributed (module docstring); id PNGs are embedded as they are, polygons drawn as
+    AutoNUE's createLabels.py does. Ids of unify/taxonomies/idd.csv and idd_lite.csv.
+    """
+
     NAME = "idd"
     DEFAULT_UNIFIED_TAXONOMY = "cityscapes19"
     DESCRIPTION = ("IDD: 10,004 frames of unstructured Indian roads, level-3 labels (26 classes); or IDD-Lite, a "
@@ -76,10 +83,15 @@ class IDD(DrivingDatasetBuilder):
     DEFAULT_CONFIG_NAME = "level3"
 
     def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
+        """Frames of leftImg8bit/{train,val}/<seq>/, ids '<folder>_<seq>_<frame>', with their label file.
+
+        For level3 the prepared `_gtFine_labellevel3Ids.png` where it exists, else the polygon JSON. A folder
+        holding only the other variant is a layout error that names the configuration to use.
+        """
         lite = self.config.name == "lite"
         image_suffix, label_suffix = (LITE_IMAGE, LITE_LABEL) if lite else (FULL_IMAGE, FULL_POLYGONS)
         by_split = {}
-        for folder, split in SPLIT_NAMES.items():
+        for folder, split in SPLITS.items():
             samples = []
             for seq, frame, image, label in scan_pairs(data_dir / "leftImg8bit" / folder, image_suffix,
                                                        data_dir / "gtFine" / folder, label_suffix):
@@ -102,6 +114,7 @@ class IDD(DrivingDatasetBuilder):
                                               f"{other}")
 
     def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
+        """(H, W) level-3 ids drawn from a polygon JSON (`render_level3`), or the id PNG (`read_id_label`)."""
         path = Path(sample.label_path)
         if path.suffix == ".json":
             return render_level3(path), None

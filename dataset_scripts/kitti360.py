@@ -10,23 +10,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
-from dataset_scripts.native_files import require_layout
+from dataset_scripts.native_files import require_layout, split_names
 from unify.core.errors import DataFileError
 
-_SPLIT_LISTS = {"train": "2013_05_28_drive_train_frames.txt", "validation": "2013_05_28_drive_val_frames.txt"}
+SPLIT_LISTS = {split: f"2013_05_28_drive_{folder}_frames.txt"
+               for folder, split in split_names(("train", "val")).items()}
+"""Split -> its official list of frames, in data_2d_semantics/train/ of data_2d_semantics.zip."""
 _LIST_DIR = Path("data_2d_semantics") / "train"
 
 
-class Kitti360(DrivingDatasetBuilder):
-    NAME = "kitti360"
-    DEFAULT_UNIFIED_TAXONOMY = "cityscapes19"
-    DESCRIPTION = ("KITTI-360 2D semantics: frames of the left perspective camera along 73.7 km of suburban "
-                   "Karlsruhe, labelled by projecting 3D annotations into 45 Cityscapes-style classes.")
-    HOMEPAGE = "https://www.cvlibs.net/datasets/kitti-360/"
-    LICENSE = "CC BY-NC-SA 3.0"
-    CITATION = """@article{liao2022kitti360,
+_CITATION = """@article{liao2022kitti360,
   title   = {{KITTI-360}: A Novel Dataset and Benchmarks for Urban Scene Understanding in {2D} and {3D}},
   author  = {Liao, Yiyi and Xie, Jun and Geiger, Andreas},
   journal = {IEEE Transactions on Pattern Analysis and Machine Intelligence},
@@ -35,16 +29,32 @@ class Kitti360(DrivingDatasetBuilder):
   pages   = {3292--3310},
   year    = {2022}
 }"""
+
+
+class Kitti360(DrivingDatasetBuilder):
+    """KITTI-360 2D semantics of camera 0 in train/validation, as the official split lists say; id PNGs as they are.
+
+    Layout as data_2d_raw and data_2d_semantics.zip unpack (module docstring); ids of unify/taxonomies/kitti360.csv.
+    """
+
+    NAME = "kitti360"
+    DEFAULT_UNIFIED_TAXONOMY = "cityscapes19"
+    DESCRIPTION = ("KITTI-360 2D semantics: frames of the left perspective camera along 73.7 km of suburban "
+                   "Karlsruhe, labelled by projecting 3D annotations into 45 Cityscapes-style classes.")
+    HOMEPAGE = "https://www.cvlibs.net/datasets/kitti-360/"
+    LICENSE = "CC BY-NC-SA 3.0"
+    CITATION = _CITATION
     REDISTRIBUTION_ALLOWED = True  # share-alike, non-commercial, with attribution
     LAYOUT_HELP = (f"root containing data_2d_raw/<seq>/image_00/data_rect/ and data_2d_semantics/train/, "
-                   f"with the split lists {_LIST_DIR / _SPLIT_LISTS['train']} and {_SPLIT_LISTS['validation']} "
+                   f"with the split lists {_LIST_DIR / SPLIT_LISTS['train']} and {SPLIT_LISTS['validation']} "
                    f"(from data_2d_semantics.zip)")
     BUILDER_CONFIGS = [DrivingConfig(name="default", native_taxonomy="kitti360")]
     DEFAULT_CONFIG_NAME = "default"
 
     def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
-        require_layout(self, data_dir, *(str(_LIST_DIR / name) for name in _SPLIT_LISTS.values()))
-        return {split: read_split_list(data_dir, data_dir / _LIST_DIR / name) for split, name in _SPLIT_LISTS.items()}
+        """The frames of both official split lists (`read_split_list`); a missing list is a layout error."""
+        require_layout(self, data_dir, *(str(_LIST_DIR / name) for name in SPLIT_LISTS.values()))
+        return {split: read_split_list(data_dir, data_dir / _LIST_DIR / name) for split, name in SPLIT_LISTS.items()}
 
 
 def read_split_list(data_dir: Path, path: Path) -> list[RawSample]:

@@ -14,13 +14,13 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
-from dataset_scripts.native_files import pair_by_stem
+from dataset_scripts.native_files import check_class_table, pair_by_stem, split_names
 from unify.core.errors import DataFileError
 from unify.core.taxonomy import Taxonomy, get_taxonomy
 
-SPLIT_NAMES = {"training": "train", "validation": "validation"}
+SPLITS = split_names(("training", "validation"))
+"""The split folders, each with images/ and <version>/labels/; the test split has no labels and is left out."""
 
 _CITATION = """\
 @inproceedings{Neuhold2017Vistas,
@@ -34,10 +34,18 @@ _CITATION = """\
 
 @dataclass
 class VistasConfig(DrivingConfig):
+    """A Mapillary Vistas configuration: its label version."""
+
     version: str = "v1.2"  # label version: the folder under each split and the config file's suffix
 
 
 class MapillaryVistas(DrivingDatasetBuilder):
+    """Mapillary Vistas v1.2 or v2.0 in train/validation; palette label PNGs read by index, stored as grey PNGs.
+
+    Layout as distributed (module docstring); ids of unify/taxonomies/mapillary_vistas.csv or
+    mapillary_vistas_v2.csv, which the release's config_<version>.json must match where it is present.
+    """
+
     NAME = "mapillary_vistas"
     DEFAULT_UNIFIED_TAXONOMY = "mapillary63"
     DESCRIPTION = "Mapillary Vistas: 25,000 street-level images from six continents, densely labelled."
@@ -54,30 +62,30 @@ class MapillaryVistas(DrivingDatasetBuilder):
     DEFAULT_CONFIG_NAME = "v1.2"
 
     def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
+        """images/<key>.jpg of training/ and validation/ with <version>/labels/<key>.png, ids the keys.
+
+        config_<version>.json, where present, is checked first (DataFileError).
+        """
         version = self.config.version
         config_file = data_dir / f"config_{version}.json"
         if config_file.is_file():
             check_label_config(config_file, get_taxonomy(self.config.native_taxonomy))
         return {split: pair_by_stem((data_dir / folder / "images").glob("*.jpg"),
                                     data_dir / folder / version / "labels")
-                for folder, split in SPLIT_NAMES.items()}
+                for folder, split in SPLITS.items()}
 
 
 def check_label_config(path: Path, taxonomy: Taxonomy) -> None:
-    """The dataset's own label list must be the built-in table: same names and colours, same order."""
+    """The dataset's own label list must be `taxonomy`: label i has the name and colour of class id i.
+
+    The labels of config_<version>.json are in label-index order, the index being the value stored in the
+    label PNGs. Raises DataFileError naming `path`: for a file without a 'labels' list of objects, or listing
+    every difference (`check_class_table`).
+    """
     try:
         labels = json.loads(path.read_text(encoding="utf-8"))["labels"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise DataFileError(path, [f"cannot read its 'labels' list ({exc})"]) from exc
-    problems = []
-    if len(labels) != len(taxonomy.classes):
-        problems.append(f"{len(labels)} labels, but the built-in {taxonomy.name} table has {len(taxonomy.classes)}")
-    for index, (entry, known) in enumerate(zip(labels, sorted(taxonomy.classes, key=lambda c: c.id))):
-        name, color = entry.get("name"), tuple(entry.get("color") or ())
-        if name != known.name:
-            problems.append(f"label {index}: name {name!r} in the file, {known.name!r} built in")
-        if color != known.color:
-            problems.append(f"label {index} ({known.name}): colour {list(color)} in the file, "
-                            f"{list(known.color)} built in")
-    if problems:
-        raise DataFileError(path, problems)
+        rows = [(index, entry.get("name")) for index, entry in enumerate(labels)]
+        colors = {index: tuple(entry.get("color") or ()) for index, entry in enumerate(labels)}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise DataFileError(path, [f"cannot read its 'labels' list of objects ({exc!r})"]) from exc
+    check_class_table(path, rows, taxonomy, colors=colors)

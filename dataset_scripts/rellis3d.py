@@ -17,10 +17,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
-from dataset_scripts.native_files import SPLIT_NAMES
+from dataset_scripts.native_files import first_folder_with, split_names
 from unify.core.errors import UnifyError
+
+SPLITS = split_names(("train", "val", "test"))
+"""The split lists <name>.lst of Rellis_3D_image_split, by name."""
 
 _CITATION = """\
 @inproceedings{jiang2021rellis,
@@ -33,6 +35,11 @@ _CITATION = """\
 
 
 class Rellis3D(DrivingDatasetBuilder):
+    """RELLIS-3D camera images in train/validation/test as the official split lists say; id PNGs as they are.
+
+    Layout as the zips unpack (module docstring); ids of unify/taxonomies/rellis3d.csv (0 to 34, with gaps).
+    """
+
     NAME = "rellis3d"
     DEFAULT_UNIFIED_TAXONOMY = "offroad34"
     DESCRIPTION = ("RELLIS-3D: multimodal off-road recordings on the Texas A&M RELLIS campus; 6,235 camera images "
@@ -47,16 +54,22 @@ class Rellis3D(DrivingDatasetBuilder):
     BUILDER_CONFIGS = [DrivingConfig(name="default", native_taxonomy="rellis3d")]
 
     def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
-        root = data_dir / "Rellis-3D" if (data_dir / "Rellis-3D").is_dir() else data_dir
-        lists = {name: _find_list(name, data_dir, root) for name in ("train", "val", "test")}
-        if not any(lists.values()):
+        """The samples each split list names, sorted by id '<sequence>_<frame>'.
+
+        A list sits beside the sequences or in the folder above them; none at all is a layout error, and a
+        line that is no RELLIS-3D split line raises UnifyError naming the list and the line.
+        """
+        root = first_folder_with((data_dir / "Rellis-3D", data_dir))
+        by_split = {}
+        for name, split in SPLITS.items():
+            folder = first_folder_with((data_dir, root), f"{name}.lst")
+            if folder is not None:
+                path = folder / f"{name}.lst"
+                by_split[split] = sorted((self._sample(root, line, path) for line in _lines(path)),
+                                         key=lambda s: s.image_id)
+        if not by_split:
             raise self.layout_error(data_dir, "has no split list (train.lst, val.lst, test.lst; they come with "
                                               "Rellis_3D_image_split)")
-        by_split = {}
-        for name, path in lists.items():
-            if path is not None:
-                samples = [self._sample(root, line, path) for line in _lines(path)]
-                by_split[SPLIT_NAMES[name]] = sorted(samples, key=lambda s: s.image_id)
         return by_split
 
     def _sample(self, root: Path, line: str, list_path: Path) -> RawSample:
@@ -72,9 +85,6 @@ class Rellis3D(DrivingDatasetBuilder):
                          label_path=root / label)
 
 
-def _find_list(name: str, *folders: Path) -> Path | None:
-    return next((folder / f"{name}.lst" for folder in folders if (folder / f"{name}.lst").is_file()), None)
-
-
 def _lines(path: Path) -> list[str]:
+    """The non-blank lines of a split list, stripped."""
     return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

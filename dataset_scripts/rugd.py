@@ -27,9 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
-from dataset_scripts.native_files import check_class_table, color_table, image_files, pair_by_stem, require_layout
-from unify.core.errors import DataFileError
-from unify.core.images import decode_label, rgb_to_ids
+from dataset_scripts.native_files import (check_class_table, color_table, first_folder_with, image_files, pair_by_stem,
+                                         read_color_coded, require_layout)
 from unify.core.taxonomy import get_taxonomy
 
 logger = logging.getLogger(__name__)
@@ -58,6 +57,12 @@ _CITATION = """\
 
 
 class Rugd(DrivingDatasetBuilder):
+    """RUGD in train/validation/test by video (Wigness et al., IROS 2019); colour annotations decoded to ids.
+
+    Layouts of the full release and the sample download (module docstring); ids of unify/taxonomies/rugd.csv,
+    colours from the release's colour map file where present, else from that table.
+    """
+
     NAME = "rugd"
     DEFAULT_UNIFIED_TAXONOMY = "offroad34"
     DESCRIPTION = ("RUGD (Robot Unstructured Ground Driving): 7,456 frames from a small ground robot's videos of "
@@ -71,8 +76,11 @@ class Rugd(DrivingDatasetBuilder):
     BUILDER_CONFIGS = [DrivingConfig(name="default", native_taxonomy="rugd")]
 
     def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
-        sample = next((d for d in (data_dir / SAMPLE, data_dir) if (d / "images").is_dir()
-                       and (d / "annotations").is_dir()), None)
+        """The full release's frames by scene folder, or the sample download's by the scene their name starts with.
+
+        The colour map is read and checked first (DataFileError); an unknown scene is a layout error.
+        """
+        sample = first_folder_with((data_dir / SAMPLE, data_dir), "images/", "annotations/")
         if sample is not None and not (data_dir / FRAMES).is_dir():
             return self._sample_download(sample, self._colors(sample, data_dir))
         require_layout(self, data_dir, FRAMES, ANNOTATIONS)
@@ -100,22 +108,27 @@ class Rugd(DrivingDatasetBuilder):
     def _colors(self, *folders: Path) -> dict[tuple[int, int, int], int]:
         """Colour -> id from the first colour map file in `folders`, else from the built-in table."""
         taxonomy = get_taxonomy(self.config.native_taxonomy)
-        path = next((folder / COLORMAP_FILE for folder in folders if (folder / COLORMAP_FILE).is_file()), None)
-        if path is None:
+        folder = first_folder_with(folders, COLORMAP_FILE)
+        if folder is None:
             logger.info("%s: no %s found; decoding with the colours of unify/taxonomies/%s.csv",
                         self.NAME, COLORMAP_FILE, taxonomy.name)
             return color_table(taxonomy)
-        rows = read_colormap(path)
-        check_class_table(path, {class_id: name for class_id, (name, _) in rows.items()}, taxonomy)
+        rows, problems = read_colormap(folder / COLORMAP_FILE)
+        check_class_table(folder / COLORMAP_FILE, [(class_id, name) for class_id, (name, _) in rows.items()],
+                          taxonomy, problems=problems)
         return {color: class_id for class_id, (_, color) in rows.items()}
 
     def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
-        rgb = decode_label(sample.label_path, mode="rgb")
-        return rgb_to_ids(rgb, sample.extra["colors"], sample.label_path), None
+        """Native ids of a colour-coded annotation, through the colour map its sample carries."""
+        return read_color_coded(sample.label_path, sample.extra["colors"]), None
 
 
-def read_colormap(path: Path) -> dict[int, tuple[str, tuple[int, int, int]]]:
-    """id -> (name, colour) of a RUGD_annotation-colormap.txt; every malformed line is reported."""
+def read_colormap(path: Path) -> tuple[dict[int, tuple[str, tuple[int, int, int]]], list[str]]:
+    """id -> (name, (R, G, B)) of a RUGD_annotation-colormap.txt, and what is wrong with its other lines.
+
+    A line is "<id> <name> <R> <G> <B>" (the release's file); a malformed line, an id or a colour given twice,
+    or a colour value above 255 is listed as a problem ("line N: ...") and its row left out.
+    """
     rows: dict[int, tuple[str, tuple[int, int, int]]] = {}
     problems, seen_colors = [], {}
     for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
@@ -135,6 +148,4 @@ def read_colormap(path: Path) -> dict[int, tuple[str, tuple[int, int, int]]]:
         else:
             rows[class_id] = (name, color)
             seen_colors[color] = class_id
-    if problems:
-        raise DataFileError(path, problems)
-    return rows
+    return rows, problems

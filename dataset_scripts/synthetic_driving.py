@@ -34,6 +34,8 @@ _FINE_TO_SHIFTED = {"road": "road", "lane marking": "road", "person": "human", "
 
 @dataclass
 class SyntheticConfig(DrivingConfig):
+    """A synthetic configuration: its splits and sizes, first seed, camera, look and share of unlabeled scenes."""
+
     splits: tuple[tuple[str, int], ...] = ()  # (split name, number of images) pairs
     seed_offset: int = 0  # scenes of different configurations never share a seed
     camera: Camera = SOURCE_CAMERA
@@ -42,6 +44,11 @@ class SyntheticConfig(DrivingConfig):
 
 
 class SyntheticDriving(DrivingDatasetBuilder):
+    """The built-in synthetic world: no files, every image and label drawn from its seed (`synthetic_scenes`).
+
+    Class tables are this package's own (unify/taxonomies/synthetic_*.csv); so are the renames below.
+    """
+
     NAME = "synthetic_driving"
     DEFAULT_UNIFIED_TAXONOMY = "synthetic_fine"
     DESCRIPTION = "Procedurally drawn street scenes with three label policies, for demos and tests."
@@ -61,9 +68,14 @@ class SyntheticDriving(DrivingDatasetBuilder):
     DEFAULT_CONFIG_NAME = "source"
 
     def extra_features(self) -> dict:
+        """`fine_label`, the hidden fine truth, for the coarse and shifted configurations; nothing for source."""
         return {} if self.config.native_taxonomy == "synthetic_fine" else {FINE_LABEL: datasets.Image()}
 
     def list_samples(self, data_dir) -> dict[str, list[RawSample]]:
+        """`count` samples per configured split, ids '<config>_<seed:07d>', seeds consecutive from seed_offset.
+
+        `data_dir` is not used: there are no files.
+        """
         by_split, start = {}, self.config.seed_offset
         for split, count in self.config.splits:
             by_split[split] = [RawSample(image_id=f"{self.config.name}_{seed:07d}", image_path=f"{seed}.png",
@@ -72,6 +84,7 @@ class SyntheticDriving(DrivingDatasetBuilder):
         return by_split
 
     def read_sample(self, sample: RawSample) -> LoadedSample:
+        """The scene of the sample's seed: the (H, W, 3) uint8 image as PNG, the native label, and the fine one."""
         seed = sample.extra["seed"]
         rgb, fine = render_scene(seed, self.config.camera, self.config.look)
         native = self._native_label(fine, np.random.default_rng(seed + 7))

@@ -22,6 +22,8 @@ EGO = IGNORE_INDEX
 
 @dataclass(frozen=True)
 class Camera:
+    """Where the synthetic camera is and what it sees: image size in pixels, horizon and road width as fractions."""
+
     height: int = 128  # image rows
     width: int = 256  # image columns
     horizon: tuple[float, float] = (0.38, 0.46)  # range of the horizon row, as a fraction of the height
@@ -31,6 +33,8 @@ class Camera:
 
 @dataclass(frozen=True)
 class Look:
+    """Photometric settings of a synthetic domain: gain, colour cast, gamma and noise (0..255 units)."""
+
     brightness: tuple[float, float] = (0.85, 1.15)  # range of the global gain
     cast: tuple[float, float, float] = (1.0, 1.0, 1.0)  # per-channel colour gain
     gamma: float = 1.0  # >1 darkens mid-tones (dusk)
@@ -86,12 +90,14 @@ def render_scene(seed: int, camera: Camera = SOURCE_CAMERA, look: Look = DAYLIGH
     below = c.yy > horizon
     offset = c.xx - centre(c.yy)
     road_edge = half_road * d
-    c.paint(below & (np.abs(offset) < road_edge * (1 + walk)), SIDEWALK, rng.uniform(150, 190) * np.array([1.0, 0.93, 0.95]), 5)
+    c.paint(below & (np.abs(offset) < road_edge * (1 + walk)), SIDEWALK,
+            rng.uniform(150, 190) * np.array([1.0, 0.93, 0.95]), 5)
     c.paint(below & (np.abs(offset) < road_edge), ROAD, rng.uniform(70, 105) * np.ones(3), 5)
     dashes = (np.mod(4.0 / d, 1.0) < 0.5) & (d > 0.05)
     c.paint(below & (np.abs(offset) < np.maximum(1.0, 0.02 * c.w * d)) & dashes, LANE, (235, 235, 225), 4)
     for side in (-1, 1):
-        _draw_roadside(c, side, horizon, depth, centre, road_edge_at=lambda y: half_road * depth(y) * (1 + walk), rng=rng)
+        _draw_roadside(c, side, horizon, depth, centre, road_edge_at=lambda y: half_road * depth(y) * (1 + walk),
+                       rng=rng)
     objects = _place_objects(rng, c, horizon, depth, centre, half_road, walk)
     for _, draw in sorted(objects, key=lambda item: item[0]):
         draw()
@@ -149,7 +155,8 @@ def _place_objects(rng, c, horizon, depth, centre, half_road, walk) -> list:
         y = at(d)
         lane = rng.uniform(-0.75, 0.75)
         kind = rng.choice([CAR, CAR, CAR, TRUCK, BUS])
-        objects.append((d, lambda d=d, y=y, lane=lane, kind=kind: _vehicle(c, rng, kind, y, centre(y) + lane * half_road * d, d)))
+        objects.append((d, lambda d=d, y=y, lane=lane, kind=kind:
+                        _vehicle(c, rng, kind, y, centre(y) + lane * half_road * d, d)))
     for _ in range(rng.integers(2, 6)):
         d = rng.uniform(0.2, 0.9)
         y = at(d)
@@ -180,7 +187,8 @@ def _vehicle(c, rng, kind, y, x, d) -> None:
         c.paint(c.box(y - height, y - height * 0.5, x - width * 0.32, x + width * 0.32), CAR, colour * 0.9, 4)
         c.rgb[c.box(y - height * 0.92, y - height * 0.58, x - width * 0.27, x + width * 0.27)] = (90, 110, 130)
     elif kind == TRUCK:
-        c.paint(c.box(y - height, y - height * 0.1, x - width / 2, x + width * 0.25), TRUCK, (200, 200, 190) * rng.uniform(0.7, 1.1, 3), 3)
+        c.paint(c.box(y - height, y - height * 0.1, x - width / 2, x + width * 0.25), TRUCK,
+                (200, 200, 190) * rng.uniform(0.7, 1.1, 3), 3)
         c.paint(c.box(y - height * 0.65, y - height * 0.1, x + width * 0.25, x + width / 2), TRUCK, colour, 4)
     else:
         c.paint(c.box(y - height, y - height * 0.08, x - width / 2, x + width / 2), BUS, colour * 0.9 + 20, 3)
@@ -193,8 +201,10 @@ def _vehicle(c, rng, kind, y, x, d) -> None:
 def _street_furniture(c, rng, kind, y, x, d) -> None:
     scale = d * c.h
     if kind == VEGETATION:  # a tree: trunk and crown
-        c.paint(c.box(y - 0.5 * scale, y, x - 0.015 * scale - 0.5, x + 0.015 * scale + 0.5), VEGETATION, (80, 60, 40), 6)
-        c.paint(c.ellipse(y - 0.65 * scale, x, 0.25 * scale, 0.18 * scale), VEGETATION, (50, 105 * rng.uniform(0.8, 1.2), 35), 20)
+        c.paint(c.box(y - 0.5 * scale, y, x - 0.015 * scale - 0.5, x + 0.015 * scale + 0.5), VEGETATION,
+                (80, 60, 40), 6)
+        c.paint(c.ellipse(y - 0.65 * scale, x, 0.25 * scale, 0.18 * scale), VEGETATION,
+                (50, 105 * rng.uniform(0.8, 1.2), 35), 20)
         return
     top = y - 0.75 * scale
     c.paint(c.box(top, y, x - 0.02 * scale - 0.7, x + 0.02 * scale + 0.7), POLE, (125, 125, 120), 4)

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
-from dataset_scripts.native_files import SPLIT_NAMES, image_files, pair_by_stem, require_layout
+from dataset_scripts.native_files import image_files, pair_by_stem, require_layout, split_names
+
+SPLITS = split_names(("train", "val"))
+"""The labelled split folders of tas500v1.1 (labels in <folder>_labels_ids/); test/ has no labels."""
 
 _CITATION = """\
 @inproceedings{tas:metzger2020icpr-dataset-semantic-segmentation,
@@ -29,6 +31,11 @@ _CITATION = """\
 
 
 class Tas500(DrivingDatasetBuilder):
+    """TAS500 v1.1 in train/validation; grey id PNGs (255 undefined) as they are.
+
+    Layout as the release lays it out (module docstring); ids of unify/taxonomies/tas500.csv.
+    """
+
     NAME = "tas500"
     DEFAULT_UNIFIED_TAXONOMY = "offroad34"
     DESCRIPTION = ("TAS500: 640 images of unstructured roads, tracks and fields from the MuCAR-3 vehicle, with "
@@ -41,11 +48,11 @@ class Tas500(DrivingDatasetBuilder):
     BUILDER_CONFIGS = [DrivingConfig(name="default", native_taxonomy="tas500")]
 
     def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
+        """The images of train/ and val/ (where present), labels in <folder>_labels_ids/ by stem.
+
+        Ids are '<folder>_<stem>'.
+        """
         require_layout(self, data_dir, "train", "train_labels_ids")
-        by_split = {}
-        for folder in ("train", "val"):
-            if not (data_dir / folder).is_dir():
-                continue
-            by_split[SPLIT_NAMES[folder]] = pair_by_stem(
-                image_files(data_dir / folder), data_dir / f"{folder}_labels_ids", id_prefix=f"{folder}_")
-        return by_split
+        return {split: pair_by_stem(image_files(data_dir / folder), data_dir / f"{folder}_labels_ids",
+                                    id_prefix=f"{folder}_")
+                for folder, split in SPLITS.items() if (data_dir / folder).is_dir()}

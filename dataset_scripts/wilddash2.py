@@ -42,6 +42,11 @@ _CITATION = """\
 
 
 class WildDash2(DrivingDatasetBuilder):
+    """WildDash 2 as one `validation` split; semantic id PNGs as they are, or COCO panoptic PNGs turned into ids.
+
+    The layout is assumed from the authors' wilddash_scripts (module docstring); ids of unify/taxonomies/wilddash2.csv.
+    """
+
     NAME = "wilddash2"
     DEFAULT_UNIFIED_TAXONOMY = "cityscapes19"
     DESCRIPTION = "WildDash 2: 4,256 hard dash-camera scenes from around the world, for evaluation."
@@ -53,6 +58,10 @@ class WildDash2(DrivingDatasetBuilder):
     BUILDER_CONFIGS = [DrivingConfig(name="semantic", native_taxonomy="wilddash2")]
 
     def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
+        """images/<name>.jpg with labels/<name>.png (or <name>_labelIds.png), else with the panoptic PNG that
+
+        panoptic.json names and its segment -> category table. Neither labels/ nor panoptic.json is a layout error.
+        """
         require_layout(self, data_dir, "images")
         if not (data_dir / "labels").is_dir() and not (data_dir / "panoptic.json").is_file():
             raise self.layout_error(data_dir, "has neither labels/ nor panoptic.json")
@@ -70,9 +79,10 @@ class WildDash2(DrivingDatasetBuilder):
         return {SPLIT: samples}
 
     def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
+        """The semantic id PNG, or the (H, W) category ids of a panoptic PNG (`panoptic_to_semantic`)."""
         if "category_of_segment" not in sample.extra:
             return read_id_label(sample.label_path)
-        rgb = decode_label(Path(sample.label_path).read_bytes(), sample.label_path, mode="rgb")
+        rgb = decode_label(sample.label_path, mode="rgb")
         return panoptic_to_semantic(rgb, sample.extra["category_of_segment"]), None
 
 

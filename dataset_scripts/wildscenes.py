@@ -17,12 +17,13 @@ import csv
 from collections import Counter
 from pathlib import Path
 
-
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
-from dataset_scripts.native_files import SPLIT_NAMES
+from dataset_scripts.native_files import first_folder_with, split_names
 from unify.core.errors import DataFileError
 
-_SPLIT_FOLDERS = (".", "opt2d", "data/splits/opt2d")
+SPLITS = split_names(("train", "val", "test"))
+"""The split files <name>.csv of the WildScenes repository's data/splits/opt2d/, by name."""
+_SPLIT_FOLDERS = (".", "opt2d", "data/splits/opt2d")  # where the split files may sit, relative to the root
 _COLUMNS = ("id", "im_path", "label_path")
 _CITATION = """\
 @inproceedings{vidanapathirana2023wildscenes,
@@ -37,6 +38,12 @@ _CITATION = """\
 
 
 class WildScenes(DrivingDatasetBuilder):
+    """WildScenes 2D in train/validation/test as the official opt2d split files say; indexLabel PNGs as they are.
+
+    Layout of the download and the repository's split files (module docstring); ids of
+    unify/taxonomies/wildscenes.csv (pixel = class index 0..18).
+    """
+
     NAME = "wildscenes"
     DEFAULT_UNIFIED_TAXONOMY = "offroad34"
     DESCRIPTION = ("WildScenes 2D: 9,306 images of natural forest trails in Brisbane and Karawatha, Australia, with "
@@ -49,24 +56,33 @@ class WildScenes(DrivingDatasetBuilder):
     BUILDER_CONFIGS = [DrivingConfig(name="default", native_taxonomy="wildscenes")]
 
     def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
-        folder = next((data_dir / f for f in _SPLIT_FOLDERS if (data_dir / f / "train.csv").is_file()), None)
+        """The samples each split file lists, sorted by id.
+
+        Their paths are resolved under `data_dir`, the top folder's case as found. No train.csv, or no
+        WildScenes2d folder, is a layout error.
+        """
+        folder = first_folder_with((data_dir / f for f in _SPLIT_FOLDERS), "train.csv")
         if folder is None:
             raise self.layout_error(data_dir, f"has no split file train.csv (looked in {', '.join(_SPLIT_FOLDERS)})")
         resolve = _path_resolver(data_dir)
         if not resolve("/WildScenes2d").is_dir():
             raise self.layout_error(data_dir, "has no WildScenes2d folder")
-        by_split = {}
-        for name in ("train", "val", "test"):
-            if (folder / f"{name}.csv").is_file():
-                rows = read_split_file(folder / f"{name}.csv")
-                by_split[SPLIT_NAMES[name]] = sorted(
-                    (RawSample(image_id=row["id"], image_path=resolve(row["im_path"]),
-                               label_path=resolve(row["label_path"])) for row in rows),
-                    key=lambda s: s.image_id)
-        return by_split
+        return {split: _samples(folder / f"{name}.csv", resolve)
+                for name, split in SPLITS.items() if (folder / f"{name}.csv").is_file()}
+
+
+def _samples(split_file: Path, resolve) -> list[RawSample]:
+    """The samples a split file lists, sorted by id."""
+    rows = read_split_file(split_file)
+    return sorted((RawSample(image_id=row["id"], image_path=resolve(row["im_path"]),
+                             label_path=resolve(row["label_path"])) for row in rows), key=lambda s: s.image_id)
 
 
 def read_split_file(path: Path) -> list[dict[str, str]]:
+    """The rows (id, im_path, label_path) of an official 2D split file, in file order.
+
+    Raises DataFileError naming the file when its header is not exactly those columns or an id is listed twice.
+    """
     with path.open(newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         if tuple(reader.fieldnames or ()) != _COLUMNS:

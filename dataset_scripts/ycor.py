@@ -20,9 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
-from dataset_scripts.native_files import SPLIT_NAMES, color_table, require_layout
-from unify.core.images import decode_label, rgb_to_ids
+from dataset_scripts.native_files import color_table, read_color_coded, require_layout, split_names
 from unify.core.taxonomy import get_taxonomy
+
+SPLITS = split_names(("train", "valid"))
+"""The split folders of yamaha_v0, each holding one iid* folder per image."""
 
 _CITATION = """\
 @inproceedings{maturana2018real,
@@ -36,6 +38,12 @@ _CITATION = """\
 
 
 class Ycor(DrivingDatasetBuilder):
+    """Yamaha-CMU Off-Road in train/validation (valid/); palette or RGB masks read by colour.
+
+    Layout and colours as public YCOR loaders agree on them (module docstring); the ids are this package's
+    own (unify/taxonomies/ycor.csv).
+    """
+
     NAME = "ycor"
     DEFAULT_UNIFIED_TAXONOMY = "offroad34"
     DESCRIPTION = ("Yamaha-CMU Off-Road dataset: 1,076 images of trails and fields in Pittsburgh, labelled by "
@@ -47,18 +55,20 @@ class Ycor(DrivingDatasetBuilder):
     BUILDER_CONFIGS = [DrivingConfig(name="default", native_taxonomy="ycor")]
 
     def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
-        require_layout(self, data_dir, "train", "valid")
-        by_split = {}
-        for folder in ("train", "valid"):
-            samples = []
-            for sample_dir in sorted(p for p in (data_dir / folder).iterdir() if p.is_dir()):
-                if not (sample_dir / "rgb.jpg").is_file() and not (sample_dir / "labels.png").is_file():
-                    raise self.layout_error(sample_dir, "holds neither rgb.jpg nor labels.png")
-                samples.append(RawSample(image_id=f"{folder}_{sample_dir.name}", image_path=sample_dir / "rgb.jpg",
-                                         label_path=sample_dir / "labels.png"))
-            by_split[SPLIT_NAMES[folder]] = samples
-        return by_split
+        """One sample per iid folder of train/ and valid/, id '<folder>_<iid>'."""
+        require_layout(self, data_dir, *SPLITS)
+        return {split: self._samples(data_dir / folder) for folder, split in SPLITS.items()}
+
+    def _samples(self, split_dir: Path) -> list[RawSample]:
+        """One sample per iid folder of `split_dir`, its id '<split folder>_<iid folder>'."""
+        samples = []
+        for sample_dir in sorted(p for p in split_dir.iterdir() if p.is_dir()):
+            if not (sample_dir / "rgb.jpg").is_file() and not (sample_dir / "labels.png").is_file():
+                raise self.layout_error(sample_dir, "holds neither rgb.jpg nor labels.png")
+            samples.append(RawSample(image_id=f"{split_dir.name}_{sample_dir.name}", image_path=sample_dir / "rgb.jpg",
+                                     label_path=sample_dir / "labels.png"))
+        return samples
 
     def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
-        rgb = decode_label(sample.label_path, mode="rgb")
-        return rgb_to_ids(rgb, color_table(get_taxonomy(self.config.native_taxonomy)), sample.label_path), None
+        """Native ids of a labels.png, read by colour (a colour outside the table is a bad sample)."""
+        return read_color_coded(sample.label_path, color_table(get_taxonomy(self.config.native_taxonomy))), None

@@ -56,6 +56,8 @@ _PROVENANCE_MEANING = {
     "teacher_chose": "chosen by the teacher among the unified classes its native class allows",
     "teacher_filled": "filled in by the teacher: the native class (unlabeled) allows every class",
     "ignored": "ignored (255): the native class is void",
+    "teacher_voided": "voided by the teacher (255): its native class lists void beside its classes, and the "
+                      "teacher saw none of them there",
 }
 
 
@@ -291,8 +293,9 @@ def _dataset_summary(metadata: dict, sources: list[SourceInfo], labels_only: boo
 
 
 def _how_made(metadata: dict) -> str:
-    mapping_rows = [[m["native_name"], ", ".join(_unified_names(metadata, m["allowed"])) or "void", m["provenance"]]
-                    for m in metadata["mapping"]]
+    mapping_rows = [[m["native_name"], ", ".join([*_unified_names(metadata, m["allowed"]),
+                                                  *(["void"] if m.get("void_allowed") else [])]) or "void",
+                     m["provenance"]] for m in metadata["mapping"]]
     mapping = markdown_table([f"native class ({metadata['native_taxonomy']})", "allowed unified classes", "rule"],
                              mapping_rows)
     if metadata.get("kind") != "pseudo_labelled":
@@ -306,9 +309,10 @@ def _how_made(metadata: dict) -> str:
             f"{', horizontal flip' if tta.get('flip') else ', no flip'}). Each pixel was then constrained by its own "
             f"native ground truth through the mapping below: one allowed class is copied from the ground truth; "
             f"several allowed classes are decided by the teacher among those only; a native class that allows every "
-            f"class (unlabeled) is filled in by the teacher; void native classes stay void (255). The `provenance` "
+            f"class (unlabeled) is filled in by the teacher; void native classes stay void (255); where void stands "
+            f"beside allowed classes, the pixel is void where the teacher sees none of them. The `provenance` "
             f"column records which rule labelled each pixel (0 ground truth, 1 teacher chose, 2 teacher filled, "
-            f"3 ignored).\n\n{mapping}")
+            f"3 ignored, 4 teacher voided).\n\n{mapping}")
 
 
 def _unified_names(metadata: dict, ids: list[int]) -> list[str]:
@@ -323,7 +327,7 @@ def _columns_table(columns: list[str], roles: LabelColumns, metadata: dict) -> s
         IMAGE: "the original image file, as published",
         roles.unified: f"unified ids (`{metadata['unified_taxonomy']}`) as a PNG; 255 is void",
         PROVENANCE: "per pixel, which rule gave the unified label (0 ground truth, 1 teacher chose, 2 teacher "
-                    "filled, 3 ignored) as a PNG",
+                    "filled, 3 ignored, 4 teacher voided) as a PNG",
         IMAGE_ID: "stable id of the image within its source dataset",
         DATASET: "name of the source dataset",
         FINE_LABEL: "hidden fine truth of the synthetic world, to measure pseudo-label accuracy",

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fixtures import (assert_bad_sample, build, color_coded, expected_unified, native_label, rows_by_id, scattered_ids,
-                      truncate, unified_id, unified_label, write_image, write_label)
+from fixtures import (assert_bad_sample, assert_rows, assert_splits, build, color_coded, native_label, rows_by_id,
+                      scattered_ids, truncate, unified_id, unified_label, write_label, write_pair)
 from unify.core.errors import DataFileError
 from unify.core.taxonomy import get_taxonomy
 
@@ -50,23 +50,17 @@ def raw(tmp_path) -> Path:
     root = tmp_path / "a2d2"
     write_class_list(root)
     for seed, frame in enumerate(FRAMES):
-        write_image(_image(root, *frame), seed)
+        write_pair(_image(root, *frame), _label(root, *frame), seed, color_coded(scattered_ids(_ids(), seed), "a2d2"))
         (_image(root, *frame).with_suffix(".json")).write_text("{}")  # the frame's camera info, not an image
-        write_label(_label(root, *frame), color_coded(scattered_ids(_ids(), seed), "a2d2"))
     return root
 
 
 @pytest.mark.parametrize("unified", ["cityscapes19", "mapillary63"])
 def test_colours_decode_to_native_ids(raw, tmp_path, unified):
-    report, loaded = build("a2d2", raw, tmp_path / "out", unified_taxonomy=unified)
-    assert report.num_examples == {"train": 3}
-    rows = rows_by_id(loaded["train"])
-    assert sorted(rows) == sorted(_image_id(*f) for f in FRAMES)
-    for seed, frame in enumerate(FRAMES):
-        row = rows[_image_id(*frame)]
-        assert np.array_equal(native_label(row), scattered_ids(_ids(), seed))
-        assert row["image"]["bytes"] == _image(raw, *frame).read_bytes()
-        assert np.array_equal(unified_label(row), expected_unified(native_label(row), "a2d2", unified))
+    built = build("a2d2", raw, tmp_path / "out", unified_taxonomy=unified)
+    assert_splits(built, {"train": [_image_id(*f) for f in FRAMES]})
+    written = {_image_id(*f): (_image(raw, *f), scattered_ids(_ids(), seed), None) for seed, f in enumerate(FRAMES)}
+    assert_rows(built[1], written, "a2d2", unified)
 
 
 def test_unified_view_follows_the_class_definitions(raw, tmp_path):
@@ -98,10 +92,11 @@ def test_class_list_that_disagrees_is_refused(raw, tmp_path):
     with pytest.raises(DataFileError) as caught:
         build("a2d2", raw, tmp_path / "out")
     assert caught.value.path == str(path)
-    problems = "\n".join(caught.value.problems)
-    assert "#ff0000: 'Car 9' here, 'Car 1'" in problems
-    assert "#87ceff ('Sky')" in problems and "missing" in problems
-    assert "#123456 ('Hovercraft') is not in the a2d2 table" in problems
+    assert caught.value.problems == [
+        "#123456 ('Hovercraft') is not in unify/taxonomies/a2d2.csv",
+        "#87ceff ('Sky') of unify/taxonomies/a2d2.csv is missing from the file",
+        "#ff0000 is 'Car 9' in the file but 'Car 1' in unify/taxonomies/a2d2.csv",
+        "if the dataset changed its classes, unify/taxonomies/a2d2.csv and the mappings from a2d2 need updating"]
 
 
 def test_colour_not_in_the_colormap(raw, tmp_path):

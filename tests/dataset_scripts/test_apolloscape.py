@@ -2,11 +2,10 @@
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from fixtures import (assert_bad_sample, build, expected_unified, native_label, rows_by_id, scattered_ids, truncate,
-                      unified_id, unified_label, write_image, write_label)
+from fixtures import (assert_bad_sample, assert_rows, assert_splits, build, native_label, rows_by_id, scattered_ids,
+                      truncate, unified_id, unified_label, write_label, write_pair)
 from unify.core.errors import UnifyError
 
 # ids with gaps, a group class, a class allowing several unified classes, void and unlabeled (255)
@@ -23,10 +22,13 @@ def _image_id(road, record, _camera, stem):
 @pytest.fixture
 def raw(tmp_path) -> Path:
     root = tmp_path / "apolloscape"
-    for seed, (road, record, camera, stem) in enumerate(FRAMES):
-        write_image(root / road / "ColorImage" / record / camera / f"{stem}.jpg", seed)
-        write_label(root / road / "Label" / record / camera / f"{stem}_bin.png", scattered_ids(IDS, seed))
+    for seed, frame in enumerate(FRAMES):
+        write_pair(_image_path(root, *frame), _label_path(root, *frame), seed, scattered_ids(IDS, seed))
     return root
+
+
+def _image_path(root, road, record, camera, stem) -> Path:
+    return root / road / "ColorImage" / record / camera / f"{stem}.jpg"
 
 
 def _label_path(root, road, record, camera, stem) -> Path:
@@ -35,24 +37,12 @@ def _label_path(root, road, record, camera, stem) -> Path:
 
 @pytest.mark.parametrize("unified", ["cityscapes19", "mapillary63"])
 def test_build_keeps_ids_images_and_maps_them(raw, tmp_path, unified):
-    report, loaded = build("apolloscape", raw, tmp_path / "out", unified_taxonomy=unified)
-    assert report.num_examples == {"train": 3}
-    rows = rows_by_id(loaded["train"])
-    assert sorted(rows) == sorted(_image_id(*frame) for frame in FRAMES)
-    for seed, frame in enumerate(FRAMES):
-        road, record, camera, stem = frame
-        row = rows[_image_id(*frame)]
-        assert np.array_equal(native_label(row), scattered_ids(IDS, seed))
-        assert row["image"]["bytes"] == (raw / road / "ColorImage" / record / camera / f"{stem}.jpg").read_bytes()
-        assert row["dataset"] == "apolloscape"
-        assert np.array_equal(unified_label(row), expected_unified(native_label(row), "apolloscape", unified))
-
-
-def test_label_files_are_stored_verbatim(raw, tmp_path):
-    _, loaded = build("apolloscape", raw, tmp_path / "out")
-    stored = {image_id: row["label"]["bytes"] for image_id, row in rows_by_id(loaded["train"]).items()}
-    for frame in FRAMES:
-        assert stored[_image_id(*frame)] == _label_path(raw, *frame).read_bytes()
+    built = build("apolloscape", raw, tmp_path / "out", unified_taxonomy=unified)
+    assert_splits(built, {"train": [_image_id(*frame) for frame in FRAMES]})
+    written = {_image_id(*f): (_image_path(raw, *f), scattered_ids(IDS, seed), _label_path(raw, *f).read_bytes())
+               for seed, f in enumerate(FRAMES)}  # the grey label files are stored verbatim
+    assert_rows(built[1], written, "apolloscape", unified)
+    assert set(built[1]["train"]["dataset"]) == {"apolloscape"}
 
 
 def test_unified_view_follows_the_class_definitions(raw, tmp_path):
@@ -67,12 +57,10 @@ def test_unified_view_follows_the_class_definitions(raw, tmp_path):
 
 
 def test_missing_label(raw, tmp_path):
-    road, record, camera, stem = FRAMES[1]
     label = _label_path(raw, *FRAMES[1])
     label.unlink()
-    image = raw / road / "ColorImage" / record / camera / f"{stem}.jpg"
-    assert_bad_sample("apolloscape", raw, tmp_path, image, _image_id(*FRAMES[1]), f"no label file (expected {label})",
-                      kept=2)
+    assert_bad_sample("apolloscape", raw, tmp_path, _image_path(raw, *FRAMES[1]), _image_id(*FRAMES[1]),
+                      f"no label file (expected {label})", kept=2)
 
 
 def test_label_of_another_size(raw, tmp_path):
@@ -94,8 +82,7 @@ def test_truncated_label(raw, tmp_path):
 
 
 def test_truncated_image(raw, tmp_path):
-    road, record, camera, stem = FRAMES[1]
-    bad = raw / road / "ColorImage" / record / camera / f"{stem}.jpg"
+    bad = _image_path(raw, *FRAMES[1])
     truncate(bad)
     assert_bad_sample("apolloscape", raw, tmp_path, bad, _image_id(*FRAMES[1]), "truncated JPEG", kept=2)
 

@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fixtures import (assert_bad_sample, build, color_coded, expected_unified, native_label, rows_by_id, scattered_ids,
-                      truncate, unified_id, unified_label, write_image, write_label)
+from fixtures import (assert_bad_sample, assert_rows, assert_splits, build, color_coded, native_label, numbered,
+                      rows_by_id, scattered_ids, truncate, unified_id, unified_label, write_label, write_pair)
 from unify.core.errors import DataFileError
 from unify.core.taxonomy import get_taxonomy
 
@@ -38,12 +38,9 @@ def write_class_dict(root: Path, rows=None) -> Path:
 @pytest.fixture
 def raw(tmp_path) -> Path:
     root = tmp_path / "camvid"
-    seed = 0
-    for split, stems in FRAMES.items():
-        for stem in stems:
-            write_image(_image(root, split, stem), seed)
-            write_label(_label(root, split, stem), color_coded(scattered_ids(_ids(), seed), "camvid"))
-            seed += 1
+    for seed, split, stem in numbered(FRAMES):
+        write_pair(_image(root, split, stem), _label(root, split, stem), seed,
+                   color_coded(scattered_ids(_ids(), seed), "camvid"))
     write_class_dict(root)
     return root
 
@@ -66,17 +63,9 @@ def _native(seed: int, config: str) -> np.ndarray:
 def test_build_each_configuration(raw, tmp_path, config, native, unified):
     report, loaded = build("camvid", raw, tmp_path / "out", config=config, unified_taxonomy=unified)
     assert report.config == config
-    assert report.num_examples == {split: len(stems) for split, stems in FRAMES.items()}
-    seed = 0
-    for split, stems in FRAMES.items():
-        rows = rows_by_id(loaded[split])
-        assert sorted(rows) == sorted(stems)
-        for stem in stems:
-            row = rows[stem]
-            assert np.array_equal(native_label(row), _native(seed, config))
-            assert row["image"]["bytes"] == _image(raw, split, stem).read_bytes()
-            assert np.array_equal(unified_label(row), expected_unified(native_label(row), native, unified))
-            seed += 1
+    assert_splits((report, loaded), FRAMES)
+    written = {stem: (_image(raw, split, stem), _native(seed, config), None) for seed, split, stem in numbered(FRAMES)}
+    assert_rows(loaded, written, native, unified)
 
 
 def test_eleven_classes_group_by_name(raw, tmp_path):
@@ -98,7 +87,8 @@ def test_class_dict_that_disagrees_is_refused(raw, tmp_path):
     with pytest.raises(DataFileError) as caught:
         build("camvid", raw, tmp_path / "out")
     assert caught.value.path == str(path)
-    assert caught.value.problems == ["#408040: 'Animals' here, 'Animal' in the camvid table"]
+    assert caught.value.problems[0] == "#408040 is 'Animals' in the file but 'Animal' in unify/taxonomies/camvid.csv"
+    assert len(caught.value.problems) == 2  # and what to update
 
 
 def test_colour_not_in_the_colormap(raw, tmp_path):

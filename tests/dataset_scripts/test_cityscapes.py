@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fixtures import (assert_bad_sample, build, expected_unified, native_label, rows_by_id, scattered_ids,
+from fixtures import (assert_bad_sample, assert_rows, assert_splits, build, native_label, rows_by_id, scattered_ids,
                       unified_label, write_image, write_label)
 from unify.core.errors import BadSampleError
 
@@ -35,18 +35,11 @@ def fine_raw(tmp_path):
 @pytest.mark.parametrize("taxonomy", ["cityscapes19", "mapillary63"])
 def test_fine_round_trip(fine_raw, tmp_path, taxonomy):
     raw, written = fine_raw
-    report, loaded = build("cityscapes", raw, tmp_path / "out", config="fine", unified_taxonomy=taxonomy)
-    assert report.num_examples == {"train": 2, "validation": 1, "test": 1}
-    assert sorted(rows_by_id(loaded["train"])) == ["aachen_000000_000019", "aachen_000001_000019"]
-    assert list(rows_by_id(loaded["validation"])) == ["lindau_000000_000019"]
-    for split in loaded.values():
-        for image_id, row in rows_by_id(split).items():
-            image, label, data = written[image_id]
-            assert row["image"]["bytes"] == image
-            assert row["label"]["bytes"] == data  # the authors' label PNG, unchanged
-            np.testing.assert_array_equal(native_label(row), label)
-            np.testing.assert_array_equal(unified_label(row), expected_unified(label, "cityscapes", taxonomy))
-            assert row["dataset"] == "cityscapes"
+    built = build("cityscapes", raw, tmp_path / "out", config="fine", unified_taxonomy=taxonomy)
+    assert_splits(built, {"train": ["aachen_000000_000019", "aachen_000001_000019"],
+                          "validation": ["lindau_000000_000019"], "test": ["berlin_000000_000019"]})
+    assert_rows(built[1], written, "cityscapes", taxonomy)  # the authors' label PNGs, unchanged
+    assert {name for split in built[1].values() for name in split["dataset"]} == {"cityscapes"}
 
 
 def test_fine_unified_view_follows_train_ids(fine_raw, tmp_path):
@@ -73,8 +66,8 @@ def test_sequence_takes_camera_void_from_the_snippets_fine_frame(tmp_path):
     raw = tmp_path / "raw"
     fine = write_fine(raw, [("train", "aachen", 0, 19)])
     for seed, (snippet, frame) in enumerate([(0, 18), (0, 19), (5, 3)]):
-        write_image(raw / "leftImg8bit_sequence" / "train" / "aachen" / f"aachen_{snippet:06d}_{frame:06d}_leftImg8bit.png",
-                    seed)
+        name = f"aachen_{snippet:06d}_{frame:06d}_leftImg8bit.png"
+        write_image(raw / "leftImg8bit_sequence" / "train" / "aachen" / name, seed)
     report, loaded = build("cityscapes", raw, tmp_path / "out", config="sequence")
     assert report.num_examples == {"train": 3}
     rows = rows_by_id(loaded["train"])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fixtures import (build, color_coded, native_label, rows_by_id, stripes, unified_id, unified_label, write_image,
-                      write_label)
+from fixtures import (assert_native_labels, assert_splits, build, built_once, color_coded, native_label, rows_by_id,
+                      stripes, unified_at, unified_ids, write_image, write_label, write_pair)
 from unify.core.errors import BadSampleError, DataFileError, UnifyError
 from unify.core.taxonomy import get_taxonomy
 
@@ -27,43 +27,46 @@ def default_rows():
     return [(c.id, c.name, c.color) for c in get_taxonomy("rugd").classes]
 
 
-def write_rugd(root, colormap_rows=None):
-    rows = colormap_rows or default_rows()
+def write_frames(images, annotations, rows):
+    """Each frame of FRAMES as a photo and an annotation coloured by `rows`; the folders are given the scene."""
     palette = np.zeros((256, 3), dtype=np.uint8)
     for class_id, _, color in rows:
         palette[class_id] = color
     for seed, (image_id, ids) in enumerate(sorted(FRAMES.items())):
         scene = image_id.rsplit("_", 1)[0]
-        write_image(root / "RUGD_frames-with-annotations" / scene / f"{image_id}.png", seed)
-        write_label(root / "RUGD_annotations" / scene / f"{image_id}.png", palette[stripes(ids)])
+        write_pair(images(scene) / f"{image_id}.png", annotations(scene) / f"{image_id}.png", seed,
+                   palette[stripes(ids)])
+
+
+def write_rugd(root, colormap_rows=None):
+    """The full release: a folder per scene in the frames and annotations folders, the colour map beside them."""
+    rows = colormap_rows or default_rows()
+    write_frames(lambda scene: root / "RUGD_frames-with-annotations" / scene,
+                 lambda scene: root / "RUGD_annotations" / scene, rows)
     write_colormap(root / "RUGD_annotations" / "RUGD_annotation-colormap.txt", rows)
     return root
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("rugd")
-    return build("rugd", write_rugd(tmp / "raw"), tmp / "out")
+built = built_once("rugd", write_rugd)
+
+
+SPLITS = {"train": ["trail-3_00001", "trail-3_00006"], "validation": ["park-8_00101"], "test": ["creek_00021"]}
+"""The frames' splits by their scene, as the RUGD paper splits the videos."""
 
 
 def test_scenes_follow_the_papers_video_split(built):
-    report, dataset = built
-    assert report.num_examples == {"train": 2, "validation": 1, "test": 1}
-    assert dataset["test"]["image_id"] == ["creek_00021"]
+    assert_splits(built, SPLITS)
 
 
 def test_colours_decode_to_native_ids(built):
     _, dataset = built
-    for split in dataset:
-        for image_id, row in rows_by_id(dataset[split]).items():
-            np.testing.assert_array_equal(native_label(row), stripes(FRAMES[image_id]))
+    assert_native_labels(dataset, lambda _, image_id: stripes(FRAMES[image_id]))
 
 
 def test_unified_view(built):
     _, dataset = built
     row = rows_by_id(dataset["train"])["trail-3_00001"]
-    expected = [unified_id("offroad34", name) for name in ("rough drivable ground", "tree", "sky")]
-    assert unified_label(row)[0, [0, 30, 60]].tolist() == expected
+    assert unified_at(row, [0, 30, 60]) == unified_ids("offroad34", "rough drivable ground", "tree", "sky")
 
 
 def test_the_shipped_colour_map_decides_the_colours(tmp_path):
@@ -77,15 +80,17 @@ def test_the_shipped_colour_map_decides_the_colours(tmp_path):
 def test_without_a_colour_map_the_built_in_colours_are_used(tmp_path):
     raw = write_rugd(tmp_path / "raw")
     (raw / "RUGD_annotations" / "RUGD_annotation-colormap.txt").unlink()
-    report, _ = build("rugd", raw, tmp_path / "out")
-    assert report.num_examples == {"train": 2, "validation": 1, "test": 1}
+    report, dataset = build("rugd", raw, tmp_path / "out")
+    assert_splits((report, dataset), SPLITS)
+    assert_native_labels(dataset, lambda _, image_id: stripes(FRAMES[image_id]))
 
 
 def test_a_colour_map_with_other_classes_is_refused(tmp_path):
     rows = default_rows()
     rows[9] = (9, "object", rows[9][2])
     raw = write_rugd(tmp_path / "raw", colormap_rows=rows)
-    with pytest.raises(DataFileError, match="id 9 is 'object' in the file but 'container/generic-object' built in"):
+    with pytest.raises(DataFileError, match="id 9 is 'object' in the file but 'container/generic-object' in "
+                                            "unify/taxonomies/rugd.csv"):
         build("rugd", raw, tmp_path / "out")
     (raw / "RUGD_annotations" / "RUGD_annotation-colormap.txt").write_text("0 void 0 0\n")
     with pytest.raises(DataFileError, match=r"line 1: expected '<id> <name> <R> <G> <B>'"):
@@ -107,9 +112,7 @@ def test_a_colour_outside_the_map_is_a_bad_sample(tmp_path):
     assert [s.image_id for s in report.skipped] == ["trail-3_00006"]
 
 
-def test_unknown_scenes_and_layouts_are_refused(tmp_path):
-    with pytest.raises(UnifyError, match="missing RUGD_frames-with-annotations, RUGD_annotations"):
-        build("rugd", tmp_path, tmp_path / "out")
+def test_unknown_scenes_are_refused(tmp_path):
     raw = write_rugd(tmp_path / "raw")
     write_image(raw / "RUGD_frames-with-annotations/meadow/meadow_00001.png", 1)
     with pytest.raises(UnifyError, match="unknown scene folder .*meadow"):
@@ -119,13 +122,8 @@ def test_unknown_scenes_and_layouts_are_refused(tmp_path):
 def write_sample_download(root, colormap_rows=None, colormap_beside=False):
     """The authors' sample: flat images/ and annotations/ in RUGD_sample-data/, the colour map inside or beside it."""
     rows = colormap_rows or default_rows()
-    palette = np.zeros((256, 3), dtype=np.uint8)
-    for class_id, _, color in rows:
-        palette[class_id] = color
     folder = root / "RUGD_sample-data"
-    for seed, (image_id, ids) in enumerate(sorted(FRAMES.items())):
-        write_image(folder / "images" / f"{image_id}.png", seed)
-        write_label(folder / "annotations" / f"{image_id}.png", palette[stripes(ids)])
+    write_frames(lambda _: folder / "images", lambda _: folder / "annotations", rows)
     write_colormap((root if colormap_beside else folder) / "RUGD_annotation-colormap.txt", rows)
     return root
 
@@ -134,12 +132,8 @@ def write_sample_download(root, colormap_rows=None, colormap_beside=False):
 def test_the_sample_download_splits_its_frames_as_the_full_release_does(tmp_path, folder):
     write_sample_download(tmp_path / "downloads")
     report, dataset = build("rugd", tmp_path / folder, tmp_path / "out")
-    _, full = build("rugd", write_rugd(tmp_path / "full"), tmp_path / "out-full")
-    assert report.num_examples == {"train": 2, "validation": 1, "test": 1}
-    for split in full:  # same frames, same ids, same splits, same labels
-        assert dataset[split]["image_id"] == full[split]["image_id"]
-        for image_id, row in rows_by_id(dataset[split]).items():
-            np.testing.assert_array_equal(native_label(row), stripes(FRAMES[image_id]))
+    assert_splits((report, dataset), SPLITS)  # the splits the full release has, under the same ids
+    assert_native_labels(dataset, lambda _, image_id: stripes(FRAMES[image_id]))
 
 
 def test_the_sample_download_reads_the_colour_map_beside_its_folder(tmp_path):

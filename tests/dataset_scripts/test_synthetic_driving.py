@@ -1,6 +1,3 @@
-import dataclasses
-import json
-
 import datasets
 import numpy as np
 import pytest
@@ -8,9 +5,11 @@ import pytest
 from dataset_scripts.synthetic_driving import SyntheticDriving
 from dataset_scripts.synthetic_scenes import render_scene
 from unify import read_metadata
+from fixtures import build, expected_unified
 from unify.build import build_dataset
 from unify.core.errors import BadSampleError, UnifyError
-from unify.core.mapping import get_mapping
+from unify.core.folder import FolderMetadata
+from unify.core.taxonomy import get_taxonomy
 
 
 def build(tmp_path, config, splits, **kwargs):
@@ -35,9 +34,14 @@ def test_parquet_round_trip_is_lossless_and_carries_metadata(tmp_path):
     _, fine = render_scene(1_000_000, SyntheticDriving.BUILDER_CONFIGS[1].camera)
     assert np.array_equal(np.asarray(row["fine_label"]), fine)
     native = np.asarray(row["label"])
-    mapping = get_mapping("synthetic_coarse", "synthetic_fine")
-    assert np.array_equal(np.asarray(row["unified_label"]), mapping.tables.single.numpy().astype(np.uint8)[native])
-    assert set(np.unique(native)) <= {c.id for c in mapping.native.classes}
+    # the coarse policy, class by class: merged classes take the coarse name, the bonnet is the ego vehicle
+    fine_names, coarse = get_taxonomy("synthetic_fine"), get_taxonomy("synthetic_coarse").by_name
+    for fine_class, coarse_class in (("road", "drivable"), ("lane marking", "drivable"), ("car", "vehicle"),
+                                     ("person", "human"), ("sky", "sky"), ("void", "ego vehicle")):
+        where = fine == fine_names.by_name[fine_class].id
+        assert where.any() and (native[where] == coarse[coarse_class].id).all(), fine_class
+    assert np.array_equal(np.asarray(row["unified_label"]), expected_unified(native, "synthetic_coarse",
+                                                                             "synthetic_fine"))
     # the metadata travels with the data, readable without this package
     classes = datasets.load_dataset(str(tmp_path / "coarse"), "unified_classes", split="train")
     assert classes[0] == {"id": 0, "name": "road", "color": [128, 64, 128], "ignore": False}
@@ -66,27 +70,28 @@ def test_shifted_has_unlabeled_regions_and_a_domain_shift(tmp_path):
 
 
 def test_unknown_label_ids_stop_the_build_or_are_listed_with_skip_bad(tmp_path, monkeypatch):
-    original = SyntheticDriving._native_label
+    original = SyntheticDriving.read_sample
+    corrupted = {"seeds": range(1_000_000, 1_000_003)}  # the seeds whose label gets an id outside the table
 
-    corrupted = {"every": True}
+    def corrupt(self, sample):
+        loaded = original(self, sample)
+        if sample.extra["seed"] in corrupted["seeds"]:
+            loaded.label[0, 0] = 77
+        return loaded
 
-    def corrupt(self, fine, rng):
-        native = original(self, fine, rng)
-        if corrupted["every"] or rng.random() < 0.5:
-            native[0, 0] = 77
-        return native
-
-    monkeypatch.setattr(SyntheticDriving, "_native_label", corrupt)
+    monkeypatch.setattr(SyntheticDriving, "read_sample", corrupt)
     with pytest.raises(BadSampleError, match=r"label ids \[77\] are not in the synthetic_coarse taxonomy"):
         build(tmp_path, "coarse", (("train", 2),))
     # every sample skipped: an empty dataset is no success
     with pytest.raises(UnifyError, match=r"every sample was skipped \(3 in all\).*\n.*label ids \[77\]"):
         build(tmp_path, "coarse", (("train", 2), ("validation", 1)), skip_bad=True)
     assert not (tmp_path / "coarse").exists()
-    # some skipped: the build succeeds and lists them
-    corrupted["every"] = False
+    # some skipped: the build succeeds with the others and lists exactly those
+    corrupted["seeds"] = (1_000_001, 1_000_004)
     report = build(tmp_path, "coarse", (("train", 6),), skip_bad=True)
-    assert 0 < len(report.skipped) < 6 and report.num_examples == {"train": 6 - len(report.skipped)}
-    assert "77" in report.skipped[0].reason
-    recorded = json.loads((tmp_path / "coarse" / "unify.json").read_text())["skipped"]
-    assert recorded == [dataclasses.asdict(s) for s in report.skipped]
+    assert [(s.image_id, s.file) for s in report.skipped] == [("coarse_1000001", "1000001.png"),
+                                                              ("coarse_1000004", "1000004.png")]
+    assert all(s.reason.startswith("label ids [77] are not in the synthetic_coarse taxonomy") for s in report.skipped)
+    written = datasets.load_dataset(str(tmp_path / "coarse"), split="train")["image_id"]
+    assert sorted(written) == ["coarse_1000000", "coarse_1000002", "coarse_1000003", "coarse_1000005"]
+    assert FolderMetadata.read(tmp_path / "coarse").skipped == report.skipped

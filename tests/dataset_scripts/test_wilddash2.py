@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from fixtures import (build, expected_unified, native_label, rows_by_id, scattered_ids, unified_label, write_image,
-                      write_label)
+from fixtures import (assert_rows, assert_splits, build, expected_unified, native_label, scattered_ids, unified_label,
+                      write_image, write_label)
 from unify.core.errors import BadSampleError, DataFileError
 
 IDS = [0, 1, 7, 26, 34, 38, 58, 80]
@@ -22,12 +22,9 @@ def test_semantic_labels(tmp_path, unified):
         image = write_image(raw / "images" / f"{name}.jpg", seed)
         label = scattered_ids(IDS, seed)
         written[name] = (image, label, write_label(raw / "labels" / f"{name}{suffix}", label))
-    report, loaded = build("wilddash2", raw, tmp_path / "out", unified_taxonomy=unified)
-    assert report.num_examples == {"validation": 2}
-    for name, row in rows_by_id(loaded["validation"]).items():
-        image, label, data = written[name]
-        assert row["image"]["bytes"] == image and row["label"]["bytes"] == data
-        np.testing.assert_array_equal(unified_label(row), expected_unified(label, "wilddash2", unified))
+    built = build("wilddash2", raw, tmp_path / "out", unified_taxonomy=unified)
+    assert_splits(built, {"validation": list(written)})
+    assert_rows(built[1], written, "wilddash2", unified)
 
 
 def write_panoptic(raw, categories=None):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fixtures import (build, color_coded, native_label, rows_by_id, stripes, truncate, unified_id, unified_label,
-                      write_image, write_label)
+from fixtures import (assert_native_labels, assert_splits, build, built_once, color_coded, native_label, rows_by_id,
+                      stripes, truncate, unified_at, unified_ids, write_image, write_label)
 from unify.core.errors import BadSampleError, UnifyError
 from unify.core.taxonomy import get_taxonomy
 
@@ -35,24 +35,17 @@ def write_ycor(root, rgb=False):
     return root
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("ycor")
-    return build("ycor", write_ycor(tmp / "raw"), tmp / "out")
+built = built_once("ycor", write_ycor)
 
 
 def test_train_and_valid_folders_are_the_splits(built):
-    report, dataset = built
-    assert report.num_examples == {"train": 3, "validation": 1}
-    assert dataset["validation"]["image_id"] == ["valid_iid000003"]
+    assert_splits(built, {"train": ["train_iid000000", "train_iid000001", "train_iid000005"],
+                          "validation": ["valid_iid000003"]})
 
 
 def test_colours_decode_to_native_ids(built):
     _, dataset = built
-    for split in dataset:
-        for image_id, row in rows_by_id(dataset[split]).items():
-            folder, iid = image_id.split("_")
-            np.testing.assert_array_equal(native_label(row), stripes(FRAMES[(folder, iid)]))
+    assert_native_labels(dataset, lambda _, image_id: stripes(FRAMES[tuple(image_id.split("_"))]))
 
 
 def test_a_palette_mask_is_read_by_its_colours_not_its_indices(tmp_path):
@@ -75,9 +68,9 @@ def test_rgb_masks_decode_the_same(tmp_path, built):
 def test_unified_view(built):
     _, dataset = built
     rows = rows_by_id(dataset["train"])
-    assert unified_label(rows["train_iid000001"])[0, [0, 30, 60]].tolist() == [
-        unified_id("offroad34", "rough drivable ground"), 255, 255]
-    assert unified_label(rows["train_iid000000"])[0, 30] == unified_id("offroad34", "sky")
+    rough = unified_ids("offroad34", "rough drivable ground", None, None)  # obstacle: several classes; background: void
+    assert unified_at(rows["train_iid000001"], [0, 30, 60]) == rough
+    assert unified_at(rows["train_iid000000"], [30]) == unified_ids("offroad34", "sky")
 
 
 def test_bad_masks_are_bad_samples(tmp_path):
@@ -95,9 +88,7 @@ def test_bad_masks_are_bad_samples(tmp_path):
     assert dataset["train"]["image_id"] == ["train_iid000000"]
 
 
-def test_unknown_layouts_are_refused(tmp_path):
-    with pytest.raises(UnifyError, match="missing train, valid"):
-        build("ycor", tmp_path, tmp_path / "out")
+def test_a_folder_that_is_no_sample_is_refused(tmp_path):
     raw = write_ycor(tmp_path / "raw")
     (raw / "valid" / "thumbnails").mkdir()
     with pytest.raises(UnifyError, match="thumbnails holds neither rgb.jpg nor labels.png"):

@@ -38,7 +38,9 @@ def test_camvid11_maps_each_class_as_camvid_does(unified):
     eleven, full = get_mapping("camvid11", unified), get_mapping("camvid", unified)
     for c in eleven.native.classes:
         if c.name != "unlabeled":
-            assert eleven.allowed[c.id] == full.allowed[full.native.by_name[c.name].id], c.name
+            full_id = full.native.by_name[c.name].id
+            assert eleven.allowed[c.id] == full.allowed[full_id], c.name
+            assert (c.id in eleven.void_allowed) == (full_id in full.void_allowed), c.name
 
 
 @pytest.mark.parametrize("taxonomy", ["a2d2", "camvid", "camvid11"])
@@ -52,7 +54,8 @@ def test_kitti_shares_the_cityscapes_mappings(unified):
     if not mapping_path("cityscapes", unified).is_file():
         pytest.skip("the cityscapes mappings come with the cityscapes builder")
     assert ("kitti", unified) in list_mappings()
-    assert get_mapping("kitti", unified).allowed == get_mapping("cityscapes", unified).allowed
+    kitti, cityscapes = get_mapping("kitti", unified), get_mapping("cityscapes", unified)
+    assert (kitti.allowed, kitti.void_allowed) == (cityscapes.allowed, cityscapes.void_allowed)
 
 
 @pytest.mark.parametrize("taxonomy,class_id,name,color,ignore", [

@@ -1,15 +1,17 @@
+import dataclasses
 import json
+import shutil
 
 import numpy as np
 import pytest
 
 from unify.core.segmenter import Segmenter
 from unify.build import build_dataset
-from unify.core.folder import load_split
-from unify.core.constants import IGNORE_INDEX, REPORT_FILE
+from unify.core.folder import FolderMetadata, load_split
+from unify.core.constants import IGNORE_INDEX, REPORT_FILE, TEACHER_VOIDED
 from unify.core.errors import UnifyError
 from unify.pseudo_label_driver import LabellingOptions, pseudo_label_dataset
-from unify.core.mapping import get_mapping
+from unify.core.mapping import LabelMapping, get_mapping
 from unify.core.taxonomy import get_taxonomy
 
 
@@ -60,3 +62,25 @@ def test_a_teacher_of_another_taxonomy_is_refused(coarse_and_teacher, tmp_path):
     Segmenter.for_training("mit-pico", get_taxonomy("cityscapes19")).save(tmp_path / "city")
     with pytest.raises(UnifyError, match="not the 15 classes of synthetic_fine"):
         pseudo_label_dataset(str(tmp_path / "city"), data, tmp_path / "out", LabellingOptions(taxonomy="synthetic_fine"))
+
+
+def test_the_report_counts_the_pixels_the_teacher_voided(coarse_and_teacher, tmp_path, monkeypatch):
+    data, teacher = coarse_and_teacher
+    plain = get_mapping("synthetic_coarse", "synthetic_fine")
+    maybe_void = {plain.native.by_name[name].id for name in ("sidewalk", "vehicle")}  # one class and void, several
+    mapping = LabelMapping(plain.native, plain.unified, plain.allowed, plain.comments,
+                           void_allowed=frozenset(maybe_void))
+    shutil.copytree(data, tmp_path / "in")  # a folder built with that mapping, which the package's file says too
+    dataclasses.replace(FolderMetadata.read(tmp_path / "in"), mapping=mapping).write(tmp_path / "in")
+    monkeypatch.setattr("unify.pseudo_label_driver.get_mapping", lambda native, unified: mapping)
+    report = pseudo_label_dataset(str(teacher), tmp_path / "in", tmp_path / "out",
+                                  LabellingOptions(taxonomy="synthetic_fine"))
+    rows = load_split(tmp_path / "out", "train")
+    native, label, provenance = (np.concatenate([np.asarray(r[column]).ravel() for r in rows])
+                                 for column in ("native_label", "label", "provenance"))
+    voided = provenance == TEACHER_VOIDED
+    assert report["pixels_by_provenance"]["teacher_voided"] == int(voided.sum()) > 0
+    assert report["pixels_by_provenance_and_class"]["teacher_voided"] == {"void": int(voided.sum())}
+    assert sum(report["pixels_by_provenance"].values()) == label.size
+    assert (label[voided] == IGNORE_INDEX).all() and np.isin(native[voided], sorted(maybe_void)).all()
+    assert FolderMetadata.read(tmp_path / "out").mapping.void_allowed == maybe_void

@@ -48,6 +48,7 @@ def test_every_cityscapes19_class_can_come_from_ground_truth_or_a_choice(native)
 def test_acdc_maps_cityscapes_ids_exactly_as_cityscapes(unified):
     acdc, cityscapes = get_mapping("acdc", unified), get_mapping("cityscapes", unified)
     assert {i: acdc.allowed[i] for i in cityscapes.allowed} == cityscapes.allowed
+    assert acdc.void_allowed == cityscapes.void_allowed
     assert acdc.kind(get_taxonomy("acdc").by_name["invalid"].id) == IGNORED
 
 

@@ -15,7 +15,8 @@ def add_parser(subparsers) -> None:
     check = actions.add_parser("check", help="validate one mapping and print how each native class is treated",
                                description="Read the mapping file of DATASET into TAXONOMY, report every problem in "
                                            "it at once, and print the native classes grouped by what happens to "
-                                           "them: one-to-one, one-to-many, fill-in (*) and void.")
+                                           "them: one-to-one, one-to-many, fill-in (*), maybe void (classes "
+                                           "with void beside them) and void.")
     check.add_argument("dataset", help="native taxonomy (the builder's name)")
     check.add_argument("taxonomy", help="unified taxonomy")
     suggest = actions.add_parser(

@@ -17,12 +17,15 @@ FINE_LABEL = "fine_label"
 FROM_GROUND_TRUTH = 0
 """The native class allows exactly one unified class: copied from the ground truth."""
 TEACHER_CHOSE = 1
-"""The native class allows several unified classes: the teacher chose among them."""
+"""The native class allows several unified classes (or lists void beside some): the teacher chose among them."""
 TEACHER_FILLED = 2
 """The native class allows every unified class ("unlabeled"): the teacher filled it in."""
 IGNORED = 3
 """The native class is void: the pixel is ignored."""
-PROVENANCE_NAMES = ("ground_truth", "teacher_chose", "teacher_filled", "ignored")
+TEACHER_VOIDED = 4
+"""The native class lists void beside classes, and the teacher saw none of them there: the pixel is void."""
+PROVENANCE_NAMES = ("ground_truth", "teacher_chose", "teacher_filled", "ignored", "teacher_voided")
+"""Provenance names indexed by code; codes are stable, new ones are appended."""
 
 FORMAT_VERSION = "2"
 """Version of the on-disk layout (Parquet columns and metadata) written by this package."""

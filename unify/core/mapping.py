@@ -6,9 +6,17 @@ A mapping file (`unify/mappings/<native>/<unified>.txt`) has one line per native
     vehicle         : car, truck, bus           # several: the teacher chooses among them
     unlabeled       : *                         # every class: the teacher fills it in
     ego vehicle     : void                      # none: ignored (id 255)
+    buildings       : building, wall, void      # classes or void: the teacher chooses among them, and
+                                                # the pixel is void where it sees none of them
 
-Every native class must appear exactly once. The mapping compiles into lookup tables indexed by
-native id, so that a whole batch of label maps is converted with one gather.
+Every native class must appear exactly once. `void` beside classes (`a, void` and `*, void` too)
+means the native class may hold things none of its classes covers, as the paper authors' tables put
+it (their last row, `255,void,...`, lists such classes beside their class rows): the teacher chooses
+among the listed classes, and a pixel becomes void (255, provenance TEACHER_VOIDED) where the teacher's
+best class over the whole unified taxonomy is not listed, or, for a teacher with a no-object score, where
+no-object beats every listed class (`unify.core.pseudo_label_kernel` has the exact rule). The mapping
+compiles into lookup tables indexed by native id, so that a whole batch of label maps is converted with
+one gather.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ from pathlib import Path
 import torch
 
 from unify.core.constants import (FROM_GROUND_TRUTH, IGNORE_INDEX, IGNORED, PROVENANCE_NAMES, TEACHER_CHOSE,
-                             TEACHER_FILLED)
+                                  TEACHER_FILLED)
 from unify.core.errors import DataFileError, UnifyError
 from unify.core.taxonomy import Taxonomy, get_taxonomy, resolve_alias, taxonomy_aliases
 
@@ -37,26 +45,45 @@ class MappingTables:
     """Lookup tables indexed by native id, on one device."""
 
     allowed: torch.Tensor  # (L, C) bool: native id -> unified classes it allows
-    single: torch.Tensor  # (L,) long: the unified id when exactly one is allowed, else 255
-    provenance: torch.Tensor  # (L,) uint8: what happens to a pixel of that native id
+    single: torch.Tensor  # (L,) long: the unified id copied from the ground truth (FROM_GROUND_TRUTH), else 255
+    provenance: torch.Tensor  # (L,) uint8: what happens to a pixel of that native id (TEACHER_VOIDED never)
     known: torch.Tensor  # (L,) bool: the id exists in the native taxonomy
+    void_allowed: torch.Tensor  # (L,) bool: the id's line lists void beside its classes
 
     def to(self, device: torch.device | str) -> "MappingTables":
-        return MappingTables(*(t.to(device) for t in (self.allowed, self.single, self.provenance, self.known)))
+        return MappingTables(*(t.to(device) for t in (self.allowed, self.single, self.provenance, self.known,
+                                                      self.void_allowed)))
 
 
 @dataclass(frozen=True)
 class LabelMapping:
+    """A parsed mapping file: what each native class may become in the unified taxonomy.
+
+    Raises `UnifyError` when `void_allowed` names a native id that allows no class (that is plain void).
+    """
+
     native: Taxonomy
     unified: Taxonomy
     allowed: dict[int, tuple[int, ...]]  # native id -> sorted allowed unified ids (empty: void)
     comments: dict[int, str]  # native id -> the reason written beside its line, if any
+    void_allowed: frozenset[int] = frozenset()  # native ids whose line lists void beside classes
+
+    def __post_init__(self):
+        bad = sorted(i for i in self.void_allowed if not self.allowed.get(i))
+        if bad:
+            raise UnifyError(f"native ids {bad} of {self.native.name} are marked 'void beside classes' but allow "
+                             f"no class; a void native class is written '<name> : void'")
 
     def kind(self, native_id: int) -> int:
+        """The provenance code of the line (constants.py); TEACHER_VOIDED is decided per pixel, never here.
+
+        One class is copied from the ground truth unless void stands beside it (then the teacher decides);
+        every class is a fill-in, with or without void beside it.
+        """
         n = len(self.allowed[native_id])
         if n == 0:
             return IGNORED
-        if n == 1:
+        if n == 1 and native_id not in self.void_allowed:
             return FROM_GROUND_TRUTH
         return TEACHER_FILLED if n == self.unified.num_labels else TEACHER_CHOSE
 
@@ -68,32 +95,45 @@ class LabelMapping:
         single = torch.full((size,), IGNORE_INDEX, dtype=torch.long)
         provenance = torch.full((size,), UNKNOWN_NATIVE_ID, dtype=torch.uint8)
         known = torch.zeros(size, dtype=torch.bool)
+        void_allowed = torch.zeros(size, dtype=torch.bool)
         for native_id, ids in self.allowed.items():
             allowed[native_id, list(ids)] = True
-            if len(ids) == 1:
+            kind = self.kind(native_id)
+            provenance[native_id] = kind
+            if kind == FROM_GROUND_TRUTH:
                 single[native_id] = ids[0]
-            provenance[native_id] = self.kind(native_id)
             known[native_id] = True
-        return MappingTables(allowed, single, provenance, known)
+            void_allowed[native_id] = native_id in self.void_allowed
+        return MappingTables(allowed, single, provenance, known, void_allowed)
 
     def coverage(self) -> dict[str, list[str]]:
-        """Native class names grouped by what the mapping does with them."""
-        groups = {"one_to_one": [], "one_to_many": [], "fill_in": [], "void": []}
+        """Native class names grouped by what the mapping does with them; each class in one group.
+
+        `maybe_void` holds the lines with void beside classes, whatever their number of classes.
+        """
+        groups = {"one_to_one": [], "one_to_many": [], "fill_in": [], "maybe_void": [], "void": []}
         kind_to_group = {FROM_GROUND_TRUTH: "one_to_one", TEACHER_CHOSE: "one_to_many",
                          TEACHER_FILLED: "fill_in", IGNORED: "void"}
         for c in self.native.classes:
-            groups[kind_to_group[self.kind(c.id)]].append(c.name)
+            group = "maybe_void" if c.id in self.void_allowed else kind_to_group[self.kind(c.id)]
+            groups[group].append(c.name)
         return groups
 
     def to_json(self) -> list[dict]:
-        """One record per native class: its id and name, the unified ids it allows, and its provenance name."""
+        """One record per native class: its id and name, the unified ids it allows, its provenance name, and
+        `void_allowed`, true where void stands beside the allowed classes."""
         return [{"native_id": c.id, "native_name": c.name, "allowed": list(self.allowed[c.id]),
-                 "provenance": PROVENANCE_NAMES[self.kind(c.id)]} for c in self.native.classes]
+                 "provenance": PROVENANCE_NAMES[self.kind(c.id)], "void_allowed": c.id in self.void_allowed}
+                for c in self.native.classes]
 
     @classmethod
     def from_json(cls, records: list[dict], native: Taxonomy, unified: Taxonomy) -> LabelMapping:
-        """The mapping recorded with a dataset (`to_json`'s records); `UnifyError` when a record does not fit."""
+        """The mapping recorded with a dataset (`to_json`'s records); `UnifyError` when a record does not fit.
+
+        Records written before void could stand beside classes have no `void_allowed`: it is false for them.
+        """
         allowed = {int(r["native_id"]): tuple(sorted(int(i) for i in r["allowed"])) for r in records}
+        void_allowed = frozenset(int(r["native_id"]) for r in records if r.get("void_allowed", False))
         unknown = sorted(set(allowed) - set(native.by_id))
         missing = sorted(set(native.by_id) - set(allowed))
         outside = sorted({i for ids in allowed.values() for i in ids} - {c.id for c in unified.trainable})
@@ -101,15 +141,19 @@ class LabelMapping:
             raise UnifyError(f"recorded mapping {native.name} -> {unified.name} does not fit its taxonomies: "
                              f"native ids not in the table {unknown}, native ids without a record {missing}, "
                              f"unified ids outside the taxonomy {outside}")
-        return cls(native=native, unified=unified, allowed=allowed, comments={})
+        return cls(native=native, unified=unified, allowed=allowed, comments={}, void_allowed=void_allowed)
 
     def differences(self, other: LabelMapping) -> list[str]:
-        """Native classes whose allowed sets differ between this mapping and `other`, one line each."""
-        def names(ids: tuple[int, ...]) -> str:
-            return ", ".join(self.unified.by_id[i].name for i in ids) or "void"
+        """Native classes whose lines differ between this mapping and `other` (allowed sets or void beside them),
+        one line each."""
+        def line(mapping: LabelMapping, i: int) -> tuple[tuple[int, ...], bool]:
+            return mapping.allowed.get(i, ()), i in mapping.void_allowed
 
-        return [f"{self.native.by_id[i].name!r}: {names(self.allowed[i])} here, {names(other.allowed.get(i, ()))} "
-                f"there" for i in sorted(self.allowed) if self.allowed[i] != other.allowed.get(i, ())]
+        def names(ids: tuple[int, ...], maybe_void: bool) -> str:
+            return ", ".join([*(self.unified.by_id[i].name for i in ids), *(["void"] if maybe_void else [])]) or "void"
+
+        return [f"{self.native.by_id[i].name!r}: {names(*line(self, i))} here, {names(*line(other, i))} there"
+                for i in sorted(self.allowed) if line(self, i) != line(other, i)]
 
 
 def parse_mapping(path: Path | str, native: Taxonomy, unified: Taxonomy) -> LabelMapping:
@@ -118,6 +162,7 @@ def parse_mapping(path: Path | str, native: Taxonomy, unified: Taxonomy) -> Labe
     unified.require_unified()
     problems: list[str] = []
     allowed: dict[int, tuple[int, ...]] = {}
+    void_allowed: set[int] = set()
     comments: dict[int, str] = {}
     first_line: dict[int, int] = {}
     for line_no, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
@@ -127,7 +172,8 @@ def parse_mapping(path: Path | str, native: Taxonomy, unified: Taxonomy) -> Labe
         left, sep, right = text.partition(":")
         native_name = left.strip()
         if not sep:
-            problems.append(f"line {line_no}: expected '<native class> : <unified classes | * | void>', got {raw.strip()!r}")
+            problems.append(f"line {line_no}: expected '<native class> : <unified classes | *>[, void]' or "
+                            f"'<native class> : void', got {raw.strip()!r}")
             continue
         native_class = native.by_name.get(native_name)
         if native_class is None:
@@ -138,9 +184,11 @@ def parse_mapping(path: Path | str, native: Taxonomy, unified: Taxonomy) -> Labe
             problems.append(f"line {line_no}: {native_name!r} is already mapped on line {first_line[native_class.id]}")
             continue
         first_line[native_class.id] = line_no
-        ids = _parse_targets(right, line_no, unified, problems)
-        if ids is not None:
-            allowed[native_class.id] = ids
+        targets = _parse_targets(right, line_no, unified, problems)
+        if targets is not None:
+            allowed[native_class.id], maybe_void = targets
+            if maybe_void:
+                void_allowed.add(native_class.id)
             if comment.strip():
                 comments[native_class.id] = comment.strip()
     missing = [c.name for c in native.classes if c.id not in first_line]
@@ -149,32 +197,40 @@ def parse_mapping(path: Path | str, native: Taxonomy, unified: Taxonomy) -> Labe
                         f"(add '<name> : void' to ignore them on purpose)")
     if problems:
         raise DataFileError(path, problems)
-    return LabelMapping(native=native, unified=unified, allowed=allowed, comments=comments)
+    return LabelMapping(native=native, unified=unified, allowed=allowed, comments=comments,
+                        void_allowed=frozenset(void_allowed))
 
 
-def _parse_targets(text: str, line_no: int, unified: Taxonomy, problems: list[str]) -> tuple[int, ...] | None:
+def _parse_targets(text: str, line_no: int, unified: Taxonomy,
+                   problems: list[str]) -> tuple[tuple[int, ...], bool] | None:
+    """(sorted allowed unified ids, whether void stands beside them), or None after adding to `problems`."""
     names = [n.strip() for n in text.split(",")]
-    if names == [ALL]:
-        return tuple(c.id for c in unified.trainable)
-    if names == [VOID]:
-        return ()
     if any(not n for n in names):
         problems.append(f"line {line_no}: empty unified class name in {text.strip()!r}")
         return None
-    if ALL in names or VOID in names:
-        problems.append(f"line {line_no}: '{ALL}' and '{VOID}' must stand alone, got {text.strip()!r}")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        problems.append(f"line {line_no}: {repeated[0]!r} is listed twice")
         return None
+    maybe_void = VOID in names
+    names = [n for n in names if n != VOID]
+    if not names:
+        return (), False
+    if ALL in names:
+        if len(names) > 1:
+            problems.append(f"line {line_no}: '{ALL}' already allows every class: only '{VOID}' may stand beside "
+                            f"it, got {text.strip()!r}")
+            return None
+        return tuple(c.id for c in unified.trainable), maybe_void
     ids = []
     for name in names:
         target = unified.by_name.get(name)
         if target is None or target.ignore:
             problems.append(f"line {line_no}: unknown {unified.name} class {name!r}"
                             f"{_did_you_mean(name, unified.label2id())}")
-        elif target.id in ids:
-            problems.append(f"line {line_no}: {name!r} is listed twice")
         else:
             ids.append(target.id)
-    return tuple(sorted(ids)) if len(ids) == len(names) else None
+    return (tuple(sorted(ids)), maybe_void) if len(ids) == len(names) else None
 
 
 def _did_you_mean(name: str, known) -> str:

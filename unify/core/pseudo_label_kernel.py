@@ -2,14 +2,28 @@
 
 A native class that allows exactly one unified class is copied from the ground truth; one that allows
 several lets the teacher choose among them; one that allows every class lets the teacher fill it in; one
-that allows none is void. The plain way (upsample every class score to full resolution, gather a
-(B, C, H, W) allowed mask, mask, argmax) spends most of its time on pixels the lookup tables decide alone.
-Here the tables decide first; the teacher's scores are then interpolated only at the pixels and for the
-classes still open, from their 4 low-resolution neighbours with the weights of
-`F.interpolate(mode="bilinear", align_corners=False)`. When most pixels need the teacher, dense upsampling
-is cheaper and is used instead. Both give the labels of `reference_constrained_pseudo_labels`; the only
-exception is two allowed classes whose upsampled scores lie within floating-point rounding of each other,
-a near-tie that F.interpolate itself decides differently on different devices and memory formats.
+that allows none is void. One whose mapping line lists void beside its classes (`a, b, void`) lets the
+teacher choose among them or void the pixel (provenance TEACHER_VOIDED):
+
+- without a no-object score, the pixel is void where some class outside the list scores strictly higher
+  than every listed class: the teacher sees something the listed classes do not cover;
+- with one (a trailing channel, as Mask2Former's), only the no-object score competes: the pixel is void
+  where it is strictly higher than every listed class, whatever the unlisted classes score.
+
+Ties go to the listed classes (a pixel whose best listed class equals the best score is kept), and among
+listed classes to the lowest unified id, as `argmax` breaks them. With a no-object channel, lines without
+void never take it. Pixels that keep a listed class get TEACHER_CHOSE (TEACHER_FILLED for `*, void`).
+
+The plain way (upsample every class score to full resolution, gather a (B, C, H, W) allowed mask, mask,
+argmax) spends most of its time on pixels the lookup tables decide alone. Here the tables decide first;
+the teacher's scores are then interpolated only at the pixels and for the classes still open, from their
+4 low-resolution neighbours with the weights of `F.interpolate(mode="bilinear", align_corners=False)`
+(with void beside classes, every class is open: its best score is the rival). When many pixels need
+every class or most need the teacher, dense upsampling is cheaper and is used instead. Both give the
+labels and provenance of `reference_constrained_pseudo_labels`; the only exception is a pixel whose two
+best contenders (listed classes, and the rival where void stands beside them) lie within floating-point
+rounding of each other, a near-tie that F.interpolate itself decides differently on different devices and
+memory formats.
 """
 
 from __future__ import annotations
@@ -20,13 +34,15 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from unify.core.constants import IGNORE_INDEX, IGNORED, TEACHER_CHOSE, TEACHER_FILLED
+from unify.core.constants import (IGNORE_INDEX, IGNORED, PROVENANCE_NAMES, TEACHER_CHOSE, TEACHER_FILLED,
+                                  TEACHER_VOIDED)
 from unify.core.errors import UnifyError
 from unify.core.mapping import UNKNOWN_NATIVE_ID, MappingTables
 
-NUM_PROVENANCES = 4
+NUM_PROVENANCES = len(PROVENANCE_NAMES)
 DENSE_FILL_FRACTION = 0.25
-"""Above this share of fill-in pixels, a dense upsample and argmax beats sampling each of them (measured)."""
+"""Above this share of pixels that need every class's score (fill-in, void beside classes), a dense upsample
+beats sampling each of them (measured for fill-in)."""
 DENSE_TEACHER_FRACTION = 0.8
 """Above this share of pixels that need the teacher at all, a dense upsample beats sampling (measured)."""
 
@@ -37,37 +53,56 @@ class PseudoLabels:
     provenance: torch.Tensor  # (B, H, W) uint8 provenance codes from unify.core.constants
 
 
-def constrained_pseudo_labels(probs: torch.Tensor, native: torch.Tensor, tables: MappingTables) -> PseudoLabels:
+def constrained_pseudo_labels(probs: torch.Tensor, native: torch.Tensor, tables: MappingTables,
+                              no_object: bool = False) -> PseudoLabels:
     """Unified labels at the ground truth's resolution, each pixel limited to what its native class allows.
 
-    `probs` (B, C, h, w) are the teacher's class probabilities or logits at its own output resolution,
-    `native` (B, H, W) the native ids, `tables` the mapping's lookup tables on the same device. Only the
-    argmax of the bilinearly upsampled scores counts, so logits and probabilities give the same labels.
+    `probs` (B, C, h, w) are the teacher's class scores (probabilities or logits, any floating dtype) at its
+    own output resolution; with `no_object`, (B, C + 1, h, w) whose last channel is a no-object score in the
+    same units, which competes only where void stands beside classes (module docstring). `native` (B, H, W)
+    holds integer native ids, `tables` the mapping's lookup tables on the same device. Only comparisons of
+    the bilinearly upsampled scores at a pixel count. Returns uint8 labels (255 void) and provenance codes.
+    Raises `UnifyError` for shapes, dtypes or devices that do not fit, and for native ids the mapping lacks.
     """
-    ids, provenance = _lookup(probs, native, tables)
+    ids, provenance = _lookup(probs, native, tables, no_object)
+    num_classes = tables.allowed.shape[1]
     label = tables.single.to(torch.uint8)[ids]
-    flat = label.view(-1)
-    chose = (provenance == TEACHER_CHOSE).view(-1)
-    filled = (provenance == TEACHER_FILLED).view(-1)
-    num_chose, num_filled = torch.stack([chose.sum(), filled.sum()]).tolist()
-    if num_chose + num_filled == 0:
+    flat, flat_ids, flat_provenance = label.view(-1), ids.view(-1), provenance.view(-1)
+    chose = flat_provenance == TEACHER_CHOSE
+    filled = flat_provenance == TEACHER_FILLED
+    checked = _void_checked(tables, no_object)
+    if bool(checked.any()):
+        voidable = checked[flat_ids]
+        chose &= ~voidable
+        filled &= ~voidable
+    else:
+        voidable = torch.zeros_like(chose)
+    num_chose, num_filled, num_voidable = torch.stack([chose.sum(), filled.sum(), voidable.sum()]).tolist()
+    if num_chose + num_filled + num_voidable == 0:
         return PseudoLabels(label, provenance)
     size = (native.shape[-2], native.shape[-1])
+    every_class = num_filled + num_voidable  # pixels that need the score of every class
     dense_fill = num_filled > DENSE_FILL_FRACTION * flat.numel()
-    if dense_fill or num_chose + num_filled > DENSE_TEACHER_FRACTION * flat.numel():
+    if (every_class > DENSE_FILL_FRACTION * flat.numel()
+            or num_chose + every_class > DENSE_TEACHER_FRACTION * flat.numel()):
         scores: _DenseScores | _SparseScores = _DenseScores(probs, size)
     else:
         scores = _SparseScores(probs, size)
     if dense_fill:
-        flat.copy_(torch.where(filled, scores.argmax(), flat))
+        flat.copy_(torch.where(filled, scores.argmax(num_classes), flat))
     elif num_filled:
         pixels = filled.nonzero().squeeze(1)
-        flat[pixels] = scores.at(pixels).argmax(dim=1).to(torch.uint8)
+        flat[pixels] = scores.at(pixels)[:, :num_classes].argmax(dim=1).to(torch.uint8)
     if num_chose:
         pixels = chose.nonzero().squeeze(1)
-        classes = _choice_table(tables)[ids.view(-1)[pixels]]
+        classes = _choice_table(tables, (tables.provenance == TEACHER_CHOSE) & ~checked)[flat_ids[pixels]]
         best = scores.at(pixels, classes).argmax(dim=1, keepdim=True)
         flat[pixels] = classes.gather(1, best).squeeze(1).to(torch.uint8)
+    if num_voidable:
+        pixels = voidable.nonzero().squeeze(1)
+        classes = _choice_table(tables, checked)[flat_ids[pixels]]
+        flat[pixels], voided = _choose_or_void(scores, pixels, classes, num_classes, no_object)
+        flat_provenance[pixels[voided]] = TEACHER_VOIDED
     return PseudoLabels(label, provenance)
 
 
@@ -76,19 +111,26 @@ def unconstrained_labels(probs: torch.Tensor, size: tuple[int, int]) -> torch.Te
     return _channel_argmax(F.interpolate(probs, size=size, mode="bilinear", align_corners=False))
 
 
-def reference_constrained_pseudo_labels(probs: torch.Tensor, native: torch.Tensor,
-                                        tables: MappingTables) -> PseudoLabels:
+def reference_constrained_pseudo_labels(probs: torch.Tensor, native: torch.Tensor, tables: MappingTables,
+                                        no_object: bool = False) -> PseudoLabels:
     """The plain formulation: mask the densely upsampled scores with a (B, C, H, W) allowed mask.
 
-    It is the specification `constrained_pseudo_labels` is tested against and the baseline it is
-    benchmarked against; it costs far more.
+    Arguments and result as `constrained_pseudo_labels`. Where void stands beside classes, the pixel is
+    void if its rival (the best unlisted class, or the no-object score with `no_object`) scores strictly
+    higher than its best listed class. It is the specification `constrained_pseudo_labels` is tested
+    against and the baseline it is benchmarked against; it costs far more.
     """
-    ids, provenance = _lookup(probs, native, tables)
+    ids, provenance = _lookup(probs, native, tables, no_object)
+    num_classes = tables.allowed.shape[1]
     upsampled = F.interpolate(probs, size=native.shape[-2:], mode="bilinear", align_corners=False)
+    scores = upsampled[:, :num_classes]
     allowed = tables.allowed[ids].permute(0, 3, 1, 2)
-    label = upsampled.masked_fill(~allowed, float("-inf")).argmax(dim=1)
-    label = label.masked_fill(provenance == IGNORED, IGNORE_INDEX).to(torch.uint8)
-    return PseudoLabels(label, provenance)
+    listed = scores.masked_fill(~allowed, float("-inf"))
+    label = listed.argmax(dim=1)
+    rival = upsampled[:, num_classes] if no_object else scores.masked_fill(allowed, float("-inf")).amax(dim=1)
+    voided = tables.void_allowed[ids] & (rival > listed.amax(dim=1))
+    label = label.masked_fill((provenance == IGNORED) | voided, IGNORE_INDEX).to(torch.uint8)
+    return PseudoLabels(label, provenance.masked_fill(voided, TEACHER_VOIDED))
 
 
 def tta_probabilities(predict: Callable[[torch.Tensor], torch.Tensor], pixel_values: torch.Tensor,
@@ -128,7 +170,10 @@ def tta_probabilities(predict: Callable[[torch.Tensor], torch.Tensor], pixel_val
 
 
 def provenance_statistics(labels: PseudoLabels, num_labels: int) -> torch.Tensor:
-    """(4, num_labels + 1) int64 pixel counts: row = provenance code, column = unified id (last column = void)."""
+    """(NUM_PROVENANCES, num_labels + 1) int64 pixel counts: row = provenance code, column = unified id (last = void).
+
+    Rows follow `PROVENANCE_NAMES`. Raises `UnifyError` for ids or codes outside those ranges.
+    """
     label = labels.label.reshape(-1).long()
     provenance = labels.provenance.reshape(-1).long()
     void = label == IGNORE_INDEX
@@ -142,14 +187,17 @@ def provenance_statistics(labels: PseudoLabels, num_labels: int) -> torch.Tensor
     return counts.view(NUM_PROVENANCES, num_labels + 1)
 
 
-def _lookup(probs: torch.Tensor, native: torch.Tensor, tables: MappingTables) -> tuple[torch.Tensor, torch.Tensor]:
+def _lookup(probs: torch.Tensor, native: torch.Tensor, tables: MappingTables,
+            no_object: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """Native ids as long and their provenance, after checking shapes and that every id is known."""
     if probs.dim() != 4 or native.dim() != 3 or probs.shape[0] != native.shape[0]:
         raise UnifyError(f"expected teacher scores (B, C, h, w) and native labels (B, H, W) with the same B, "
                          f"got {tuple(probs.shape)} and {tuple(native.shape)}")
-    if probs.shape[1] != tables.allowed.shape[1]:
-        raise UnifyError(f"the teacher predicts {probs.shape[1]} classes but the mapping's unified taxonomy has "
-                         f"{tables.allowed.shape[1]}")
+    num_classes = tables.allowed.shape[1]
+    if probs.shape[1] != num_classes + no_object:
+        expected = f"{num_classes} + 1 (no-object)" if no_object else f"{num_classes}"
+        raise UnifyError(f"the teacher predicts {probs.shape[1]} channels but the mapping's unified taxonomy has "
+                         f"{num_classes} classes, so {expected} were expected")
     if native.dtype.is_floating_point or native.dtype.is_complex or native.dtype == torch.bool:
         raise UnifyError(f"native labels must hold integer ids, got dtype {native.dtype}")
     if not probs.dtype.is_floating_point:
@@ -180,15 +228,44 @@ def _raise_unknown(ids: torch.Tensor) -> None:
                      f"was the label map decoded with the right taxonomy?")
 
 
-def _choice_table(tables: MappingTables) -> torch.Tensor:
+def _void_checked(tables: MappingTables, no_object: bool) -> torch.Tensor:
+    """(L,) bool: native ids whose pixels may be voided by the teacher.
+
+    Void beside every class can only be taken by a no-object score: without one, such a line is a plain
+    fill-in and goes the cheaper way.
+    """
+    if no_object:
+        return tables.void_allowed
+    return tables.void_allowed & ~tables.allowed.all(dim=1)
+
+
+def _choose_or_void(scores: _DenseScores | _SparseScores, pixels: torch.Tensor, classes: torch.Tensor,
+                    num_classes: int, no_object: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 labels (N,) at flat `pixels` (N,) whose listed classes are the rows of `classes` (N, K), 255 where
+    void, and the (N,) bool mask of the voided ones.
+
+    The rival is the no-object score, or else the best score of all classes, which beats the best listed
+    class only if an unlisted class does (a tie with a listed class is no win).
+    """
+    listed = scores.at(pixels, classes)
+    best = listed.argmax(dim=1, keepdim=True)
+    if no_object:
+        rival = scores.at(pixels, torch.full((1, 1), num_classes, device=pixels.device)).squeeze(1)
+    else:
+        rival = scores.best(pixels, num_classes)
+    voided = rival > listed.gather(1, best).squeeze(1)
+    return classes.gather(1, best).squeeze(1).to(torch.uint8).masked_fill_(voided, IGNORE_INDEX), voided
+
+
+def _choice_table(tables: MappingTables, lines: torch.Tensor) -> torch.Tensor:
     """(L, K) long: each native id's allowed unified ids in increasing order, padded with its first one.
 
-    K is the most classes a TEACHER_CHOSE native class allows. Padding with a class already in the row
-    cannot change the winner, and increasing order keeps argmax's tie-break on the lowest unified id.
+    K is the most classes a native id selected by `lines` (L,) bool allows. Padding with a class already
+    in the row cannot change the winner, and increasing order keeps argmax's tie-break on the lowest
+    unified id.
     """
     counts = tables.allowed.sum(dim=1)
-    chose = tables.provenance == TEACHER_CHOSE
-    width = int(torch.where(chose, counts, 1).max())
+    width = int(torch.where(lines, counts, 1).max())
     order = torch.argsort((~tables.allowed).to(torch.uint8), dim=1, stable=True)[:, :width]
     position = torch.arange(width, device=order.device)
     return torch.where(position < counts.unsqueeze(1), order, order[:, :1])
@@ -244,6 +321,10 @@ class _SparseScores:
         # Half precision scores are rounded as F.interpolate rounds its output, so that its ties are ours too.
         return scores.to(self.dtype)
 
+    def best(self, pixels: torch.Tensor, num_classes: int) -> torch.Tensor:
+        """(N,) the highest score among the first `num_classes` classes at flat pixel indices `pixels` (N,)."""
+        return self.at(pixels)[:, :num_classes].amax(dim=1)
+
     def _gather(self, cell: torch.Tensor, classes: torch.Tensor | None) -> torch.Tensor:
         if classes is None:
             return self.cells.index_select(0, cell)
@@ -257,6 +338,7 @@ class _DenseScores:
         self.upsampled = F.interpolate(probs, size=size, mode="bilinear", align_corners=False)
         self.width = size[1]
         self.plane = size[0] * size[1]
+        self._top: tuple[torch.Tensor, torch.Tensor] | None = None  # (max, argmax) over the classes, flat
 
     def at(self, pixels: torch.Tensor, classes: torch.Tensor | None = None) -> torch.Tensor:
         """(N, K) scores of `classes` (N, K) at flat pixel indices `pixels` (N,); all classes when None."""
@@ -270,22 +352,43 @@ class _DenseScores:
         storage = self.upsampled.as_strided((self.upsampled.numel(),), (1,))
         return storage.take(offset.unsqueeze(1) + classes * class_stride)
 
-    def argmax(self) -> torch.Tensor:
-        """(B*H*W,) uint8 argmax over the classes at every pixel."""
-        return _channel_argmax(self.upsampled).view(-1)
+    def argmax(self, num_classes: int) -> torch.Tensor:
+        """(B*H*W,) uint8 argmax over the first `num_classes` channels at every pixel."""
+        return self._max_and_argmax(num_classes)[1]
+
+    def best(self, pixels: torch.Tensor, num_classes: int) -> torch.Tensor:
+        """(N,) the highest score among the first `num_classes` classes at flat pixel indices `pixels` (N,).
+
+        For many pixels one pass over every pixel is cheaper than gathering every class at each of them.
+        """
+        if self._top is None and pixels.numel() <= DENSE_FILL_FRACTION * self.upsampled[:, 0].numel():
+            return self.at(pixels)[:, :num_classes].amax(dim=1)
+        return self._max_and_argmax(num_classes)[0].index_select(0, pixels)
+
+    def _max_and_argmax(self, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._top is None:
+            values, index = _channel_max(self.upsampled, num_classes)
+            self._top = (values.reshape(-1), index.reshape(-1))
+        return self._top
 
 
-def _channel_argmax(scores: torch.Tensor) -> torch.Tensor:
-    """`scores.argmax(dim=1)` as uint8 for (B, C, H, W) scores, with the same lowest-index tie-break.
+def _channel_argmax(scores: torch.Tensor, num_channels: int | None = None) -> torch.Tensor:
+    """`scores[:, :num_channels].argmax(dim=1)` as uint8 for (B, C, H, W) scores (all C when None)."""
+    return _channel_max(scores, scores.shape[1] if num_channels is None else num_channels)[1]
 
-    On the CPU, argmax over the channels of a contiguous (B, C, H, W) tensor is a strided reduction,
-    several times slower than a running maximum over its C contiguous planes.
+
+def _channel_max(scores: torch.Tensor, num_channels: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The max (B, H, W) and uint8 argmax over the first `num_channels` channels of (B, C, H, W) scores.
+
+    Same lowest-index tie-break as `argmax`. On the CPU, a reduction over the channels of a contiguous
+    (B, C, H, W) tensor is strided, several times slower than a running maximum over its C contiguous planes.
     """
     if scores.device.type != "cpu" or not scores.is_contiguous():
-        return scores.argmax(dim=1).to(torch.uint8)
+        kept = scores[:, :num_channels]
+        return kept.amax(dim=1), kept.argmax(dim=1).to(torch.uint8)
     best = scores[:, 0].clone()
     index = torch.zeros(best.shape, dtype=torch.uint8, device=scores.device)
-    for c in range(1, scores.shape[1]):
+    for c in range(1, num_channels):
         index.masked_fill_(scores[:, c] > best, c)
         torch.maximum(best, scores[:, c], out=best)
-    return index
+    return best, index

@@ -3,7 +3,7 @@ import pytest
 from unify.cli import main
 from unify.core.constants import FROM_GROUND_TRUTH, IGNORE_INDEX, IGNORED, TEACHER_CHOSE, TEACHER_FILLED
 from unify.core.errors import DataFileError, UnifyError
-from unify.core.mapping import get_mapping, list_mappings, parse_mapping
+from unify.core.mapping import LabelMapping, get_mapping, list_mappings, parse_mapping
 from unify.core.taxonomy import get_taxonomy, parse_taxonomy
 
 NATIVE = "id,name,color,ignore\n0,unlabeled,#000000,false\n3,road,#804080,false\n5,vehicle,#00008e,false\n9,hood,#202020,true\n"
@@ -41,19 +41,53 @@ def test_every_kind_of_line_compiles_into_lookup_tables(tmp_path, taxonomies):
     assert tables.single[[0, 3, 5, 9]].tolist() == [IGNORE_INDEX, 0, IGNORE_INDEX, IGNORE_INDEX]
     assert tables.provenance[[0, 3, 5, 9]].tolist() == [TEACHER_FILLED, FROM_GROUND_TRUTH, TEACHER_CHOSE, IGNORED]
     assert tables.known.nonzero().flatten().tolist() == [0, 3, 5, 9]
+    assert not bool(tables.void_allowed.any()) and mapping.void_allowed == frozenset()
     assert mapping.coverage() == {"one_to_one": ["road"], "one_to_many": ["vehicle"], "fill_in": ["unlabeled"],
-                                  "void": ["hood"]}
+                                  "maybe_void": [], "void": ["hood"]}
+
+
+VOID_BESIDE = """unlabeled : *, void
+road      : road, void        # one class and void: the teacher keeps it or voids the pixel
+vehicle   : void, car, truck  # void may stand anywhere in the list
+hood      : void
+"""
+
+
+def test_void_beside_classes_is_a_flag_beside_the_allowed_classes(tmp_path, taxonomies):
+    mapping = parse(tmp_path, taxonomies, VOID_BESIDE)
+    assert mapping.allowed == {0: (0, 1, 2, 3), 3: (0,), 5: (1, 2), 9: ()}
+    assert mapping.void_allowed == {0, 3, 5}
+    assert mapping.comments[3] == "one class and void: the teacher keeps it or voids the pixel"
+    tables = mapping.tables
+    assert tables.void_allowed[[0, 3, 5, 9]].tolist() == [True, True, True, False]
+    assert int(tables.void_allowed.sum()) == 3
+    # One class beside void is the teacher's decision, never copied from the ground truth.
+    assert tables.single[[0, 3, 5, 9]].tolist() == [IGNORE_INDEX] * 4
+    assert tables.provenance[[0, 3, 5, 9]].tolist() == [TEACHER_FILLED, TEACHER_CHOSE, TEACHER_CHOSE, IGNORED]
+    assert [mapping.kind(i) for i in (0, 3, 5, 9)] == [TEACHER_FILLED, TEACHER_CHOSE, TEACHER_CHOSE, IGNORED]
+    assert mapping.coverage() == {"one_to_one": [], "one_to_many": [], "fill_in": [],
+                                  "maybe_void": ["unlabeled", "road", "vehicle"], "void": ["hood"]}
+    records = {r["native_name"]: r for r in mapping.to_json()}
+    assert records["road"] == {"native_id": 3, "native_name": "road", "allowed": [0], "provenance": "teacher_chose",
+                               "void_allowed": True}
+    assert [records[n]["void_allowed"] for n in ("unlabeled", "vehicle", "hood")] == [True, True, False]
+    assert records["hood"]["allowed"] == [] and records["hood"]["provenance"] == "ignored"
+    assert mapping.tables.to("cpu").void_allowed.tolist() == tables.void_allowed.tolist()
 
 
 @pytest.mark.parametrize("text, message", [
     ("unlabeled : *\nroad : road\nroad : car\nvehicle : car\nhood : void\n", "line 3: 'road' is already mapped on line 2"),
     ("unlabeled : *\nroad : raod\nvehicle : car\nhood : void\n", "line 2: unknown unified class 'raod' (did you mean 'road'?)"),
     ("unlabeled : *\nrood : road\nroad : road\nvehicle : car\nhood : void\n", "line 2: unknown native class 'rood' (did you mean 'road'?)"),
-    ("unlabeled : *, car\nroad : road\nvehicle : car\nhood : void\n", "must stand alone"),
+    ("unlabeled : *, car\nroad : road\nvehicle : car\nhood : void\n",
+     "line 1: '*' already allows every class: only 'void' may stand beside it, got '*, car'"),
+    ("unlabeled : *, void, car\nroad : road\nvehicle : car\nhood : void\n", "only 'void' may stand beside it"),
     ("unlabeled : *\nroad road\nroad : road\nvehicle : car\nhood : void\n", "line 2: expected '<native class> :"),
     ("unlabeled : *\nroad : road,\nvehicle : car\nhood : void\n", "line 2: empty unified class name"),
     ("unlabeled : *\nroad : road, road\nvehicle : car\nhood : void\n", "'road' is listed twice"),
-    ("unlabeled : *\nroad : void\nvehicle : car\nhood : void, car\n", "must stand alone"),
+    ("unlabeled : *\nroad : road, void, void\nvehicle : car\nhood : void\n", "line 2: 'void' is listed twice"),
+    ("unlabeled : *\nroad : road, void,\nvehicle : car\nhood : void\n", "line 2: empty unified class name"),
+    ("unlabeled : *\nroad : raod, void\nvehicle : car\nhood : void\n", "line 2: unknown unified class 'raod'"),
     ("unlabeled : *\nroad : road\n", "neither mapped nor declared void: vehicle, hood"),
 ])
 def test_each_mistake_names_the_file_line_and_class(tmp_path, taxonomies, text, message):
@@ -63,9 +97,23 @@ def test_each_mistake_names_the_file_line_and_class(tmp_path, taxonomies, text, 
     assert message in str(info.value)
 
 
-def test_void_is_not_a_target_class(tmp_path, taxonomies):
-    with pytest.raises(DataFileError, match="unknown unified class 'void'|must stand alone"):
-        parse(tmp_path, taxonomies, "unlabeled : *\nroad : road, void\nvehicle : car\nhood : void\n")
+def test_a_recorded_mapping_keeps_void_beside_classes(tmp_path, taxonomies):
+    mapping = parse(tmp_path, taxonomies, VOID_BESIDE)
+    restored = LabelMapping.from_json(mapping.to_json(), *taxonomies)
+    assert (restored.allowed, restored.void_allowed) == (mapping.allowed, mapping.void_allowed)
+    assert restored.differences(mapping) == []
+    older = LabelMapping.from_json([{k: v for k, v in r.items() if k != "void_allowed"} for r in mapping.to_json()],
+                                   *taxonomies)  # records written before the flag existed
+    assert older.allowed == mapping.allowed and older.void_allowed == frozenset()
+    assert mapping.differences(older) == ["'unlabeled': road, car, truck, sky, void here, road, car, truck, sky there",
+                                          "'road': road, void here, road there",
+                                          "'vehicle': car, truck, void here, car, truck there"]
+
+
+def test_void_beside_no_class_is_refused_in_a_hand_built_mapping(tmp_path, taxonomies):
+    mapping = parse(tmp_path, taxonomies, GOOD)
+    with pytest.raises(UnifyError, match=r"native ids \[9\] .* allow no class"):
+        LabelMapping(mapping.native, mapping.unified, mapping.allowed, {}, void_allowed=frozenset({5, 9}))
 
 
 def test_registry_and_identity():
@@ -87,3 +135,4 @@ def test_check_prints_coverage(capsys):
     out = capsys.readouterr().out
     assert "one_to_many    3  road, human, large vehicle" in out
     assert "fill_in        1  unlabeled" in out and "void           1  ego vehicle" in out
+    assert "maybe_void     0" in out

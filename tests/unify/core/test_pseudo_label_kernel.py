@@ -3,11 +3,13 @@ import torch
 import torch.nn.functional as F
 
 import unify.core.pseudo_label_kernel as pl
-from unify.core.constants import FROM_GROUND_TRUTH, IGNORE_INDEX, IGNORED, TEACHER_CHOSE, TEACHER_FILLED
+from unify.core.constants import (FROM_GROUND_TRUTH, IGNORE_INDEX, IGNORED, PROVENANCE_NAMES, TEACHER_CHOSE,
+                                  TEACHER_FILLED, TEACHER_VOIDED)
 from unify.core.errors import UnifyError
 from unify.core.mapping import LabelMapping, get_mapping
 from unify.core.pseudo_label_kernel import (PseudoLabels, constrained_pseudo_labels, provenance_statistics,
-                                reference_constrained_pseudo_labels, tta_probabilities, unconstrained_labels)
+                                            reference_constrained_pseudo_labels, tta_probabilities,
+                                            unconstrained_labels)
 from unify.core.taxonomy import get_taxonomy
 
 # synthetic_shifted -> synthetic_fine has every kind of line: unlabeled (0) is filled in, road (1) may become
@@ -28,11 +30,30 @@ def all_fill_in():
     return LabelMapping(mapping.native, mapping.unified, {i: every for i in mapping.allowed}, {})
 
 
+def with_void(mapping: LabelMapping, *names: str) -> LabelMapping:
+    """`mapping` with void written beside the classes of the native classes `names`."""
+    ids = frozenset(mapping.native.by_name[n].id for n in names)
+    return LabelMapping(mapping.native, mapping.unified, mapping.allowed, mapping.comments, void_allowed=ids)
+
+
+def shifted_void():
+    """Void beside several classes (human), one (sidewalk) and every class (unlabeled); not large vehicle."""
+    return with_void(shifted(), "human", "sidewalk", "unlabeled")
+
+
+def coarse_void():
+    """Void beside every synthetic_coarse line that allows classes: most pixels may be voided."""
+    mapping = get_mapping("synthetic_coarse", "synthetic_fine")
+    return with_void(mapping, *(c.name for c in mapping.native.classes if mapping.allowed[c.id]))
+
+
 MAPPINGS = {
     "shifted": shifted,
     "coarse": lambda: get_mapping("synthetic_coarse", "synthetic_fine"),
     "identity": lambda: get_mapping("synthetic_fine", "synthetic_fine"),
     "all_fill_in": all_fill_in,
+    "shifted_void": shifted_void,
+    "coarse_void": coarse_void,
 }
 # (fill-in share, teacher share) above which the dense path runs: never, always, only for fill-in.
 PATHS = {"sparse": (2.0, 2.0), "dense": (0.0, 0.0), "dense_fill_in": (0.0, 2.0)}
@@ -83,6 +104,73 @@ def test_each_provenance_case_on_hand_built_tensors(path):
     assert result.label.shape == native.shape
 
 
+def pixel_scores(columns: list[dict[str, float]], no_object: list[float] | None = None) -> torch.Tensor:
+    """(1, 15, 1, N) scores, or (1, 16, 1, N) with a no-object channel: one column per pixel of a (1, 1, N) label
+    map, at its own resolution, so nothing is interpolated."""
+    probs = torch.zeros(1, 15 + (no_object is not None), 1, len(columns))
+    for x, scores in enumerate(columns):
+        for name, value in scores.items():
+            probs[0, FINE[name], 0, x] = value
+    if no_object is not None:
+        probs[0, 15, 0] = torch.tensor(no_object)
+    return probs
+
+
+def run_cases(cases: list[tuple], no_object: bool) -> None:
+    """Each case (native id, scores, [no-object score,] expected label name or IGNORE_INDEX, provenance)."""
+    native = torch.tensor([[[case[0] for case in cases]]], dtype=torch.uint8)
+    probs = pixel_scores([case[1] for case in cases], [case[2] for case in cases] if no_object else None)
+    tables = shifted_void().tables
+    result = constrained_pseudo_labels(probs, native, tables, no_object=no_object)
+    expected = [FINE[case[-2]] if isinstance(case[-2], str) else case[-2] for case in cases]
+    assert result.label.tolist() == [[expected]]
+    assert result.provenance.tolist() == [[[case[-1] for case in cases]]]
+    assert_same(result, reference_constrained_pseudo_labels(probs, native, tables, no_object=no_object))
+
+
+def test_void_beside_classes_on_hand_built_scores(path):
+    # shifted_void: human may be person, rider or void; sidewalk sidewalk or void; unlabeled anything or void.
+    run_cases([
+        (HUMAN, {"rider": 5.0, "person": 4.0}, "rider", TEACHER_CHOSE),  # the best class of all is listed
+        (HUMAN, {"car": 9.0, "rider": 5.0, "person": 4.0}, IGNORE_INDEX, TEACHER_VOIDED),  # car is not listed
+        (HUMAN, {"car": 5.0, "person": 5.0}, "person", TEACHER_CHOSE),  # a tie with an unlisted class keeps it
+        # Road (id 0) ties sidewalk (id 2): argmax over all classes says road, yet sidewalk is not voided.
+        (SIDEWALK, {"road": 2.0, "sidewalk": 2.0}, "sidewalk", TEACHER_CHOSE),
+        (SIDEWALK, {"sidewalk": 2.0, "building": 3.0}, IGNORE_INDEX, TEACHER_VOIDED),  # one class and void
+        (SIDEWALK, {"sidewalk": -1.0}, IGNORE_INDEX, TEACHER_VOIDED),  # every unlisted class scores 0 > -1
+        (LARGE_VEHICLE, {"car": 9.0, "truck": 1.0, "bus": 2.0}, "bus", TEACHER_CHOSE),  # no void beside
+        (CAR, {"bus": 9.0}, "car", FROM_GROUND_TRUTH),
+        (UNLABELED, {"sky": 7.0, "car": 1.0}, "sky", TEACHER_FILLED),  # void beside every class: none unlisted
+        (EGO, {"car": 1.0}, IGNORE_INDEX, IGNORED),
+    ], no_object=False)
+
+
+def test_a_no_object_score_competes_only_where_void_stands_beside_classes(path):
+    run_cases([
+        (HUMAN, {"rider": 5.0, "person": 4.0}, 6.0, IGNORE_INDEX, TEACHER_VOIDED),  # no-object beats both
+        (HUMAN, {"car": 9.0, "rider": 5.0}, 1.0, "rider", TEACHER_CHOSE),  # unlisted classes no longer void
+        (HUMAN, {"rider": 5.0}, 5.0, "rider", TEACHER_CHOSE),  # a tie keeps the listed class
+        (SIDEWALK, {"sidewalk": 1.0}, 2.0, IGNORE_INDEX, TEACHER_VOIDED),
+        (SIDEWALK, {"sidewalk": 1.0, "sky": 9.0}, 0.5, "sidewalk", TEACHER_CHOSE),
+        (UNLABELED, {"sky": 7.0}, 8.0, IGNORE_INDEX, TEACHER_VOIDED),  # '*, void': only no-object voids it
+        (UNLABELED, {"sky": 7.0}, 6.0, "sky", TEACHER_FILLED),
+        (LARGE_VEHICLE, {"bus": 2.0}, 100.0, "bus", TEACHER_CHOSE),  # no void beside: never no-object
+        (ROAD, {"lane marking": 1.0}, 100.0, "lane marking", TEACHER_CHOSE),
+        (CAR, {}, 100.0, "car", FROM_GROUND_TRUTH),
+        (EGO, {}, 100.0, IGNORE_INDEX, IGNORED),
+    ], no_object=True)
+
+
+def test_a_no_object_channel_changes_nothing_without_void_beside_classes(path):
+    generator = torch.Generator().manual_seed(11)
+    probs = torch.randn(2, 15, 6, 9, generator=generator, dtype=torch.float64)
+    with_no_object = torch.cat([probs, torch.full((2, 1, 6, 9), 100.0, dtype=torch.float64)], dim=1)
+    native = random_native(shifted(), (2, 24, 36), generator)
+    plain = constrained_pseudo_labels(probs, native, shifted().tables)
+    assert_same(constrained_pseudo_labels(with_no_object, native, shifted().tables, no_object=True), plain)
+    assert bool((plain.provenance == TEACHER_FILLED).any()) and bool((plain.provenance == TEACHER_CHOSE).any())
+
+
 def test_chooses_between_neighbours_with_bilinear_weights(path):
     # Two low-resolution columns upsampled to four: weights 1, 3/4, 1/4 and 0 on the left column.
     probs = torch.zeros(1, 15, 1, 2)
@@ -122,8 +210,10 @@ def test_ids_outside_the_table_are_an_error(bad_id):
 def test_inputs_that_do_not_fit_are_errors():
     tables = shifted().tables
     native = torch.zeros(1, 4, 4, dtype=torch.uint8)
-    with pytest.raises(UnifyError, match="predicts 19 classes but .* has 15"):
+    with pytest.raises(UnifyError, match="predicts 19 channels but .* has 15 classes, so 15 were expected"):
         constrained_pseudo_labels(torch.zeros(1, 19, 2, 2), native, tables)
+    with pytest.raises(UnifyError, match=r"predicts 15 channels .* so 15 \+ 1 \(no-object\) were expected"):
+        constrained_pseudo_labels(torch.zeros(1, 15, 2, 2), native, tables, no_object=True)
     with pytest.raises(UnifyError, match="same B"):
         constrained_pseudo_labels(torch.zeros(2, 15, 2, 2), native, tables)
     with pytest.raises(UnifyError, match="integer ids"):
@@ -155,6 +245,34 @@ def test_equals_reference_exactly_where_arithmetic_is_exact(mapping_name, factor
     teacher = ours.provenance.view(-1) != FROM_GROUND_TRUTH
     if mapping_name != "identity":
         assert bool(teacher.any())
+    if mapping_name.endswith("_void"):  # both outcomes of void beside classes occur
+        assert bool((ours.provenance == TEACHER_VOIDED).any()) and bool((ours.provenance == TEACHER_CHOSE).any())
+
+
+@pytest.mark.parametrize("mapping_name", ["shifted", "shifted_void", "coarse_void"])
+@pytest.mark.parametrize("factor", [2, 4])
+def test_with_a_no_object_channel_equals_reference_exactly(mapping_name, factor, path):
+    mapping = MAPPINGS[mapping_name]()
+    generator = torch.Generator().manual_seed(10 + factor)
+    probs = torch.randint(0, 4, (2, mapping.unified.num_labels + 1, 5, 7), generator=generator).float()
+    native = random_native(mapping, (2, 5 * factor, 7 * factor), generator)
+    ours = constrained_pseudo_labels(probs, native, mapping.tables, no_object=True)
+    assert_same(ours, reference_constrained_pseudo_labels(probs, native, mapping.tables, no_object=True))
+    assert bool((ours.provenance == TEACHER_VOIDED).any()) == (mapping_name != "shifted")
+
+
+@pytest.mark.parametrize("mapping_name", ["shifted_void", "coarse_void"])
+@pytest.mark.parametrize("sizes", [((19, 27), (75, 106)), ((50, 60), (31, 17))])
+def test_with_a_no_object_channel_equals_reference_on_random_scores(mapping_name, sizes, path):
+    mapping = MAPPINGS[mapping_name]()
+    generator = torch.Generator().manual_seed(sum(sizes[1]))
+    (h, w), (height, width) = sizes
+    probs = torch.randn(2, mapping.unified.num_labels + 1, h, w, generator=generator, dtype=torch.float64)
+    probs[:, -1] += 1.5  # a no-object score that wins now and then
+    native = random_native(mapping, (2, height, width), generator)
+    ours = constrained_pseudo_labels(probs, native, mapping.tables, no_object=True)
+    assert_same(ours, reference_constrained_pseudo_labels(probs, native, mapping.tables, no_object=True))
+    assert bool((ours.provenance == TEACHER_VOIDED).any())
 
 
 @pytest.mark.parametrize("mapping_name", list(MAPPINGS))
@@ -174,22 +292,28 @@ def test_equals_reference_on_random_scores_of_any_size(mapping_name, sizes, chan
                 reference_constrained_pseudo_labels(probs, native, mapping.tables))
 
 
-def test_float32_scores_differ_from_reference_only_at_rounding_ties(path):
-    # F.interpolate's kernels round differently across devices and memory formats; only classes within
+@pytest.mark.parametrize("mapping_name", ["shifted", "shifted_void"])
+def test_float32_scores_differ_from_reference_only_at_rounding_ties(mapping_name, path):
+    # F.interpolate's kernels round differently across devices and memory formats; only pixels whose two
+    # best contenders (listed classes, and the best unlisted class where void stands beside them) lie within
     # float32 rounding of each other may be decided differently.
-    mapping = shifted()
+    mapping = MAPPINGS[mapping_name]()
     generator = torch.Generator().manual_seed(3)
     probs = torch.randn(2, 15, 37, 53, generator=generator).softmax(dim=1)
     native = random_native(mapping, (2, 300, 411), generator)
     ours = constrained_pseudo_labels(probs, native, mapping.tables)
     reference = reference_constrained_pseudo_labels(probs, native, mapping.tables)
-    assert torch.equal(ours.provenance, reference.provenance)
-    differ = ours.label != reference.label
+    differ = (ours.label != reference.label) | (ours.provenance != reference.provenance)
     exact = F.interpolate(probs.double(), size=(300, 411), mode="bilinear", align_corners=False)
-    b, y, x = differ.nonzero(as_tuple=True)
-    gap = exact[b, ours.label[differ].long(), y, x] - exact[b, reference.label[differ].long(), y, x]
+    allowed = mapping.tables.allowed[native.long()].permute(0, 3, 1, 2)
+    rival = exact.masked_fill(allowed, float("-inf")).amax(dim=1, keepdim=True)
+    rival = rival.masked_fill(~mapping.tables.void_allowed[native.long()].unsqueeze(1), float("-inf"))
+    contenders = torch.cat([exact.masked_fill(~allowed, float("-inf")), rival], dim=1).topk(2, dim=1).values
+    gap = (contenders[:, 0] - contenders[:, 1])[differ]
     assert differ.float().mean() < 1e-4
-    assert bool((gap.abs() < 1e-6).all())
+    assert bool((gap < 1e-6).all())
+    if mapping_name == "shifted":
+        assert torch.equal(ours.provenance, reference.provenance)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -219,29 +343,36 @@ def test_unconstrained_labels_are_the_plain_argmax():
 def test_provenance_statistics_on_a_known_case():
     label = torch.tensor([[[0, 0, 2], [1, IGNORE_INDEX, 2]], [[2, 2, 2], [IGNORE_INDEX, IGNORE_INDEX, 1]]],
                          dtype=torch.uint8)
-    provenance = torch.tensor([[[0, 0, 1], [2, 3, 1]], [[0, 2, 2], [3, 3, 0]]], dtype=torch.uint8)
+    provenance = torch.tensor([[[0, 0, 1], [2, 3, 1]], [[0, 2, 2], [4, 3, 0]]], dtype=torch.uint8)
     counts = provenance_statistics(PseudoLabels(label, provenance), num_labels=3)
     assert counts.dtype == torch.int64
+    assert len(PROVENANCE_NAMES) == 5 and PROVENANCE_NAMES[TEACHER_VOIDED] == "teacher_voided"
     assert counts.tolist() == [[2, 1, 1, 0],  # ground truth: two 0s, one 1, one 2
                                [0, 0, 2, 0],  # teacher chose: two 2s
                                [0, 1, 2, 0],  # teacher filled: one 1, two 2s
-                               [0, 0, 0, 3]]  # ignored: void
+                               [0, 0, 0, 2],  # ignored: void
+                               [0, 0, 0, 1]]  # teacher voided: void
 
 
 def test_provenance_statistics_count_every_pixel_of_a_result():
     generator = torch.Generator().manual_seed(6)
-    native = random_native(shifted(), (2, 16, 16), generator)
-    result = constrained_pseudo_labels(torch.randn(2, 15, 4, 4, generator=generator), native, shifted().tables)
+    native = random_native(shifted_void(), (2, 16, 16), generator)
+    result = constrained_pseudo_labels(torch.randn(2, 15, 4, 4, generator=generator), native, shifted_void().tables)
     counts = provenance_statistics(result, num_labels=15)
     assert int(counts.sum()) == native.numel()
-    for code in range(4):
+    for code in range(len(PROVENANCE_NAMES)):
         assert int(counts[code].sum()) == int((result.provenance == code).sum())
-    assert int(counts[:, -1].sum()) == int((result.label == IGNORE_INDEX).sum()) == int(counts[IGNORED].sum())
+    assert int(counts[TEACHER_VOIDED].sum()) > 0
+    assert (int(counts[:, -1].sum()) == int((result.label == IGNORE_INDEX).sum())
+            == int(counts[IGNORED].sum()) + int(counts[TEACHER_VOIDED].sum()))
 
 
 def test_provenance_statistics_reject_ids_outside_the_taxonomy():
     labels = PseudoLabels(torch.tensor([[[3]]], dtype=torch.uint8), torch.tensor([[[0]]], dtype=torch.uint8))
     with pytest.raises(UnifyError, match=r"unified ids \[3\]"):
+        provenance_statistics(labels, num_labels=3)
+    labels = PseudoLabels(torch.tensor([[[1]]], dtype=torch.uint8), torch.tensor([[[5]]], dtype=torch.uint8))
+    with pytest.raises(UnifyError, match=r"provenance codes \[5\]; expected .* codes 0..4"):
         provenance_statistics(labels, num_labels=3)
 
 
