@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from unify.core.errors import UnifyError
@@ -23,14 +24,21 @@ def run(args: argparse.Namespace) -> int:
 
     overrides = list(args.overrides) + ([f"model={args.init}"] if args.init else [])
     metrics = train(load_config(args.config, overrides))
-    print({name: round(values["miou"], 4) for name, values in metrics.items()})
+    if _main_process():
+        print({name: round(values["miou"], 4) for name, values in metrics.items()})
     return 0
+
+
+def _main_process() -> bool:
+    """Whether this is the first of the processes a launcher started (or the only one)."""
+    return os.environ.get("RANK", "0") == "0"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m train", description="Train a SegFormer teacher or student.")
     add_arguments(parser)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    level = logging.INFO if _main_process() else logging.WARNING  # one copy of each progress line
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return run(parser.parse_args(argv))
     except UnifyError as exc:

@@ -1,18 +1,25 @@
 """Training configuration: dataclasses read from YAML, with `key=value` overrides from the command line.
 
-The resolved configuration is written into the run folder, so a run can be reproduced and resumed
-from its own folder.
+Relative paths in a config file start from its `root` (itself relative to the file; no root: the current
+directory); relative paths given as overrides start from the current directory. `load_config` makes every
+path absolute. The run folder gets the resolved config with `root: .` and every path relative to the run
+folder (`write_run_config`), so `unify train RUN/config.yaml` resumes the run from any directory.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from unify.core.errors import UnifyError
+from unify.core.segmenter import SEGFORMER_SIZES
+
+TRACKERS = ("all", "aim", "tensorboard", "wandb", "trackio", "comet_ml", "mlflow", "clearml", "dvclive", "swanlab")
+"""Experiment trackers Accelerate knows (`accelerate.utils.LoggerType`), by the names `log_with` takes."""
 
 
 @dataclass
@@ -20,7 +27,7 @@ class DataSource:
     path: str  # a folder written by `unify build` or `unify pseudo-label`
     split: str = "train"  # split of that folder to read
     weight: float = 1.0  # share of each batch drawn from this source, relative to the others
-    label_column: str | None = None  # column of unified ids; None: `unified_label` if present, else `label`
+    label_column: str | None = None  # column of unified ids; None: the folder's declared unified column
     name: str | None = None  # name in logs and metrics; None: the folder's name
 
     def __post_init__(self):
@@ -82,21 +89,30 @@ class TrainConfig:
     eval_data: list[DataSource] = field(default_factory=list)  # each evaluated separately
     model: str = "nvidia/mit-b0"  # weights to start from: Hub id or folder (the head is re-initialised when its
     # classes differ), or a size name (mit-pico, mit-nano, mit-b0 ... mit-b5) for random weights
+    root: str | None = None  # folder that relative paths in this config start from, itself relative to the
+    # config file; null: the current directory
     crop_size: tuple[int, int] = (512, 512)  # (height, width) of training crops
     scale_range: tuple[float, float] = (0.5, 2.0)  # random rescaling of the source before cropping
     augment: AugmentConfig = field(default_factory=AugmentConfig)  # photometric changes and shear of the crops
     jpeg_draft: bool = True  # decode JPEG sources at 1/2, 1/4 or 1/8 size where the sampled scale is at most that
-    batch_size: int = 8  # per process
-    steps: int = 160000  # optimiser steps
+    global_batch_size: int = 8  # images per optimiser step, over all processes and accumulation steps
+    per_device_batch_size: int | None = None  # images per forward pass of one process; null: global / processes
+    steps: int = 160000  # optimiser steps of the whole run, whatever the number of processes
     learning_rate: float = 6e-5
     weight_decay: float = 0.01
     warmup_steps: int = 1500
     poly_power: float = 1.0  # learning rate decays as (1 - step / steps) ** poly_power
     mixed_precision: str = "auto"  # auto (bf16 where the device supports it), bf16, fp16 or no
+    sync_batchnorm: bool = False  # GPU processes share BatchNorm statistics (SyncBatchNorm); False: per micro-batch
+    channels_last: bool | None = None  # channels-last memory format for model and inputs; null: on CUDA only
+    tf32: bool = True  # TF32 matmuls and convolutions on CUDA (no effect on the CPU)
+    compile: bool = False  # torch.compile the model (it was slower for mit-b0 on a GPU: 381 vs 489 images/s)
     checkpoint_every: int = 1000  # steps between checkpoints (0: only at the end)
     eval_every: int = 0  # steps between evaluations (0: only at the end)
     log_every: int = 50  # steps between log lines
-    num_workers: int = 2  # data loader processes
+    log_with: list[str] = field(default_factory=list)  # trackers besides log.jsonl: tensorboard, wandb, ...
+    num_workers: int = 2  # data loader processes per training process
+    prefetch_factor: int = 2  # batches each data loader worker prepares ahead (with num_workers > 0)
     seed: int = 0
 
     def __post_init__(self):
@@ -105,11 +121,15 @@ class TrainConfig:
         self.crop_size = tuple(self.crop_size)
         self.augment = _augment_config(self.augment)
         self.scale_range = tuple(self.scale_range)
+        self.log_with = [self.log_with] if isinstance(self.log_with, str) else list(self.log_with)
         if not self.train_data:
             raise UnifyError("train_data must list at least one data source")
-        for name in ("batch_size", "steps"):
+        for name in ("global_batch_size", "steps", "log_every", "prefetch_factor"):
             if getattr(self, name) <= 0:
                 raise UnifyError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.seed < 0:
+            raise UnifyError(f"seed must be >= 0, got {self.seed}")
+        self._check_batch_sizes()
         if len(self.crop_size) != 2 or min(self.crop_size) <= 0:
             raise UnifyError(f"crop_size must be [height, width] > 0, got {list(self.crop_size)}")
         low, high = self.scale_range
@@ -119,12 +139,25 @@ class TrainConfig:
             raise UnifyError(f"mixed_precision must be auto, bf16, fp16 or no, got {self.mixed_precision!r}")
         if not 0 <= self.warmup_steps < self.steps:
             raise UnifyError(f"warmup_steps must be in [0, steps={self.steps}), got {self.warmup_steps}")
+        unknown = [name for name in self.log_with if name not in TRACKERS]
+        if unknown:
+            raise UnifyError(f"log_with names unknown trackers {unknown}; Accelerate's are {list(TRACKERS)}")
+
+    def _check_batch_sizes(self) -> None:
+        per_device = self.per_device_batch_size
+        if per_device is None:
+            return
+        if not 0 < per_device <= self.global_batch_size or self.global_batch_size % per_device:
+            raise UnifyError(f"per_device_batch_size must divide global_batch_size={self.global_batch_size}, got "
+                             f"{per_device}; set it to one of {divisors(self.global_batch_size)} or null")
 
     def to_dict(self) -> dict:
         return _plain(dataclasses.asdict(self))
 
-    def save(self, path: Path) -> None:
-        path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+def divisors(number: int) -> list[int]:
+    """The positive divisors of `number`, largest first (for error messages that say what to set)."""
+    return [d for d in range(number, 0, -1) if number % d == 0]
 
 
 def _augment_config(value) -> AugmentConfig:
@@ -148,7 +181,11 @@ def _plain(value):
 
 
 def load_config(path: Path | str | None, overrides: list[str] = ()) -> TrainConfig:
-    """Read a YAML config and apply `key=value` overrides (values parsed as YAML)."""
+    """Read a YAML config, apply `key=value` overrides (values parsed as YAML) and make every path absolute.
+
+    Paths from the file start from its `root`; paths from the overrides from the current directory. Raises
+    `UnifyError` for a missing file, unknown or missing keys, and invalid values (naming the field).
+    """
     values: dict = {}
     if path is not None:
         path = Path(path)
@@ -158,15 +195,67 @@ def load_config(path: Path | str | None, overrides: list[str] = ()) -> TrainConf
         if not isinstance(values, dict):
             raise UnifyError(f"{path}: a training config is a YAML mapping, got {type(values).__name__}")
     known = {f.name for f in dataclasses.fields(TrainConfig)}
+    changed: dict = {}
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep:
             raise UnifyError(f"override {item!r} must look like key=value")
-        values[key.strip()] = yaml.safe_load(raw)
-    unknown = sorted(set(values) - known)
+        changed[key.strip()] = yaml.safe_load(raw)
+    unknown = sorted((set(values) | set(changed)) - known)
     if unknown:
         raise UnifyError(f"{path or 'overrides'}: unknown config keys {unknown}; known keys: {sorted(known)}")
+    root = changed.get("root", values.get("root"))
+    base = Path.cwd() if root is None or path is None else path.parent / str(root)
+    values = {**_absolute_paths(values, base), **_absolute_paths(changed, Path.cwd()), "root": None}
     missing = [k for k in ("output_dir", "taxonomy", "train_data") if k not in values]
     if missing:
         raise UnifyError(f"{path or 'overrides'}: missing required keys {missing}")
     return TrainConfig(**values)
+
+
+def absolute_paths(config: TrainConfig) -> TrainConfig:
+    """`config` with every relative path made absolute from its `root` (relative to the current directory)."""
+    base = Path.cwd() / (config.root or ".")
+    return TrainConfig(**{**_absolute_paths(config.to_dict(), base), "root": None})
+
+
+def _absolute_paths(values: dict, base: Path) -> dict:
+    """Raw config values with output_dir, data source paths and a `model` that is a local folder made absolute."""
+    values = dict(values)
+
+    def absolute(path) -> str:
+        return os.path.normpath(os.path.join(os.path.abspath(base), os.path.expanduser(str(path))))
+
+    if values.get("output_dir") is not None:
+        values["output_dir"] = absolute(values["output_dir"])
+    for key in ("train_data", "eval_data"):
+        if isinstance(values.get(key), list):
+            values[key] = [_with_path(source, absolute) for source in values[key]]
+    model = values.get("model")
+    if isinstance(model, str) and model not in SEGFORMER_SIZES and os.path.isdir(absolute(model)):
+        values["model"] = absolute(model)
+    return values
+
+
+def _with_path(source, absolute) -> DataSource | dict:
+    if isinstance(source, DataSource):
+        return dataclasses.replace(source, path=absolute(source.path))
+    if isinstance(source, dict) and "path" in source:
+        return {**source, "path": absolute(source["path"])}
+    return source
+
+
+def relative_to_run(path: str, run: Path) -> str:
+    """An absolute path written relative to the run folder (POSIX separators)."""
+    return Path(os.path.relpath(path, os.path.abspath(run))).as_posix()
+
+
+def write_run_config(config: TrainConfig, run: Path) -> None:
+    """Write `run/config.yaml`: `root: .`, output_dir `.`, and every other path relative to the run folder."""
+    values = config.to_dict()
+    values["output_dir"], values["root"] = ".", "."
+    for key in ("train_data", "eval_data"):
+        values[key] = [{**source, "path": relative_to_run(source["path"], run)} for source in values[key]]
+    if os.path.isabs(values["model"]):
+        values["model"] = relative_to_run(values["model"], run)
+    (run / "config.yaml").write_text(yaml.safe_dump(values, sort_keys=False))

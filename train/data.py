@@ -1,7 +1,9 @@
-"""Training and evaluation data from the Parquet folders the package writes.
+"""Training data from the Parquet folders the package writes.
 
-Batches are a pure function of (seed, step): which samples, and how each is augmented. So a
-run resumed from a checkpoint at step k sees exactly the batches it would have seen.
+The global batch of optimiser step s is a pure function of (seed, s, global batch size): which samples,
+and the seed each is augmented with. Each process loads only its own micro-batches of it
+(`train.parallel.BatchPlan`), so a run resumed from a checkpoint at step k, with any number of
+processes, sees exactly the batches an uninterrupted run would have seen.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from pathlib import Path
 import datasets
 import numpy as np
 import torch
+
 from train.config import DataSource
 from train.decode import open_pair
+from train.parallel import BatchPlan
 from unify.core.constants import IMAGE
 from unify.core.errors import UnifyError
 from unify.core.folder import FolderMetadata, load_split
@@ -31,7 +35,8 @@ def open_source(source: DataSource, taxonomy: Taxonomy) -> tuple[datasets.Datase
     taxonomy and the run's, or a missing folder, split or column.
     """
     if not Path(source.path).is_dir():
-        raise UnifyError(f"data source {source.path} does not exist; write it with `unify build` or `unify pseudo-label`")
+        raise UnifyError(f"data source {source.path} does not exist; write it with `unify build` or "
+                         f"`unify pseudo-label`")
     metadata = FolderMetadata.read(source.path)
     recorded = metadata.unified_taxonomy
     if [c.to_json() for c in recorded.trainable] != [c.to_json() for c in taxonomy.trainable]:
@@ -73,32 +78,57 @@ class MixedDataset(torch.utils.data.Dataset):
         return self.transform(image, label, np.random.default_rng(seed))
 
 
-class StepBatchSampler(torch.utils.data.Sampler):
-    """Batches for steps start..steps-1, drawn with replacement by source weight, seeded per step."""
+def step_seed(seed: int, step: int, *more: int) -> int:
+    """A 63-bit seed drawn from (seed, step, *more) by NumPy's SeedSequence: distinct tuples, unrelated seeds."""
+    return int(np.random.SeedSequence([seed, step, *more]).generate_state(1, np.uint64)[0] >> np.uint64(1))
 
-    def __init__(self, sizes: list[int], weights: list[float], batch_size: int, steps: int, seed: int, start: int = 0):
+
+def global_batch(probabilities: torch.Tensor, size: int, seed: int, step: int) -> list[tuple[int, int]]:
+    """The `size` (sample index, augmentation seed) pairs of optimiser step `step` (1-based).
+
+    `probabilities` (float64, one per sample of the mixed index space) weighs the draw, with replacement.
+    """
+    generator = torch.Generator().manual_seed(step_seed(seed, step))
+    indices = torch.multinomial(probabilities, size, replacement=True, generator=generator)
+    seeds = torch.randint(0, 2**31 - 1, (size,), generator=generator)
+    return list(zip(indices.tolist(), seeds.tolist()))
+
+
+class MicroBatchSampler(torch.utils.data.Sampler):
+    """One process's micro-batches of steps start+1..steps, in the order the training loop runs them."""
+
+    def __init__(self, sizes: list[int], weights: list[float], plan: BatchPlan, process_index: int, seed: int,
+                 start: int, steps: int):
         per_sample = [w / n for w, n in zip(weights, sizes) for _ in range(n)]
         self.probabilities = torch.tensor(per_sample, dtype=torch.double)
-        self.batch_size, self.steps, self.seed, self.start = batch_size, steps, seed, start
+        self.plan, self.process_index = plan, process_index
+        self.seed, self.start, self.steps = seed, start, steps
 
     def __len__(self) -> int:
-        return self.steps - self.start
+        return (self.steps - self.start) * self.plan.accumulation_steps
 
     def __iter__(self):
-        for step in range(self.start, self.steps):
-            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
-            indices = torch.multinomial(self.probabilities, self.batch_size, replacement=True, generator=generator)
-            seeds = torch.randint(0, 2**31 - 1, (self.batch_size,), generator=generator)
-            yield list(zip(indices.tolist(), seeds.tolist()))
+        size = self.plan.per_device_batch_size
+        for step in range(self.start + 1, self.steps + 1):
+            batch = global_batch(self.probabilities, self.plan.global_batch_size, self.seed, step)
+            for micro_batch in self.plan.micro_batches(self.process_index):
+                yield batch[micro_batch * size:(micro_batch + 1) * size]
 
 
-def train_loader(sources: list[DataSource], transform, taxonomy: Taxonomy, batch_size: int, steps: int, seed: int,
-                 start: int, num_workers: int) -> torch.utils.data.DataLoader:
+def train_loader(sources: list[DataSource], transform, taxonomy: Taxonomy, plan: BatchPlan, process_index: int,
+                 seed: int, start: int, steps: int, num_workers: int,
+                 prefetch_factor: int = 2) -> torch.utils.data.DataLoader:
+    """This process's micro-batches of (pixels, labels), decoded and augmented by `num_workers` processes.
+
+    Memory is pinned when CUDA is available, so that copies to the GPU can be asynchronous; workers persist
+    for the whole run. Raises `UnifyError` for a source without images.
+    """
     dataset = MixedDataset(sources, transform, taxonomy)
     sizes = [int(b - a) for a, b in zip(dataset.offsets[:-1], dataset.offsets[1:])]
     empty = [s.path for s, n in zip(sources, sizes) if n == 0]
     if empty:
         raise UnifyError(f"training sources without images: {empty}")
-    sampler = StepBatchSampler(sizes, [s.weight for s in sources], batch_size, steps, seed, start)
+    sampler = MicroBatchSampler(sizes, [s.weight for s in sources], plan, process_index, seed, start, steps)
+    workers = dict(persistent_workers=True, prefetch_factor=prefetch_factor) if num_workers > 0 else {}
     return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers,
-                                       persistent_workers=False, pin_memory=torch.cuda.is_available())
+                                       pin_memory=torch.cuda.is_available(), **workers)

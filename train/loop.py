@@ -1,79 +1,120 @@
-"""The Accelerate training loop shared by teachers and students."""
+"""The Accelerate training loop shared by teachers and students.
+
+`steps` counts optimiser steps of the whole run. Each step trains on one global batch of
+`global_batch_size` images, shared between the processes as `train.parallel` describes, so checkpoint
+names, log steps, the learning-rate schedule, the final evaluation and `metrics.json` are the same for 1
+or N processes, and a run resumed with another number of processes continues exactly. Dropout and
+drop-path are seeded per (seed, step, micro-batch), not per process.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import shutil
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import set_seed
+from accelerate.utils import ProjectConfiguration, broadcast_object_list, set_seed
 from tqdm.auto import tqdm
 
-from train.config import TrainConfig
-from train.data import open_source, train_loader
+from train.config import TrainConfig, absolute_paths, write_run_config
+from train.data import step_seed, train_loader
+from train.parallel import (BatchNormStatistics, BatchPlan, processes_without_gpu, use_sync_batchnorm,
+                            warn_single_cpu_launch)
+from train.provenance import describe_source, write_provenance
+from train.tracking import start_tracking, track_evaluation, trackers
 from train.transforms import TrainTransform
+from unify.core.errors import UnifyError
 from unify.core.evaluator import evaluate_split
 from unify.core.segmenter import Segmenter
-from unify.core.taxonomy import get_taxonomy
+from unify.core.taxonomy import Taxonomy, get_taxonomy
 
 logger = logging.getLogger(__name__)
 CHECKPOINTS = "checkpoints"
 MODEL = "model"
+METRICS_FILE = "metrics.json"
+LOG_FILE = "log.jsonl"
+STATE_FILE = "state.json"
+"""In each checkpoint: its step and batch plan; written last, so it also marks the checkpoint complete."""
+
+
+@dataclass
+class Run:
+    """What the steps of one training run work with."""
+
+    config: TrainConfig
+    folder: Path
+    accelerator: Accelerator
+    plan: BatchPlan
+    segmenter: Segmenter  # around the trained module itself (not the distributed wrapper)
+    taxonomy: Taxonomy
+    model: torch.nn.Module  # as prepared by Accelerate (DDP-wrapped under several processes)
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler  # stepped once per optimiser step, here, not by Accelerate
+    statistics: BatchNormStatistics
+    memory_format: torch.memory_format
 
 
 def train(config: TrainConfig) -> dict:
-    """Train, checkpointing and evaluating as configured; resume from the run folder's last checkpoint."""
-    output_dir = Path(config.output_dir)
-    accelerator = Accelerator(mixed_precision=_precision(config.mixed_precision))
+    """Train, checkpointing and evaluating as configured; resume from the run folder's last checkpoint.
+
+    Returns the final evaluation ({source name: {"miou", "pixel_accuracy"}}), also written to metrics.json.
+    A run whose last checkpoint is already at `steps` only writes its model and (if missing) its metrics.
+    Raises `UnifyError` for a batch plan that does not fit the number of processes, bad sources, or a
+    checkpoint of another global batch size.
+    """
+    run = _start(absolute_paths(config))
+    start = _resume(run)
+    if run.accelerator.is_main_process:
+        write_run_config(run.config, run.folder)
+    start_tracking(run.accelerator, run.config, run.folder)
+    metrics = _train_steps(run, start) if start < run.config.steps else None
+    return _finish(run, metrics)
+
+
+def _start(config: TrainConfig) -> Run:
+    """Accelerator, batch plan, checked sources, model, optimiser and schedule, prepared for the processes."""
+    folder = Path(config.output_dir)
+    warn_single_cpu_launch()
+    accelerator = Accelerator(mixed_precision=_precision(config.mixed_precision), cpu=processes_without_gpu(),
+                              dynamo_backend="inductor" if config.compile else "no",
+                              log_with=trackers(config, folder) or None,
+                              project_config=ProjectConfiguration(project_dir=str(folder)))
+    plan = BatchPlan.for_processes(config.global_batch_size, config.per_device_batch_size,
+                                   accelerator.num_processes)
     set_seed(config.seed)
+    _fast_math(config, accelerator.device)
     taxonomy = get_taxonomy(config.taxonomy)
-    for source in config.train_data + config.eval_data:  # every source checked before step 1
-        open_source(source, taxonomy)
+    sources = {role: [describe_source(s, taxonomy, folder) for s in data]  # every source checked before step 1
+               for role, data in (("train", config.train_data), ("eval", config.eval_data))}
     segmenter = Segmenter.for_training(config.model, taxonomy)
-    model, optimizer, scheduler = _build_optimisation(config, segmenter.model)
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-    start = _resume(accelerator, output_dir)
     if accelerator.is_main_process:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        config.save(output_dir / "config.yaml")
-    transform = TrainTransform.from_config(config, segmenter.normalization)
-    loader = accelerator.prepare(train_loader(config.train_data, transform, taxonomy, config.batch_size, config.steps,
-                                              config.seed, start, config.num_workers))
-    metrics: dict = {}
-    model.train()
-    progress = tqdm(total=config.steps, initial=start, desc="train", disable=not accelerator.is_main_process)
-    clock, seen = time.perf_counter(), 0
-    for step, (pixels, labels) in enumerate(loader, start=start + 1):
-        # Dropout and drop-path draw from a generator seeded by the step, so a resumed run repeats them exactly.
-        torch.manual_seed((config.seed * 1_000_003 + step) * 64 + accelerator.process_index)
-        loss = model(pixel_values=pixels, labels=labels).loss
-        accelerator.backward(loss)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        seen += pixels.shape[0] * accelerator.num_processes
-        progress.update(1)
-        if step % config.log_every == 0 or step == config.steps:
-            rate = seen / (time.perf_counter() - clock)
-            _log(accelerator, output_dir, {"step": step, "loss": loss.item(), "lr": scheduler.get_last_lr()[0],
-                                           "images_per_second": round(rate, 2)})
-            progress.set_postfix(loss=f"{loss.item():.3f}")
-        if config.checkpoint_every and step % config.checkpoint_every == 0 and step < config.steps:
-            _checkpoint(accelerator, output_dir, step)
-        if (config.eval_every and step % config.eval_every == 0) or step == config.steps:
-            metrics = _evaluate(accelerator, _unwrapped(accelerator, model, segmenter), config)
-            _log(accelerator, output_dir, {"step": step, **metrics})
-    progress.close()
-    _checkpoint(accelerator, output_dir, config.steps)
-    _save_model(accelerator, _unwrapped(accelerator, model, segmenter), output_dir / MODEL)
-    if accelerator.is_main_process:
-        (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    return metrics
+        folder.mkdir(parents=True, exist_ok=True)
+        write_provenance(folder, config, segmenter.identity, plan, sources)
+    logger.info("batches: %d images per step = %d per forward pass x %d processes x %d accumulation steps",
+                plan.global_batch_size, plan.per_device_batch_size, plan.num_processes, plan.accumulation_steps)
+    return prepare(config, folder, accelerator, plan, segmenter, taxonomy)
+
+
+def prepare(config: TrainConfig, folder: Path, accelerator: Accelerator, plan: BatchPlan, segmenter: Segmenter,
+            taxonomy: Taxonomy) -> Run:
+    """The model (memory format, SyncBatchNorm), optimiser and schedule, prepared by Accelerate for its processes."""
+    memory_format = _memory_format(config, accelerator.device)
+    module = segmenter.model.to(memory_format=memory_format)
+    module = use_sync_batchnorm(module, accelerator) if config.sync_batchnorm else module
+    segmenter.model = module
+    optimizer, scheduler = _build_optimisation(config, module)
+    model, optimizer = accelerator.prepare(module, optimizer)
+    accelerator.register_for_checkpointing(scheduler)  # not prepared: Accelerate would step it once per process
+    return Run(config, folder, accelerator, plan, segmenter, taxonomy, model, optimizer, scheduler,
+               BatchNormStatistics(module, plan, accelerator.process_index), memory_format)
 
 
 def _precision(requested: str) -> str:
@@ -82,74 +123,176 @@ def _precision(requested: str) -> str:
     return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
 
 
+def _fast_math(config: TrainConfig, device: torch.device) -> None:
+    """TF32 for float32 matmuls and convolutions on CUDA, as configured; nothing changes on the CPU."""
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = config.tf32
+        torch.backends.cudnn.allow_tf32 = config.tf32
+
+
+def _memory_format(config: TrainConfig, device: torch.device) -> torch.memory_format:
+    wanted = device.type == "cuda" if config.channels_last is None else config.channels_last
+    return torch.channels_last if wanted else torch.contiguous_format
+
+
 def _build_optimisation(config: TrainConfig, model: torch.nn.Module):
+    """AdamW (fused on CUDA; no weight decay on biases and norms) and the poly schedule with linear warm-up."""
     decay = [p for n, p in model.named_parameters() if p.ndim > 1]
     no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=config.learning_rate,
                                   fused=torch.cuda.is_available())
 
-    def poly_with_warmup(step: int) -> float:
-        if step < config.warmup_steps:
-            return (step + 1) / config.warmup_steps
-        return (1 - (step - config.warmup_steps) / (config.steps - config.warmup_steps)) ** config.poly_power
+    def poly_with_warmup(done: int) -> float:  # factor of the learning rate of step done + 1
+        if done < config.warmup_steps:
+            return (done + 1) / config.warmup_steps
+        return max(0.0, 1 - (done - config.warmup_steps) / (config.steps - config.warmup_steps)) ** config.poly_power
 
-    return model, optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, poly_with_warmup)
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, poly_with_warmup)
 
 
-def _resume(accelerator: Accelerator, output_dir: Path) -> int:
-    """The step of the last complete checkpoint, whose state is loaded; 0 for a fresh run."""
-    checkpoints = sorted((output_dir / CHECKPOINTS).glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
-    complete = [p for p in checkpoints if (p / "done").is_file()]
+def _resume(run: Run) -> int:
+    """The step of the last complete checkpoint, whose state is loaded; 0 for a fresh run.
+
+    Raises `UnifyError` when the checkpoint was trained with another global batch size (its steps would
+    mean other batches) or lacks the state record this trainer writes.
+    """
+    checkpoints = sorted((run.folder / CHECKPOINTS).glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
+    complete = [p for p in checkpoints if (p / STATE_FILE).is_file()]
     if not complete:
+        if any((p / "done").is_file() for p in checkpoints):
+            raise UnifyError(f"{run.folder / CHECKPOINTS} holds checkpoints of an older trainer, without "
+                             f"{STATE_FILE}; continue in a new output_dir, or delete {run.folder / CHECKPOINTS}")
         return 0
-    accelerator.load_state(str(complete[-1]))
-    step = int(complete[-1].name.split("-")[1])
-    logger.info("resumed from %s at step %d", complete[-1], step)
-    return step
+    state = json.loads((complete[-1] / STATE_FILE).read_text())
+    if state["global_batch_size"] != run.plan.global_batch_size:
+        raise UnifyError(f"{complete[-1]} was trained with global_batch_size={state['global_batch_size']}, the "
+                         f"config says {run.plan.global_batch_size}; set global_batch_size="
+                         f"{state['global_batch_size']} to continue it, or use a new output_dir")
+    run.accelerator.load_state(str(complete[-1]))
+    if state["num_processes"] != run.plan.num_processes:
+        logger.info("resuming step %d, trained on %d processes, with %d: each step keeps its %d images, now %d per "
+                    "forward pass x %d accumulation steps", state["step"], state["num_processes"],
+                    run.plan.num_processes, run.plan.global_batch_size, run.plan.per_device_batch_size,
+                    run.plan.accumulation_steps)
+    logger.info("resumed from %s at step %d", complete[-1], state["step"])
+    return int(state["step"])
 
 
-def _checkpoint(accelerator: Accelerator, output_dir: Path, step: int, keep: int = 2) -> None:
-    """Save the whole training state; a `done` marker makes a half-written checkpoint harmless."""
-    folder = output_dir / CHECKPOINTS / f"step-{step:08d}"
-    accelerator.save_state(str(folder))
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        (folder / "done").write_text(str(step))
-        old = sorted((output_dir / CHECKPOINTS).glob("step-*"))[:-keep]
-        for path in old:
+def _train_steps(run: Run, start: int) -> dict:
+    """Steps start+1..steps with logging, checkpoints and evaluations; returns the final evaluation."""
+    config, accelerator = run.config, run.accelerator
+    transform = TrainTransform.from_config(config, run.segmenter.normalization)
+    loader = train_loader(config.train_data, transform, run.taxonomy, run.plan, accelerator.process_index,
+                          config.seed, start, config.steps, config.num_workers, config.prefetch_factor)
+    batches = iter(loader)
+    run.model.train()
+    progress = tqdm(total=config.steps, initial=start, desc="train", disable=not accelerator.is_main_process)
+    window = (time.perf_counter(), start)  # when and at which step the images/s window opened
+    metrics: dict = {}
+    for step in range(start + 1, config.steps + 1):
+        learning_rate = run.scheduler.get_last_lr()[0]  # the rate this step uses
+        loss = optimiser_step(run, batches, step)
+        progress.update(1)
+        if step % config.log_every == 0 or step == config.steps:
+            rate = (step - window[1]) * run.plan.global_batch_size / (time.perf_counter() - window[0])
+            record = {"step": step, "loss": accelerator.reduce(loss, "mean").item(), "lr": learning_rate,
+                      "images_per_second": round(rate, 2)}
+            _log(run, record)
+            progress.set_postfix(loss=f"{record['loss']:.3f}")
+            window = (time.perf_counter(), step)
+        if step == config.steps or (config.checkpoint_every and step % config.checkpoint_every == 0):
+            _checkpoint(run, step)
+        if step == config.steps or (config.eval_every and step % config.eval_every == 0):
+            metrics = _evaluate(run, step)
+            window = (time.perf_counter(), step)
+    progress.close()
+    return metrics
+
+
+def optimiser_step(run: Run, batches: Iterator[tuple[torch.Tensor, torch.Tensor]], step: int) -> torch.Tensor:
+    """One optimiser step over this process's micro-batches; returns their mean loss, left on the device."""
+    accelerator, plan = run.accelerator, run.plan
+    run.statistics.snapshot()
+    total = torch.zeros(1, device=accelerator.device)
+    micro_batches = plan.micro_batches(accelerator.process_index)
+    for micro_batch in micro_batches:
+        pixels, labels = next(batches)
+        pixels = pixels.to(accelerator.device, non_blocking=True, memory_format=run.memory_format)
+        labels = labels.to(accelerator.device, non_blocking=True)
+        torch.manual_seed(step_seed(run.config.seed, step, micro_batch))  # dropout: the same whoever runs it
+        last = micro_batch == micro_batches[-1]
+        with contextlib.nullcontext() if last else accelerator.no_sync(run.model):
+            loss = run.model(pixel_values=pixels, labels=labels).loss / plan.accumulation_steps
+            accelerator.backward(loss)
+        total += loss.detach()
+    run.statistics.merge()
+    run.optimizer.step()
+    run.scheduler.step()
+    run.optimizer.zero_grad(set_to_none=True)
+    return total
+
+
+def _checkpoint(run: Run, step: int, keep: int = 2) -> None:
+    """Save the whole training state; the state record, written last, makes a half-written checkpoint harmless."""
+    folder = run.folder / CHECKPOINTS / f"step-{step:08d}"
+    run.accelerator.save_state(str(folder))
+    run.accelerator.wait_for_everyone()
+    if run.accelerator.is_main_process:
+        (folder / STATE_FILE).write_text(json.dumps({"step": step, **run.plan.to_json()}, indent=2) + "\n")
+        complete = sorted(p for p in (run.folder / CHECKPOINTS).glob("step-*") if (p / STATE_FILE).is_file())
+        for path in complete[:-keep]:
             shutil.rmtree(path)
 
 
-def _unwrapped(accelerator: Accelerator, model, segmenter: Segmenter) -> Segmenter:
-    """The segmenter around the trained weights, without the distributed wrapper."""
-    return Segmenter(accelerator.unwrap_model(model), segmenter.mean, segmenter.std, segmenter.rescale,
-                     segmenter.identity)
-
-
-def _evaluate(accelerator: Accelerator, segmenter: Segmenter, config: TrainConfig) -> dict:
-    """mIoU and pixel accuracy on every evaluation source, split across the processes and summed."""
+def _evaluate(run: Run, step: int) -> dict:
+    """mIoU and pixel accuracy on every evaluation source, split across the processes and summed; logged."""
     results = {}
-    for source in config.eval_data:
-        evaluation = evaluate_split(segmenter, source.path, source.split, label_column=source.label_column,
-                                    native=False, process_index=accelerator.process_index,
-                                    num_processes=accelerator.num_processes,
-                                    show_progress=accelerator.is_main_process, description=f"evaluate {source.name}")
+    for source in run.config.eval_data:
+        evaluation = evaluate_split(run.segmenter, source.path, source.split, label_column=source.label_column,
+                                    native=False, process_index=run.accelerator.process_index,
+                                    num_processes=run.accelerator.num_processes,
+                                    show_progress=run.accelerator.is_main_process,
+                                    description=f"evaluate {source.name}")
         scores = evaluation.unified.scores
         results[source.name] = {"miou": scores.miou, "pixel_accuracy": scores.pixel_accuracy}
+    if results:
+        _log(run, {"step": step, **results})
+        track_evaluation(run.accelerator, run.segmenter, run.config.eval_data, results, step, run.taxonomy)
     return results
 
 
-def _save_model(accelerator: Accelerator, segmenter: Segmenter, folder: Path) -> None:
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        segmenter.save(folder)
+def _finish(run: Run, metrics: dict | None) -> dict:
+    """Write the model and metrics.json; evaluate first when this launch trained no step and they are missing."""
+    if metrics is None:
+        logger.info("the run is already at step %d of %d: writing its model and metrics", run.config.steps,
+                    run.config.steps)
+        metrics = broadcast_object_list([_complete_metrics(run) if run.accelerator.is_main_process else None])[0]
+        if metrics is None:
+            metrics = _evaluate(run, run.config.steps)
+    run.accelerator.wait_for_everyone()
+    if run.accelerator.is_main_process:
+        run.segmenter.save(run.folder / MODEL)
+        (run.folder / METRICS_FILE).write_text(json.dumps(metrics, indent=2))
+    run.accelerator.end_training()
+    return metrics
 
 
-def _log(accelerator: Accelerator, output_dir: Path, record: dict) -> None:
-    if not accelerator.is_main_process:
+def _complete_metrics(run: Run) -> dict | None:
+    """metrics.json when it scores every evaluation source, else None."""
+    path = run.folder / METRICS_FILE
+    metrics = json.loads(path.read_text()) if path.is_file() else None
+    return metrics if metrics is not None and set(metrics) == {s.name for s in run.config.eval_data} else None
+
+
+def _log(run: Run, record: dict) -> None:
+    """One line in log.jsonl and the log, and the numbers to the trackers (main process)."""
+    scalars = {k: v for k, v in record.items() if k != "step" and not isinstance(v, dict)}
+    if scalars:  # evaluation scores go to the trackers through `track_evaluation`
+        run.accelerator.log(scalars, step=record["step"])
+    if not run.accelerator.is_main_process:
         return
     logger.info(" ".join(f"{k}={v:.4g}" if isinstance(v, float) and math.isfinite(v) else f"{k}={v}"
                          for k, v in record.items()))
-    with open(output_dir / "log.jsonl", "a") as f:
+    with open(run.folder / LOG_FILE, "a") as f:
         f.write(json.dumps(record) + "\n")

@@ -95,8 +95,9 @@ def _build_datasets(folder: Path, s: DemoSettings) -> dict[str, Path]:
 
 def _train_config(output_dir: Path, train_data, eval_data, s: DemoSettings) -> TrainConfig:
     return TrainConfig(output_dir=str(output_dir), taxonomy=TAXONOMY, model=s.model, train_data=train_data,
-                       eval_data=eval_data, crop_size=(128, 256), scale_range=(0.75, 1.5), batch_size=s.batch_size,
-                       steps=s.steps, learning_rate=s.learning_rate, warmup_steps=max(1, s.steps // 20),
+                       eval_data=eval_data, crop_size=(128, 256), scale_range=(0.75, 1.5),
+                       global_batch_size=s.batch_size, steps=s.steps, learning_rate=s.learning_rate,
+                       warmup_steps=max(1, s.steps // 20),
                        checkpoint_every=0, log_every=max(1, s.steps // 10), num_workers=s.num_workers,
                        augment=AugmentConfig() if s.augment else AugmentConfig.none())
 

@@ -70,7 +70,7 @@ def test_unify_train_init_fine_tunes_the_published_student(student, tmp_path, ca
     config = tmp_path / "finetune.yaml"
     config.write_text(yaml.safe_dump({
         "output_dir": str(tmp_path / "run"), "taxonomy": "synthetic_fine", "model": "mit-b0",
-        "train_data": [{"path": str(tmp_path / "data")}], "crop_size": [64, 64], "batch_size": 2, "steps": 2,
+        "train_data": [{"path": str(tmp_path / "data")}], "crop_size": [64, 64], "global_batch_size": 2, "steps": 2,
         "warmup_steps": 0, "checkpoint_every": 0, "num_workers": 0}))
 
     assert main(["train", str(config), "--init", "tester/student"]) == 0

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from train.config import AugmentConfig, TrainConfig, load_config
+from train.config import AugmentConfig, TrainConfig, load_config, write_run_config
 from train.decode import open_pair
 from train.transforms import TrainTransform, gaussian_blur, hue_saturation, shear_grid
 from unify.core.constants import IGNORE_INDEX, IMAGE
@@ -277,8 +277,8 @@ def test_the_training_config_carries_the_settings_to_the_transform(tmp_path):
     assert config.augment == dataclasses.replace(AugmentConfig(), brightness=(0.9, 1.1), blur_probability=0)
     transform = TrainTransform.from_config(config)
     assert transform.augment is config.augment and transform.jpeg_draft is False
-    config.save(tmp_path / "saved.yaml")
-    assert load_config(tmp_path / "saved.yaml").augment == config.augment
+    write_run_config(config, tmp_path)
+    assert load_config(tmp_path / "config.yaml").augment == config.augment
     assert load_config(path, ["augment={hue_degrees: [0, 0]}"]).augment.hue_degrees == (0.0, 0.0)
     assert TrainConfig(output_dir="x", taxonomy="t", train_data=[{"path": "x"}]).jpeg_draft is True
 

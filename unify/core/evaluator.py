@@ -109,8 +109,9 @@ def evaluate_split(segmenter: Segmenter, folder: Path | str, split: str, *, labe
         raise UnifyError(f"{folder}: split {split!r} has no column(s) {missing}; it has {table.column_names}")
     table = table.select_columns(["image", "image_id", *columns])
     rows = range(process_index, len(table), num_processes)
-    unified_matrix = ConfusionMatrix(segmenter.num_labels) if unified_column else None
-    native_matrix = ConfusionMatrix(len(collapse.names)) if collapse else None
+    device = segmenter.device  # every process sums its matrices, also one that was given no image
+    unified_matrix = ConfusionMatrix(segmenter.num_labels, device=device) if unified_column else None
+    native_matrix = ConfusionMatrix(len(collapse.names), device=device) if collapse else None
     count = 0
     was_training = segmenter.model.training
     segmenter.model.eval()

@@ -29,10 +29,16 @@ def json_number(value: float) -> float | None:
 
 
 class ConfusionMatrix:
-    def __init__(self, num_classes: int, ignore_index: int = IGNORE_INDEX):
+    def __init__(self, num_classes: int, ignore_index: int = IGNORE_INDEX, device: torch.device | str | None = None):
+        """`device`: where the (C, C) int64 matrix lives; None: created on the first update's device.
+
+        Give it when the matrix is summed across processes: a process that sees no image must still take part.
+        """
         self.num_classes = num_classes
         self.ignore_index = ignore_index
-        self.matrix: torch.Tensor | None = None  # created on the first update's device
+        self.matrix: torch.Tensor | None = None
+        if device is not None:
+            self.matrix = torch.zeros(num_classes, num_classes, dtype=torch.int64, device=device)
 
     def update(self, prediction: torch.Tensor, target: torch.Tensor) -> None:
         """Count (truth, prediction) pairs; target pixels outside 0..C-1 (void included) are skipped."""
