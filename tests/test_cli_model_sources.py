@@ -34,7 +34,7 @@ def arguments(verb: str, model: Path, built: Path, tmp_path: Path) -> list[str]:
         config = tmp_path / "config.yaml"
         config.write_text(yaml.safe_dump({"output_dir": str(tmp_path / "out"), "taxonomy": "synthetic_fine",
                                           "model": "mit-pico", "train_data": [{"path": str(built)}], "steps": 2,
-                                          "warmup_steps": 0, "crop_size": [32, 32], "batch_size": 1,
+                                          "warmup_steps": 0, "crop_size": [32, 32], "global_batch_size": 1,
                                           "num_workers": 0}))
         return ["train", str(config), "--init", str(model)]
     if verb == "evaluate":

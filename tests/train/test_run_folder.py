@@ -94,5 +94,5 @@ def test_a_model_folder_to_start_from_is_written_relative_to_the_run(project):
     second = project / "runs" / "second"
     assert yaml.safe_load((second / "config.yaml").read_text())["model"] == "../first/model"
     model = json.loads((second / "provenance.json").read_text())["model"]
-    assert model["name"] == "model" and len(model["sha256"]) == 64
+    assert model["name"] == "first" and len(model["sha256"]) == 64
     assert Path(load_config(second / "config.yaml").model) == project / "runs" / "first" / "model"
