@@ -136,10 +136,12 @@ def evaluate_datasets(model: str | Path, specs: list[DatasetSpec], output_dir: P
     Each dataset's evaluation.json, evaluation.md and confusion PNGs go into `output_dir/<spec.name>/`;
     `output_dir/summary.json` and `summary.md` hold one row per dataset (`summary_rows`: WildDash 2 first,
     then in the order given), the model's identity once. Returns what summary.json holds. Raises
-    `UnifyError` for two specs of one name, and as `evaluate_model` does, before any dataset is scored for
-    a folder without the requested split.
+    `UnifyError` for no spec or two specs of one name, and as `evaluate_model` does, before any dataset is
+    scored for a folder without the requested split.
     """
     output_dir = Path(output_dir)
+    if not specs:
+        raise UnifyError("no dataset to evaluate: give at least one")
     repeated = sorted(name for name, count in Counter(spec.name for spec in specs).items() if count > 1)
     if repeated:
         raise UnifyError(f"several datasets are named {', '.join(repeated)}: their outputs would share a folder; "
@@ -155,7 +157,7 @@ def evaluate_datasets(model: str | Path, specs: list[DatasetSpec], output_dir: P
                "datasets": [{"folder": name, **row} for name, row in zip(ordered, rows)]}
     (output_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     model_record = summary["model"]
-    text = [f"# {escape(model_record['name'])} on {len(rows)} datasets",
+    text = [f"# {escape(model_record['name'])} on {len(rows)} dataset{'s' if len(rows) > 1 else ''}",
             f"Weights sha256 {code(model_record['sha256'])}. {SUMMARY_EXPLANATION}",
             summary_table(rows),
             "Per-class tables: " + ", ".join(code(f"{name}/{EVALUATION_TABLE}") for name in ordered) + "."]
