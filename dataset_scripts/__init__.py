@@ -31,8 +31,12 @@ def builder_registry() -> dict[str, type[DrivingDatasetBuilder]]:
         for _, cls in inspect.getmembers(module, inspect.isclass):
             if issubclass(cls, DrivingDatasetBuilder) and cls.__module__ == module.__name__ and cls.NAME:
                 if cls.NAME in registry:
-                    logger.warning("builder name %r registered twice (%s and %s); keeping the first",
-                                   cls.NAME, registry[cls.NAME].__module__, cls.__module__)
+                    logger.warning(
+                        "builder name %r registered twice (%s and %s); keeping the first",
+                        cls.NAME,
+                        registry[cls.NAME].__module__,
+                        cls.__module__,
+                    )
                     continue
                 registry[cls.NAME] = cls
     return registry

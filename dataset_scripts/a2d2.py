@@ -45,8 +45,10 @@ class A2D2(DrivingDatasetBuilder):
 
     NAME = "a2d2"
     DEFAULT_UNIFIED_TAXONOMY = "cityscapes19"
-    DESCRIPTION = ("A2D2 semantic segmentation: 41,277 frames from six cameras of an Audi, in 23 scenes from southern "
-                   "Germany, labelled in 55 colour-coded classes (several instance shades per object class).")
+    DESCRIPTION = (
+        "A2D2 semantic segmentation: 41,277 frames from six cameras of an Audi, in 23 scenes from southern "
+        "Germany, labelled in 55 colour-coded classes (several instance shades per object class)."
+    )
     HOMEPAGE = "https://www.a2d2.audi/"
     LICENSE = "CC BY-ND 4.0"
     CITATION = _CITATION
@@ -92,5 +94,6 @@ def check_class_list(path: Path, taxonomy: Taxonomy) -> None:
         raise DataFileError(path, [f"not a readable JSON object of '#rrggbb': 'class name' ({exc})"]) from exc
     if not isinstance(entries, dict):
         raise DataFileError(path, [f"expected a JSON object of '#rrggbb': 'class name', got {type(entries).__name__}"])
-    check_class_table(path, [(str(color).lower(), str(name)) for color, name in entries.items()], taxonomy,
-                      by_color=True)
+    check_class_table(
+        path, [(str(color).lower(), str(name)) for color, name in entries.items()], taxonomy, by_color=True
+    )

@@ -62,7 +62,8 @@ class ACDC(DrivingDatasetBuilder):
     LAYOUT_HELP = "root containing rgb_anon/<condition>/<split>/ and gt/<condition>/<split>/ (registration required)"
     BUILDER_CONFIG_CLASS = ACDCConfig
     BUILDER_CONFIGS = [ACDCConfig(name="all", native_taxonomy="acdc")] + [
-        ACDCConfig(name=condition, native_taxonomy="acdc", conditions=(condition,)) for condition in CONDITIONS]
+        ACDCConfig(name=condition, native_taxonomy="acdc", conditions=(condition,)) for condition in CONDITIONS
+    ]
     DEFAULT_CONFIG_NAME = "all"
 
     def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
@@ -71,10 +72,13 @@ class ACDC(DrivingDatasetBuilder):
         for condition in self.config.conditions:
             for folder, split in SPLITS.items():
                 label_dir = None if folder == "test" else data_dir / "gt" / condition / folder
-                pairs = scan_pairs(data_dir / "rgb_anon" / condition / folder, "_rgb_anon.png",
-                                   label_dir, "_gt_labelIds.png")
-                by_split[split] += [RawSample(image_id=f"{condition}_{frame}", image_path=image, label_path=label)
-                                    for _, frame, image, label in pairs]
+                pairs = scan_pairs(
+                    data_dir / "rgb_anon" / condition / folder, "_rgb_anon.png", label_dir, "_gt_labelIds.png"
+                )
+                by_split[split] += [
+                    RawSample(image_id=f"{condition}_{frame}", image_path=image, label_path=label)
+                    for _, frame, image, label in pairs
+                ]
         return by_split
 
     def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
@@ -92,8 +96,11 @@ class ACDC(DrivingDatasetBuilder):
             return label, data
         invalid = decode_label(invalid_path.read_bytes(), invalid_path) != 0
         if invalid.shape != label.shape:
-            raise BadSampleError(invalid_path, f"invalid mask is {invalid.shape[1]}x{invalid.shape[0]} but its "
-                                               f"label {path} is {label.shape[1]}x{label.shape[0]}")
+            raise BadSampleError(
+                invalid_path,
+                f"invalid mask is {invalid.shape[1]}x{invalid.shape[0]} but its "
+                f"label {path} is {label.shape[1]}x{label.shape[0]}",
+            )
         if not invalid.any():
             return label, data
         label = label.copy()

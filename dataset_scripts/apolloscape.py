@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
 
 _ROAD_GLOBS = ("road*_seg", "road*_ins")
@@ -33,8 +32,10 @@ class ApolloScape(DrivingDatasetBuilder):
 
     NAME = "apolloscape"
     DEFAULT_UNIFIED_TAXONOMY = "cityscapes19"
-    DESCRIPTION = ("ApolloScape scene parsing: 3384x2710 frames from Chinese cities with pixel labels in 36 "
-                   "classes, including group classes for crowds of people and vehicles.")
+    DESCRIPTION = (
+        "ApolloScape scene parsing: 3384x2710 frames from Chinese cities with pixel labels in 36 "
+        "classes, including group classes for crowds of people and vehicles."
+    )
     HOMEPAGE = "https://apolloscape.auto/scene.html"
     LICENSE = "ApolloScape terms of use: non-commercial, educational and research use only"
     CITATION = _CITATION

@@ -21,8 +21,15 @@ from PIL import Image
 
 from unify.core.constants import DATASET, IGNORE_INDEX, IMAGE, IMAGE_ID, LABEL, UNIFIED_LABEL
 from unify.core.errors import BadSampleError, UnifyError
-from unify.core.images import (TRANSPOSING_ORIENTATIONS, encode_label, exif_orientation, image_size_from_bytes,
-                               label_to_stored_grid, neutralize_orientation, read_id_label)
+from unify.core.images import (
+    TRANSPOSING_ORIENTATIONS,
+    encode_label,
+    exif_orientation,
+    image_size_from_bytes,
+    label_to_stored_grid,
+    neutralize_orientation,
+    read_id_label,
+)
 from unify.core.mapping import LabelMapping, get_mapping
 
 logger = logging.getLogger(__name__)
@@ -129,22 +136,30 @@ class DrivingDatasetBuilder(datasets.GeneratorBasedBuilder):
         return get_mapping(self.config.native_taxonomy, self.unified_taxonomy)
 
     def _info(self) -> datasets.DatasetInfo:
-        features = datasets.Features({
-            IMAGE: datasets.Image(),
-            LABEL: datasets.Image(),
-            UNIFIED_LABEL: datasets.Image(),
-            IMAGE_ID: datasets.Value("string"),
-            DATASET: datasets.Value("string"),
-            **self.extra_features(),
-        })
-        return datasets.DatasetInfo(description=self.DESCRIPTION, features=features, homepage=self.HOMEPAGE,
-                                    license=self.LICENSE, citation=self.CITATION)
+        features = datasets.Features(
+            {
+                IMAGE: datasets.Image(),
+                LABEL: datasets.Image(),
+                UNIFIED_LABEL: datasets.Image(),
+                IMAGE_ID: datasets.Value("string"),
+                DATASET: datasets.Value("string"),
+                **self.extra_features(),
+            }
+        )
+        return datasets.DatasetInfo(
+            description=self.DESCRIPTION,
+            features=features,
+            homepage=self.HOMEPAGE,
+            license=self.LICENSE,
+            citation=self.CITATION,
+        )
 
     def _require_data_dir(self) -> Path:
         data_dir = self.config.data_dir
         if not data_dir:
-            raise UnifyError(f"{self.NAME} needs data_dir=<{self.LAYOUT_HELP}>; none was given. "
-                             f"Download it from {self.HOMEPAGE}")
+            raise UnifyError(
+                f"{self.NAME} needs data_dir=<{self.LAYOUT_HELP}>; none was given. Download it from {self.HOMEPAGE}"
+            )
         if not Path(data_dir).is_dir():
             raise self.layout_error(Path(data_dir), "is not a folder")
         return Path(data_dir)
@@ -154,8 +169,10 @@ class DrivingDatasetBuilder(datasets.GeneratorBasedBuilder):
 
         `problem` continues the sentence after the folder's path ("has no split list train.lst").
         """
-        return UnifyError(f"{self.NAME}: {folder} {problem}; {folder_contents(folder)}; expected {self.LAYOUT_HELP}. "
-                          f"Download it from {self.HOMEPAGE}")
+        return UnifyError(
+            f"{self.NAME}: {folder} {problem}; {folder_contents(folder)}; expected {self.LAYOUT_HELP}. "
+            f"Download it from {self.HOMEPAGE}"
+        )
 
     def _prepare_split(self, *args, **kwargs):
         """Write a split with Arrow on the system allocator, then put the previous one back.
@@ -175,8 +192,11 @@ class DrivingDatasetBuilder(datasets.GeneratorBasedBuilder):
         by_split = self.list_samples(self._require_data_dir() if self.LAYOUT_HELP else None)
         if not any(by_split.values()):
             raise self.layout_error(Path(self.config.data_dir or "."), "holds no sample where this builder looks")
-        return [datasets.SplitGenerator(name=split, gen_kwargs={"samples": samples})
-                for split, samples in by_split.items() if samples]
+        return [
+            datasets.SplitGenerator(name=split, gen_kwargs={"samples": samples})
+            for split, samples in by_split.items()
+            if samples
+        ]
 
     def _generate_examples(self, samples: list[RawSample]):
         mapping = self.mapping
@@ -196,8 +216,10 @@ class DrivingDatasetBuilder(datasets.GeneratorBasedBuilder):
         label = loaded.label
         source = sample.label_path or sample.image_path
         if label.shape != (height, width):
-            raise BadSampleError(source, f"label is {label.shape[1]}x{label.shape[0]} but its image "
-                                         f"{sample.image_path} is {width}x{height}")
+            raise BadSampleError(
+                source,
+                f"label is {label.shape[1]}x{label.shape[0]} but its image {sample.image_path} is {width}x{height}",
+            )
         unified = unified_ground_truth(label, mapping, source)
         label_bytes = loaded.label_bytes if loaded.label_bytes is not None else encode_label(label)
         return {
@@ -263,10 +285,19 @@ def on_stored_grid(loaded: LoadedSample, sample: RawSample) -> LoadedSample:
     if orientation == 1:
         return loaded
     width, height = image_size_from_bytes(loaded.image_bytes, sample.image_path)
-    if (orientation in TRANSPOSING_ORIENTATIONS and loaded.label.shape != (height, width)
-            and loaded.label.shape == (width, height)):
-        logger.debug("%s: label drawn on the displayed picture of %s (EXIF orientation %d); moved onto its stored "
-                     "%dx%d grid", source, sample.image_path, orientation, width, height)
+    if (
+        orientation in TRANSPOSING_ORIENTATIONS
+        and loaded.label.shape != (height, width)
+        and loaded.label.shape == (width, height)
+    ):
+        logger.debug(
+            "%s: label drawn on the displayed picture of %s (EXIF orientation %d); moved onto its stored %dx%d grid",
+            source,
+            sample.image_path,
+            orientation,
+            width,
+            height,
+        )
         loaded.label, loaded.label_bytes = label_to_stored_grid(loaded.label, orientation), None
     loaded.image_bytes = neutralize_orientation(loaded.image_bytes, sample.image_path)
     return loaded
@@ -301,5 +332,8 @@ def unified_ground_truth(native: np.ndarray, mapping: LabelMapping, source: Path
 def _unknown_ids_error(native: np.ndarray, mapping: LabelMapping, source: Path | str) -> BadSampleError:
     present = np.flatnonzero(np.bincount(native.ravel().astype(np.int64)))
     unknown = [int(i) for i in present if i not in mapping.native.by_id]
-    return BadSampleError(source, f"label ids {unknown} are not in the {mapping.native.name} "
-                                  f"taxonomy (known ids: {sorted(mapping.native.by_id)})")
+    return BadSampleError(
+        source,
+        f"label ids {unknown} are not in the {mapping.native.name} "
+        f"taxonomy (known ids: {sorted(mapping.native.by_id)})",
+    )

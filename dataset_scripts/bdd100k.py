@@ -55,24 +55,33 @@ class BDD100K(DrivingDatasetBuilder):
     LICENSE = "BDD100K license: non-commercial research use, no redistribution"
     CITATION = _CITATION
     REDISTRIBUTION_ALLOWED = False
-    LAYOUT_HELP = ("root containing images/10k/{train,val}/ and labels/sem_seg/masks/{train,val}/ (2020 release), "
-                   "or seg/images/{train,val}/ and seg/labels/{train,val}/*_train_id.png (2018 release), "
-                   "or that seg/ folder itself")
+    LAYOUT_HELP = (
+        "root containing images/10k/{train,val}/ and labels/sem_seg/masks/{train,val}/ (2020 release), "
+        "or seg/images/{train,val}/ and seg/labels/{train,val}/*_train_id.png (2018 release), "
+        "or that seg/ folder itself"
+    )
     BUILDER_CONFIGS = [DrivingConfig(name="sem_seg", native_taxonomy="bdd100k")]
 
     def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
         """The train and val frames of the release `_release` finds, ids the frame names; a layout error otherwise."""
         root, (images, masks, mask_name) = self._release(data_dir)
-        return {split: pair_by_stem((root / images / folder).glob("*.jpg"), root / masks / folder, mask_name)
-                for folder, split in SPLITS.items()}
+        return {
+            split: pair_by_stem((root / images / folder).glob("*.jpg"), root / masks / folder, mask_name)
+            for folder, split in SPLITS.items()
+        }
 
     def _release(self, data_dir: Path) -> tuple[Path, tuple[str, str, str]]:
         """The folder the layout is relative to, and the layout: 2020 where it is complete, else 2018's seg/."""
         seg = next((folder for folder in (data_dir / "seg", data_dir) if _holds(folder, RELEASE_2018)), None)
         if _holds(data_dir, RELEASE_2020):
             if seg is not None:
-                logger.warning("%s: %s holds both the 2020 release (images/10k/) and the 2018 one (%s); building "
-                               "from the 2020 one", self.NAME, data_dir, seg)
+                logger.warning(
+                    "%s: %s holds both the 2020 release (images/10k/) and the 2018 one (%s); building "
+                    "from the 2020 one",
+                    self.NAME,
+                    data_dir,
+                    seg,
+                )
             return data_dir, RELEASE_2020
         if seg is not None:
             return seg, RELEASE_2018

@@ -18,8 +18,14 @@ from pathlib import Path
 import numpy as np
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
-from dataset_scripts.native_files import (check_class_table, color_table, hex_color, pair_by_stem, read_color_coded,
-                                         split_names)
+from dataset_scripts.native_files import (
+    check_class_table,
+    color_table,
+    hex_color,
+    pair_by_stem,
+    read_color_coded,
+    split_names,
+)
 from unify.core.errors import DataFileError
 from unify.core.taxonomy import Taxonomy, get_taxonomy
 
@@ -50,8 +56,10 @@ class CamVid(DrivingDatasetBuilder):
 
     NAME = "camvid"
     DEFAULT_UNIFIED_TAXONOMY = "cityscapes19"
-    DESCRIPTION = ("CamVid: 701 frames of driving video from Cambridge at 960x720, labelled in 32 colour-coded "
-                   "classes, or in 11 of them (mseg-api's camvid-11).")
+    DESCRIPTION = (
+        "CamVid: 701 frames of driving video from Cambridge at 960x720, labelled in 32 colour-coded "
+        "classes, or in 11 of them (mseg-api's camvid-11)."
+    )
     HOMEPAGE = "http://mi.eng.cam.ac.uk/research/projects/VideoRec/CamVid/"
     LICENSE = "Research use; see the authors' page"
     CITATION = _CITATION
@@ -71,8 +79,10 @@ class CamVid(DrivingDatasetBuilder):
         class_dict = data_dir / _CLASS_DICT
         if class_dict.is_file():
             check_class_dict(class_dict, get_taxonomy(_LABEL_TAXONOMY))
-        return {split: pair_by_stem((data_dir / folder).glob("*.png"), data_dir / f"{folder}_labels", "{stem}_L.png")
-                for folder, split in SPLITS.items()}
+        return {
+            split: pair_by_stem((data_dir / folder).glob("*.png"), data_dir / f"{folder}_labels", "{stem}_L.png")
+            for folder, split in SPLITS.items()
+        }
 
     def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
         """Ids of the configuration's table: the colour label decoded to the 32 classes, then grouped for `11`."""

@@ -61,21 +61,35 @@ class Cityscapes(DrivingDatasetBuilder):
 
     NAME = "cityscapes"
     DEFAULT_UNIFIED_TAXONOMY = "cityscapes19"
-    DESCRIPTION = ("Cityscapes: 5,000 finely and 20,000 coarsely annotated street scenes from 50 German cities, "
-                   "plus the video snippets around them.")
+    DESCRIPTION = (
+        "Cityscapes: 5,000 finely and 20,000 coarsely annotated street scenes from 50 German cities, "
+        "plus the video snippets around them."
+    )
     HOMEPAGE = "https://www.cityscapes-dataset.com"
     LICENSE = "Cityscapes license: non-commercial research and teaching only, no redistribution"
     CITATION = _CITATION
     REDISTRIBUTION_ALLOWED = False
-    LAYOUT_HELP = ("root containing leftImg8bit/ with gtFine/ (fine), gtCoarse/ (coarse), or "
-                   "leftImg8bit_sequence/ (sequence); registration required")
+    LAYOUT_HELP = (
+        "root containing leftImg8bit/ with gtFine/ (fine), gtCoarse/ (coarse), or "
+        "leftImg8bit_sequence/ (sequence); registration required"
+    )
     BUILDER_CONFIG_CLASS = CityscapesConfig
     BUILDER_CONFIGS = [
         CityscapesConfig(name="fine", native_taxonomy="cityscapes"),
-        CityscapesConfig(name="coarse", native_taxonomy="cityscapes", label_folder="gtCoarse",
-                         label_suffix="_gtCoarse_labelIds.png", split_folders=("train", "train_extra", "val")),
-        CityscapesConfig(name="sequence", native_taxonomy="cityscapes", image_folder="leftImg8bit_sequence",
-                         label_folder=None, split_folders=("train", "val", "test")),
+        CityscapesConfig(
+            name="coarse",
+            native_taxonomy="cityscapes",
+            label_folder="gtCoarse",
+            label_suffix="_gtCoarse_labelIds.png",
+            split_folders=("train", "train_extra", "val"),
+        ),
+        CityscapesConfig(
+            name="sequence",
+            native_taxonomy="cityscapes",
+            image_folder="leftImg8bit_sequence",
+            label_folder=None,
+            split_folders=("train", "val", "test"),
+        ),
     ]
     DEFAULT_CONFIG_NAME = "fine"
 
@@ -97,22 +111,35 @@ class Cityscapes(DrivingDatasetBuilder):
             label_dir = data_dir / config.label_folder / folder
             by_split[split] = [
                 RawSample(image_id=stem, image_path=image, label_path=label)
-                for _, stem, image, label in scan_pairs(image_dir, "_leftImg8bit.png", label_dir, config.label_suffix)]
+                for _, stem, image, label in scan_pairs(image_dir, "_leftImg8bit.png", label_dir, config.label_suffix)
+            ]
         return by_split
 
     def _sequence_samples(self, data_dir: Path, folder: str, image_dir: Path) -> list[RawSample]:
         """Frames `<city>_<snippet>_<frame>`; each carries the gtFine label of its snippet, if any."""
-        fine_by_snippet = {path.name.rsplit("_", 3)[0]: path
-                           for path in sorted((data_dir / "gtFine" / folder).glob("*/*_gtFine_labelIds.png"))}
+        fine_by_snippet = {
+            path.name.rsplit("_", 3)[0]: path
+            for path in sorted((data_dir / "gtFine" / folder).glob("*/*_gtFine_labelIds.png"))
+        }
         samples = []
         for _, stem, image, _ in scan_pairs(image_dir, "_leftImg8bit.png", None, None):
             snippet = stem.rsplit("_", 1)[0]
-            samples.append(RawSample(image_id=stem, image_path=image, label_path=None,
-                                     extra={"camera_void_from": fine_by_snippet.get(snippet)}))
+            samples.append(
+                RawSample(
+                    image_id=stem,
+                    image_path=image,
+                    label_path=None,
+                    extra={"camera_void_from": fine_by_snippet.get(snippet)},
+                )
+            )
         missing = sum(s.extra["camera_void_from"] is None for s in samples)
         if missing:
-            logger.info("%d of %d %s sequence frames have no gtFine frame in their snippet: "
-                        "they are 'unlabeled' throughout", missing, len(samples), folder)
+            logger.info(
+                "%d of %d %s sequence frames have no gtFine frame in their snippet: they are 'unlabeled' throughout",
+                missing,
+                len(samples),
+                folder,
+            )
         return samples
 
     def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
@@ -129,8 +156,11 @@ def sequence_label(image_path: Path, fine_label_path: Path | None) -> np.ndarray
         return np.full(shape, _UNLABELED, dtype=np.uint8)
     camera_void = _camera_void(Path(fine_label_path))
     if camera_void.shape != shape:
-        raise BadSampleError(fine_label_path, f"gtFine frame is {camera_void.shape[1]}x{camera_void.shape[0]} but "
-                                              f"the sequence frame {image_path} is {shape[1]}x{shape[0]}")
+        raise BadSampleError(
+            fine_label_path,
+            f"gtFine frame is {camera_void.shape[1]}x{camera_void.shape[0]} but "
+            f"the sequence frame {image_path} is {shape[1]}x{shape[0]}",
+        )
     return camera_void
 
 

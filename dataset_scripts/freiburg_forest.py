@@ -44,8 +44,10 @@ class FreiburgForest(DrivingDatasetBuilder):
 
     NAME = "freiburg_forest"
     DEFAULT_UNIFIED_TAXONOMY = "offroad34"
-    DESCRIPTION = ("Freiburg Forest: 366 multispectral images of forest roads and trails around Freiburg, "
-                   "labelled with road, grass, vegetation, tree, sky and obstacle.")
+    DESCRIPTION = (
+        "Freiburg Forest: 366 multispectral images of forest roads and trails around Freiburg, "
+        "labelled with road, grass, vegetation, tree, sky and obstacle."
+    )
     HOMEPAGE = "http://deepscene.cs.uni-freiburg.de/"
     LICENSE = "see the homepage (academic use)"
     CITATION = _CITATION
@@ -58,8 +60,11 @@ class FreiburgForest(DrivingDatasetBuilder):
         Two masks of one frame raise UnifyError naming both.
         """
         require_layout(self, data_dir, "train/rgb", "train/GT_color")
-        return {split: self._pair(data_dir / folder / "rgb", data_dir / folder / "GT_color")
-                for folder, split in SPLITS.items() if (data_dir / folder / "rgb").is_dir()}
+        return {
+            split: self._pair(data_dir / folder / "rgb", data_dir / folder / "GT_color")
+            for folder, split in SPLITS.items()
+            if (data_dir / folder / "rgb").is_dir()
+        }
 
     def _pair(self, image_dir: Path, mask_dir: Path) -> list[RawSample]:
         """The images of `image_dir`, each with the mask of `mask_dir` that shares its frame name."""
@@ -69,9 +74,14 @@ class FreiburgForest(DrivingDatasetBuilder):
             if frame in masks:
                 raise UnifyError(f"{self.NAME}: {masks[frame]} and {mask} are both masks of frame {frame!r}")
             masks[frame] = mask
-        return [RawSample(image_id=_frame(image), image_path=image,
-                          label_path=masks.get(_frame(image), mask_dir / f"{image.stem}.png"))
-                for image in image_files(image_dir)]
+        return [
+            RawSample(
+                image_id=_frame(image),
+                image_path=image,
+                label_path=masks.get(_frame(image), mask_dir / f"{image.stem}.png"),
+            )
+            for image in image_files(image_dir)
+        ]
 
     def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
         """Native ids of a GT_color mask; a colour outside the table is void, as the dataset's README says."""

@@ -53,14 +53,18 @@ class Goose(DrivingDatasetBuilder):
 
     NAME = "goose"
     DEFAULT_UNIFIED_TAXONOMY = "offroad34"
-    DESCRIPTION = ("GOOSE (German Outdoor and Offroad Dataset) and GOOSE-Ex: off-road and excavation scenes from "
-                   "several robot platforms, densely labelled with 64 classes. The off-road teacher learns from it.")
+    DESCRIPTION = (
+        "GOOSE (German Outdoor and Offroad Dataset) and GOOSE-Ex: off-road and excavation scenes from "
+        "several robot platforms, densely labelled with 64 classes. The off-road teacher learns from it."
+    )
     HOMEPAGE = "https://goose-dataset.de/"
     LICENSE = "CC BY-SA 4.0"
     CITATION = _CITATION
     REDISTRIBUTION_ALLOWED = True
-    LAYOUT_HELP = (f"root containing {MAPPING_FILE}, images/{{train,val}}/<scenario>/*_<camera>.png and "
-                   f"labels/{{train,val}}/<scenario>/*_labelids.png")
+    LAYOUT_HELP = (
+        f"root containing {MAPPING_FILE}, images/{{train,val}}/<scenario>/*_<camera>.png and "
+        f"labels/{{train,val}}/<scenario>/*_labelids.png"
+    )
     BUILDER_CONFIGS = [
         DrivingConfig(name="goose", native_taxonomy="goose", description="GOOSE 2D (goose_2d_train/val)"),
         DrivingConfig(name="goose_ex", native_taxonomy="goose", description="GOOSE-Ex 2D (gooseEx_2d_train/val)"),
@@ -76,17 +80,24 @@ class Goose(DrivingDatasetBuilder):
         require_layout(self, data_dir, "images", "labels")
         if (data_dir / MAPPING_FILE).is_file():
             rows, problems = read_label_mapping(data_dir / MAPPING_FILE)
-            check_class_table(data_dir / MAPPING_FILE, rows, get_taxonomy(self.config.native_taxonomy),
-                              problems=problems)
-        return {split: [self._sample(image, data_dir / "labels" / folder)
-                        for image in sorted((data_dir / "images" / folder).glob("*/*.png"))]
-                for folder, split in SPLITS.items()}
+            check_class_table(
+                data_dir / MAPPING_FILE, rows, get_taxonomy(self.config.native_taxonomy), problems=problems
+            )
+        return {
+            split: [
+                self._sample(image, data_dir / "labels" / folder)
+                for image in sorted((data_dir / "images" / folder).glob("*/*.png"))
+            ]
+            for folder, split in SPLITS.items()
+        }
 
     def _sample(self, image: Path, label_root: Path) -> RawSample:
         match = _IMAGE_NAME.match(image.name)
         if match is None:
-            raise UnifyError(f"{self.NAME}: {image} is not named like a GOOSE image "
-                             f"(<scenario>__<sequence>_<timestamp>_<camera>.png)")
+            raise UnifyError(
+                f"{self.NAME}: {image} is not named like a GOOSE image "
+                f"(<scenario>__<sequence>_<timestamp>_<camera>.png)"
+            )
         scenario = image.parent.name
         label = label_root / scenario / f"{match['frame']}_labelids.png"
         return RawSample(image_id=image.stem, image_path=image, label_path=label)

@@ -35,13 +35,46 @@ FULL_IMAGE, FULL_POLYGONS = "_leftImg8bit.png", "_gtFine_polygons.json"  # name 
 LITE_IMAGE, LITE_LABEL = "_image.jpg", "_label.png"  # and in IDD-Lite
 
 LEVEL3_ID = {
-    "road": 0, "parking": 1, "drivable fallback": 1, "sidewalk": 2, "rail track": 3, "non-drivable fallback": 3,
-    "person": 4, "animal": 4, "rider": 5, "motorcycle": 6, "bicycle": 7, "autorickshaw": 8, "car": 9, "truck": 10,
-    "bus": 11, "caravan": 12, "trailer": 12, "train": 12, "vehicle fallback": 12, "curb": 13, "wall": 14,
-    "fence": 15, "guard rail": 16, "billboard": 17, "traffic sign": 18, "traffic light": 19, "pole": 20,
-    "polegroup": 20, "obs-str-bar-fallback": 21, "building": 22, "bridge": 23, "tunnel": 23, "vegetation": 24,
-    "sky": 25, "fallback background": 25, "unlabeled": 255, "ego vehicle": 255, "rectification border": 255,
-    "out of roi": 255, "license plate": 255,
+    "road": 0,
+    "parking": 1,
+    "drivable fallback": 1,
+    "sidewalk": 2,
+    "rail track": 3,
+    "non-drivable fallback": 3,
+    "person": 4,
+    "animal": 4,
+    "rider": 5,
+    "motorcycle": 6,
+    "bicycle": 7,
+    "autorickshaw": 8,
+    "car": 9,
+    "truck": 10,
+    "bus": 11,
+    "caravan": 12,
+    "trailer": 12,
+    "train": 12,
+    "vehicle fallback": 12,
+    "curb": 13,
+    "wall": 14,
+    "fence": 15,
+    "guard rail": 16,
+    "billboard": 17,
+    "traffic sign": 18,
+    "traffic light": 19,
+    "pole": 20,
+    "polegroup": 20,
+    "obs-str-bar-fallback": 21,
+    "building": 22,
+    "bridge": 23,
+    "tunnel": 23,
+    "vegetation": 24,
+    "sky": 25,
+    "fallback background": 25,
+    "unlabeled": 255,
+    "ego vehicle": 255,
+    "rectification border": 255,
+    "out of roi": 255,
+    "license plate": 255,
 }
 """Polygon label name -> level-3 id, from helpers/anue_labels.py of AutoNUE/public-code."""
 _BACKGROUND = LEVEL3_ID["unlabeled"]
@@ -66,19 +99,24 @@ class IDD(DrivingDatasetBuilder):
 
     NAME = "idd"
     DEFAULT_UNIFIED_TAXONOMY = "cityscapes19"
-    DESCRIPTION = ("IDD: 10,004 frames of unstructured Indian roads, level-3 labels (26 classes); or IDD-Lite, a "
-                   "smaller low-resolution release labelled with the 7 level-1 classes.")
+    DESCRIPTION = (
+        "IDD: 10,004 frames of unstructured Indian roads, level-3 labels (26 classes); or IDD-Lite, a "
+        "smaller low-resolution release labelled with the 7 level-1 classes."
+    )
     HOMEPAGE = "https://idd.insaan.iiit.ac.in"
     LICENSE = "IDD license: non-commercial research use, no redistribution"
     CITATION = _CITATION
     REDISTRIBUTION_ALLOWED = False
-    LAYOUT_HELP = (f"root containing leftImg8bit/{{train,val}}/<seq>/ and gtFine/{{train,val}}/<seq>/ "
-                   f"(registration required): *{FULL_IMAGE} with *{FULL_POLYGONS} for level3, "
-                   f"*{LITE_IMAGE} with *{LITE_LABEL} (idd20k_lite) for lite")
+    LAYOUT_HELP = (
+        f"root containing leftImg8bit/{{train,val}}/<seq>/ and gtFine/{{train,val}}/<seq>/ "
+        f"(registration required): *{FULL_IMAGE} with *{FULL_POLYGONS} for level3, "
+        f"*{LITE_IMAGE} with *{LITE_LABEL} (idd20k_lite) for lite"
+    )
     BUILDER_CONFIGS = [
         DrivingConfig(name="level3", native_taxonomy="idd", description="IDD, level-3 ids (26 classes)"),
-        DrivingConfig(name="lite", native_taxonomy="idd_lite",
-                      description="IDD-Lite (idd20k_lite), level-1 ids (7 classes)"),
+        DrivingConfig(
+            name="lite", native_taxonomy="idd_lite", description="IDD-Lite (idd20k_lite), level-1 ids (7 classes)"
+        ),
     ]
     DEFAULT_CONFIG_NAME = "level3"
 
@@ -93,11 +131,17 @@ class IDD(DrivingDatasetBuilder):
         by_split = {}
         for folder, split in SPLITS.items():
             samples = []
-            for seq, frame, image, label in scan_pairs(data_dir / "leftImg8bit" / folder, image_suffix,
-                                                       data_dir / "gtFine" / folder, label_suffix):
+            for seq, frame, image, label in scan_pairs(
+                data_dir / "leftImg8bit" / folder, image_suffix, data_dir / "gtFine" / folder, label_suffix
+            ):
                 png = label.with_name(f"{frame}_gtFine_labellevel3Ids.png")
-                samples.append(RawSample(image_id=f"{folder}_{seq}_{frame}", image_path=image,
-                                         label_path=png if not lite and png.is_file() else label))
+                samples.append(
+                    RawSample(
+                        image_id=f"{folder}_{seq}_{frame}",
+                        image_path=image,
+                        label_path=png if not lite and png.is_file() else label,
+                    )
+                )
             by_split[split] = samples
         if not any(by_split.values()):
             self._refuse_other_variant(data_dir, lite)
@@ -109,9 +153,12 @@ class IDD(DrivingDatasetBuilder):
         found = next(iter(sorted((data_dir / "leftImg8bit").glob(f"*/*/*{suffix}"))), None)
         if found is not None:
             variant = "the full IDD" if lite else "IDD-Lite (idd20k_lite)"
-            raise self.layout_error(data_dir, f"holds {variant}, e.g. {found.relative_to(data_dir)}, not what the "
-                                              f"{self.config.name!r} configuration reads: build it with --config "
-                                              f"{other}")
+            raise self.layout_error(
+                data_dir,
+                f"holds {variant}, e.g. {found.relative_to(data_dir)}, not what the "
+                f"{self.config.name!r} configuration reads: build it with --config "
+                f"{other}",
+            )
 
     def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
         """(H, W) level-3 ids drawn from a polygon JSON (`render_level3`), or the id PNG (`read_id_label`)."""

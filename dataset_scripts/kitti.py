@@ -44,8 +44,10 @@ class Kitti(DrivingDatasetBuilder):
 
     NAME = "kitti"
     DEFAULT_UNIFIED_TAXONOMY = "cityscapes19"
-    DESCRIPTION = ("KITTI semantic segmentation 2015: 200 labelled and 200 test frames from Karlsruhe, "
-                   "annotated with the Cityscapes classes.")
+    DESCRIPTION = (
+        "KITTI semantic segmentation 2015: 200 labelled and 200 test frames from Karlsruhe, "
+        "annotated with the Cityscapes classes."
+    )
     HOMEPAGE = "https://www.cvlibs.net/datasets/kitti/eval_semseg.php?benchmark=semantics2015"
     LICENSE = "CC BY-NC-SA 3.0"
     CITATION = _CITATION
@@ -56,10 +58,14 @@ class Kitti(DrivingDatasetBuilder):
 
     def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
         """The image_2/ PNGs of training/ and testing/, ids '<folder>_<stem>'; labels in training/semantic/ only."""
-        return {split: pair_by_stem((data_dir / folder / "image_2").glob("*.png"),
-                                    data_dir / folder / LABEL_FOLDERS[folder] if folder in LABEL_FOLDERS else None,
-                                    id_prefix=f"{folder}_")
-                for folder, split in SPLITS.items()}
+        return {
+            split: pair_by_stem(
+                (data_dir / folder / "image_2").glob("*.png"),
+                data_dir / folder / LABEL_FOLDERS[folder] if folder in LABEL_FOLDERS else None,
+                id_prefix=f"{folder}_",
+            )
+            for folder, split in SPLITS.items()
+        }
 
     def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
         """The label-id PNG, or for a test frame an (H, W) uint8 map of 'unlabeled' (0) the image's size."""

@@ -14,8 +14,9 @@ from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
 from dataset_scripts.native_files import require_layout, split_names
 from unify.core.errors import DataFileError
 
-SPLIT_LISTS = {split: f"2013_05_28_drive_{folder}_frames.txt"
-               for folder, split in split_names(("train", "val")).items()}
+SPLIT_LISTS = {
+    split: f"2013_05_28_drive_{folder}_frames.txt" for folder, split in split_names(("train", "val")).items()
+}
 """Split -> its official list of frames, in data_2d_semantics/train/ of data_2d_semantics.zip."""
 _LIST_DIR = Path("data_2d_semantics") / "train"
 
@@ -39,15 +40,19 @@ class Kitti360(DrivingDatasetBuilder):
 
     NAME = "kitti360"
     DEFAULT_UNIFIED_TAXONOMY = "cityscapes19"
-    DESCRIPTION = ("KITTI-360 2D semantics: frames of the left perspective camera along 73.7 km of suburban "
-                   "Karlsruhe, labelled by projecting 3D annotations into 45 Cityscapes-style classes.")
+    DESCRIPTION = (
+        "KITTI-360 2D semantics: frames of the left perspective camera along 73.7 km of suburban "
+        "Karlsruhe, labelled by projecting 3D annotations into 45 Cityscapes-style classes."
+    )
     HOMEPAGE = "https://www.cvlibs.net/datasets/kitti-360/"
     LICENSE = "CC BY-NC-SA 3.0"
     CITATION = _CITATION
     REDISTRIBUTION_ALLOWED = True  # share-alike, non-commercial, with attribution
-    LAYOUT_HELP = (f"root containing data_2d_raw/<seq>/image_00/data_rect/ and data_2d_semantics/train/, "
-                   f"with the split lists {_LIST_DIR / SPLIT_LISTS['train']} and {SPLIT_LISTS['validation']} "
-                   f"(from data_2d_semantics.zip)")
+    LAYOUT_HELP = (
+        f"root containing data_2d_raw/<seq>/image_00/data_rect/ and data_2d_semantics/train/, "
+        f"with the split lists {_LIST_DIR / SPLIT_LISTS['train']} and {SPLIT_LISTS['validation']} "
+        f"(from data_2d_semantics.zip)"
+    )
     BUILDER_CONFIGS = [DrivingConfig(name="default", native_taxonomy="kitti360")]
     DEFAULT_CONFIG_NAME = "default"
 
@@ -69,8 +74,10 @@ def read_split_list(data_dir: Path, path: Path) -> list[RawSample]:
             continue
         relative = Path(parts[0])
         if len(relative.parts) < 4:
-            problems.append(f"line {line_no}: expected an image path data_2d_raw/<seq>/image_00/data_rect/<frame>.png, "
-                            f"got {parts[0]!r}")
+            problems.append(
+                f"line {line_no}: expected an image path data_2d_raw/<seq>/image_00/data_rect/<frame>.png, "
+                f"got {parts[0]!r}"
+            )
             continue
         image_id = f"{relative.parts[-4]}_{relative.stem}"
         if image_id in seen:

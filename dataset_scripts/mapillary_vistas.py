@@ -70,9 +70,10 @@ class MapillaryVistas(DrivingDatasetBuilder):
         config_file = data_dir / f"config_{version}.json"
         if config_file.is_file():
             check_label_config(config_file, get_taxonomy(self.config.native_taxonomy))
-        return {split: pair_by_stem((data_dir / folder / "images").glob("*.jpg"),
-                                    data_dir / folder / version / "labels")
-                for folder, split in SPLITS.items()}
+        return {
+            split: pair_by_stem((data_dir / folder / "images").glob("*.jpg"), data_dir / folder / version / "labels")
+            for folder, split in SPLITS.items()
+        }
 
 
 def check_label_config(path: Path, taxonomy: Taxonomy) -> None:

@@ -18,8 +18,15 @@ from unify.core.errors import BadSampleError, DataFileError, UnifyError
 from unify.core.images import decode_label, rgb_to_ids
 from unify.core.taxonomy import Taxonomy, resolve_alias
 
-SPLIT_NAMES = {"train": "train", "training": "train", "val": "validation", "valid": "validation",
-               "validation": "validation", "test": "test", "testing": "test"}
+SPLIT_NAMES = {
+    "train": "train",
+    "training": "train",
+    "val": "validation",
+    "valid": "validation",
+    "validation": "validation",
+    "test": "test",
+    "testing": "test",
+}
 """Split folder or list names as the datasets spell them -> the split names this package writes.
 
 The spellings are the authors' own: train/val/test (Cityscapes, BDD100K, GOOSE, ...), training/validation
@@ -51,8 +58,9 @@ def first_folder_with(folders: Iterable[Path], *names: str) -> Path | None:
     up or down ("the folder holding X/, or X/ itself"), or whose list files may sit in one of several places.
     """
     for folder in folders:
-        if folder.is_dir() and all((folder / name).is_dir() if name.endswith("/") else (folder / name).is_file()
-                                   for name in names):
+        if folder.is_dir() and all(
+            (folder / name).is_dir() if name.endswith("/") else (folder / name).is_file() for name in names
+        ):
             return folder
     return None
 
@@ -72,21 +80,32 @@ def image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
 
 
-def pair_by_stem(images: Iterable[Path], label_dir: Path | None, label_name: str = "{stem}.png",
-                 id_prefix: str = "", extra: dict | None = None) -> list[RawSample]:
+def pair_by_stem(
+    images: Iterable[Path],
+    label_dir: Path | None,
+    label_name: str = "{stem}.png",
+    id_prefix: str = "",
+    extra: dict | None = None,
+) -> list[RawSample]:
     """One sample per image, sorted, its label `label_dir / label_name` by the image's stem; None: no labels.
 
     The image id is the stem after `id_prefix`. The label path is where the layout puts it, whether or
     not it exists: a missing label is reported when the sample is read, so that --skip-bad can skip it.
     """
-    return [RawSample(image_id=f"{id_prefix}{image.stem}", image_path=image,
-                      label_path=None if label_dir is None else label_dir / label_name.format(stem=image.stem),
-                      extra=dict(extra or {}))
-            for image in sorted(images)]
+    return [
+        RawSample(
+            image_id=f"{id_prefix}{image.stem}",
+            image_path=image,
+            label_path=None if label_dir is None else label_dir / label_name.format(stem=image.stem),
+            extra=dict(extra or {}),
+        )
+        for image in sorted(images)
+    ]
 
 
-def scan_pairs(image_dir: Path, image_suffix: str, label_dir: Path | None,
-               label_suffix: str | None) -> list[tuple[str, str, Path, Path | None]]:
+def scan_pairs(
+    image_dir: Path, image_suffix: str, label_dir: Path | None, label_suffix: str | None
+) -> list[tuple[str, str, Path, Path | None]]:
     """(group, stem, image, expected label) for every `<group>/<stem><image_suffix>` under image_dir, sorted.
 
     The label path is where the authors' layout puts it, whether or not it exists: a missing label
@@ -113,9 +132,14 @@ def image_shape(path: Path | str) -> tuple[int, int]:
     return height, width
 
 
-def check_class_table(path: Path | str, rows: Sequence[tuple[int | str, str]], taxonomy: Taxonomy,
-                      by_color: bool = False, colors: Mapping[int, Sequence[int]] | None = None,
-                      problems: Iterable[str] = ()) -> None:
+def check_class_table(
+    path: Path | str,
+    rows: Sequence[tuple[int | str, str]],
+    taxonomy: Taxonomy,
+    by_color: bool = False,
+    colors: Mapping[int, Sequence[int]] | None = None,
+    problems: Iterable[str] = (),
+) -> None:
     """A class table shipped with the data must say what the built-in one says; every difference is reported at once.
 
     `rows` are the file's (key, class name) pairs in file order: a key is a class id (int), or with `by_color`
@@ -142,16 +166,22 @@ def check_class_table(path: Path | str, rows: Sequence[tuple[int | str, str]], t
     for class_id, color in (colors or {}).items():
         known = taxonomy.by_id.get(class_id)
         if known is not None and tuple(color) != known.color:
-            problems.append(f"id {class_id} ({known.name!r}) has the colour {list(color)} in the file but "
-                            f"{list(known.color)} in {table}")
+            problems.append(
+                f"id {class_id} ({known.name!r}) has the colour {list(color)} in the file but "
+                f"{list(known.color)} in {table}"
+            )
     if problems:
-        problems.append(f"if the dataset changed its classes, {table} and the mappings from {taxonomy.name} "
-                        f"need updating")
+        problems.append(
+            f"if the dataset changed its classes, {table} and the mappings from {taxonomy.name} need updating"
+        )
         raise DataFileError(path, problems)
 
 
-def read_color_coded(path: Path | str, colors: Mapping[tuple[int, int, int], int], default: int | None = None,
-                     ) -> np.ndarray:
+def read_color_coded(
+    path: Path | str,
+    colors: Mapping[tuple[int, int, int], int],
+    default: int | None = None,
+) -> np.ndarray:
     """(H, W) class ids of a colour-coded label file (any mode PIL reads, palette PNGs through their palette).
 
     `colors` maps (R, G, B) to a class id. The file is decoded to (H, W, 3) uint8 RGB by
@@ -170,8 +200,9 @@ def color_table(taxonomy: Taxonomy) -> dict[tuple[int, int, int], int]:
     table = {c.color: c.id for c in taxonomy.classes}
     if len(table) != len(taxonomy.classes):
         reused = sorted(hex_color(color) for color, n in Counter(c.color for c in taxonomy.classes).items() if n > 1)
-        raise UnifyError(f"taxonomy {taxonomy.name!r} reuses colours ({', '.join(reused)}); its labels cannot be "
-                         f"decoded by colour")
+        raise UnifyError(
+            f"taxonomy {taxonomy.name!r} reuses colours ({', '.join(reused)}); its labels cannot be decoded by colour"
+        )
     return table
 
 

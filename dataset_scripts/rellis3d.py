@@ -42,15 +42,19 @@ class Rellis3D(DrivingDatasetBuilder):
 
     NAME = "rellis3d"
     DEFAULT_UNIFIED_TAXONOMY = "offroad34"
-    DESCRIPTION = ("RELLIS-3D: multimodal off-road recordings on the Texas A&M RELLIS campus; 6,235 camera images "
-                   "labelled with the 20 classes of the RUGD-derived ontology.")
+    DESCRIPTION = (
+        "RELLIS-3D: multimodal off-road recordings on the Texas A&M RELLIS campus; 6,235 camera images "
+        "labelled with the 20 classes of the RUGD-derived ontology."
+    )
     HOMEPAGE = "https://github.com/unmannedlab/RELLIS-3D"
     LICENSE = "CC BY-NC-SA 3.0"
     CITATION = _CITATION
     REDISTRIBUTION_ALLOWED = True
-    LAYOUT_HELP = ("folder with the split lists train.lst, val.lst, test.lst and the sequence folders "
-                   "<seq>/pylon_camera_node/*.jpg and <seq>/pylon_camera_node_label_id/*.png (optionally "
-                   "under Rellis-3D/)")
+    LAYOUT_HELP = (
+        "folder with the split lists train.lst, val.lst, test.lst and the sequence folders "
+        "<seq>/pylon_camera_node/*.jpg and <seq>/pylon_camera_node_label_id/*.png (optionally "
+        "under Rellis-3D/)"
+    )
     BUILDER_CONFIGS = [DrivingConfig(name="default", native_taxonomy="rellis3d")]
 
     def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
@@ -65,11 +69,13 @@ class Rellis3D(DrivingDatasetBuilder):
             folder = first_folder_with((data_dir, root), f"{name}.lst")
             if folder is not None:
                 path = folder / f"{name}.lst"
-                by_split[split] = sorted((self._sample(root, line, path) for line in _lines(path)),
-                                         key=lambda s: s.image_id)
+                by_split[split] = sorted(
+                    (self._sample(root, line, path) for line in _lines(path)), key=lambda s: s.image_id
+                )
         if not by_split:
-            raise self.layout_error(data_dir, "has no split list (train.lst, val.lst, test.lst; they come with "
-                                              "Rellis_3D_image_split)")
+            raise self.layout_error(
+                data_dir, "has no split list (train.lst, val.lst, test.lst; they come with Rellis_3D_image_split)"
+            )
         return by_split
 
     def _sample(self, root: Path, line: str, list_path: Path) -> RawSample:
@@ -78,11 +84,12 @@ class Rellis3D(DrivingDatasetBuilder):
         derived = Path(image.replace("pylon_camera_node", "pylon_camera_node_label_id")).with_suffix(".png")
         label = parts[1] if len(parts) > 1 else derived
         if "/pylon_camera_node/" not in f"/{image}" or len(parts) > 2:
-            raise UnifyError(f"{self.NAME}: {list_path}: {line!r} is not a RELLIS-3D split line "
-                             f"('<seq>/pylon_camera_node/<frame>.jpg <seq>/pylon_camera_node_label_id/<frame>.png')")
+            raise UnifyError(
+                f"{self.NAME}: {list_path}: {line!r} is not a RELLIS-3D split line "
+                f"('<seq>/pylon_camera_node/<frame>.jpg <seq>/pylon_camera_node_label_id/<frame>.png')"
+            )
         sequence = Path(image).parts[0]
-        return RawSample(image_id=f"{sequence}_{Path(image).stem}", image_path=root / image,
-                         label_path=root / label)
+        return RawSample(image_id=f"{sequence}_{Path(image).stem}", image_path=root / image, label_path=root / label)
 
 
 def _lines(path: Path) -> list[str]:

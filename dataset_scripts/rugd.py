@@ -27,8 +27,15 @@ from pathlib import Path
 import numpy as np
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
-from dataset_scripts.native_files import (check_class_table, color_table, first_folder_with, image_files, pair_by_stem,
-                                         read_color_coded, require_layout)
+from dataset_scripts.native_files import (
+    check_class_table,
+    color_table,
+    first_folder_with,
+    image_files,
+    pair_by_stem,
+    read_color_coded,
+    require_layout,
+)
 from unify.core.taxonomy import get_taxonomy
 
 logger = logging.getLogger(__name__)
@@ -38,8 +45,20 @@ ANNOTATIONS = "RUGD_annotations"
 COLORMAP_FILE = "RUGD_annotation-colormap.txt"
 SAMPLE = "RUGD_sample-data"  # the sample download: images/ and annotations/, one flat folder each
 SCENE_SPLITS = {
-    "train": ("park-2", "trail", "trail-3", "trail-4", "trail-6", "trail-9", "trail-10", "trail-11", "trail-12",
-              "trail-14", "trail-15", "village"),
+    "train": (
+        "park-2",
+        "trail",
+        "trail-3",
+        "trail-4",
+        "trail-6",
+        "trail-9",
+        "trail-10",
+        "trail-11",
+        "trail-12",
+        "trail-14",
+        "trail-15",
+        "village",
+    ),
     "validation": ("park-8", "trail-5"),
     "test": ("creek", "park-1", "trail-7", "trail-13"),
 }
@@ -65,14 +84,18 @@ class Rugd(DrivingDatasetBuilder):
 
     NAME = "rugd"
     DEFAULT_UNIFIED_TAXONOMY = "offroad34"
-    DESCRIPTION = ("RUGD (Robot Unstructured Ground Driving): 7,456 frames from a small ground robot's videos of "
-                   "trails, parks, a creek and a village, labelled with 25 classes.")
+    DESCRIPTION = (
+        "RUGD (Robot Unstructured Ground Driving): 7,456 frames from a small ground robot's videos of "
+        "trails, parks, a creek and a village, labelled with 25 classes."
+    )
     HOMEPAGE = "http://rugd.vision/"
     LICENSE = "see http://rugd.vision/ (CC BY 4.0 as stated there; check before redistributing)"
     CITATION = _CITATION
-    LAYOUT_HELP = (f"root containing {FRAMES}/<scene>/*.png and {ANNOTATIONS}/<scene>/*.png "
-                   f"(and {ANNOTATIONS}/{COLORMAP_FILE}), or the sample download {SAMPLE}/ with images/*.png and "
-                   f"annotations/*.png, or that folder itself")
+    LAYOUT_HELP = (
+        f"root containing {FRAMES}/<scene>/*.png and {ANNOTATIONS}/<scene>/*.png "
+        f"(and {ANNOTATIONS}/{COLORMAP_FILE}), or the sample download {SAMPLE}/ with images/*.png and "
+        f"annotations/*.png, or that folder itself"
+    )
     BUILDER_CONFIGS = [DrivingConfig(name="default", native_taxonomy="rugd")]
 
     def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
@@ -88,10 +111,14 @@ class Rugd(DrivingDatasetBuilder):
         by_split: dict[str, list[RawSample]] = {split: [] for split in SCENE_SPLITS}
         for scene_dir in sorted(p for p in (data_dir / FRAMES).iterdir() if p.is_dir()):
             if scene_dir.name not in _SPLIT_OF:
-                raise self.layout_error(data_dir / FRAMES, f"has the unknown scene folder {scene_dir.name} (the RUGD "
-                                                           f"video split knows {', '.join(sorted(_SPLIT_OF))})")
+                raise self.layout_error(
+                    data_dir / FRAMES,
+                    f"has the unknown scene folder {scene_dir.name} (the RUGD "
+                    f"video split knows {', '.join(sorted(_SPLIT_OF))})",
+                )
             by_split[_SPLIT_OF[scene_dir.name]] += pair_by_stem(
-                scene_dir.glob("*.png"), data_dir / ANNOTATIONS / scene_dir.name, extra={"colors": colors})
+                scene_dir.glob("*.png"), data_dir / ANNOTATIONS / scene_dir.name, extra={"colors": colors}
+            )
         return by_split
 
     def _sample_download(self, folder: Path, colors: dict) -> dict[str, list[RawSample]]:
@@ -100,8 +127,11 @@ class Rugd(DrivingDatasetBuilder):
         for image in image_files(folder / "images"):
             scene = image.stem.rpartition("_")[0]
             if scene not in _SPLIT_OF:
-                raise self.layout_error(folder / "images", f"has {image.name}, whose name starts with no RUGD scene "
-                                                           f"(the video split knows {', '.join(sorted(_SPLIT_OF))})")
+                raise self.layout_error(
+                    folder / "images",
+                    f"has {image.name}, whose name starts with no RUGD scene "
+                    f"(the video split knows {', '.join(sorted(_SPLIT_OF))})",
+                )
             by_split[_SPLIT_OF[scene]] += pair_by_stem([image], folder / "annotations", extra={"colors": colors})
         return by_split
 
@@ -110,12 +140,20 @@ class Rugd(DrivingDatasetBuilder):
         taxonomy = get_taxonomy(self.config.native_taxonomy)
         folder = first_folder_with(folders, COLORMAP_FILE)
         if folder is None:
-            logger.info("%s: no %s found; decoding with the colours of unify/taxonomies/%s.csv",
-                        self.NAME, COLORMAP_FILE, taxonomy.name)
+            logger.info(
+                "%s: no %s found; decoding with the colours of unify/taxonomies/%s.csv",
+                self.NAME,
+                COLORMAP_FILE,
+                taxonomy.name,
+            )
             return color_table(taxonomy)
         rows, problems = read_colormap(folder / COLORMAP_FILE)
-        check_class_table(folder / COLORMAP_FILE, [(class_id, name) for class_id, (name, _) in rows.items()],
-                          taxonomy, problems=problems)
+        check_class_table(
+            folder / COLORMAP_FILE,
+            [(class_id, name) for class_id, (name, _) in rows.items()],
+            taxonomy,
+            problems=problems,
+        )
         return {color: class_id for class_id, (_, color) in rows.items()}
 
     def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:

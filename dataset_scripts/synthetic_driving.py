@@ -18,18 +18,48 @@ import datasets
 import numpy as np
 
 from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, LoadedSample, RawSample
-from dataset_scripts.synthetic_scenes import (DAYLIGHT, DUSK, EGO, SHIFTED_CAMERA, SOURCE_CAMERA, Camera, Look,
-                                              render_scene)
+from dataset_scripts.synthetic_scenes import (
+    DAYLIGHT,
+    DUSK,
+    EGO,
+    SHIFTED_CAMERA,
+    SOURCE_CAMERA,
+    Camera,
+    Look,
+    render_scene,
+)
 from unify.core.constants import FINE_LABEL
 from unify.core.images import encode_label, encode_png
 from unify.core.taxonomy import get_taxonomy
 
-_FINE_TO_COARSE = {"road": "drivable", "lane marking": "drivable", "sidewalk": "sidewalk", "building": "construction",
-                   "pole": "object", "traffic light": "object", "traffic sign": "object", "vegetation": "nature",
-                   "terrain": "nature", "sky": "sky", "person": "human", "rider": "human", "car": "vehicle",
-                   "truck": "vehicle", "bus": "vehicle", "void": "ego vehicle"}
-_FINE_TO_SHIFTED = {"road": "road", "lane marking": "road", "person": "human", "rider": "human", "car": "car",
-                    "truck": "large vehicle", "bus": "large vehicle", "void": "ego vehicle"}
+_FINE_TO_COARSE = {
+    "road": "drivable",
+    "lane marking": "drivable",
+    "sidewalk": "sidewalk",
+    "building": "construction",
+    "pole": "object",
+    "traffic light": "object",
+    "traffic sign": "object",
+    "vegetation": "nature",
+    "terrain": "nature",
+    "sky": "sky",
+    "person": "human",
+    "rider": "human",
+    "car": "vehicle",
+    "truck": "vehicle",
+    "bus": "vehicle",
+    "void": "ego vehicle",
+}
+_FINE_TO_SHIFTED = {
+    "road": "road",
+    "lane marking": "road",
+    "person": "human",
+    "rider": "human",
+    "car": "car",
+    "truck": "large vehicle",
+    "bus": "large vehicle",
+    "void": "ego vehicle",
+}
 
 
 @dataclass
@@ -57,13 +87,25 @@ class SyntheticDriving(DrivingDatasetBuilder):
     REDISTRIBUTION_ALLOWED = True
     BUILDER_CONFIG_CLASS = SyntheticConfig
     BUILDER_CONFIGS = [
-        SyntheticConfig(name="source", native_taxonomy="synthetic_fine",
-                        splits=(("train", 48), ("validation", 32)), seed_offset=0),
-        SyntheticConfig(name="coarse", native_taxonomy="synthetic_coarse", splits=(("train", 160),),
-                        seed_offset=1_000_000, camera=Camera(hood=True)),
-        SyntheticConfig(name="shifted", native_taxonomy="synthetic_shifted",
-                        splits=(("train", 160), ("test", 32)), seed_offset=2_000_000,
-                        camera=SHIFTED_CAMERA, look=DUSK, unlabeled_fraction=0.6),
+        SyntheticConfig(
+            name="source", native_taxonomy="synthetic_fine", splits=(("train", 48), ("validation", 32)), seed_offset=0
+        ),
+        SyntheticConfig(
+            name="coarse",
+            native_taxonomy="synthetic_coarse",
+            splits=(("train", 160),),
+            seed_offset=1_000_000,
+            camera=Camera(hood=True),
+        ),
+        SyntheticConfig(
+            name="shifted",
+            native_taxonomy="synthetic_shifted",
+            splits=(("train", 160), ("test", 32)),
+            seed_offset=2_000_000,
+            camera=SHIFTED_CAMERA,
+            look=DUSK,
+            unlabeled_fraction=0.6,
+        ),
     ]
     DEFAULT_CONFIG_NAME = "source"
 
@@ -78,8 +120,15 @@ class SyntheticDriving(DrivingDatasetBuilder):
         """
         by_split, start = {}, self.config.seed_offset
         for split, count in self.config.splits:
-            by_split[split] = [RawSample(image_id=f"{self.config.name}_{seed:07d}", image_path=f"{seed}.png",
-                                         label_path=None, extra={"seed": seed}) for seed in range(start, start + count)]
+            by_split[split] = [
+                RawSample(
+                    image_id=f"{self.config.name}_{seed:07d}",
+                    image_path=f"{seed}.png",
+                    label_path=None,
+                    extra={"seed": seed},
+                )
+                for seed in range(start, start + count)
+            ]
             start += count
         return by_split
 

@@ -90,14 +90,19 @@ def render_scene(seed: int, camera: Camera = SOURCE_CAMERA, look: Look = DAYLIGH
     below = c.yy > horizon
     offset = c.xx - centre(c.yy)
     road_edge = half_road * d
-    c.paint(below & (np.abs(offset) < road_edge * (1 + walk)), SIDEWALK,
-            rng.uniform(150, 190) * np.array([1.0, 0.93, 0.95]), 5)
+    c.paint(
+        below & (np.abs(offset) < road_edge * (1 + walk)),
+        SIDEWALK,
+        rng.uniform(150, 190) * np.array([1.0, 0.93, 0.95]),
+        5,
+    )
     c.paint(below & (np.abs(offset) < road_edge), ROAD, rng.uniform(70, 105) * np.ones(3), 5)
     dashes = (np.mod(4.0 / d, 1.0) < 0.5) & (d > 0.05)
     c.paint(below & (np.abs(offset) < np.maximum(1.0, 0.02 * c.w * d)) & dashes, LANE, (235, 235, 225), 4)
     for side in (-1, 1):
-        _draw_roadside(c, side, horizon, depth, centre, road_edge_at=lambda y: half_road * depth(y) * (1 + walk),
-                       rng=rng)
+        _draw_roadside(
+            c, side, horizon, depth, centre, road_edge_at=lambda y: half_road * depth(y) * (1 + walk), rng=rng
+        )
     objects = _place_objects(rng, c, horizon, depth, centre, half_road, walk)
     for _, draw in sorted(objects, key=lambda item: item[0]):
         draw()
@@ -155,8 +160,9 @@ def _place_objects(rng, c, horizon, depth, centre, half_road, walk) -> list:
         y = at(d)
         lane = rng.uniform(-0.75, 0.75)
         kind = rng.choice([CAR, CAR, CAR, TRUCK, BUS])
-        objects.append((d, lambda d=d, y=y, lane=lane, kind=kind:
-                        _vehicle(c, rng, kind, y, centre(y) + lane * half_road * d, d)))
+        objects.append(
+            (d, lambda d=d, y=y, lane=lane, kind=kind: _vehicle(c, rng, kind, y, centre(y) + lane * half_road * d, d))
+        )
     for _ in range(rng.integers(2, 6)):
         d = rng.uniform(0.2, 0.9)
         y = at(d)
@@ -180,15 +186,31 @@ def _vehicle(c, rng, kind, y, x, d) -> None:
     scale = d * c.w
     width = {CAR: 0.16, TRUCK: 0.2, BUS: 0.22}[kind] * scale
     height = {CAR: 0.11, TRUCK: 0.2, BUS: 0.21}[kind] * scale
-    colour = np.asarray(rng.choice([[170, 30, 30], [30, 60, 150], [190, 190, 195], [25, 25, 30], [230, 230, 230],
-                                    [200, 160, 40], [40, 110, 60]]), dtype=np.float32)
+    colour = np.asarray(
+        rng.choice(
+            [
+                [170, 30, 30],
+                [30, 60, 150],
+                [190, 190, 195],
+                [25, 25, 30],
+                [230, 230, 230],
+                [200, 160, 40],
+                [40, 110, 60],
+            ]
+        ),
+        dtype=np.float32,
+    )
     if kind == CAR:
         c.paint(c.box(y - height * 0.55, y - height * 0.05, x - width / 2, x + width / 2), CAR, colour, 4)
         c.paint(c.box(y - height, y - height * 0.5, x - width * 0.32, x + width * 0.32), CAR, colour * 0.9, 4)
         c.rgb[c.box(y - height * 0.92, y - height * 0.58, x - width * 0.27, x + width * 0.27)] = (90, 110, 130)
     elif kind == TRUCK:
-        c.paint(c.box(y - height, y - height * 0.1, x - width / 2, x + width * 0.25), TRUCK,
-                (200, 200, 190) * rng.uniform(0.7, 1.1, 3), 3)
+        c.paint(
+            c.box(y - height, y - height * 0.1, x - width / 2, x + width * 0.25),
+            TRUCK,
+            (200, 200, 190) * rng.uniform(0.7, 1.1, 3),
+            3,
+        )
         c.paint(c.box(y - height * 0.65, y - height * 0.1, x + width * 0.25, x + width / 2), TRUCK, colour, 4)
     else:
         c.paint(c.box(y - height, y - height * 0.08, x - width / 2, x + width / 2), BUS, colour * 0.9 + 20, 3)
@@ -201,10 +223,15 @@ def _vehicle(c, rng, kind, y, x, d) -> None:
 def _street_furniture(c, rng, kind, y, x, d) -> None:
     scale = d * c.h
     if kind == VEGETATION:  # a tree: trunk and crown
-        c.paint(c.box(y - 0.5 * scale, y, x - 0.015 * scale - 0.5, x + 0.015 * scale + 0.5), VEGETATION,
-                (80, 60, 40), 6)
-        c.paint(c.ellipse(y - 0.65 * scale, x, 0.25 * scale, 0.18 * scale), VEGETATION,
-                (50, 105 * rng.uniform(0.8, 1.2), 35), 20)
+        c.paint(
+            c.box(y - 0.5 * scale, y, x - 0.015 * scale - 0.5, x + 0.015 * scale + 0.5), VEGETATION, (80, 60, 40), 6
+        )
+        c.paint(
+            c.ellipse(y - 0.65 * scale, x, 0.25 * scale, 0.18 * scale),
+            VEGETATION,
+            (50, 105 * rng.uniform(0.8, 1.2), 35),
+            20,
+        )
         return
     top = y - 0.75 * scale
     c.paint(c.box(top, y, x - 0.02 * scale - 0.7, x + 0.02 * scale + 0.7), POLE, (125, 125, 120), 4)
@@ -253,5 +280,5 @@ def _photometric(c: _Canvas, look: Look, rng: np.random.Generator) -> np.ndarray
     gain = rng.uniform(*look.brightness)
     vignette = 1.0 - 0.25 * (((c.xx - c.w / 2) / c.w) ** 2 + ((c.yy - c.h / 2) / c.h) ** 2)[..., None]
     rgb = np.clip(c.rgb * gain * vignette * np.asarray(look.cast, dtype=np.float32), 0, 255) / 255.0
-    rgb = rgb ** look.gamma * 255.0 + rng.normal(0.0, look.noise, size=rgb.shape)
+    rgb = rgb**look.gamma * 255.0 + rng.normal(0.0, look.noise, size=rgb.shape)
     return np.clip(rgb, 0, 255).astype(np.uint8)

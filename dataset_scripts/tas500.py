@@ -38,8 +38,10 @@ class Tas500(DrivingDatasetBuilder):
 
     NAME = "tas500"
     DEFAULT_UNIFIED_TAXONOMY = "offroad34"
-    DESCRIPTION = ("TAS500: 640 images of unstructured roads, tracks and fields from the MuCAR-3 vehicle, with "
-                   "fine-grained vegetation and terrain classes.")
+    DESCRIPTION = (
+        "TAS500: 640 images of unstructured roads, tracks and fields from the MuCAR-3 vehicle, with "
+        "fine-grained vegetation and terrain classes."
+    )
     HOMEPAGE = "https://mucar3.de/icpr2020-tas500/"
     LICENSE = "CC BY-NC-SA 3.0 US"
     CITATION = _CITATION
@@ -53,6 +55,10 @@ class Tas500(DrivingDatasetBuilder):
         Ids are '<folder>_<stem>'.
         """
         require_layout(self, data_dir, "train", "train_labels_ids")
-        return {split: pair_by_stem(image_files(data_dir / folder), data_dir / f"{folder}_labels_ids",
-                                    id_prefix=f"{folder}_")
-                for folder, split in SPLITS.items() if (data_dir / folder).is_dir()}
+        return {
+            split: pair_by_stem(
+                image_files(data_dir / folder), data_dir / f"{folder}_labels_ids", id_prefix=f"{folder}_"
+            )
+            for folder, split in SPLITS.items()
+            if (data_dir / folder).is_dir()
+        }

@@ -67,15 +67,28 @@ class WildDash2(DrivingDatasetBuilder):
             raise self.layout_error(data_dir, "has neither labels/ nor panoptic.json")
         images = sorted((data_dir / "images").glob("*.jpg"))
         if (data_dir / "labels").is_dir():
-            return {SPLIT: [RawSample(image_id=image.stem, image_path=image,
-                                      label_path=_semantic_label(data_dir / "labels", image.stem))
-                            for image in images]}
+            return {
+                SPLIT: [
+                    RawSample(
+                        image_id=image.stem,
+                        image_path=image,
+                        label_path=_semantic_label(data_dir / "labels", image.stem),
+                    )
+                    for image in images
+                ]
+            }
         segments = panoptic_index(data_dir / "panoptic.json")
         samples = []
         for image in images:
             png, by_segment = segments.get(image.name, (f"{image.stem}.png", {}))
-            samples.append(RawSample(image_id=image.stem, image_path=image, label_path=data_dir / "panoptic" / png,
-                                     extra={"category_of_segment": by_segment}))
+            samples.append(
+                RawSample(
+                    image_id=image.stem,
+                    image_path=image,
+                    label_path=data_dir / "panoptic" / png,
+                    extra={"category_of_segment": by_segment},
+                )
+            )
         return {SPLIT: samples}
 
     def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:
@@ -97,23 +110,30 @@ def panoptic_index(path: Path) -> dict[str, tuple[str, dict[int, int]]]:
     try:
         panoptic = json.loads(path.read_text(encoding="utf-8"))
         file_of_image = {image["id"]: image["file_name"] for image in panoptic["images"]}
-        index = {file_of_image[a["image_id"]]: (a["file_name"], {int(s["id"]): int(s["category_id"])
-                                                              for s in a["segments_info"]})
-                 for a in panoptic["annotations"] if a["image_id"] in file_of_image}
+        index = {
+            file_of_image[a["image_id"]]: (
+                a["file_name"],
+                {int(s["id"]): int(s["category_id"]) for s in a["segments_info"]},
+            )
+            for a in panoptic["annotations"]
+            if a["image_id"] in file_of_image
+        }
         categories = {int(c["id"]): c["name"] for c in panoptic.get("categories", [])}
     except FileNotFoundError as exc:
         raise DataFileError(path, ["missing: without labels/ the panoptic ground truth is needed"]) from exc
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise DataFileError(path, [f"not a COCO panoptic file ({exc!r})"]) from exc
     taxonomy = get_taxonomy("wilddash2")
-    unknown = [f"category {i} ({name!r}) is not in the built-in wilddash2 table"
-               for i, name in categories.items() if i not in taxonomy.by_id]
+    unknown = [
+        f"category {i} ({name!r}) is not in the built-in wilddash2 table"
+        for i, name in categories.items()
+        if i not in taxonomy.by_id
+    ]
     if unknown:
         raise DataFileError(path, unknown)
     renamed = {i: name for i, name in categories.items() if taxonomy.by_id[i].name != name}
     if renamed:
-        logger.warning("%s names some categories differently from the built-in table (ids match): %s",
-                       path, renamed)
+        logger.warning("%s names some categories differently from the built-in table (ids match): %s", path, renamed)
     return index
 
 

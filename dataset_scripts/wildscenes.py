@@ -46,13 +46,17 @@ class WildScenes(DrivingDatasetBuilder):
 
     NAME = "wildscenes"
     DEFAULT_UNIFIED_TAXONOMY = "offroad34"
-    DESCRIPTION = ("WildScenes 2D: 9,306 images of natural forest trails in Brisbane and Karawatha, Australia, with "
-                   "dense labels in 19 classes and the official 2D train/val/test split.")
+    DESCRIPTION = (
+        "WildScenes 2D: 9,306 images of natural forest trails in Brisbane and Karawatha, Australia, with "
+        "dense labels in 19 classes and the official 2D train/val/test split."
+    )
     HOMEPAGE = "https://csiro-robotics.github.io/WildScenes/"
     LICENSE = "see https://data.csiro.au/collection/csiro:61541"
     CITATION = _CITATION
-    LAYOUT_HELP = ("WildScenes root containing WildScenes2d/<sequence>/{image,indexLabel}/*.png and the split files "
-                   "train.csv, val.csv, test.csv (from the WildScenes repository's data/splits/opt2d/)")
+    LAYOUT_HELP = (
+        "WildScenes root containing WildScenes2d/<sequence>/{image,indexLabel}/*.png and the split files "
+        "train.csv, val.csv, test.csv (from the WildScenes repository's data/splits/opt2d/)"
+    )
     BUILDER_CONFIGS = [DrivingConfig(name="default", native_taxonomy="wildscenes")]
 
     def list_samples(self, data_dir: Path) -> dict[str, list[RawSample]]:
@@ -67,15 +71,23 @@ class WildScenes(DrivingDatasetBuilder):
         resolve = _path_resolver(data_dir)
         if not resolve("/WildScenes2d").is_dir():
             raise self.layout_error(data_dir, "has no WildScenes2d folder")
-        return {split: _samples(folder / f"{name}.csv", resolve)
-                for name, split in SPLITS.items() if (folder / f"{name}.csv").is_file()}
+        return {
+            split: _samples(folder / f"{name}.csv", resolve)
+            for name, split in SPLITS.items()
+            if (folder / f"{name}.csv").is_file()
+        }
 
 
 def _samples(split_file: Path, resolve) -> list[RawSample]:
     """The samples a split file lists, sorted by id."""
     rows = read_split_file(split_file)
-    return sorted((RawSample(image_id=row["id"], image_path=resolve(row["im_path"]),
-                             label_path=resolve(row["label_path"])) for row in rows), key=lambda s: s.image_id)
+    return sorted(
+        (
+            RawSample(image_id=row["id"], image_path=resolve(row["im_path"]), label_path=resolve(row["label_path"]))
+            for row in rows
+        ),
+        key=lambda s: s.image_id,
+    )
 
 
 def read_split_file(path: Path) -> list[dict[str, str]]:

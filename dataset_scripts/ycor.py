@@ -46,8 +46,10 @@ class Ycor(DrivingDatasetBuilder):
 
     NAME = "ycor"
     DEFAULT_UNIFIED_TAXONOMY = "offroad34"
-    DESCRIPTION = ("Yamaha-CMU Off-Road dataset: 1,076 images of trails and fields in Pittsburgh, labelled by "
-                   "traversability (smooth and rough trail, grass, vegetation, obstacle, puddle, sky).")
+    DESCRIPTION = (
+        "Yamaha-CMU Off-Road dataset: 1,076 images of trails and fields in Pittsburgh, labelled by "
+        "traversability (smooth and rough trail, grass, vegetation, obstacle, puddle, sky)."
+    )
     HOMEPAGE = "https://theairlab.org/yamaha-offroad-dataset/"
     LICENSE = "see the homepage (no licence is stated with the archive)"
     CITATION = _CITATION
@@ -65,8 +67,13 @@ class Ycor(DrivingDatasetBuilder):
         for sample_dir in sorted(p for p in split_dir.iterdir() if p.is_dir()):
             if not (sample_dir / "rgb.jpg").is_file() and not (sample_dir / "labels.png").is_file():
                 raise self.layout_error(sample_dir, "holds neither rgb.jpg nor labels.png")
-            samples.append(RawSample(image_id=f"{split_dir.name}_{sample_dir.name}", image_path=sample_dir / "rgb.jpg",
-                                     label_path=sample_dir / "labels.png"))
+            samples.append(
+                RawSample(
+                    image_id=f"{split_dir.name}_{sample_dir.name}",
+                    image_path=sample_dir / "rgb.jpg",
+                    label_path=sample_dir / "labels.png",
+                )
+            )
         return samples
 
     def read_label(self, sample: RawSample) -> tuple[np.ndarray, bytes | None]:

@@ -21,8 +21,9 @@ def template_text(kind: str) -> str:
     return resources.files(__name__).joinpath(f"{kind}_card.md").read_text(encoding="utf-8")
 
 
-def render_card(kind: str, metadata: dict, filters: dict[str, Callable[[object], str]] | None = None, /,
-                **context) -> str:
+def render_card(
+    kind: str, metadata: dict, filters: dict[str, Callable[[object], str]] | None = None, /, **context
+) -> str:
     """The card of a `kind` ("dataset" or "model") repository.
 
     `metadata` becomes the YAML front matter; `filters` are Jinja filters the template uses (the caller's
@@ -30,9 +31,13 @@ def render_card(kind: str, metadata: dict, filters: dict[str, Callable[[object],
     an empty string). The result is parsed back as a card, so front matter that is not valid YAML raises.
     """
     card_class, data_class = _CARDS[kind]
-    environment = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                                     keep_trailing_newline=True, autoescape=False)
+    environment = jinja2.Environment(
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
     environment.filters.update(filters or {})
-    content = environment.from_string(template_text(kind)).render(card_data=data_class(**metadata).to_yaml(),
-                                                                  **context)
+    content = environment.from_string(template_text(kind)).render(card_data=data_class(**metadata).to_yaml(), **context)
     return str(card_class(content))

@@ -9,6 +9,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest
 
+
 @pytest.fixture
 def hub(tmp_path, monkeypatch):
     """A loopback Hub on 127.0.0.1, with the clients pointed at it and every other host refused."""

@@ -52,8 +52,9 @@ class Blob:
 
     @property
     def pointer(self) -> bytes:
-        return (f"version https://git-lfs.github.com/spec/v1\noid sha256:{self.sha256}\n"
-                f"size {len(self.content)}\n").encode()
+        return (
+            f"version https://git-lfs.github.com/spec/v1\noid sha256:{self.sha256}\nsize {len(self.content)}\n"
+        ).encode()
 
     @property
     def git_oid(self) -> str:
@@ -111,12 +112,13 @@ class LoopbackHub:
         self._server.daemon_threads = True
         self._server.hub = self
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="loopback-hub", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="loopback-hub", daemon=True
+        )
         self._watchdog = threading.Timer(lifetime_s, self.stop)
         self._watchdog.daemon = True
 
-    def __enter__(self) -> "LoopbackHub":
+    def __enter__(self) -> LoopbackHub:
         self._thread.start()
         self._watchdog.start()
         return self
@@ -283,8 +285,9 @@ class _Handler(BaseHTTPRequestHandler):
         except json.JSONDecodeError as exc:
             raise HubError(400, f"malformed JSON body: {exc}") from exc
 
-    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None,
-              content_type: str = "application/json") -> None:
+    def _send(
+        self, status: int, body: bytes, headers: dict[str, str] | None = None, content_type: str = "application/json"
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -327,8 +330,15 @@ class _Handler(BaseHTTPRequestHandler):
     # -- API ----------------------------------------------------------------------------------------
     def whoami(self):
         self._require_token()
-        self._send_json(200, {"type": "user", "name": self.hub.user, "orgs": [],
-                              "auth": {"type": "access_token", "accessToken": {"role": "write"}}})
+        self._send_json(
+            200,
+            {
+                "type": "user",
+                "name": self.hub.user,
+                "orgs": [],
+                "auth": {"type": "access_token", "accessToken": {"role": "write"}},
+            },
+        )
 
     def validate_yaml(self):
         content = self._json_body().get("content", "")
@@ -358,13 +368,28 @@ class _Handler(BaseHTTPRequestHandler):
             if blobs:
                 sibling.update(size=len(blob.content), blobId=blob.git_oid)
                 if blob.lfs:
-                    sibling["lfs"] = {"size": len(blob.content), "sha256": blob.sha256,
-                                      "pointerSize": len(blob.pointer)}
+                    sibling["lfs"] = {
+                        "size": len(blob.content),
+                        "sha256": blob.sha256,
+                        "pointerSize": len(blob.pointer),
+                    }
             siblings.append(sibling)
-        info = {"_id": found.id, "id": found.id, "author": found.id.split("/")[0], "sha": commit.oid,
-                "lastModified": commit.date, "createdAt": commit.date, "private": found.private, "gated": False,
-                "disabled": False, "downloads": 0, "likes": 0, "tags": [], "siblings": siblings,
-                "cardData": _front_matter(commit.files.get("README.md"))}
+        info = {
+            "_id": found.id,
+            "id": found.id,
+            "author": found.id.split("/")[0],
+            "sha": commit.oid,
+            "lastModified": commit.date,
+            "createdAt": commit.date,
+            "private": found.private,
+            "gated": False,
+            "disabled": False,
+            "downloads": 0,
+            "likes": 0,
+            "tags": [],
+            "siblings": siblings,
+            "cardData": _front_matter(commit.files.get("README.md")),
+        }
         self._send_json(200, info)
 
     def preupload(self, type: str, repo: str, rev: str):  # noqa: A002
@@ -376,8 +401,9 @@ class _Handler(BaseHTTPRequestHandler):
             lfs = entry["path"].endswith(LFS_SUFFIXES) or entry["size"] > 10 * 1024 * 1024 or b"\0" in sample
             current = existing.get(entry["path"])
             oid = None if current is None else (current.sha256 if current.lfs else current.git_oid)
-            answers.append({"path": entry["path"], "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False,
-                            "oid": oid})
+            answers.append(
+                {"path": entry["path"], "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False, "oid": oid}
+            )
         self._send_json(200, {"files": answers, "commitOid": self._commit(found, rev).oid})
 
     def lfs_batch(self, repo: str, prefix: str = ""):
@@ -391,8 +417,11 @@ class _Handler(BaseHTTPRequestHandler):
             if obj["oid"] not in self.hub.lfs_objects:
                 answer["actions"] = {"upload": {"href": f"{self.hub.url}/lfs-upload/{obj['oid']}"}}
             objects.append(answer)
-        self._send(200, json.dumps({"transfer": "basic", "objects": objects}).encode(),
-                   content_type="application/vnd.git-lfs+json")
+        self._send(
+            200,
+            json.dumps({"transfer": "basic", "objects": objects}).encode(),
+            content_type="application/vnd.git-lfs+json",
+        )
 
     def lfs_upload(self, oid: str):
         if hashlib.sha256(self.body).hexdigest() != oid:
@@ -410,8 +439,15 @@ class _Handler(BaseHTTPRequestHandler):
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise HubError(400, f"malformed ndjson commit payload: {exc}") from exc
         commit = self.hub.commit(found, rev, lines)
-        self._send_json(200, {"success": True, "commitOid": commit.oid,
-                              "commitUrl": f"{self._repo_url(found)}/commit/{commit.oid}", "pullRequestUrl": None})
+        self._send_json(
+            200,
+            {
+                "success": True,
+                "commitOid": commit.oid,
+                "commitUrl": f"{self._repo_url(found)}/commit/{commit.oid}",
+                "pullRequestUrl": None,
+            },
+        )
 
     def tree(self, type: str, repo: str, rev: str, path: str = ""):  # noqa: A002
         commit = self._commit(self._repo(type, repo), rev)
@@ -423,10 +459,10 @@ class _Handler(BaseHTTPRequestHandler):
         prefix = f"{path}/" if path else ""
         entries = []
         for folder in sorted(_folders(commit.files)):
-            if folder.startswith(prefix) and (recursive or "/" not in folder[len(prefix):]):
+            if folder.startswith(prefix) and (recursive or "/" not in folder[len(prefix) :]):
                 entries.append(_folder_entry(folder, commit, expand))
         for name, blob in sorted(commit.files.items()):
-            if name.startswith(prefix) and (recursive or "/" not in name[len(prefix):]):
+            if name.startswith(prefix) and (recursive or "/" not in name[len(prefix) :]):
                 entries.append(_file_entry(name, blob, commit, expand))
         self._send_json(200, entries)
 
@@ -445,10 +481,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def refs(self, type: str, repo: str):  # noqa: A002
         found = self._repo(type, repo)
-        self._send_json(200, {
-            "branches": [{"name": n, "ref": f"refs/heads/{n}", "targetCommit": o} for n, o in found.branches.items()],
-            "tags": [{"name": n, "ref": f"refs/tags/{n}", "targetCommit": o} for n, o in found.tags.items()],
-            "converts": []})
+        self._send_json(
+            200,
+            {
+                "branches": [
+                    {"name": n, "ref": f"refs/heads/{n}", "targetCommit": o} for n, o in found.branches.items()
+                ],
+                "tags": [{"name": n, "ref": f"refs/tags/{n}", "targetCommit": o} for n, o in found.tags.items()],
+                "converts": [],
+            },
+        )
 
     def create_tag(self, type: str, repo: str, rev: str):  # noqa: A002
         found = self._repo(type, repo, write=True)
@@ -495,7 +537,7 @@ class _Handler(BaseHTTPRequestHandler):
             start = int(requested.group(1) or 0)
             end = min(int(requested.group(2)) if requested.group(2) else len(content) - 1, len(content) - 1)
             headers["Content-Range"] = f"bytes {start}-{end}/{len(content)}"
-            content, status = content[start:end + 1], 206
+            content, status = content[start : end + 1], 206
         self._send(status, content, headers, content_type="application/octet-stream")
 
 
@@ -528,23 +570,26 @@ def _front_matter(blob: Blob | None) -> dict | None:
     return yaml.safe_load(match.group(1)) if match else None
 
 
-_ROUTES = [(method, re.compile(pattern), handler) for method, pattern, handler in [
-    ("GET", r"^/api/whoami-v2$", _Handler.whoami),
-    ("POST", r"^/api/validate-yaml$", _Handler.validate_yaml),
-    ("POST", r"^/api/repos/create$", _Handler.create_repo),
-    ("GET", _API + r"(?:/revision/(?P<rev>[^/]+))?$", _Handler.repo_info),
-    ("POST", _API + r"/preupload/(?P<rev>[^/]+)$", _Handler.preupload),
-    ("POST", _API + r"/commit/(?P<rev>[^/]+)$", _Handler.commit),
-    ("GET", _API + r"/tree/(?P<rev>[^/]+)(?:/(?P<path>.*))?$", _Handler.tree),
-    ("POST", _API + r"/paths-info/(?P<rev>[^/]+)$", _Handler.paths_info),
-    ("GET", _API + r"/refs$", _Handler.refs),
-    ("POST", _API + r"/tag/(?P<rev>[^/]+)$", _Handler.create_tag),
-    ("DELETE", _API + r"/tag/(?P<rev>[^/]+)$", _Handler.delete_tag),
-    ("POST", _API + r"/branch/(?P<rev>[^/]+)$", _Handler.create_branch),
-    ("POST", _URL_PREFIX + _REPO + r"\.git/info/lfs/objects/batch$", _Handler.lfs_batch),
-    ("PUT", r"^/lfs-upload/(?P<oid>[0-9a-f]{64})$", _Handler.lfs_upload),
-    ("GET", _URL_PREFIX + _REPO + r"/resolve/(?P<rev>[^/]+)/(?P<path>.+)$", _Handler.resolve),
-]]
+_ROUTES = [
+    (method, re.compile(pattern), handler)
+    for method, pattern, handler in [
+        ("GET", r"^/api/whoami-v2$", _Handler.whoami),
+        ("POST", r"^/api/validate-yaml$", _Handler.validate_yaml),
+        ("POST", r"^/api/repos/create$", _Handler.create_repo),
+        ("GET", _API + r"(?:/revision/(?P<rev>[^/]+))?$", _Handler.repo_info),
+        ("POST", _API + r"/preupload/(?P<rev>[^/]+)$", _Handler.preupload),
+        ("POST", _API + r"/commit/(?P<rev>[^/]+)$", _Handler.commit),
+        ("GET", _API + r"/tree/(?P<rev>[^/]+)(?:/(?P<path>.*))?$", _Handler.tree),
+        ("POST", _API + r"/paths-info/(?P<rev>[^/]+)$", _Handler.paths_info),
+        ("GET", _API + r"/refs$", _Handler.refs),
+        ("POST", _API + r"/tag/(?P<rev>[^/]+)$", _Handler.create_tag),
+        ("DELETE", _API + r"/tag/(?P<rev>[^/]+)$", _Handler.delete_tag),
+        ("POST", _API + r"/branch/(?P<rev>[^/]+)$", _Handler.create_branch),
+        ("POST", _URL_PREFIX + _REPO + r"\.git/info/lfs/objects/batch$", _Handler.lfs_batch),
+        ("PUT", r"^/lfs-upload/(?P<oid>[0-9a-f]{64})$", _Handler.lfs_upload),
+        ("GET", _URL_PREFIX + _REPO + r"/resolve/(?P<rev>[^/]+)/(?P<path>.+)$", _Handler.resolve),
+    ]
+]
 
 
 def connect_clients(hub: LoopbackHub, monkeypatch, cache_dir: Path) -> list[str]:
@@ -561,23 +606,40 @@ def connect_clients(hub: LoopbackHub, monkeypatch, cache_dir: Path) -> list[str]
 
     cache_dir.mkdir(parents=True, exist_ok=True)
     hub_cache, datasets_cache = cache_dir / "hub", cache_dir / "datasets"
-    environment = {"HF_ENDPOINT": hub.url, "HF_HUB_DISABLE_XET": "1", "HF_TOKEN": hub.token, "HF_HUB_OFFLINE": "0",
-                   "HF_DATASETS_OFFLINE": "0", "HF_HOME": str(cache_dir), "HF_HUB_CACHE": str(hub_cache),
-                   "HF_DATASETS_CACHE": str(datasets_cache), "HF_UPDATE_DOWNLOAD_COUNTS": "0"}
+    environment = {
+        "HF_ENDPOINT": hub.url,
+        "HF_HUB_DISABLE_XET": "1",
+        "HF_TOKEN": hub.token,
+        "HF_HUB_OFFLINE": "0",
+        "HF_DATASETS_OFFLINE": "0",
+        "HF_HOME": str(cache_dir),
+        "HF_HUB_CACHE": str(hub_cache),
+        "HF_DATASETS_CACHE": str(datasets_cache),
+        "HF_UPDATE_DOWNLOAD_COUNTS": "0",
+    }
     for key, value in environment.items():
         monkeypatch.setenv(key, value)
-    for name, value in {"ENDPOINT": hub.url,
-                        "HUGGINGFACE_CO_URL_TEMPLATE": hub.url + "/{repo_id}/resolve/{revision}/{filename}",
-                        "HF_HUB_OFFLINE": False, "HF_HUB_DISABLE_XET": True, "HF_HUB_CACHE": str(hub_cache),
-                        "HF_TOKEN_PATH": str(cache_dir / "token"),
-                        "HF_STORED_TOKENS_PATH": str(cache_dir / "stored_tokens")}.items():
+    for name, value in {
+        "ENDPOINT": hub.url,
+        "HUGGINGFACE_CO_URL_TEMPLATE": hub.url + "/{repo_id}/resolve/{revision}/{filename}",
+        "HF_HUB_OFFLINE": False,
+        "HF_HUB_DISABLE_XET": True,
+        "HF_HUB_CACHE": str(hub_cache),
+        "HF_TOKEN_PATH": str(cache_dir / "token"),
+        "HF_STORED_TOKENS_PATH": str(cache_dir / "stored_tokens"),
+    }.items():
         monkeypatch.setattr(hf_constants, name, value)
-    for name, value in {"HF_ENDPOINT": hub.url,
-                        "HUB_DATASETS_URL": hub.url + "/datasets/{repo_id}/resolve/{revision}/{path}",
-                        "HF_HUB_OFFLINE": False, "HF_DATASETS_OFFLINE": False, "HF_DATASETS_CACHE": datasets_cache,
-                        "DOWNLOADED_DATASETS_PATH": datasets_cache / "downloads",
-                        "EXTRACTED_DATASETS_PATH": datasets_cache / "downloads" / "extracted",
-                        "HF_UPDATE_DOWNLOAD_COUNTS": False, "USE_PARQUET_EXPORT": False}.items():
+    for name, value in {
+        "HF_ENDPOINT": hub.url,
+        "HUB_DATASETS_URL": hub.url + "/datasets/{repo_id}/resolve/{revision}/{path}",
+        "HF_HUB_OFFLINE": False,
+        "HF_DATASETS_OFFLINE": False,
+        "HF_DATASETS_CACHE": datasets_cache,
+        "DOWNLOADED_DATASETS_PATH": datasets_cache / "downloads",
+        "EXTRACTED_DATASETS_PATH": datasets_cache / "downloads" / "extracted",
+        "HF_UPDATE_DOWNLOAD_COUNTS": False,
+        "USE_PARQUET_EXPORT": False,
+    }.items():
         monkeypatch.setattr(datasets.config, name, value)
 
     refused: list[str] = []

@@ -2,8 +2,6 @@ import argparse
 import subprocess
 import sys
 
-import pytest
-
 from unify.cli import VERBS, build_parser, main
 
 
@@ -32,7 +30,8 @@ def test_every_verb_and_option_explains_itself():
                 undocumented.append(f"{path} {'/'.join(action.option_strings) or action.dest}: no help")
     assert undocumented == []
     assert {path.split()[1] for path, _ in _parsers(build_parser()) if path != "unify"} == {
-        v.replace("_", "-") for v in VERBS}
+        v.replace("_", "-") for v in VERBS
+    }
 
 
 def test_errors_are_one_clear_line_and_exit_2(tmp_path, capsys):

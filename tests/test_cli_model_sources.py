@@ -32,15 +32,35 @@ def checkpoint(root: Path) -> Path:
 def arguments(verb: str, model: Path, built: Path, tmp_path: Path) -> list[str]:
     if verb == "train":
         config = tmp_path / "config.yaml"
-        config.write_text(yaml.safe_dump({"output_dir": str(tmp_path / "out"), "taxonomy": "synthetic_fine",
-                                          "model": "mit-pico", "train_data": [{"path": str(built)}], "steps": 2,
-                                          "warmup_steps": 0, "crop_size": [32, 32], "global_batch_size": 1,
-                                          "num_workers": 0}))
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "output_dir": str(tmp_path / "out"),
+                    "taxonomy": "synthetic_fine",
+                    "model": "mit-pico",
+                    "train_data": [{"path": str(built)}],
+                    "steps": 2,
+                    "warmup_steps": 0,
+                    "crop_size": [32, 32],
+                    "global_batch_size": 1,
+                    "num_workers": 0,
+                }
+            )
+        )
         return ["train", str(config), "--init", str(model)]
     if verb == "evaluate":
         return ["evaluate", "--model", str(model), "--dataset", str(built), "--output", str(tmp_path / "out")]
-    return ["pseudo-label", "--teacher", str(model), "--dataset", str(built), "--taxonomy", "synthetic_fine",
-            "--output", str(tmp_path / "out")]
+    return [
+        "pseudo-label",
+        "--teacher",
+        str(model),
+        "--dataset",
+        str(built),
+        "--taxonomy",
+        "synthetic_fine",
+        "--output",
+        str(tmp_path / "out"),
+    ]
 
 
 @pytest.mark.parametrize("verb", ["train", "evaluate", "pseudo-label"])

@@ -73,9 +73,12 @@ def import_graph() -> dict[str, set[str]]:
 
 def test_no_module_imports_a_layer_above_its_own():
     graph = import_graph()
-    upward = sorted(f"{module} ({layer(module)}) imports {target} ({layer(target)})"
-                    for module, targets in graph.items() for target in targets
-                    if layer(target) not in ALLOWED[layer(module)])
+    upward = sorted(
+        f"{module} ({layer(module)}) imports {target} ({layer(target)})"
+        for module, targets in graph.items()
+        for target in targets
+        if layer(target) not in ALLOWED[layer(module)]
+    )
     assert upward == []
 
 

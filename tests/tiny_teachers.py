@@ -14,10 +14,22 @@ import torch
 import transformers as T
 
 MEAN, STD = [0.5, 0.4, 0.3], [0.2, 0.25, 0.3]
-SWIN = dict(embed_dim=8, depths=[1, 1, 1, 1], num_heads=[1, 1, 1, 1], window_size=4,
-            out_features=["stage1", "stage2", "stage3", "stage4"])
-MASK_HEAD = dict(encoder_feedforward_dim=32, dim_feedforward=32, encoder_layers=1, decoder_layers=2,
-                 num_attention_heads=2, num_queries=6, use_pretrained_backbone=False)  # widths: GroupNorm needs 32
+SWIN = dict(
+    embed_dim=8,
+    depths=[1, 1, 1, 1],
+    num_heads=[1, 1, 1, 1],
+    window_size=4,
+    out_features=["stage1", "stage2", "stage3", "stage4"],
+)
+MASK_HEAD = dict(
+    encoder_feedforward_dim=32,
+    dim_feedforward=32,
+    encoder_layers=1,
+    decoder_layers=2,
+    num_attention_heads=2,
+    num_queries=6,
+    use_pretrained_backbone=False,
+)  # widths: GroupNorm needs 32
 
 
 def _labels(names: list[str]) -> dict:
@@ -25,55 +37,108 @@ def _labels(names: list[str]) -> dict:
 
 
 def segformer(names):
-    config = T.SegformerConfig(hidden_sizes=[8, 16, 32, 64], depths=[1, 1, 1, 1], decoder_hidden_size=32,
-                               num_attention_heads=[1, 1, 1, 2], **_labels(names))
+    config = T.SegformerConfig(
+        hidden_sizes=[8, 16, 32, 64],
+        depths=[1, 1, 1, 1],
+        decoder_hidden_size=32,
+        num_attention_heads=[1, 1, 1, 2],
+        **_labels(names),
+    )
     return T.SegformerForSemanticSegmentation(config), T.SegformerImageProcessorPil
 
 
 def upernet_convnext(names):
-    backbone = T.ConvNextConfig(hidden_sizes=[8, 16, 32, 64], depths=[1, 1, 1, 1],
-                                out_features=["stage1", "stage2", "stage3", "stage4"])
-    config = T.UperNetConfig(backbone_config=backbone, hidden_size=16, auxiliary_channels=8,
-                             use_pretrained_backbone=False, **_labels(names))
+    backbone = T.ConvNextConfig(
+        hidden_sizes=[8, 16, 32, 64], depths=[1, 1, 1, 1], out_features=["stage1", "stage2", "stage3", "stage4"]
+    )
+    config = T.UperNetConfig(
+        backbone_config=backbone, hidden_size=16, auxiliary_channels=8, use_pretrained_backbone=False, **_labels(names)
+    )
     return T.UperNetForSemanticSegmentation(config), T.SegformerImageProcessorPil
 
 
 def upernet_swin(names):
-    config = T.UperNetConfig(backbone_config=T.SwinConfig(**SWIN), hidden_size=16, auxiliary_channels=8,
-                             use_pretrained_backbone=False, **_labels(names))
+    config = T.UperNetConfig(
+        backbone_config=T.SwinConfig(**SWIN),
+        hidden_size=16,
+        auxiliary_channels=8,
+        use_pretrained_backbone=False,
+        **_labels(names),
+    )
     return T.UperNetForSemanticSegmentation(config), T.SegformerImageProcessorPil
 
 
 def dpt(names):
-    config = T.DPTConfig(hidden_size=16, num_hidden_layers=4, num_attention_heads=2, intermediate_size=32,
-                         image_size=64, patch_size=16, neck_hidden_sizes=[8, 16, 16, 16], fusion_hidden_size=16,
-                         backbone_out_indices=[0, 1, 2, 3], reassemble_factors=[4, 2, 1, 0.5], **_labels(names))
+    config = T.DPTConfig(
+        hidden_size=16,
+        num_hidden_layers=4,
+        num_attention_heads=2,
+        intermediate_size=32,
+        image_size=64,
+        patch_size=16,
+        neck_hidden_sizes=[8, 16, 16, 16],
+        fusion_hidden_size=16,
+        backbone_out_indices=[0, 1, 2, 3],
+        reassemble_factors=[4, 2, 1, 0.5],
+        **_labels(names),
+    )
     return T.DPTForSemanticSegmentation(config), T.DPTImageProcessorPil
 
 
 def beit(names):
-    config = T.BeitConfig(hidden_size=16, num_hidden_layers=4, num_attention_heads=2, intermediate_size=32,
-                          image_size=64, patch_size=16, out_indices=[0, 1, 2, 3], use_relative_position_bias=True,
-                          use_absolute_position_embeddings=True, pool_scales=[1, 2], auxiliary_channels=8,
-                          **_labels(names))
+    config = T.BeitConfig(
+        hidden_size=16,
+        num_hidden_layers=4,
+        num_attention_heads=2,
+        intermediate_size=32,
+        image_size=64,
+        patch_size=16,
+        out_indices=[0, 1, 2, 3],
+        use_relative_position_bias=True,
+        use_absolute_position_embeddings=True,
+        pool_scales=[1, 2],
+        auxiliary_channels=8,
+        **_labels(names),
+    )
     return T.BeitForSemanticSegmentation(config), T.BeitImageProcessorPil
 
 
 def mask2former(names):
-    config = T.Mask2FormerConfig(backbone_config=T.SwinConfig(**SWIN), feature_size=32, mask_feature_size=32,
-                                 hidden_dim=32, **MASK_HEAD, **_labels(names))
+    config = T.Mask2FormerConfig(
+        backbone_config=T.SwinConfig(**SWIN),
+        feature_size=32,
+        mask_feature_size=32,
+        hidden_dim=32,
+        **MASK_HEAD,
+        **_labels(names),
+    )
     return T.Mask2FormerForUniversalSegmentation(config), T.Mask2FormerImageProcessorPil
 
 
 def oneformer(names):
-    config = T.OneFormerConfig(backbone_config=T.SwinConfig(**SWIN), conv_dim=32, mask_dim=32, hidden_dim=32,
-                               text_encoder_width=16, text_encoder_num_layers=1, task_seq_len=12, **MASK_HEAD,
-                               **_labels(names))
+    config = T.OneFormerConfig(
+        backbone_config=T.SwinConfig(**SWIN),
+        conv_dim=32,
+        mask_dim=32,
+        hidden_dim=32,
+        text_encoder_width=16,
+        text_encoder_num_layers=1,
+        task_seq_len=12,
+        **MASK_HEAD,
+        **_labels(names),
+    )
     return T.OneFormerForUniversalSegmentation(config), T.OneFormerImageProcessorPil
 
 
-FAMILIES = {"segformer": segformer, "upernet-convnext": upernet_convnext, "upernet-swin": upernet_swin, "dpt": dpt,
-            "beit": beit, "mask2former": mask2former, "oneformer": oneformer}
+FAMILIES = {
+    "segformer": segformer,
+    "upernet-convnext": upernet_convnext,
+    "upernet-swin": upernet_swin,
+    "dpt": dpt,
+    "beit": beit,
+    "mask2former": mask2former,
+    "oneformer": oneformer,
+}
 MASK_FAMILIES = ("mask2former", "oneformer")
 
 

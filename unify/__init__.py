@@ -19,8 +19,14 @@ __version__ = "0.2.0"
 logger = logging.getLogger(__name__)
 
 
-def load_dataset(name_or_dir: str | Path, split: str | None = None, data_dir: str | Path | None = None,
-                 config: str | None = None, taxonomy: str | None = None, cache_dir: str | Path | None = None):
+def load_dataset(
+    name_or_dir: str | Path,
+    split: str | None = None,
+    data_dir: str | Path | None = None,
+    config: str | None = None,
+    taxonomy: str | None = None,
+    cache_dir: str | Path | None = None,
+):
     """A dataset written by this package, or a builder run on a raw folder (built once, then cached).
 
     `name_or_dir` is a folder written by `unify build` / `unify pseudo-label`, or a builder name as

@@ -36,9 +36,16 @@ class BuildReport:
     skipped: list[SkippedSample] = field(default_factory=list)
 
 
-def build_dataset(name: str, output_dir: Path | str, data_dir: Path | str | None = None, config: str | None = None,
-                  unified_taxonomy: str | None = None, num_proc: int | None = None, skip_bad: bool = False,
-                  **config_kwargs) -> BuildReport:
+def build_dataset(
+    name: str,
+    output_dir: Path | str,
+    data_dir: Path | str | None = None,
+    config: str | None = None,
+    unified_taxonomy: str | None = None,
+    num_proc: int | None = None,
+    skip_bad: bool = False,
+    **config_kwargs,
+) -> BuildReport:
     """Build dataset `name` from its raw folder into `output_dir` (replaced only once the build succeeded).
 
     Raises `UnifyError` for an unknown dataset, configuration or layout, `BadSampleError` for the first bad
@@ -49,9 +56,15 @@ def build_dataset(name: str, output_dir: Path | str, data_dir: Path | str | None
     staging_parent = output_dir.parent if output_dir.parent.exists() else None
     with tempfile.TemporaryDirectory(prefix=f"unify-build-{name}-", dir=staging_parent) as tmp:
         tmp = Path(tmp)
-        builder = builder_cls(config_name=config, data_dir=str(data_dir) if data_dir else None,
-                              cache_dir=str(tmp / "cache"), unified_taxonomy=unified_taxonomy, skip_bad=skip_bad,
-                              skip_log=str(tmp / "skipped"), **config_kwargs)
+        builder = builder_cls(
+            config_name=config,
+            data_dir=str(data_dir) if data_dir else None,
+            cache_dir=str(tmp / "cache"),
+            unified_taxonomy=unified_taxonomy,
+            skip_bad=skip_bad,
+            skip_log=str(tmp / "skipped"),
+            **config_kwargs,
+        )
         where = f"{name}/{builder.config.name}"
         staging = tmp / "out"
         try:
@@ -64,16 +77,25 @@ def build_dataset(name: str, output_dir: Path | str, data_dir: Path | str | None
         splits = {split: info.num_examples for split, info in builder.info.splits.items()}
         if skipped and sum(splits.values()) == 0:
             reasons = "\n  ".join(f"{s.file}: {s.reason}" for s in skipped[:5])
-            raise UnifyError(f"{where}: every sample was skipped ({len(skipped)} in all); nothing was written. "
-                             f"The first reasons:\n  {reasons}")
+            raise UnifyError(
+                f"{where}: every sample was skipped ({len(skipped)} in all); nothing was written. "
+                f"The first reasons:\n  {reasons}"
+            )
         _arrange_shards(staging, builder.name, list(splits))
         for split in [s for s, n in splits.items() if n == 0]:  # every sample of this split skipped
             logger.warning("%s: every sample of split %r was skipped; the split is left out", where, split)
             del splits[split]
         metadata = FolderMetadata(
-            kind=BUILT, dataset=name, config=builder.config.name, mapping=builder.mapping, splits=splits,
-            columns=LabelColumns.for_kind(BUILT), source=source_info(builder_cls), skipped=skipped,
-            raw_fingerprint=raw_fingerprint(data_dir) if data_dir else None)
+            kind=BUILT,
+            dataset=name,
+            config=builder.config.name,
+            mapping=builder.mapping,
+            splits=splits,
+            columns=LabelColumns.for_kind(BUILT),
+            source=source_info(builder_cls),
+            skipped=skipped,
+            raw_fingerprint=raw_fingerprint(data_dir) if data_dir else None,
+        )
         metadata.write(staging)
         for leftover in staging.glob("*.json"):
             if leftover.name not in ("unify.json", "id2label.json"):
@@ -88,8 +110,12 @@ def build_dataset(name: str, output_dir: Path | str, data_dir: Path | str | None
 
 def source_info(builder_cls) -> SourceInfo:
     """Homepage, licence, citation and redistribution policy as the builder declares them."""
-    return SourceInfo(homepage=builder_cls.HOMEPAGE, license=builder_cls.LICENSE,
-                      citation=builder_cls.CITATION.strip(), redistribution_allowed=builder_cls.REDISTRIBUTION_ALLOWED)
+    return SourceInfo(
+        homepage=builder_cls.HOMEPAGE,
+        license=builder_cls.LICENSE,
+        citation=builder_cls.CITATION.strip(),
+        redistribution_allowed=builder_cls.REDISTRIBUTION_ALLOWED,
+    )
 
 
 def raw_fingerprint(data_dir: Path | str) -> str:
@@ -114,8 +140,12 @@ def _arrange_shards(staging: Path, builder_name: str, splits: list[str]) -> None
     (staging / "data").mkdir()
     for split in splits:
         # exact names only: split "train" must not take the shards of split "train_extra"
-        shards = sorted([*staging.glob(f"{builder_name}-{split}.parquet"),
-                         *staging.glob(f"{builder_name}-{split}-[0-9]*-of-[0-9]*.parquet")])
+        shards = sorted(
+            [
+                *staging.glob(f"{builder_name}-{split}.parquet"),
+                *staging.glob(f"{builder_name}-{split}-[0-9]*-of-[0-9]*.parquet"),
+            ]
+        )
         for index, shard in enumerate(shards):
             shard.rename(staging / "data" / shard_name(split, index, len(shards)))
 

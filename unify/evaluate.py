@@ -37,11 +37,13 @@ SUMMARY_TABLE = "summary.md"
 GENERALISATION_DATASET = "wilddash2"
 """The dataset a summary lists first: the paper's check of how a model generalises (WildDash 2)."""
 _PREFERRED_SPLITS = ("validation", "val", "test")
-SUMMARY_EXPLANATION = ("mIoU in the unified taxonomy (where the model predicts the dataset's unified taxonomy) and "
-                       "in each dataset's native taxonomy (a native class scores the summed probabilities of the "
-                       "unified classes it maps to); pixel accuracy in the unified taxonomy; a blank cell does not "
-                       "apply to that dataset; a pseudo-labelled dataset's unified scores compare with its "
-                       "pseudo-labels, not with ground truth.")
+SUMMARY_EXPLANATION = (
+    "mIoU in the unified taxonomy (where the model predicts the dataset's unified taxonomy) and "
+    "in each dataset's native taxonomy (a native class scores the summed probabilities of the "
+    "unified classes it maps to); pixel accuracy in the unified taxonomy; a blank cell does not "
+    "apply to that dataset; a pseudo-labelled dataset's unified scores compare with its "
+    "pseudo-labels, not with ground truth."
+)
 """What the columns of `summary_table` mean, for summary.md."""
 
 
@@ -64,8 +66,10 @@ class DatasetSpec:
         from dataset_scripts import builder_registry
 
         if str(self.dataset) not in builder_registry():
-            raise UnifyError(f"{self.dataset} is neither a folder written by `unify build` (no {METADATA_FILE}) nor "
-                             f"a dataset name ({', '.join(sorted(builder_registry()))})")
+            raise UnifyError(
+                f"{self.dataset} is neither a folder written by `unify build` (no {METADATA_FILE}) nor "
+                f"a dataset name ({', '.join(sorted(builder_registry()))})"
+            )
 
     @property
     def is_folder(self) -> bool:
@@ -89,8 +93,10 @@ def dataset_specs(datasets: list[str], splits: list[str] = (), data_dir: Path | 
     from dataset_scripts import builder_registry
 
     if data_dir is not None and len(datasets) != 1:
-        raise UnifyError(f"--data-dir goes with a single --dataset; with {len(datasets)} datasets give each raw "
-                         f"folder as --dataset NAME=RAW")
+        raise UnifyError(
+            f"--data-dir goes with a single --dataset; with {len(datasets)} datasets give each raw "
+            f"folder as --dataset NAME=RAW"
+        )
     specs = []
     for text in datasets:
         name, separator, raw = str(text).partition("=")
@@ -103,8 +109,10 @@ def dataset_specs(datasets: list[str], splits: list[str] = (), data_dir: Path | 
     names = [spec.name for spec in specs]
     global_splits = [s for s in splits if "=" not in s]
     if len(global_splits) > 1:
-        raise UnifyError(f"--split is given for every dataset twice ({', '.join(global_splits)}); give one, and "
-                         f"NAME=SPLIT for a dataset that differs")
+        raise UnifyError(
+            f"--split is given for every dataset twice ({', '.join(global_splits)}); give one, and "
+            f"NAME=SPLIT for a dataset that differs"
+        )
     chosen = dict.fromkeys(names, global_splits[0] if global_splits else None)
     for text in splits:
         name, separator, split = text.partition("=")
@@ -116,8 +124,15 @@ def dataset_specs(datasets: list[str], splits: list[str] = (), data_dir: Path | 
     return [DatasetSpec(spec.dataset, spec.data_dir, chosen[spec.name]) for spec in specs]
 
 
-def evaluate_model(model: str | Path, dataset: str | Path, output_dir: Path | str, data_dir: Path | str | None = None,
-                   split: str | None = None, batch_size: int = 1, device: str | None = None) -> dict:
+def evaluate_model(
+    model: str | Path,
+    dataset: str | Path,
+    output_dir: Path | str,
+    data_dir: Path | str | None = None,
+    split: str | None = None,
+    batch_size: int = 1,
+    device: str | None = None,
+) -> dict:
     """Score `model` (folder or Hub id) on `dataset` (a built folder, or a builder name built from `data_dir`).
 
     Writes evaluation.json, evaluation.md and one confusion-matrix PNG per taxonomy into `output_dir`;
@@ -129,8 +144,9 @@ def evaluate_model(model: str | Path, dataset: str | Path, output_dir: Path | st
     return _evaluate_one(segmenter, spec, Path(output_dir), batch_size)
 
 
-def evaluate_datasets(model: str | Path, specs: list[DatasetSpec], output_dir: Path | str, batch_size: int = 1,
-                      device: str | None = None) -> dict:
+def evaluate_datasets(
+    model: str | Path, specs: list[DatasetSpec], output_dir: Path | str, batch_size: int = 1, device: str | None = None
+) -> dict:
     """Score `model` (loaded once) on every dataset of `specs`; write their tables and the summary.
 
     Each dataset's evaluation.json, evaluation.md and confusion PNGs go into `output_dir/<spec.name>/`;
@@ -144,8 +160,10 @@ def evaluate_datasets(model: str | Path, specs: list[DatasetSpec], output_dir: P
         raise UnifyError("no dataset to evaluate: give at least one")
     repeated = sorted(name for name, count in Counter(spec.name for spec in specs).items() if count > 1)
     if repeated:
-        raise UnifyError(f"several datasets are named {', '.join(repeated)}: their outputs would share a folder; "
-                         f"give each dataset folder its own name")
+        raise UnifyError(
+            f"several datasets are named {', '.join(repeated)}: their outputs would share a folder; "
+            f"give each dataset folder its own name"
+        )
     for spec in specs:
         if spec.is_folder:  # fail before hours of scoring when a later folder lacks its split
             _choose_split(FolderMetadata.read(spec.dataset), spec.split, Path(spec.dataset))
@@ -153,14 +171,18 @@ def evaluate_datasets(model: str | Path, specs: list[DatasetSpec], output_dir: P
     results = {spec.name: _evaluate_one(segmenter, spec, output_dir / spec.name, batch_size) for spec in specs}
     ordered = sorted(results, key=lambda name: results[name]["dataset"] != GENERALISATION_DATASET)
     rows = summary_rows([results[name] for name in ordered])
-    summary = {"model": segmenter.identity.to_json(),
-               "datasets": [{"folder": name, **row} for name, row in zip(ordered, rows)]}
+    summary = {
+        "model": segmenter.identity.to_json(),
+        "datasets": [{"folder": name, **row} for name, row in zip(ordered, rows)],
+    }
     (output_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     model_record = summary["model"]
-    text = [f"# {escape(model_record['name'])} on {len(rows)} dataset{'s' if len(rows) > 1 else ''}",
-            f"Weights sha256 {code(model_record['sha256'])}. {SUMMARY_EXPLANATION}",
-            summary_table(rows),
-            "Per-class tables: " + ", ".join(code(f"{name}/{EVALUATION_TABLE}") for name in ordered) + "."]
+    text = [
+        f"# {escape(model_record['name'])} on {len(rows)} dataset{'s' if len(rows) > 1 else ''}",
+        f"Weights sha256 {code(model_record['sha256'])}. {SUMMARY_EXPLANATION}",
+        summary_table(rows),
+        "Per-class tables: " + ", ".join(code(f"{name}/{EVALUATION_TABLE}") for name in ordered) + ".",
+    ]
     (output_dir / SUMMARY_TABLE).write_text("\n\n".join(text) + "\n", encoding="utf-8")
     return summary
 
@@ -172,11 +194,22 @@ def summary_rows(results: list[dict]) -> list[dict]:
     "native" are {"taxonomy", "miou", "pixel_accuracy"} (fractions in [0, 1], None where no class occurred)
     or None where that taxonomy was not scored. "kind" is None for a record written before it was recorded.
     """
-    rows = [{"dataset": result["dataset"], "config": result["config"], "kind": result.get("kind"),
-             "split": result["split"], "num_images": result["num_images"],
-             **{space: {key: result[space][key] for key in ("taxonomy", "miou", "pixel_accuracy")}
-                if result.get(space) else None for space in ("unified", "native")}}
-            for result in results]
+    rows = [
+        {
+            "dataset": result["dataset"],
+            "config": result["config"],
+            "kind": result.get("kind"),
+            "split": result["split"],
+            "num_images": result["num_images"],
+            **{
+                space: {key: result[space][key] for key in ("taxonomy", "miou", "pixel_accuracy")}
+                if result.get(space)
+                else None
+                for space in ("unified", "native")
+            },
+        }
+        for result in results
+    ]
     return sorted(rows, key=lambda row: row["dataset"] != GENERALISATION_DATASET)
 
 
@@ -186,17 +219,27 @@ def summary_table(rows: list[dict]) -> str:
     One mIoU column per unified and per native taxonomy that occurs (in order of first occurrence), blank
     where a dataset is not scored in it; pixel accuracy is the unified one. Every cell is escaped.
     """
-    columns = [(space, name) for space in ("unified", "native")
-               for name in dict.fromkeys(row[space]["taxonomy"] for row in rows if row[space])]
-    header = ["dataset", "split", "images", *(f"mIoU (%) {space} {name}" for space, name in columns),
-              "pixel accuracy (%) unified"]
+    columns = [
+        (space, name)
+        for space in ("unified", "native")
+        for name in dict.fromkeys(row[space]["taxonomy"] for row in rows if row[space])
+    ]
+    header = [
+        "dataset",
+        "split",
+        "images",
+        *(f"mIoU (%) {space} {name}" for space, name in columns),
+        "pixel accuracy (%) unified",
+    ]
     table = []
     for row in rows:
         dataset = f"{row['dataset']} ({row['config']})"
         if row.get("kind") == PSEUDO_LABELLED:
             dataset += ", pseudo-labelled"
-        scores = [_percent(row[space]["miou"]) if row[space] and row[space]["taxonomy"] == name else ""
-                  for space, name in columns]
+        scores = [
+            _percent(row[space]["miou"]) if row[space] and row[space]["taxonomy"] == name else ""
+            for space, name in columns
+        ]
         accuracy = _percent(row["unified"]["pixel_accuracy"]) if row["unified"] else ""
         table.append([dataset, row["split"], row["num_images"], *scores, accuracy])
     return markdown_table(header, table)
@@ -209,9 +252,16 @@ def _evaluate_one(segmenter: Segmenter, spec: DatasetSpec, output_dir: Path, bat
         metadata = FolderMetadata.read(folder)
         split = _choose_split(metadata, spec.split, folder)
         evaluation = evaluate_split(segmenter, folder, split, batch_size=batch_size)
-    result = {"model": segmenter.identity.to_json(), "dataset": metadata.dataset, "config": metadata.config,
-              "kind": metadata.kind, "split": split, "num_images": evaluation.num_images,
-              "unified": _scores_json(evaluation.unified), "native": _scores_json(evaluation.native)}
+    result = {
+        "model": segmenter.identity.to_json(),
+        "dataset": metadata.dataset,
+        "config": metadata.config,
+        "kind": metadata.kind,
+        "split": split,
+        "num_images": evaluation.num_images,
+        "unified": _scores_json(evaluation.unified),
+        "native": _scores_json(evaluation.native),
+    }
     _write_outputs(output_dir, result, evaluation)
     return result
 
@@ -240,10 +290,15 @@ def _scores_json(scores: TaxonomyScores | None) -> dict | None:
     if scores is None:
         return None
     pixels = scores.scores.matrix.sum(1).tolist()
-    return {"taxonomy": scores.taxonomy, "miou": json_number(scores.scores.miou),
-            "pixel_accuracy": json_number(scores.scores.pixel_accuracy),
-            "classes": [{"name": n, "iou": json_number(iou), "pixels": int(p)}
-                        for n, iou, p in zip(scores.names, scores.scores.iou, pixels)]}
+    return {
+        "taxonomy": scores.taxonomy,
+        "miou": json_number(scores.scores.miou),
+        "pixel_accuracy": json_number(scores.scores.pixel_accuracy),
+        "classes": [
+            {"name": n, "iou": json_number(iou), "pixels": int(p)}
+            for n, iou, p in zip(scores.names, scores.scores.iou, pixels)
+        ],
+    }
 
 
 def _percent(value: float | None) -> str:
@@ -254,16 +309,22 @@ def _write_outputs(output_dir: Path, result: dict, evaluation: SplitEvaluation) 
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / EVALUATION_FILE).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     model = result["model"]
-    sections = [f"# {escape(model['name'])} on {escape(result['dataset'])} ({escape(result['config'])}), "
-                f"split {escape(result['split'])}",
-                f"{result['num_images']} images; weights sha256 {code(model['sha256'])}."]
+    sections = [
+        f"# {escape(model['name'])} on {escape(result['dataset'])} ({escape(result['config'])}), "
+        f"split {escape(result['split'])}",
+        f"{result['num_images']} images; weights sha256 {code(model['sha256'])}.",
+    ]
     for space, scored in (("unified", evaluation.unified), ("native", evaluation.native)):
         scores = result[space]
         if scores is None:
             continue
-        sections += [f"## {space.capitalize()} taxonomy {code(scores['taxonomy'])}",
-                     f"mIoU {_percent(scores['miou'])} %, pixel accuracy {_percent(scores['pixel_accuracy'])} %.",
-                     markdown_table(["class", "IoU (%)", "ground-truth pixels"],
-                                    [[c["name"], _percent(c["iou"]), c["pixels"]] for c in scores["classes"]])]
+        sections += [
+            f"## {space.capitalize()} taxonomy {code(scores['taxonomy'])}",
+            f"mIoU {_percent(scores['miou'])} %, pixel accuracy {_percent(scores['pixel_accuracy'])} %.",
+            markdown_table(
+                ["class", "IoU (%)", "ground-truth pixels"],
+                [[c["name"], _percent(c["iou"]), c["pixels"]] for c in scores["classes"]],
+            ),
+        ]
         confusion_image(scored.scores.matrix, scored.names).save(output_dir / f"confusion_{space}.png")
     (output_dir / EVALUATION_TABLE).write_text("\n\n".join(sections) + "\n", encoding="utf-8")

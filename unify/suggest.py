@@ -30,8 +30,8 @@ from dataset_scripts import get_builder_class
 from dataset_scripts.base import RawSample
 from unify.core.errors import BadSampleError, UnifyError
 from unify.core.images import decode_rgb
-from unify.core.segmenter import Segmenter
 from unify.core.mapping import ALL, VOID, parse_mapping
+from unify.core.segmenter import Segmenter
 from unify.core.taxonomy import Taxonomy, get_taxonomy
 
 logger = logging.getLogger(__name__)
@@ -90,8 +90,9 @@ def predict(teacher: Segmenter, rgb: np.ndarray, max_side: int | None = None) ->
     return teacher.logits(pixels, size=rgb.shape[:2]).argmax(dim=1)[0]
 
 
-def count_predictions(teacher: Segmenter, label: np.ndarray, rgb: np.ndarray, counts: torch.Tensor,
-                      max_side: int | None = None) -> None:
+def count_predictions(
+    teacher: Segmenter, label: np.ndarray, rgb: np.ndarray, counts: torch.Tensor, max_side: int | None = None
+) -> None:
     """Add one image's (native id, predicted unified id) pixel pairs to `counts` (L, C) int64."""
     predicted = predict(teacher, rgb, max_side)
     native = torch.from_numpy(label.astype(np.int64)).to(counts.device)
@@ -117,13 +118,16 @@ def draft_lines(counts: np.ndarray, native: Taxonomy, unified: Taxonomy, rule: S
             continue
         seen = _describe(shares[c.id], names, n)
         if spread[c.id]:
-            targets, why = (VOID, "flagged void by the dataset, no preference: ") if c.ignore else (ALL, "no preference: ")
+            targets, why = (
+                (VOID, "flagged void by the dataset, no preference: ") if c.ignore else (ALL, "no preference: ")
+            )
             lines.append(DraftLine(c.name, targets, why + seen))
             continue
         rest = evidence_total - evidence[c.id]
         elsewhere = rest / max(int(rest.sum()), 1)
         allowed = (shares[c.id] >= rule.min_share) | (
-            (shares[c.id] >= rule.min_evidence) & (shares[c.id] >= rule.lift * elsewhere))
+            (shares[c.id] >= rule.min_evidence) & (shares[c.id] >= rule.lift * elsewhere)
+        )
         allowed[np.argmax(shares[c.id])] = True
         note = "flagged void by the dataset; " if c.ignore else ""
         lines.append(DraftLine(c.name, ", ".join(name for name, keep in zip(names, allowed) if keep), note + seen))
@@ -142,10 +146,19 @@ def format_draft(suggestion: MappingSuggestion, header: list[str]) -> str:
     return "\n".join([f"# {text}" if text else "#" for text in header] + body) + "\n"
 
 
-def suggest_mapping(dataset: str, unified_taxonomy: str, teacher: Segmenter | Path | str, output: Path | str,
-                    data_dir: Path | str | None = None, config: str | None = None, samples: int = 64,
-                    rule: SuggestionRule | None = None, device: str | None = None, max_side: int | None = 1024,
-                    overwrite: bool = False) -> MappingSuggestion:
+def suggest_mapping(
+    dataset: str,
+    unified_taxonomy: str,
+    teacher: Segmenter | Path | str,
+    output: Path | str,
+    data_dir: Path | str | None = None,
+    config: str | None = None,
+    samples: int = 64,
+    rule: SuggestionRule | None = None,
+    device: str | None = None,
+    max_side: int | None = 1024,
+    overwrite: bool = False,
+) -> MappingSuggestion:
     """Run `teacher` over `samples` images of `dataset` (read from `data_dir`) and write a draft mapping.
 
     `teacher` is a model folder or Hub id, or a `Segmenter` already in memory. Raises `UnifyError` when the
@@ -165,11 +178,13 @@ def suggest_mapping(dataset: str, unified_taxonomy: str, teacher: Segmenter | Pa
     teacher.eval()
     source = teacher.identity.display() if teacher.identity else "(in memory)"
     with tempfile.TemporaryDirectory(prefix="unify-suggest-") as cache:
-        builder = get_builder_class(dataset)(config_name=config, data_dir=str(data_dir) if data_dir else None,
-                                             cache_dir=cache)
+        builder = get_builder_class(dataset)(
+            config_name=config, data_dir=str(data_dir) if data_dir else None, cache_dir=cache
+        )
         native = get_taxonomy(builder.config.native_taxonomy)
-        chosen = pick_samples(builder.list_samples(builder._require_data_dir() if builder.LAYOUT_HELP else None),
-                              samples)
+        chosen = pick_samples(
+            builder.list_samples(builder._require_data_dir() if builder.LAYOUT_HELP else None), samples
+        )
         counts = torch.zeros(native.max_id + 1, unified.num_labels, dtype=torch.int64, device=teacher.device)
         skipped = []
         for sample in chosen:
@@ -182,14 +197,22 @@ def suggest_mapping(dataset: str, unified_taxonomy: str, teacher: Segmenter | Pa
             count_predictions(teacher, label, rgb, counts, max_side)
         config_name = builder.config.name
     counts = counts.cpu().numpy()
-    suggestion = MappingSuggestion(native, unified, counts, draft_lines(counts, native, unified, rule),
-                                   num_images=len(chosen) - len(skipped), skipped=skipped, output=output)
+    suggestion = MappingSuggestion(
+        native,
+        unified,
+        counts,
+        draft_lines(counts, native, unified, rule),
+        num_images=len(chosen) - len(skipped),
+        skipped=skipped,
+        output=output,
+    )
     header = _header(suggestion, dataset, config_name, source, rule)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(format_draft(suggestion, header), encoding="utf-8")
     parse_mapping(output, native, unified)  # the draft must already be a valid mapping file
-    logger.info("wrote a draft mapping %s -> %s from %d images to %s", native.name, unified.name,
-                suggestion.num_images, output)
+    logger.info(
+        "wrote a draft mapping %s -> %s from %d images to %s", native.name, unified.name, suggestion.num_images, output
+    )
     return suggestion
 
 
@@ -208,13 +231,16 @@ def _read(builder, sample: RawSample, native: Taxonomy) -> tuple[np.ndarray, np.
     rgb = decode_rgb(loaded.image_bytes, sample.image_path)
     label = loaded.label
     if label.shape != rgb.shape[:2]:
-        raise BadSampleError(sample.label_path or sample.image_path,
-                             f"label is {label.shape[1]}x{label.shape[0]}, image {rgb.shape[1]}x{rgb.shape[0]}")
+        raise BadSampleError(
+            sample.label_path or sample.image_path,
+            f"label is {label.shape[1]}x{label.shape[0]}, image {rgb.shape[1]}x{rgb.shape[0]}",
+        )
     present = np.unique(label)
     unknown = [int(i) for i in present if int(i) not in native.by_id]
     if unknown:
-        raise BadSampleError(sample.label_path or sample.image_path,
-                             f"label ids {unknown} are not in the {native.name} taxonomy")
+        raise BadSampleError(
+            sample.label_path or sample.image_path, f"label ids {unknown} are not in the {native.name} taxonomy"
+        )
     return rgb, label
 
 

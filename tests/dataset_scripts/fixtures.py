@@ -46,8 +46,13 @@ def write_label(path: Path, label: np.ndarray, palette: list[int] | None = None)
     return path.read_bytes()
 
 
-def write_pair(image: Path, label: Path, seed: int, ids: np.ndarray, palette: list[int] | None = None,
-               ) -> tuple[bytes, bytes]:
+def write_pair(
+    image: Path,
+    label: Path,
+    seed: int,
+    ids: np.ndarray,
+    palette: list[int] | None = None,
+) -> tuple[bytes, bytes]:
     """A photo (`write_image` with `seed`) and its label file (`write_label` of `ids`); returns both files' bytes."""
     return write_image(image, seed), write_label(label, ids, palette)
 
@@ -73,8 +78,10 @@ def stripes(ids: list[int]) -> np.ndarray:
 
 def numbered(by_split: dict[str, list]) -> list[tuple[int, str, object]]:
     """(seed, split, item) for every item of every split, in that order, the seed counting up from 0."""
-    return [(seed, split, item) for seed, (split, item) in
-            enumerate((split, item) for split, items in by_split.items() for item in items)]
+    return [
+        (seed, split, item)
+        for seed, (split, item) in enumerate((split, item) for split, items in by_split.items() for item in items)
+    ]
 
 
 def truncate(path: Path) -> None:
@@ -126,8 +133,12 @@ def _ids_of(cell: dict) -> np.ndarray:
         return np.asarray(im)
 
 
-def assert_rows(dataset: datasets.DatasetDict, written: dict[str, tuple[bytes | Path, np.ndarray, bytes | None]],
-                native_taxonomy: str, unified_taxonomy: str) -> None:
+def assert_rows(
+    dataset: datasets.DatasetDict,
+    written: dict[str, tuple[bytes | Path, np.ndarray, bytes | None]],
+    native_taxonomy: str,
+    unified_taxonomy: str,
+) -> None:
     """The build holds one row per written image id, whatever its split, each as `assert_row` expects.
 
     `written`: image id -> (image file or its bytes, native ids, label file bytes expected verbatim or None).
@@ -168,8 +179,9 @@ def assert_splits(built: tuple[BuildReport, datasets.DatasetDict], expected: dic
     """The build wrote exactly these splits with these image ids (in any order), and its report counts them."""
     report, dataset = built
     assert report.num_examples == {split: len(image_ids) for split, image_ids in expected.items()}
-    assert ({split: sorted(dataset[split][IMAGE_ID]) for split in dataset}
-            == {split: sorted(image_ids) for split, image_ids in expected.items()})
+    assert {split: sorted(dataset[split][IMAGE_ID]) for split in dataset} == {
+        split: sorted(image_ids) for split, image_ids in expected.items()
+    }
 
 
 def assert_native_labels(dataset: datasets.DatasetDict, expected: Callable[[str, str], np.ndarray]) -> None:
@@ -180,8 +192,14 @@ def assert_native_labels(dataset: datasets.DatasetDict, expected: Callable[[str,
             np.testing.assert_array_equal(native_label(row), expected(split, image_id), err_msg=image_id)
 
 
-def assert_row(row: dict, image: bytes | Path, native: np.ndarray, native_taxonomy: str, unified_taxonomy: str,
-               label: bytes | None = None) -> None:
+def assert_row(
+    row: dict,
+    image: bytes | Path,
+    native: np.ndarray,
+    native_taxonomy: str,
+    unified_taxonomy: str,
+    label: bytes | None = None,
+) -> None:
     """A built row: the image file unchanged, `native` as its label (the file's bytes too, when `label` is
     given) and, as unified label, what the mapping file allows (`expected_unified`)."""
     assert row[IMAGE]["bytes"] == (image if isinstance(image, bytes) else Path(image).read_bytes())
@@ -191,8 +209,9 @@ def assert_row(row: dict, image: bytes | Path, native: np.ndarray, native_taxono
     np.testing.assert_array_equal(unified_label(row), expected_unified(native, native_taxonomy, unified_taxonomy))
 
 
-def assert_bad_sample(name: str, raw: Path, tmp_path: Path, bad_file: Path, image_id: str, reason: str,
-                      kept: int, **kwargs) -> None:
+def assert_bad_sample(
+    name: str, raw: Path, tmp_path: Path, bad_file: Path, image_id: str, reason: str, kept: int, **kwargs
+) -> None:
     """The build stops with an error naming the file and the reason; with skip_bad it lists the sample."""
     with pytest.raises(BadSampleError) as caught:
         build_dataset(name, tmp_path / "strict", data_dir=raw, **kwargs)

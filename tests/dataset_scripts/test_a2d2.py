@@ -5,16 +5,31 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fixtures import (
+    assert_bad_sample,
+    assert_rows,
+    assert_splits,
+    build,
+    color_coded,
+    native_label,
+    rows_by_id,
+    scattered_ids,
+    truncate,
+    unified_id,
+    unified_label,
+    write_label,
+    write_pair,
+)
 
-from fixtures import (assert_bad_sample, assert_rows, assert_splits, build, color_coded, native_label, rows_by_id,
-                      scattered_ids, truncate, unified_id, unified_label, write_label, write_pair)
 from unify.core.errors import DataFileError
 from unify.core.taxonomy import get_taxonomy
 
 ROOT = "camera_lidar_semantic"
-FRAMES = [("20180807_145028", "cam_front_center", "20180807145028", "frontcenter", "000000091"),
-          ("20180807_145028", "cam_side_left", "20180807145028", "sideleft", "000000091"),
-          ("20181108_084007", "cam_front_center", "20181108084007", "frontcenter", "000001617")]
+FRAMES = [
+    ("20180807_145028", "cam_front_center", "20180807145028", "frontcenter", "000000091"),
+    ("20180807_145028", "cam_side_left", "20180807145028", "sideleft", "000000091"),
+    ("20181108_084007", "cam_front_center", "20181108084007", "frontcenter", "000001617"),
+]
 NAMES = ["Car 1", "Car 2", "Bicycle 3", "RD normal street", "Sky", "Ego car", "Nature object", "Obstacles / trash"]
 
 
@@ -68,8 +83,9 @@ def test_unified_view_follows_the_class_definitions(raw, tmp_path):
     row = rows_by_id(loaded["train"])[_image_id(*FRAMES[2])]
     by_name = get_taxonomy("a2d2").by_name
     native, unified = native_label(row), unified_label(row)
-    assert (unified[(native == by_name["Car 1"].id) | (native == by_name["Car 2"].id)]
-            == unified_id("cityscapes19", "car")).all()
+    assert (
+        unified[(native == by_name["Car 1"].id) | (native == by_name["Car 2"].id)] == unified_id("cityscapes19", "car")
+    ).all()
     assert (unified[native == by_name["RD normal street"].id] == unified_id("cityscapes19", "road")).all()
     for name in ("Bicycle 3", "Ego car", "Nature object", "Obstacles / trash"):  # several, or void
         assert (unified[native == by_name[name].id] == 255).all()
@@ -96,7 +112,8 @@ def test_class_list_that_disagrees_is_refused(raw, tmp_path):
         "#123456 ('Hovercraft') is not in unify/taxonomies/a2d2.csv",
         "#87ceff ('Sky') of unify/taxonomies/a2d2.csv is missing from the file",
         "#ff0000 is 'Car 9' in the file but 'Car 1' in unify/taxonomies/a2d2.csv",
-        "if the dataset changed its classes, unify/taxonomies/a2d2.csv and the mappings from a2d2 need updating"]
+        "if the dataset changed its classes, unify/taxonomies/a2d2.csv and the mappings from a2d2 need updating",
+    ]
 
 
 def test_colour_not_in_the_colormap(raw, tmp_path):
@@ -109,8 +126,15 @@ def test_colour_not_in_the_colormap(raw, tmp_path):
 
 def test_missing_label(raw, tmp_path):
     _label(raw, *FRAMES[1]).unlink()
-    assert_bad_sample("a2d2", raw, tmp_path, _image(raw, *FRAMES[1]), _image_id(*FRAMES[1]),
-                      f"no label file (expected {_label(raw, *FRAMES[1])})", kept=2)
+    assert_bad_sample(
+        "a2d2",
+        raw,
+        tmp_path,
+        _image(raw, *FRAMES[1]),
+        _image_id(*FRAMES[1]),
+        f"no label file (expected {_label(raw, *FRAMES[1])})",
+        kept=2,
+    )
 
 
 def test_label_of_another_size(raw, tmp_path):

@@ -4,15 +4,27 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from fixtures import (
+    assert_bad_sample,
+    assert_rows,
+    assert_splits,
+    build,
+    native_label,
+    rows_by_id,
+    scattered_ids,
+    unified_label,
+    write_image,
+    write_label,
+)
 
-from fixtures import (assert_bad_sample, assert_rows, assert_splits, build, native_label, rows_by_id, scattered_ids,
-                      unified_label, write_image, write_label)
 from unify.core.mapping import get_mapping
 
 IDS = [0, 7, 8, 11, 21, 23, 26]
-FRAMES = [("fog", "train", "GOPR0475", "GOPR0475_frame_000041"),
-          ("night", "train", "GP010376", "GP010376_frame_000009"),
-          ("night", "val", "GOPR0594", "GOPR0594_frame_000137")]
+FRAMES = [
+    ("fog", "train", "GOPR0475", "GOPR0475_frame_000041"),
+    ("night", "train", "GP010376", "GP010376_frame_000009"),
+    ("night", "val", "GOPR0594", "GOPR0594_frame_000137"),
+]
 
 
 @pytest.fixture
@@ -37,13 +49,22 @@ def raw(tmp_path):
 def test_round_trip_with_invalid_regions(raw, tmp_path, unified):
     raw, written, invalid = raw
     built = build("acdc", raw, tmp_path / "out", unified_taxonomy=unified)
-    assert_splits(built, {"train": ["fog_GOPR0475_frame_000041", "night_GP010376_frame_000009"],
-                          "validation": ["night_GOPR0594_frame_000137"], "test": ["snow_GOPR0122_frame_000500"]})
+    assert_splits(
+        built,
+        {
+            "train": ["fog_GOPR0475_frame_000041", "night_GP010376_frame_000009"],
+            "validation": ["night_GOPR0594_frame_000137"],
+            "test": ["snow_GOPR0122_frame_000500"],
+        },
+    )
     expected = dict(written)  # no invalid pixel: the label file unchanged
     image, label, _ = written["night_GP010376_frame_000009"]
     expected["night_GP010376_frame_000009"] = (image, np.where(invalid, 255, label).astype(np.uint8), None)  # 'invalid'
-    expected["snow_GOPR0122_frame_000500"] = (raw / "rgb_anon/snow/test/GOPR0122/GOPR0122_frame_000500_rgb_anon.png",
-                                              np.zeros((32, 64), np.uint8), None)  # no public label: 'unlabeled'
+    expected["snow_GOPR0122_frame_000500"] = (
+        raw / "rgb_anon/snow/test/GOPR0122/GOPR0122_frame_000500_rgb_anon.png",
+        np.zeros((32, 64), np.uint8),
+        None,
+    )  # no public label: 'unlabeled'
     assert_rows(built[1], expected, "acdc", unified)
     night = rows_by_id(built[1]["train"])["night_GP010376_frame_000009"]
     assert set(np.unique(unified_label(night)[invalid])) == {255}
@@ -68,5 +89,6 @@ def test_invalid_mask_of_another_size(raw, tmp_path):
     raw, *_ = raw
     path = raw / "gt" / "night" / "val" / "GOPR0594" / "GOPR0594_frame_000137_gt_invGray.png"
     write_label(path, np.zeros((16, 16)))
-    assert_bad_sample("acdc", raw, tmp_path, path, "night_GOPR0594_frame_000137", "invalid mask is 16x16 but its label",
-                      kept=3)
+    assert_bad_sample(
+        "acdc", raw, tmp_path, path, "night_GOPR0594_frame_000137", "invalid mask is 16x16 but its label", kept=3
+    )

@@ -3,16 +3,30 @@
 from pathlib import Path
 
 import pytest
+from fixtures import (
+    assert_bad_sample,
+    assert_rows,
+    assert_splits,
+    build,
+    native_label,
+    rows_by_id,
+    scattered_ids,
+    truncate,
+    unified_id,
+    unified_label,
+    write_label,
+    write_pair,
+)
 
-from fixtures import (assert_bad_sample, assert_rows, assert_splits, build, native_label, rows_by_id, scattered_ids,
-                      truncate, unified_id, unified_label, write_label, write_pair)
 from unify.core.errors import UnifyError
 
 # ids with gaps, a group class, a class allowing several unified classes, void and unlabeled (255)
 IDS = [0, 17, 37, 49, 113, 161, 168, 255]
-FRAMES = [("road02_seg", "Record001", "Camera 5", "170927_063811892_Camera_5"),
-          ("road02_seg", "Record001", "Camera 6", "170927_063811892_Camera_6"),
-          ("road01_ins", "Record012", "Camera 5", "171206_030617006_Camera_5")]
+FRAMES = [
+    ("road02_seg", "Record001", "Camera 5", "170927_063811892_Camera_5"),
+    ("road02_seg", "Record001", "Camera 6", "170927_063811892_Camera_6"),
+    ("road01_ins", "Record012", "Camera 5", "171206_030617006_Camera_5"),
+]
 
 
 def _image_id(road, record, _camera, stem):
@@ -39,8 +53,10 @@ def _label_path(root, road, record, camera, stem) -> Path:
 def test_build_keeps_ids_images_and_maps_them(raw, tmp_path, unified):
     built = build("apolloscape", raw, tmp_path / "out", unified_taxonomy=unified)
     assert_splits(built, {"train": [_image_id(*frame) for frame in FRAMES]})
-    written = {_image_id(*f): (_image_path(raw, *f), scattered_ids(IDS, seed), _label_path(raw, *f).read_bytes())
-               for seed, f in enumerate(FRAMES)}  # the grey label files are stored verbatim
+    written = {
+        _image_id(*f): (_image_path(raw, *f), scattered_ids(IDS, seed), _label_path(raw, *f).read_bytes())
+        for seed, f in enumerate(FRAMES)
+    }  # the grey label files are stored verbatim
     assert_rows(built[1], written, "apolloscape", unified)
     assert set(built[1]["train"]["dataset"]) == {"apolloscape"}
 
@@ -59,8 +75,15 @@ def test_unified_view_follows_the_class_definitions(raw, tmp_path):
 def test_missing_label(raw, tmp_path):
     label = _label_path(raw, *FRAMES[1])
     label.unlink()
-    assert_bad_sample("apolloscape", raw, tmp_path, _image_path(raw, *FRAMES[1]), _image_id(*FRAMES[1]),
-                      f"no label file (expected {label})", kept=2)
+    assert_bad_sample(
+        "apolloscape",
+        raw,
+        tmp_path,
+        _image_path(raw, *FRAMES[1]),
+        _image_id(*FRAMES[1]),
+        f"no label file (expected {label})",
+        kept=2,
+    )
 
 
 def test_label_of_another_size(raw, tmp_path):

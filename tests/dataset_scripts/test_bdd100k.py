@@ -6,9 +6,19 @@ import logging
 
 import numpy as np
 import pytest
+from fixtures import (
+    assert_rows,
+    assert_splits,
+    build,
+    color_coded,
+    native_label,
+    rows_by_id,
+    scattered_ids,
+    unified_label,
+    write_image,
+    write_label,
+)
 
-from fixtures import (assert_rows, assert_splits, build, color_coded, native_label, rows_by_id, scattered_ids,
-                      unified_label, write_image, write_label)
 from unify.core.errors import BadSampleError, UnifyError
 
 IDS = [0, 1, 2, 8, 10, 13, 18, 255]
@@ -30,8 +40,9 @@ def write_bdd(root, release="2020"):
         data = write_label(root / masks / folder / mask_name.format(name=name), label)
         written[name] = (image, label, data)
         if release == "2018":
-            write_label(root / "seg" / "color_labels" / folder / f"{name}_train_color.png",
-                        color_coded(label, "bdd100k"))
+            write_label(
+                root / "seg" / "color_labels" / folder / f"{name}_train_color.png", color_coded(label, "bdd100k")
+            )
     write_image(root / images / "test" / "ffffffff-00000000.jpg", 9)
     return written
 

@@ -4,9 +4,23 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fixtures import (
+    assert_bad_sample,
+    assert_rows,
+    assert_splits,
+    build,
+    color_coded,
+    native_label,
+    numbered,
+    rows_by_id,
+    scattered_ids,
+    truncate,
+    unified_id,
+    unified_label,
+    write_label,
+    write_pair,
+)
 
-from fixtures import (assert_bad_sample, assert_rows, assert_splits, build, color_coded, native_label, numbered,
-                      rows_by_id, scattered_ids, truncate, unified_id, unified_label, write_label, write_pair)
 from unify.core.errors import DataFileError
 from unify.core.taxonomy import get_taxonomy
 
@@ -39,8 +53,12 @@ def write_class_dict(root: Path, rows=None) -> Path:
 def raw(tmp_path) -> Path:
     root = tmp_path / "camvid"
     for seed, split, stem in numbered(FRAMES):
-        write_pair(_image(root, split, stem), _label(root, split, stem), seed,
-                   color_coded(scattered_ids(_ids(), seed), "camvid"))
+        write_pair(
+            _image(root, split, stem),
+            _label(root, split, stem),
+            seed,
+            color_coded(scattered_ids(_ids(), seed), "camvid"),
+        )
     write_class_dict(root)
     return root
 
@@ -103,8 +121,15 @@ def test_colour_not_in_the_colormap(raw, tmp_path):
 def test_missing_label(raw, tmp_path):
     stem = FRAMES["test"][0]
     _label(raw, "test", stem).unlink()
-    assert_bad_sample("camvid", raw, tmp_path, _image(raw, "test", stem), stem,
-                      f"no label file (expected {_label(raw, 'test', stem)})", kept=3)
+    assert_bad_sample(
+        "camvid",
+        raw,
+        tmp_path,
+        _image(raw, "test", stem),
+        stem,
+        f"no label file (expected {_label(raw, 'test', stem)})",
+        kept=3,
+    )
 
 
 def test_label_of_another_size(raw, tmp_path):

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from fixtures import (
+    assert_bad_sample,
+    assert_rows,
+    assert_splits,
+    build,
+    native_label,
+    rows_by_id,
+    scattered_ids,
+    unified_label,
+    write_image,
+    write_label,
+)
 
-from fixtures import (assert_bad_sample, assert_rows, assert_splits, build, native_label, rows_by_id, scattered_ids,
-                      unified_label, write_image, write_label)
 from unify.core.errors import BadSampleError
 
 FINE_IDS = [0, 1, 3, 7, 8, 11, 17, 21, 23, 24, 26, 29]
@@ -27,8 +37,12 @@ def write_fine(raw, frames, suffix="gtFine", ids=FINE_IDS):
 @pytest.fixture
 def fine_raw(tmp_path):
     raw = tmp_path / "raw"
-    frames = [("train", "aachen", 0, 19), ("train", "aachen", 1, 19), ("val", "lindau", 0, 19),
-              ("test", "berlin", 0, 19)]
+    frames = [
+        ("train", "aachen", 0, 19),
+        ("train", "aachen", 1, 19),
+        ("val", "lindau", 0, 19),
+        ("test", "berlin", 0, 19),
+    ]
     return raw, write_fine(raw, frames)
 
 
@@ -36,8 +50,14 @@ def fine_raw(tmp_path):
 def test_fine_round_trip(fine_raw, tmp_path, taxonomy):
     raw, written = fine_raw
     built = build("cityscapes", raw, tmp_path / "out", config="fine", unified_taxonomy=taxonomy)
-    assert_splits(built, {"train": ["aachen_000000_000019", "aachen_000001_000019"],
-                          "validation": ["lindau_000000_000019"], "test": ["berlin_000000_000019"]})
+    assert_splits(
+        built,
+        {
+            "train": ["aachen_000000_000019", "aachen_000001_000019"],
+            "validation": ["lindau_000000_000019"],
+            "test": ["berlin_000000_000019"],
+        },
+    )
     assert_rows(built[1], written, "cityscapes", taxonomy)  # the authors' label PNGs, unchanged
     assert {name for split in built[1].values() for name in split["dataset"]} == {"cityscapes"}
 
@@ -54,8 +74,9 @@ def test_fine_unified_view_follows_train_ids(fine_raw, tmp_path):
 
 def test_coarse_reads_train_extra(tmp_path):
     raw = tmp_path / "raw"
-    written = write_fine(raw, [("train", "aachen", 0, 19), ("train_extra", "augsburg", 0, 19)], suffix="gtCoarse",
-                         ids=[0, 7, 21, 26])
+    written = write_fine(
+        raw, [("train", "aachen", 0, 19), ("train_extra", "augsburg", 0, 19)], suffix="gtCoarse", ids=[0, 7, 21, 26]
+    )
     report, loaded = build("cityscapes", raw, tmp_path / "out", config="coarse")
     assert report.num_examples == {"train": 1, "train_extra": 1}
     row = rows_by_id(loaded["train_extra"])["augsburg_000000_000019"]
@@ -86,8 +107,16 @@ def test_missing_label_names_the_file_and_skip_bad_lists_it(fine_raw, tmp_path):
     missing = raw / "gtFine" / "train" / "aachen" / "aachen_000001_000019_gtFine_labelIds.png"
     missing.unlink()
     image = raw / "leftImg8bit" / "train" / "aachen" / "aachen_000001_000019_leftImg8bit.png"
-    assert_bad_sample("cityscapes", raw, tmp_path, image, "aachen_000001_000019", f"no label file (expected {missing})",
-                      kept=3, config="fine")
+    assert_bad_sample(
+        "cityscapes",
+        raw,
+        tmp_path,
+        image,
+        "aachen_000001_000019",
+        f"no label file (expected {missing})",
+        kept=3,
+        config="fine",
+    )
 
 
 def test_label_of_another_size(fine_raw, tmp_path):
@@ -105,16 +134,27 @@ def test_id_outside_the_table(fine_raw, tmp_path):
     label = np.full((32, 64), 7, dtype=np.uint8)
     label[0, :3] = [34, 99, 7]
     write_label(path, label)
-    assert_bad_sample("cityscapes", raw, tmp_path, path, "aachen_000000_000019",
-                      "label ids [34, 99] are not in the cityscapes taxonomy", kept=3, config="fine")
+    assert_bad_sample(
+        "cityscapes",
+        raw,
+        tmp_path,
+        path,
+        "aachen_000000_000019",
+        "label ids [34, 99] are not in the cityscapes taxonomy",
+        kept=3,
+        config="fine",
+    )
 
 
 @pytest.mark.parametrize("kind", ["image", "label"])
 def test_truncated_file(fine_raw, tmp_path, kind):
     raw, _ = fine_raw
     stem = "lindau_000000_000019"
-    path = (raw / "leftImg8bit" / "val" / "lindau" / f"{stem}_leftImg8bit.png" if kind == "image"
-            else raw / "gtFine" / "val" / "lindau" / f"{stem}_gtFine_labelIds.png")
+    path = (
+        raw / "leftImg8bit" / "val" / "lindau" / f"{stem}_leftImg8bit.png"
+        if kind == "image"
+        else raw / "gtFine" / "val" / "lindau" / f"{stem}_gtFine_labelIds.png"
+    )
     path.write_bytes(path.read_bytes()[:60])
     with pytest.raises(BadSampleError) as caught:
         build("cityscapes", raw, tmp_path / "out", config="fine")

@@ -28,8 +28,10 @@ def undocumented(tree: ast.Module) -> list[str]:
 
 
 def test_the_check_sees_a_missing_docstring():
-    tree = ast.parse('class A:\n    """Doc."""\n    def f(self):\n        pass\n    def _g(self):\n        pass\n'
-                     'def h():\n    """Doc."""\n')
+    tree = ast.parse(
+        'class A:\n    """Doc."""\n    def f(self):\n        pass\n    def _g(self):\n        pass\n'
+        'def h():\n    """Doc."""\n'
+    )
     assert undocumented(tree) == ["A.f (line 3)"]
 
 

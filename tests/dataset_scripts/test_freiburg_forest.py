@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import numpy as np
-
-from fixtures import (assert_native_labels, assert_splits, build, built_once, color_coded, native_label, rows_by_id,
-                      stripes, unified_at, unified_ids, write_label, write_pair)
+from fixtures import (
+    assert_native_labels,
+    assert_splits,
+    build,
+    built_once,
+    color_coded,
+    native_label,
+    rows_by_id,
+    stripes,
+    unified_at,
+    unified_ids,
+    write_label,
+    write_pair,
+)
 
 VOID, ROAD, GRASS, VEGETATION, SKY, OBSTACLE, TREE = range(7)
 FRAMES = {
@@ -17,8 +28,12 @@ FRAMES = {
 
 def write_freiburg(root):
     for seed, ((split, frame), ids) in enumerate(sorted(FRAMES.items())):
-        write_pair(root / split / "rgb" / f"{frame}_Clipped.jpg", root / split / "GT_color" / f"{frame}_mask.png", seed,
-                   color_coded(stripes(ids), "freiburg_forest"))
+        write_pair(
+            root / split / "rgb" / f"{frame}_Clipped.jpg",
+            root / split / "GT_color" / f"{frame}_mask.png",
+            seed,
+            color_coded(stripes(ids), "freiburg_forest"),
+        )
         write_label(root / split / "nir_gray" / f"{frame}.png", np.zeros((32, 64), np.uint8))  # other modality: unread
     return root
 

@@ -6,21 +6,34 @@ import csv
 
 import numpy as np
 import pytest
+from fixtures import (
+    assert_bad_sample,
+    assert_splits,
+    build,
+    native_label,
+    rows_by_id,
+    stripes,
+    truncate,
+    unified_id,
+    unified_label,
+    write_image,
+    write_label,
+)
 
-from fixtures import (assert_bad_sample, assert_splits, build, native_label, rows_by_id, stripes, truncate, unified_id,
-                      unified_label, write_image, write_label)
 from unify import read_metadata
 from unify.core.errors import DataFileError, UnifyError
 from unify.core.taxonomy import get_taxonomy
 
 ASPHALT, SKY, SCENERY, UNDEFINED, CAR = 23, 53, 52, 0, 12
 FRAMES = {  # image id -> (split folder, scenario, native ids)
-    "2022-07-22_flight__0071_1658494234334310308_windshield_vis": ("train", "2022-07-22_flight",
-                                                                 [ASPHALT, SKY, SCENERY, UNDEFINED]),
+    "2022-07-22_flight__0071_1658494234334310308_windshield_vis": (
+        "train",
+        "2022-07-22_flight",
+        [ASPHALT, SKY, SCENERY, UNDEFINED],
+    ),
     "2022-07-22_flight__0072_1658494235988100385_windshield_vis": ("train", "2022-07-22_flight", [CAR, SKY]),
     "2023-01-20_aying__0005_1674212400123456789_windshield_vis": ("train", "2023-01-20_aying", [ASPHALT, CAR]),
-    "2022-09-21_garching__0001_1663760000111111111_windshield_vis": ("val", "2022-09-21_garching",
-                                                                   [SKY, SCENERY, CAR]),
+    "2022-09-21_garching__0001_1663760000111111111_windshield_vis": ("val", "2022-09-21_garching", [SKY, SCENERY, CAR]),
 }
 
 
@@ -48,8 +61,13 @@ def built(tmp_path_factory):
 
 
 def test_splits_follow_the_folders_and_the_test_split_is_left_out(built):
-    assert_splits(built, {"train": [k for k, v in FRAMES.items() if v[0] == "train"],
-                          "validation": [k for k, v in FRAMES.items() if v[0] == "val"]})
+    assert_splits(
+        built,
+        {
+            "train": [k for k, v in FRAMES.items() if v[0] == "train"],
+            "validation": [k for k, v in FRAMES.items() if v[0] == "val"],
+        },
+    )
 
 
 def test_labels_round_trip_with_their_native_ids(built):
@@ -92,15 +110,17 @@ def test_a_shipped_class_table_that_disagrees_is_refused_with_the_rows(tmp_path)
         "the file lists 63 classes, unify/taxonomies/goose.csv has 64",
         "id 23 is 'tarmac' in the file but 'asphalt' in unify/taxonomies/goose.csv",
         "id 63 ('military_vehicle') of unify/taxonomies/goose.csv is missing from the file",
-        "if the dataset changed its classes, unify/taxonomies/goose.csv and the mappings from goose need updating"]
+        "if the dataset changed its classes, unify/taxonomies/goose.csv and the mappings from goose need updating",
+    ]
 
 
 def test_a_truncated_label_stops_the_build_or_is_listed_when_skipping(tmp_path):
     raw = write_goose(tmp_path / "raw")
     bad = raw / "labels/train/2022-07-22_flight/2022-07-22_flight__0072_1658494235988100385_labelids.png"
     truncate(bad)
-    assert_bad_sample("goose", raw, tmp_path, bad, "2022-07-22_flight__0072_1658494235988100385_windshield_vis",
-                      "truncated", kept=3)
+    assert_bad_sample(
+        "goose", raw, tmp_path, bad, "2022-07-22_flight__0072_1658494235988100385_windshield_vis", "truncated", kept=3
+    )
 
 
 def test_an_image_without_its_label_is_a_bad_sample(tmp_path):
@@ -109,7 +129,8 @@ def test_an_image_without_its_label_is_a_bad_sample(tmp_path):
     report, _ = build("goose", raw, tmp_path / "out", skip_bad=True)
     assert [s.reason for s in report.skipped] == [
         f"no label file (expected {raw}/labels/train/2023-01-20_aying/"
-        f"2023-01-20_aying__0005_1674212400123456789_labelids.png)"]
+        f"2023-01-20_aying__0005_1674212400123456789_labelids.png)"
+    ]
     assert report.num_examples == {"train": 2, "validation": 1}
 
 

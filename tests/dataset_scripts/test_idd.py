@@ -7,9 +7,17 @@ import json
 
 import numpy as np
 import pytest
+from fixtures import (
+    assert_rows,
+    assert_splits,
+    build,
+    native_label,
+    rows_by_id,
+    scattered_ids,
+    write_image,
+    write_label,
+)
 
-from fixtures import (assert_rows, assert_splits, build, native_label, rows_by_id, scattered_ids, write_image,
-                      write_label)
 from unify.core.errors import BadSampleError, UnifyError
 from unify.core.mapping import get_mapping
 from unify.core.taxonomy import get_taxonomy
@@ -33,8 +41,9 @@ def write_polygons(path, objects, width=64, height=32):
 def raw(tmp_path):
     raw = tmp_path / "raw"
     images = {}
-    for seed, (folder, seq, frame) in enumerate([("train", "0", "000123"), ("train", "201", "000123"),
-                                                 ("val", "3", "000045")]):
+    for seed, (folder, seq, frame) in enumerate(
+        [("train", "0", "000123"), ("train", "201", "000123"), ("val", "3", "000045")]
+    ):
         image = raw / "leftImg8bit" / folder / seq / f"{frame}_leftImg8bit.png"
         images[f"{folder}_{seq}_{frame}"] = write_image(image, seed)
         write_polygons(raw / "gtFine" / folder / seq / f"{frame}_gtFine_polygons.json", POLYGONS)
@@ -60,9 +69,16 @@ def test_round_trip(raw, tmp_path, unified):
     built = build("idd", raw, tmp_path / "out", unified_taxonomy=unified)
     # sequence folders keep equal frame names apart
     assert_splits(built, {"train": ["train_0_000123", "train_201_000123"], "validation": ["val_3_000045"]})
-    assert_rows(built[1], {"train_0_000123": (images["train_0_000123"], drawn_level3(), None),
-                           "train_201_000123": (images["train_201_000123"], prepared, data),  # the prepared PNG
-                           "val_3_000045": (images["val_3_000045"], drawn_level3(), None)}, "idd", unified)
+    assert_rows(
+        built[1],
+        {
+            "train_0_000123": (images["train_0_000123"], drawn_level3(), None),
+            "train_201_000123": (images["train_201_000123"], prepared, data),  # the prepared PNG
+            "val_3_000045": (images["val_3_000045"], drawn_level3(), None),
+        },
+        "idd",
+        unified,
+    )
 
 
 def test_polygons_match_pil_drawing_order(raw, tmp_path):
@@ -95,8 +111,35 @@ def test_bad_samples_are_skipped(raw, tmp_path):
 
 # -- IDD-Lite ------------------------------------------------------------------------------------------
 LITE_FRAMES = [("train", "0", "024541"), ("train", "1", "000017"), ("val", "119", "000353")]
-LEVEL1_OF_LEVEL3 = {0: 0, 1: 0, 2: 1, 3: 1, 4: 2, 5: 2, 6: 3, 7: 3, 8: 3, 9: 3, 10: 3, 11: 3, 12: 3, 13: 4, 14: 4,
-                    15: 4, 16: 4, 17: 4, 18: 4, 19: 4, 20: 4, 21: 4, 22: 5, 23: 5, 24: 5, 25: 6, 255: 255}
+LEVEL1_OF_LEVEL3 = {
+    0: 0,
+    1: 0,
+    2: 1,
+    3: 1,
+    4: 2,
+    5: 2,
+    6: 3,
+    7: 3,
+    8: 3,
+    9: 3,
+    10: 3,
+    11: 3,
+    12: 3,
+    13: 4,
+    14: 4,
+    15: 4,
+    16: 4,
+    17: 4,
+    18: 4,
+    19: 4,
+    20: 4,
+    21: 4,
+    22: 5,
+    23: 5,
+    24: 5,
+    25: 6,
+    255: 255,
+}
 """Level-3 id -> level-1 id: each IDD label's level3Id and level1Id columns in AutoNUE's helpers/anue_labels.py."""
 
 
@@ -127,8 +170,15 @@ def test_lite_round_trip(lite, tmp_path, unified):
 def test_lite_classes_are_the_level1_classes_of_the_evaluation_script():
     taxonomy = get_taxonomy("idd_lite")
     assert [(c.id, c.name, c.ignore) for c in taxonomy.classes] == [
-        (0, "drivable", False), (1, "non-drivable", False), (2, "living-things", False), (3, "vehicles", False),
-        (4, "road-side-objs", False), (5, "far-objects", False), (6, "sky", False), (255, "misc", True)]
+        (0, "drivable", False),
+        (1, "non-drivable", False),
+        (2, "living-things", False),
+        (3, "vehicles", False),
+        (4, "road-side-objs", False),
+        (5, "far-objects", False),
+        (6, "sky", False),
+        (255, "misc", True),
+    ]
 
 
 @pytest.mark.parametrize("unified", ["cityscapes19", "mapillary63"])
@@ -141,8 +191,11 @@ def test_each_lite_class_allows_what_its_level3_classes_allow(unified):
 
 def test_each_configuration_names_the_other_for_its_folder(lite, raw, tmp_path):
     lite_dir, _ = lite
-    with pytest.raises(UnifyError, match=r"holds IDD-Lite \(idd20k_lite\), e\.g\. leftImg8bit/test/7/000001_image\.jpg,"
-                                         r" not what the 'level3' configuration reads: build it with --config lite"):
+    with pytest.raises(
+        UnifyError,
+        match=r"holds IDD-Lite \(idd20k_lite\), e\.g\. leftImg8bit/test/7/000001_image\.jpg,"
+        r" not what the 'level3' configuration reads: build it with --config lite",
+    ):
         build("idd", lite_dir, tmp_path / "out")
     full_dir, *_ = raw
     with pytest.raises(UnifyError, match="holds the full IDD, .* build it with --config level3"):

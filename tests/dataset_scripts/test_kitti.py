@@ -4,10 +4,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fixtures import (
+    assert_bad_sample,
+    build,
+    expected_unified,
+    native_label,
+    rows_by_id,
+    scattered_ids,
+    truncate,
+    unified_label,
+    write_image,
+    write_label,
+)
 
 from dataset_scripts.kitti import Kitti
-from fixtures import (assert_bad_sample, build, expected_unified, native_label, rows_by_id, scattered_ids, truncate,
-                      unified_label, write_image, write_label)
 from unify.core.mapping import mapping_path
 from unify.core.taxonomy import get_taxonomy, resolve_alias
 
@@ -16,7 +26,8 @@ TRAIN = ["000000_10", "000001_10"]
 TEST = ["000000_10"]
 needs_cityscapes_mappings = pytest.mark.skipif(
     not all(mapping_path("cityscapes", u).is_file() for u in ("cityscapes19", "mapillary63")),
-    reason="kitti shares the cityscapes mappings, which come with the cityscapes builder")
+    reason="kitti shares the cityscapes mappings, which come with the cityscapes builder",
+)
 
 
 @pytest.fixture
@@ -41,7 +52,9 @@ def test_samples_and_labels_without_a_build(raw, tmp_path):
     builder = Kitti(data_dir=str(raw), cache_dir=str(tmp_path / "cache"))
     samples = builder.list_samples(raw)
     assert {split: [s.image_id for s in items] for split, items in samples.items()} == {
-        "train": [f"training_{stem}" for stem in TRAIN], "test": [f"testing_{stem}" for stem in TEST]}
+        "train": [f"training_{stem}" for stem in TRAIN],
+        "test": [f"testing_{stem}" for stem in TEST],
+    }
     label, original = builder.read_label(samples["train"][1])
     assert np.array_equal(label, scattered_ids(IDS, 1))
     assert original == (raw / "training" / "semantic" / f"{TRAIN[1]}.png").read_bytes()
@@ -79,8 +92,15 @@ def test_id_outside_the_table(raw, tmp_path):
 def test_missing_label(raw, tmp_path):
     label = raw / "training" / "semantic" / f"{TRAIN[1]}.png"
     label.unlink()
-    assert_bad_sample("kitti", raw, tmp_path, raw / "training" / "image_2" / f"{TRAIN[1]}.png",
-                      f"training_{TRAIN[1]}", f"no label file (expected {label})", kept=2)
+    assert_bad_sample(
+        "kitti",
+        raw,
+        tmp_path,
+        raw / "training" / "image_2" / f"{TRAIN[1]}.png",
+        f"training_{TRAIN[1]}",
+        f"no label file (expected {label})",
+        kept=2,
+    )
 
 
 @needs_cityscapes_mappings

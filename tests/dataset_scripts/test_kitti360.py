@@ -3,16 +3,35 @@
 from pathlib import Path
 
 import pytest
+from fixtures import (
+    assert_bad_sample,
+    assert_rows,
+    assert_splits,
+    build,
+    native_label,
+    numbered,
+    rows_by_id,
+    scattered_ids,
+    truncate,
+    unified_id,
+    unified_label,
+    write_image,
+    write_label,
+    write_pair,
+)
 
-from fixtures import (assert_bad_sample, assert_rows, assert_splits, build, native_label, numbered, rows_by_id,
-                      scattered_ids, truncate, unified_id, unified_label, write_image, write_label, write_pair)
 from unify.core.errors import DataFileError, UnifyError
 from unify.core.taxonomy import get_taxonomy
 
 IDS = [0, 7, 11, 23, 26, 34, 38, 43]  # unlabeled, road, building, sky, car, garage, lamp, unknown vehicle
-SPLITS = {"train": [("2013_05_28_drive_0000_sync", "0000000250"), ("2013_05_28_drive_0000_sync", "0000000251"),
-                    ("2013_05_28_drive_0003_sync", "0000000012")],
-          "validation": [("2013_05_28_drive_0010_sync", "0000000004")]}
+SPLITS = {
+    "train": [
+        ("2013_05_28_drive_0000_sync", "0000000250"),
+        ("2013_05_28_drive_0000_sync", "0000000251"),
+        ("2013_05_28_drive_0003_sync", "0000000012"),
+    ],
+    "validation": [("2013_05_28_drive_0010_sync", "0000000004")],
+}
 LISTS = {"train": "2013_05_28_drive_train_frames.txt", "validation": "2013_05_28_drive_val_frames.txt"}
 
 
@@ -66,7 +85,8 @@ def test_unified_view_follows_the_official_train_ids(raw, tmp_path):
 def test_first_34_ids_are_cityscapes():
     kitti360, cityscapes = get_taxonomy("kitti360"), get_taxonomy("cityscapes")
     assert [(c.id, c.name, c.color) for c in kitti360.classes if c.id < 34] == [
-        (c.id, c.name, c.color) for c in cityscapes.classes]
+        (c.id, c.name, c.color) for c in cityscapes.classes
+    ]
 
 
 def test_missing_split_list_is_named(raw, tmp_path):
@@ -77,8 +97,15 @@ def test_missing_split_list_is_named(raw, tmp_path):
 
 def test_malformed_split_list_lines_are_listed(raw, tmp_path):
     frames = SPLITS["validation"]
-    path = _write_list(raw, "validation", [f"{_image(*frames[0])} {_label(*frames[0])}", _image(*frames[0]),
-                                           f"{_image(*frames[0])} {_label(*frames[0])}"])
+    path = _write_list(
+        raw,
+        "validation",
+        [
+            f"{_image(*frames[0])} {_label(*frames[0])}",
+            _image(*frames[0]),
+            f"{_image(*frames[0])} {_label(*frames[0])}",
+        ],
+    )
     with pytest.raises(DataFileError) as caught:
         build("kitti360", raw, tmp_path / "out")
     assert caught.value.path == str(path)
@@ -89,26 +116,34 @@ def test_malformed_split_list_lines_are_listed(raw, tmp_path):
 def test_missing_label(raw, tmp_path):
     seq, frame = SPLITS["train"][1]
     (raw / _label(seq, frame)).unlink()
-    assert_bad_sample("kitti360", raw, tmp_path, raw / _image(seq, frame), f"{seq}_{frame}",
-                      f"no label file (expected {raw / _label(seq, frame)})", kept=3)
+    assert_bad_sample(
+        "kitti360",
+        raw,
+        tmp_path,
+        raw / _image(seq, frame),
+        f"{seq}_{frame}",
+        f"no label file (expected {raw / _label(seq, frame)})",
+        kept=3,
+    )
 
 
 def test_label_of_another_size(raw, tmp_path):
     seq, frame = SPLITS["validation"][0]
     write_label(raw / _label(seq, frame), scattered_ids(IDS, 0, size=(32, 65)))
-    assert_bad_sample("kitti360", raw, tmp_path, raw / _label(seq, frame), f"{seq}_{frame}", "label is 65x32",
-                      kept=3)
+    assert_bad_sample("kitti360", raw, tmp_path, raw / _label(seq, frame), f"{seq}_{frame}", "label is 65x32", kept=3)
 
 
 def test_id_outside_the_table(raw, tmp_path):
     seq, frame = SPLITS["train"][0]
     write_label(raw / _label(seq, frame), scattered_ids([7, 45, 200], 0))
-    assert_bad_sample("kitti360", raw, tmp_path, raw / _label(seq, frame), f"{seq}_{frame}", "label ids [45, 200]",
-                      kept=3)
+    assert_bad_sample(
+        "kitti360", raw, tmp_path, raw / _label(seq, frame), f"{seq}_{frame}", "label ids [45, 200]", kept=3
+    )
 
 
 def test_truncated_label(raw, tmp_path):
     seq, frame = SPLITS["train"][2]
     truncate(raw / _label(seq, frame))
-    assert_bad_sample("kitti360", raw, tmp_path, raw / _label(seq, frame), f"{seq}_{frame}",
-                      "unreadable label image", kept=3)
+    assert_bad_sample(
+        "kitti360", raw, tmp_path, raw / _label(seq, frame), f"{seq}_{frame}", "unreadable label image", kept=3
+    )

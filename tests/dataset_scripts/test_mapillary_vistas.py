@@ -7,17 +7,20 @@ import json
 
 import numpy as np
 import pytest
+from fixtures import assert_rows, assert_splits, build, native_label, scattered_ids, write_image, write_label
 from PIL import Image
 
-from fixtures import assert_rows, assert_splits, build, native_label, scattered_ids, write_image, write_label
 from unify.core.errors import BadSampleError, DataFileError
 from unify.core.taxonomy import get_taxonomy
 
 WHITE = [255, 255, 255] * 256  # every index one colour: decoding by colour could not tell them apart
 
 
-KEYS = (("training", "aaaaaaaaaaaaaaaaaaaaa1"), ("training", "aaaaaaaaaaaaaaaaaaaaa2"),
-        ("validation", "bbbbbbbbbbbbbbbbbbbbb1"))
+KEYS = (
+    ("training", "aaaaaaaaaaaaaaaaaaaaa1"),
+    ("training", "aaaaaaaaaaaaaaaaaaaaa2"),
+    ("validation", "bbbbbbbbbbbbbbbbbbbbb1"),
+)
 
 
 def write_vistas(raw, version, ids, keys=KEYS):
@@ -30,25 +33,31 @@ def write_vistas(raw, version, ids, keys=KEYS):
 
 
 def write_config(raw, version, taxonomy):
-    labels = [{"name": c.name, "color": list(c.color), "readable": c.name, "instances": False, "evaluate": True}
-              for c in sorted(get_taxonomy(taxonomy).classes, key=lambda c: c.id)]
+    labels = [
+        {"name": c.name, "color": list(c.color), "readable": c.name, "instances": False, "evaluate": True}
+        for c in sorted(get_taxonomy(taxonomy).classes, key=lambda c: c.id)
+    ]
     path = raw / f"config_{version}.json"
     path.write_text(json.dumps({"labels": labels, "version": version}))
     return path, labels
 
 
-@pytest.mark.parametrize(("config", "taxonomy", "ids"), [
-    ("v1.2", "mapillary_vistas", [0, 13, 24, 27, 55, 63, 65]),
-    ("v2.0", "mapillary_vistas_v2", [21, 35, 36, 45, 90, 95, 115, 123]),  # 35/36 and 90..95 share colours
-])
+@pytest.mark.parametrize(
+    ("config", "taxonomy", "ids"),
+    [
+        ("v1.2", "mapillary_vistas", [0, 13, 24, 27, 55, 63, 65]),
+        ("v2.0", "mapillary_vistas_v2", [21, 35, 36, 45, 90, 95, 115, 123]),  # 35/36 and 90..95 share colours
+    ],
+)
 @pytest.mark.parametrize("unified", ["cityscapes19", "mapillary63"])
 def test_round_trip(tmp_path, config, taxonomy, ids, unified):
     raw = tmp_path / "raw"
     written = write_vistas(raw, config, ids)
     write_config(raw, config, taxonomy)
     built = build("mapillary_vistas", raw, tmp_path / "out", config=config, unified_taxonomy=unified)
-    assert_splits(built, {"train": ["aaaaaaaaaaaaaaaaaaaaa1", "aaaaaaaaaaaaaaaaaaaaa2"],
-                          "validation": ["bbbbbbbbbbbbbbbbbbbbb1"]})
+    assert_splits(
+        built, {"train": ["aaaaaaaaaaaaaaaaaaaaa1", "aaaaaaaaaaaaaaaaaaaaa2"], "validation": ["bbbbbbbbbbbbbbbbbbbbb1"]}
+    )
     assert_rows(built[1], {key: (image, label, None) for key, (image, label, _) in written.items()}, taxonomy, unified)
     for split in built[1].values():
         for cell in split["label"]:
@@ -76,7 +85,8 @@ def test_config_file_that_disagrees_is_named_with_its_entries(tmp_path):
         "id 13 is 'construction--flat--street' in the file but 'construction--flat--road' in "
         "unify/taxonomies/mapillary_vistas.csv",
         "id 27 ('nature--sky') has the colour [1, 2, 3] in the file but [70, 130, 180] in "
-        "unify/taxonomies/mapillary_vistas.csv"]
+        "unify/taxonomies/mapillary_vistas.csv",
+    ]
     assert len(caught.value.problems) == 3  # and what to update
 
 
@@ -100,4 +110,5 @@ def test_index_outside_the_table_and_missing_label(tmp_path):
     assert report.num_examples == {"train": 1}
     assert {s.image_id: s.file for s in report.skipped} == {
         "aaaaaaaaaaaaaaaaaaaaa1": bad.relative_to(raw).as_posix(),
-        "bbbbbbbbbbbbbbbbbbbbb1": "validation/images/bbbbbbbbbbbbbbbbbbbbb1.jpg"}
+        "bbbbbbbbbbbbbbbbbbbbb1": "validation/images/bbbbbbbbbbbbbbbbbbbbb1.jpg",
+    }

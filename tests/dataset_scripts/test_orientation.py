@@ -15,9 +15,9 @@ import logging
 import datasets
 import numpy as np
 import pytest
+from fixtures import assert_bad_sample, build, rows_by_id, write_label
 from PIL import Image
 
-from fixtures import assert_bad_sample, build, rows_by_id, write_label
 from unify.core.constants import IMAGE, IMAGE_ID, LABEL
 from unify.core.taxonomy import get_taxonomy
 
@@ -61,8 +61,13 @@ def write_vistas(root, orientations: dict[str, int | None], labels: dict[str, np
 def marker_corner(pixels: np.ndarray) -> tuple[int, int]:
     """(row, column) side, 0 or 1, of the corner square that holds the marker: the brightest or the MARK one."""
     height, width = pixels.shape[:2]
-    corners = {(r, c): pixels[r * (height - BLOCK):r * (height - BLOCK) + BLOCK,
-                              c * (width - BLOCK):c * (width - BLOCK) + BLOCK] for r in (0, 1) for c in (0, 1)}
+    corners = {
+        (r, c): pixels[
+            r * (height - BLOCK) : r * (height - BLOCK) + BLOCK, c * (width - BLOCK) : c * (width - BLOCK) + BLOCK
+        ]
+        for r in (0, 1)
+        for c in (0, 1)
+    }
     if pixels.ndim == 3:
         return max(corners, key=lambda corner: float(corners[corner].mean()))
     return next(corner for corner, block in corners.items() if (block == MARK).all())
@@ -127,8 +132,9 @@ def test_a_label_drawn_on_the_displayed_picture_is_turned_onto_the_stored_grid(t
     with Image.open(io.BytesIO(row[LABEL]["bytes"])) as label, Image.open(io.BytesIO(row[IMAGE]["bytes"])) as image:
         np.testing.assert_array_equal(np.asarray(label), stored_label())
         assert_aligned(image, np.asarray(label))
-    assert any("drawn on the displayed picture" in r.getMessage() and "phone.png" in r.getMessage()
-               for r in caplog.records)
+    assert any(
+        "drawn on the displayed picture" in r.getMessage() and "phone.png" in r.getMessage() for r in caplog.records
+    )
 
 
 def test_a_mirrored_or_upside_down_label_cannot_be_told_and_stays_on_the_stored_grid(tmp_path):
@@ -141,5 +147,12 @@ def test_a_mirrored_or_upside_down_label_cannot_be_told_and_stays_on_the_stored_
 
 def test_an_orientation_outside_1_to_8_is_a_bad_sample(tmp_path):
     write_vistas(tmp_path / "raw", {"good": 6, "odd": 9})
-    assert_bad_sample("mapillary_vistas", tmp_path / "raw", tmp_path, tmp_path / "raw/training/images/odd.jpg",
-                      "odd", "EXIF Orientation (tag 0x0112) is 9", kept=1)
+    assert_bad_sample(
+        "mapillary_vistas",
+        tmp_path / "raw",
+        tmp_path,
+        tmp_path / "raw/training/images/odd.jpg",
+        "odd",
+        "EXIF Orientation (tag 0x0112) is 9",
+        kept=1,
+    )

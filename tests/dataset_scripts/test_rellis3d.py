@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import pytest
+from fixtures import (
+    assert_bad_sample,
+    assert_native_labels,
+    assert_splits,
+    build,
+    built_once,
+    rows_by_id,
+    stripes,
+    unified_at,
+    unified_ids,
+    write_label,
+    write_pair,
+)
 
-from fixtures import (assert_bad_sample, assert_native_labels, assert_splits, build, built_once, rows_by_id, stripes,
-                      unified_at, unified_ids, write_label, write_pair)
 from unify.core.errors import UnifyError
 from unify.core.taxonomy import get_taxonomy
 
@@ -35,8 +46,11 @@ def write_rellis(root, lists_beside=True, with_label_column=True):
 built = built_once("rellis3d", write_rellis)
 
 
-SPLITS = {"train": ["00000_frame000000-1581624652_750", "00000_frame000001-1581624652_850"],
-          "validation": ["00001_frame000104-1581797147_450"], "test": ["00002_frame000010-1581791678_408"]}
+SPLITS = {
+    "train": ["00000_frame000000-1581624652_750", "00000_frame000001-1581624652_850"],
+    "validation": ["00001_frame000104-1581797147_450"],
+    "test": ["00002_frame000010-1581791678_408"],
+}
 
 
 def test_the_split_lists_decide_the_splits(built):

@@ -4,9 +4,22 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from fixtures import (
+    assert_native_labels,
+    assert_splits,
+    build,
+    built_once,
+    color_coded,
+    native_label,
+    rows_by_id,
+    stripes,
+    unified_at,
+    unified_ids,
+    write_image,
+    write_label,
+    write_pair,
+)
 
-from fixtures import (assert_native_labels, assert_splits, build, built_once, color_coded, native_label, rows_by_id,
-                      stripes, unified_at, unified_ids, write_image, write_label, write_pair)
 from unify.core.errors import BadSampleError, DataFileError, UnifyError
 from unify.core.taxonomy import get_taxonomy
 
@@ -34,15 +47,19 @@ def write_frames(images, annotations, rows):
         palette[class_id] = color
     for seed, (image_id, ids) in enumerate(sorted(FRAMES.items())):
         scene = image_id.rsplit("_", 1)[0]
-        write_pair(images(scene) / f"{image_id}.png", annotations(scene) / f"{image_id}.png", seed,
-                   palette[stripes(ids)])
+        write_pair(
+            images(scene) / f"{image_id}.png", annotations(scene) / f"{image_id}.png", seed, palette[stripes(ids)]
+        )
 
 
 def write_rugd(root, colormap_rows=None):
     """The full release: a folder per scene in the frames and annotations folders, the colour map beside them."""
     rows = colormap_rows or default_rows()
-    write_frames(lambda scene: root / "RUGD_frames-with-annotations" / scene,
-                 lambda scene: root / "RUGD_annotations" / scene, rows)
+    write_frames(
+        lambda scene: root / "RUGD_frames-with-annotations" / scene,
+        lambda scene: root / "RUGD_annotations" / scene,
+        rows,
+    )
     write_colormap(root / "RUGD_annotations" / "RUGD_annotation-colormap.txt", rows)
     return root
 
@@ -89,8 +106,9 @@ def test_a_colour_map_with_other_classes_is_refused(tmp_path):
     rows = default_rows()
     rows[9] = (9, "object", rows[9][2])
     raw = write_rugd(tmp_path / "raw", colormap_rows=rows)
-    with pytest.raises(DataFileError, match="id 9 is 'object' in the file but 'container/generic-object' in "
-                                            "unify/taxonomies/rugd.csv"):
+    with pytest.raises(
+        DataFileError, match="id 9 is 'object' in the file but 'container/generic-object' in unify/taxonomies/rugd.csv"
+    ):
         build("rugd", raw, tmp_path / "out")
     (raw / "RUGD_annotations" / "RUGD_annotation-colormap.txt").write_text("0 void 0 0\n")
     with pytest.raises(DataFileError, match=r"line 1: expected '<id> <name> <R> <G> <B>'"):
@@ -148,6 +166,9 @@ def test_the_sample_download_reads_the_colour_map_beside_its_folder(tmp_path):
 def test_a_sample_frame_of_no_known_scene_is_named(tmp_path):
     raw = write_sample_download(tmp_path / "raw")
     write_image(raw / "RUGD_sample-data/images/meadow_00001.png", 1)
-    with pytest.raises(UnifyError, match=r"RUGD_sample-data/images has meadow_00001.png, whose name starts with no "
-                                         r"RUGD scene \(the video split knows creek, park-1"):
+    with pytest.raises(
+        UnifyError,
+        match=r"RUGD_sample-data/images has meadow_00001.png, whose name starts with no "
+        r"RUGD scene \(the video split knows creek, park-1",
+    ):
         build("rugd", raw, tmp_path / "out")

@@ -1,11 +1,11 @@
 import datasets
 import numpy as np
 import pytest
+from fixtures import build, expected_unified
 
 from dataset_scripts.synthetic_driving import SyntheticDriving
 from dataset_scripts.synthetic_scenes import render_scene
 from unify import read_metadata
-from fixtures import build, expected_unified
 from unify.build import build_dataset
 from unify.core.errors import BadSampleError, UnifyError
 from unify.core.folder import FolderMetadata
@@ -36,12 +36,19 @@ def test_parquet_round_trip_is_lossless_and_carries_metadata(tmp_path):
     native = np.asarray(row["label"])
     # the coarse policy, class by class: merged classes take the coarse name, the bonnet is the ego vehicle
     fine_names, coarse = get_taxonomy("synthetic_fine"), get_taxonomy("synthetic_coarse").by_name
-    for fine_class, coarse_class in (("road", "drivable"), ("lane marking", "drivable"), ("car", "vehicle"),
-                                     ("person", "human"), ("sky", "sky"), ("void", "ego vehicle")):
+    for fine_class, coarse_class in (
+        ("road", "drivable"),
+        ("lane marking", "drivable"),
+        ("car", "vehicle"),
+        ("person", "human"),
+        ("sky", "sky"),
+        ("void", "ego vehicle"),
+    ):
         where = fine == fine_names.by_name[fine_class].id
         assert where.any() and (native[where] == coarse[coarse_class].id).all(), fine_class
-    assert np.array_equal(np.asarray(row["unified_label"]), expected_unified(native, "synthetic_coarse",
-                                                                             "synthetic_fine"))
+    assert np.array_equal(
+        np.asarray(row["unified_label"]), expected_unified(native, "synthetic_coarse", "synthetic_fine")
+    )
     # the metadata travels with the data, readable without this package
     classes = datasets.load_dataset(str(tmp_path / "coarse"), "unified_classes", split="train")
     assert classes[0] == {"id": 0, "name": "road", "color": [128, 64, 128], "ignore": False}
@@ -89,8 +96,10 @@ def test_unknown_label_ids_stop_the_build_or_are_listed_with_skip_bad(tmp_path, 
     # some skipped: the build succeeds with the others and lists exactly those
     corrupted["seeds"] = (1_000_001, 1_000_004)
     report = build(tmp_path, "coarse", (("train", 6),), skip_bad=True)
-    assert [(s.image_id, s.file) for s in report.skipped] == [("coarse_1000001", "1000001.png"),
-                                                              ("coarse_1000004", "1000004.png")]
+    assert [(s.image_id, s.file) for s in report.skipped] == [
+        ("coarse_1000001", "1000001.png"),
+        ("coarse_1000004", "1000004.png"),
+    ]
     assert all(s.reason.startswith("label ids [77] are not in the synthetic_coarse taxonomy") for s in report.skipped)
     written = datasets.load_dataset(str(tmp_path / "coarse"), split="train")["image_id"]
     assert sorted(written) == ["coarse_1000000", "coarse_1000002", "coarse_1000003", "coarse_1000005"]

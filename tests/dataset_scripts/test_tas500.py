@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import numpy as np
-
-from fixtures import (assert_bad_sample, assert_native_labels, assert_splits, built_once, rows_by_id, stripes,
-                      unified_at, unified_ids, write_image, write_label, write_pair)
+from fixtures import (
+    assert_bad_sample,
+    assert_native_labels,
+    assert_splits,
+    built_once,
+    rows_by_id,
+    stripes,
+    unified_at,
+    unified_ids,
+    write_image,
+    write_label,
+    write_pair,
+)
 
 ASPHALT, GRAVEL, FOREST, HIGH_GRASS, SKY, EGO, UNDEFINED = 0, 1, 5, 7, 16, 22, 255
 FRAMES = {
@@ -27,8 +37,10 @@ built = built_once("tas500", write_tas500)
 
 
 def test_labelled_splits_only(built):
-    assert_splits(built, {"train": ["train_1537962190_3000000", "train_1537962272_5000000"],
-                          "validation": ["val_1543315040_1000000"]})
+    assert_splits(
+        built,
+        {"train": ["train_1537962190_3000000", "train_1537962272_5000000"], "validation": ["val_1543315040_1000000"]},
+    )
 
 
 def test_ids_round_trip_including_undefined(built):
@@ -49,4 +61,3 @@ def test_a_colour_label_where_ids_are_expected_is_a_bad_sample(tmp_path):
     bad = raw / "train_labels_ids" / "1537962272_5000000.png"
     write_label(bad, np.zeros((32, 64, 3), np.uint8))
     assert_bad_sample("tas500", raw, tmp_path, bad, "train_1537962272_5000000", "mode RGB", kept=2)
-

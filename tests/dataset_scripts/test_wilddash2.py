@@ -6,9 +6,18 @@ import json
 
 import numpy as np
 import pytest
+from fixtures import (
+    assert_rows,
+    assert_splits,
+    build,
+    expected_unified,
+    native_label,
+    scattered_ids,
+    unified_label,
+    write_image,
+    write_label,
+)
 
-from fixtures import (assert_rows, assert_splits, build, expected_unified, native_label, scattered_ids, unified_label,
-                      write_image, write_label)
 from unify.core.errors import BadSampleError, DataFileError
 
 IDS = [0, 1, 7, 26, 34, 38, 58, 80]
@@ -36,11 +45,17 @@ def write_panoptic(raw, categories=None):
     rgb = np.stack([segment % 256, segment // 256 % 256, segment // 65536], axis=-1).astype(np.uint8)
     write_label(raw / "panoptic" / "at0000_100000.png", rgb)
     write_image(raw / "images" / "at0000_100000.jpg", 0)
-    panoptic = {"images": [{"id": "at0000_100000", "file_name": "at0000_100000.jpg"}],
-                "annotations": [{"image_id": "at0000_100000", "file_name": "at0000_100000.png",
-                                 "segments_info": [{"id": 5 + 256 * 3, "category_id": 23},
-                                                   {"id": 70000, "category_id": 7}]}],
-                "categories": categories or [{"id": 7, "name": "road"}, {"id": 23, "name": "sky"}]}
+    panoptic = {
+        "images": [{"id": "at0000_100000", "file_name": "at0000_100000.jpg"}],
+        "annotations": [
+            {
+                "image_id": "at0000_100000",
+                "file_name": "at0000_100000.png",
+                "segments_info": [{"id": 5 + 256 * 3, "category_id": 23}, {"id": 70000, "category_id": 7}],
+            }
+        ],
+        "categories": categories or [{"id": 7, "name": "road"}, {"id": 23, "name": "sky"}],
+    }
     (raw / "panoptic.json").write_text(json.dumps(panoptic))
 
 
@@ -53,8 +68,9 @@ def test_panoptic_ground_truth(tmp_path):
     expected[:16] = 23
     expected[0, 0] = 0  # unlabeled, as pano2sem.py leaves it
     np.testing.assert_array_equal(label, expected)
-    np.testing.assert_array_equal(unified_label(loaded["validation"][0]),
-                                  expected_unified(expected, "wilddash2", "cityscapes19"))
+    np.testing.assert_array_equal(
+        unified_label(loaded["validation"][0]), expected_unified(expected, "wilddash2", "cityscapes19")
+    )
 
 
 def test_panoptic_category_outside_the_table(tmp_path):
@@ -76,5 +92,7 @@ def test_missing_and_truncated(tmp_path):
         build("wilddash2", raw, tmp_path / "out")
     report, _ = build("wilddash2", raw, tmp_path / "out", skip_bad=True)
     assert report.num_examples == {"validation": 1}
-    assert {s.image_id: s.file for s in report.skipped} == {"b": "images/b.jpg",
-                                                            "c": truncated.relative_to(raw).as_posix()}
+    assert {s.image_id: s.file for s in report.skipped} == {
+        "b": "images/b.jpg",
+        "c": truncated.relative_to(raw).as_posix(),
+    }

@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import pytest
+from fixtures import (
+    assert_bad_sample,
+    assert_native_labels,
+    assert_splits,
+    build,
+    built_once,
+    rows_by_id,
+    stripes,
+    unified_at,
+    unified_ids,
+    write_label,
+    write_pair,
+)
 
-from fixtures import (assert_bad_sample, assert_native_labels, assert_splits, build, built_once, rows_by_id, stripes,
-                      unified_at, unified_ids, write_label, write_pair)
 from unify.core.errors import DataFileError, UnifyError
 
 UNLABELLED, DIRT, MUD, TRUNK, FOLIAGE, VEHICLE, SKY, GRASS = 0, 2, 3, 7, 8, 13, 17, 18
@@ -22,8 +33,9 @@ def write_wildscenes(root, top="WildScenes2d", splits_folder="opt2d"):
     for seed, (frame, (sequence, split, ids)) in enumerate(sorted(FRAMES.items())):
         folder = root / top / sequence
         write_pair(folder / "image" / f"{frame}.png", folder / "indexLabel" / f"{frame}.png", seed, stripes(ids))
-        lines[split].append(f"{frame},/WildScenes2d/{sequence}/image/{frame}.png,"
-                            f"/WildScenes2d/{sequence}/indexLabel/{frame}.png")
+        lines[split].append(
+            f"{frame},/WildScenes2d/{sequence}/image/{frame}.png,/WildScenes2d/{sequence}/indexLabel/{frame}.png"
+        )
     for split, rows in lines.items():
         (root / splits_folder).mkdir(parents=True, exist_ok=True)
         (root / splits_folder / f"{split}.csv").write_text("\n".join(["id,im_path,label_path", *rows, ""]))
@@ -33,8 +45,11 @@ def write_wildscenes(root, top="WildScenes2d", splits_folder="opt2d"):
 built = built_once("wildscenes", write_wildscenes)
 
 
-SPLITS = {"train": ["1623370408-092005506", "1623370411-285008044"], "validation": ["1624326169-277052847"],
-          "test": ["1624327460-042212792"]}
+SPLITS = {
+    "train": ["1623370408-092005506", "1623370411-285008044"],
+    "validation": ["1624326169-277052847"],
+    "test": ["1624327460-042212792"],
+}
 
 
 def test_the_split_files_decide_the_splits(built):

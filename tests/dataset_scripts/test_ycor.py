@@ -4,10 +4,23 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from fixtures import (
+    assert_native_labels,
+    assert_splits,
+    build,
+    built_once,
+    color_coded,
+    native_label,
+    rows_by_id,
+    stripes,
+    truncate,
+    unified_at,
+    unified_ids,
+    write_image,
+    write_label,
+)
 from PIL import Image
 
-from fixtures import (assert_native_labels, assert_splits, build, built_once, color_coded, native_label, rows_by_id,
-                      stripes, truncate, unified_at, unified_ids, write_image, write_label)
 from unify.core.errors import BadSampleError, UnifyError
 from unify.core.taxonomy import get_taxonomy
 
@@ -30,8 +43,9 @@ def write_ycor(root, rgb=False):
         if rgb:
             write_label(root / split / iid / "labels.png", color_coded(label, "ycor"))
         else:
-            write_label(root / split / iid / "labels.png", np.array(order, dtype=np.uint8).argsort()[label],
-                        palette=palette)
+            write_label(
+                root / split / iid / "labels.png", np.array(order, dtype=np.uint8).argsort()[label], palette=palette
+            )
     return root
 
 
@@ -39,8 +53,9 @@ built = built_once("ycor", write_ycor)
 
 
 def test_train_and_valid_folders_are_the_splits(built):
-    assert_splits(built, {"train": ["train_iid000000", "train_iid000001", "train_iid000005"],
-                          "validation": ["valid_iid000003"]})
+    assert_splits(
+        built, {"train": ["train_iid000000", "train_iid000001", "train_iid000005"], "validation": ["valid_iid000003"]}
+    )
 
 
 def test_colours_decode_to_native_ids(built):
@@ -61,8 +76,9 @@ def test_rgb_masks_decode_the_same(tmp_path, built):
     _, palette_built = built
     _, rgb_built = build("ycor", write_ycor(tmp_path / "raw", rgb=True), tmp_path / "out")
     for split in rgb_built:
-        assert [native_label(r).tolist() for r in rgb_built[split]] == [native_label(r).tolist()
-                                                                         for r in palette_built[split]]
+        assert [native_label(r).tolist() for r in rgb_built[split]] == [
+            native_label(r).tolist() for r in palette_built[split]
+        ]
 
 
 def test_unified_view(built):

@@ -20,8 +20,15 @@ import warnings
 import numpy as np
 
 
-def reference_mean_iou(predictions, references, num_labels: int, ignore_index: int, nan_to_num: float | None = None,
-                       label_map: dict[int, int] | None = None, reduce_labels: bool = False) -> dict:
+def reference_mean_iou(
+    predictions,
+    references,
+    num_labels: int,
+    ignore_index: int,
+    nan_to_num: float | None = None,
+    label_map: dict[int, int] | None = None,
+    reduce_labels: bool = False,
+) -> dict:
     both = np.zeros(num_labels, dtype=np.int64)
     in_reference = np.zeros(num_labels, dtype=np.int64)
     in_prediction = np.zeros(num_labels, dtype=np.int64)
@@ -47,9 +54,13 @@ def reference_mean_iou(predictions, references, num_labels: int, ignore_index: i
         warnings.simplefilter("ignore", RuntimeWarning)
         iou = both / union.astype(np.float64)
         accuracy = both / in_reference.astype(np.float64)
-        scores = {"mean_iou": np.nanmean(iou), "mean_accuracy": np.nanmean(accuracy),
-                  "overall_accuracy": both.sum() / np.float64(in_reference.sum()),
-                  "per_category_iou": iou, "per_category_accuracy": accuracy}
+        scores = {
+            "mean_iou": np.nanmean(iou),
+            "mean_accuracy": np.nanmean(accuracy),
+            "overall_accuracy": both.sum() / np.float64(in_reference.sum()),
+            "per_category_iou": iou,
+            "per_category_accuracy": accuracy,
+        }
     if nan_to_num is not None:
         scores = {key: np.nan_to_num(value, nan=nan_to_num) for key, value in scores.items()}
     return scores

@@ -27,9 +27,15 @@ FINE = get_taxonomy("synthetic_fine")
 
 def constant_model(folder, class_name: str, taxonomy=FINE):
     """A tiny SegFormer whose logits favour `class_name` everywhere, by its classifier bias alone."""
-    config = SegformerConfig(depths=[1, 1, 1, 1], hidden_sizes=[8, 16, 32, 64], decoder_hidden_size=32,
-                             num_attention_heads=[1, 1, 1, 2], num_labels=taxonomy.num_labels,
-                             id2label=taxonomy.id2label(), label2id=taxonomy.label2id())
+    config = SegformerConfig(
+        depths=[1, 1, 1, 1],
+        hidden_sizes=[8, 16, 32, 64],
+        decoder_hidden_size=32,
+        num_attention_heads=[1, 1, 1, 2],
+        num_labels=taxonomy.num_labels,
+        id2label=taxonomy.id2label(),
+        label2id=taxonomy.label2id(),
+    )
     model = SegformerForSemanticSegmentation(config)
     with torch.no_grad():
         model.decode_head.classifier.weight.zero_()
@@ -54,10 +60,14 @@ def test_collapse_sums_the_probabilities_of_the_unified_classes_a_native_class_m
     names = {0: "void", 1: "drivable", 2: "vehicle", 3: "unlabeled", 7: "lane paint"}
     collapse = NativeCollapse.from_allowed(allowed, names, num_unified=4)
     assert collapse.names == ["drivable", "vehicle", "lane paint"]  # void and fill-in classes are not scored
-    probabilities = torch.tensor([[0.30, 0.25, 0.40, 0.05],   # car is the unified argmax, drivable sums to 0.55
-                                  [0.10, 0.10, 0.35, 0.45],   # vehicle 0.80
-                                  [0.05, 0.60, 0.20, 0.15],   # drivable 0.65 beats lane paint 0.60
-                                  [0.25, 0.25, 0.25, 0.25]])  # tie drivable/vehicle: the first scored class
+    probabilities = torch.tensor(
+        [
+            [0.30, 0.25, 0.40, 0.05],  # car is the unified argmax, drivable sums to 0.55
+            [0.10, 0.10, 0.35, 0.45],  # vehicle 0.80
+            [0.05, 0.60, 0.20, 0.15],  # drivable 0.65 beats lane paint 0.60
+            [0.25, 0.25, 0.25, 0.25],
+        ]
+    )  # tie drivable/vehicle: the first scored class
     predicted = collapse.predict(probabilities.T.reshape(1, 4, 1, 4))
     assert predicted.flatten().tolist() == [0, 1, 0, 0]
     native = torch.tensor([[[1, 2, 7, 0]]])
@@ -131,8 +141,12 @@ def test_cli_evaluate_writes_its_tables(coarse, tmp_path, capsys):
     assert main(["evaluate", "--model", str(model), "--dataset", str(coarse), "--output", str(tmp_path / "out")]) == 0
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert printed["images"] == 3 and 0 <= printed["native"] <= 1
-    assert {p.name for p in (tmp_path / "out").iterdir()} == {"evaluation.json", "evaluation.md",
-                                                              "confusion_unified.png", "confusion_native.png"}
+    assert {p.name for p in (tmp_path / "out").iterdir()} == {
+        "evaluation.json",
+        "evaluation.md",
+        "confusion_unified.png",
+        "confusion_native.png",
+    }
 
 
 def test_unknown_dataset_is_a_clear_error(tmp_path, capsys):
@@ -143,8 +157,20 @@ def test_unknown_dataset_is_a_clear_error(tmp_path, capsys):
 
 def test_a_model_that_cannot_be_loaded_is_a_clear_error(coarse, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
-    assert main(["evaluate", "--model", str(tmp_path / "empty"), "--dataset", str(coarse), "--output",
-                 str(tmp_path / "out")]) == 2
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                str(tmp_path / "empty"),
+                "--dataset",
+                str(coarse),
+                "--output",
+                str(tmp_path / "out"),
+            ]
+        )
+        == 2
+    )
     assert "is not a model folder: it has no config.json" in capsys.readouterr().err
 
 
@@ -162,27 +188,46 @@ def three(tmp_path_factory):
     return root
 
 
-def test_several_datasets_one_summary_wilddash2_first_values_from_each_evaluation(three, tmp_path, capsys,
-                                                                                  monkeypatch):
+def test_several_datasets_one_summary_wilddash2_first_values_from_each_evaluation(three, tmp_path, capsys, monkeypatch):
     model = constant_model(tmp_path / "model", "sky")
     loads, load = [], Segmenter.load
     monkeypatch.setattr("unify.evaluate.Segmenter.load", lambda *a, **k: loads.append(a) or load(*a, **k))
     out = tmp_path / "out"
 
-    assert main(["evaluate", "--model", str(model), "--dataset", str(three / "source"), "--dataset",
-                 str(three / "coarse"), "--dataset", str(three / "wd"), "--split", "coarse=train",
-                 "--output", str(out)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                str(model),
+                "--dataset",
+                str(three / "source"),
+                "--dataset",
+                str(three / "coarse"),
+                "--dataset",
+                str(three / "wd"),
+                "--split",
+                "coarse=train",
+                "--output",
+                str(out),
+            ]
+        )
+        == 0
+    )
 
     assert len(loads) == 1  # one model for all datasets
     assert {p.name for p in out.iterdir()} == {"source", "coarse", "wd", "summary.json", "summary.md"}
-    evaluations = {name: json.loads((out / name / "evaluation.json").read_text())
-                   for name in ("source", "coarse", "wd")}
+    evaluations = {
+        name: json.loads((out / name / "evaluation.json").read_text()) for name in ("source", "coarse", "wd")
+    }
     assert {(out / name / "confusion_native.png").is_file() for name in evaluations} == {True}
     summary = json.loads((out / "summary.json").read_text())
     assert summary["model"] == evaluations["source"]["model"] and summary["model"]["sha256"]
     assert [(row["folder"], row["dataset"], row["split"], row["num_images"]) for row in summary["datasets"]] == [
-        ("wd", "wilddash2", "validation", 2), ("source", "synthetic_driving", "validation", 2),
-        ("coarse", "synthetic_driving", "train", 2)]
+        ("wd", "wilddash2", "validation", 2),
+        ("source", "synthetic_driving", "validation", 2),
+        ("coarse", "synthetic_driving", "train", 2),
+    ]
     for row in summary["datasets"]:
         evaluation = evaluations[row["folder"]]
         for space in ("unified", "native"):
@@ -192,40 +237,65 @@ def test_several_datasets_one_summary_wilddash2_first_values_from_each_evaluatio
 
     lines = (out / "summary.md").read_text().splitlines()
     header = next(line for line in lines if line.startswith("| dataset"))
-    assert header == ("| dataset | split | images | mIoU (%) unified synthetic_fine | "
-                      "mIoU (%) native synthetic_shifted | mIoU (%) native synthetic_fine | "
-                      "mIoU (%) native synthetic_coarse | pixel accuracy (%) unified |")
-    rows = lines[lines.index(header) + 2:lines.index(header) + 5]
-    percent = {name: {space: f"{100 * e[space]['miou']:.1f}" for space in ("unified", "native")} | {
-        "accuracy": f"{100 * e['unified']['pixel_accuracy']:.1f}"} for name, e in evaluations.items()}
+    assert header == (
+        "| dataset | split | images | mIoU (%) unified synthetic_fine | "
+        "mIoU (%) native synthetic_shifted | mIoU (%) native synthetic_fine | "
+        "mIoU (%) native synthetic_coarse | pixel accuracy (%) unified |"
+    )
+    rows = lines[lines.index(header) + 2 : lines.index(header) + 5]
+    percent = {
+        name: {space: f"{100 * e[space]['miou']:.1f}" for space in ("unified", "native")}
+        | {"accuracy": f"{100 * e['unified']['pixel_accuracy']:.1f}"}
+        for name, e in evaluations.items()
+    }
     wd, source, coarse = percent["wd"], percent["source"], percent["coarse"]
     assert rows == [
         f"| wilddash2 (semantic) | validation | 2 | {wd['unified']} | {wd['native']} |  |  | {wd['accuracy']} |",
         f"| synthetic_driving (source) | validation | 2 | {source['unified']} |  | {source['native']} |  | "
         f"{source['accuracy']} |",
         f"| synthetic_driving (coarse) | train | 2 | {coarse['unified']} |  |  | {coarse['native']} | "
-        f"{coarse['accuracy']} |"]
+        f"{coarse['accuracy']} |",
+    ]
     assert f"`{summary['model']['sha256']}`" in (out / "summary.md").read_text()
 
 
 def test_the_summary_table_leaves_blank_what_does_not_apply_and_escapes_names():
     scores = {"miou": 0.5, "pixel_accuracy": 0.75}
-    rows = summary_rows([
-        {"dataset": "a*b*", "config": "<i>x</i>", "kind": "pseudo_labelled", "split": "val", "num_images": 3,
-         "unified": {"taxonomy": "cityscapes19", **scores, "classes": []}, "native": None},
-        {"dataset": "wilddash2", "config": "semantic", "split": "validation", "num_images": 4,
-         "unified": None, "native": {"taxonomy": "wilddash2", "miou": None, "pixel_accuracy": 0.25}}])
+    rows = summary_rows(
+        [
+            {
+                "dataset": "a*b*",
+                "config": "<i>x</i>",
+                "kind": "pseudo_labelled",
+                "split": "val",
+                "num_images": 3,
+                "unified": {"taxonomy": "cityscapes19", **scores, "classes": []},
+                "native": None,
+            },
+            {
+                "dataset": "wilddash2",
+                "config": "semantic",
+                "split": "validation",
+                "num_images": 4,
+                "unified": None,
+                "native": {"taxonomy": "wilddash2", "miou": None, "pixel_accuracy": 0.25},
+            },
+        ]
+    )
     assert [row["dataset"] for row in rows] == ["wilddash2", "a*b*"]
     assert rows[1]["unified"] == {"taxonomy": "cityscapes19", **scores}  # the headline, not the per-class list
     assert summary_table(rows).splitlines()[2:] == [
         "| wilddash2 (semantic) | validation | 4 |  | n/a |  |",
-        "| a\\*b\\* (&lt;i&gt;x&lt;/i&gt;), pseudo-labelled | val | 3 | 50.0 |  | 75.0 |"]
+        "| a\\*b\\* (&lt;i&gt;x&lt;/i&gt;), pseudo-labelled | val | 3 | 50.0 |  | 75.0 |",
+    ]
 
 
 def test_a_dataset_name_pairs_with_its_raw_folder_and_splits_go_global_or_per_dataset(three, tmp_path):
     specs = dataset_specs([str(three / "source"), f"kitti={tmp_path / 'raw'}"], ["test", "source=validation"])
-    assert specs == [DatasetSpec(str(three / "source"), None, "validation"),
-                     DatasetSpec("kitti", tmp_path / "raw", "test")]
+    assert specs == [
+        DatasetSpec(str(three / "source"), None, "validation"),
+        DatasetSpec("kitti", tmp_path / "raw", "test"),
+    ]
     assert [spec.name for spec in specs] == ["source", "kitti"]
     [single] = dataset_specs(["kitti"], data_dir=tmp_path / "raw")  # today's one-dataset call
     assert single == DatasetSpec("kitti", tmp_path / "raw", None)
@@ -248,8 +318,9 @@ def test_several_datasets_fail_before_scoring_on_a_missing_split_or_a_shared_nam
     (tmp_path / "other").mkdir()
     shutil.copytree(three / "source", tmp_path / "other" / "source")
     with pytest.raises(UnifyError, match="several datasets are named source"):
-        evaluate_datasets("unused", [DatasetSpec(three / "source"), DatasetSpec(tmp_path / "other" / "source")],
-                          tmp_path / "out")
+        evaluate_datasets(
+            "unused", [DatasetSpec(three / "source"), DatasetSpec(tmp_path / "other" / "source")], tmp_path / "out"
+        )
     assert not (tmp_path / "out").exists()
 
 
@@ -264,17 +335,43 @@ def write_raw(root, image_names: list[str], label_names: list[str], ids: list[in
 
 
 def test_builder_names_are_built_from_their_raw_folders_and_wilddash2_comes_first(tmp_path):
-    kitti = write_raw(tmp_path / "kitti", ["training/image_2/000000_10.png"], ["training/semantic/000000_10.png"],
-                      [0, 7, 8, 11, 21, 23, 26])
-    wilddash = write_raw(tmp_path / "wd2", ["images/at0000_100000.jpg", "images/cn0001_100044.jpg"],
-                         ["labels/at0000_100000.png", "labels/cn0001_100044.png"], [0, 1, 7, 26, 34, 38, 58, 80])
+    kitti = write_raw(
+        tmp_path / "kitti",
+        ["training/image_2/000000_10.png"],
+        ["training/semantic/000000_10.png"],
+        [0, 7, 8, 11, 21, 23, 26],
+    )
+    wilddash = write_raw(
+        tmp_path / "wd2",
+        ["images/at0000_100000.jpg", "images/cn0001_100044.jpg"],
+        ["labels/at0000_100000.png", "labels/cn0001_100044.png"],
+        [0, 1, 7, 26, 34, 38, 58, 80],
+    )
     model = constant_model(tmp_path / "model", "road", taxonomy=get_taxonomy("cityscapes19"))
 
-    assert main(["evaluate", "--model", str(model), "--dataset", f"kitti={kitti}", "--dataset", f"wilddash2={wilddash}",
-                 "--split", "kitti=train", "--output", str(tmp_path / "out")]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                str(model),
+                "--dataset",
+                f"kitti={kitti}",
+                "--dataset",
+                f"wilddash2={wilddash}",
+                "--split",
+                "kitti=train",
+                "--output",
+                str(tmp_path / "out"),
+            ]
+        )
+        == 0
+    )
 
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert [(r["folder"], r["dataset"], r["split"], r["num_images"]) for r in summary["datasets"]] == [
-        ("wilddash2", "wilddash2", "validation", 2), ("kitti", "kitti", "train", 1)]
+        ("wilddash2", "wilddash2", "validation", 2),
+        ("kitti", "kitti", "train", 1),
+    ]
     assert [r["unified"]["taxonomy"] for r in summary["datasets"]] == ["cityscapes19", "cityscapes19"]
     assert summary["datasets"][0]["native"]["taxonomy"] == "wilddash2"

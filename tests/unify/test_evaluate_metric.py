@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from mean_iou_reference import reference_mean_iou
+from PIL import Image
 
 import unify.evaluate_metric
 from unify.core.errors import BadSampleError, UnifyError
@@ -23,14 +23,23 @@ pytestmark = pytest.mark.filterwarnings("ignore:Downcasting array dtype int64 to
 KEYS = {"mean_iou", "mean_accuracy", "overall_accuracy", "per_category_iou", "per_category_accuracy"}
 
 # The example in mean_iou's documentation, with the output it documents (metrics/mean_iou in huggingface/evaluate).
-DOC_PREDICTIONS = [np.array([[1, 2], [3, 4], [5, 255]]), np.array([[2, 7], [9, 2], [3, 6]]),
-                   np.array([[2, 2, 3], [8, 2, 4], [3, 255, 2]])]
-DOC_REFERENCES = [np.array([[0, 3], [5, 4], [6, 255]]), np.array([[1, 7], [9, 2], [3, 6]]),
-                  np.array([[1, 2, 2], [8, 2, 1], [3, 255, 1]])]
-DOC_SCORES = {"mean_iou": 0.47750000000000004, "mean_accuracy": 0.5916666666666666,
-              "overall_accuracy": 0.5263157894736842,
-              "per_category_iou": [0.0, 0.0, 0.375, 0.4, 0.5, 0.0, 0.5, 1.0, 1.0, 1.0],
-              "per_category_accuracy": [0.0, 0.0, 0.75, 2 / 3, 1.0, 0.0, 0.5, 1.0, 1.0, 1.0]}
+DOC_PREDICTIONS = [
+    np.array([[1, 2], [3, 4], [5, 255]]),
+    np.array([[2, 7], [9, 2], [3, 6]]),
+    np.array([[2, 2, 3], [8, 2, 4], [3, 255, 2]]),
+]
+DOC_REFERENCES = [
+    np.array([[0, 3], [5, 4], [6, 255]]),
+    np.array([[1, 7], [9, 2], [3, 6]]),
+    np.array([[1, 2, 2], [8, 2, 1], [3, 255, 1]]),
+]
+DOC_SCORES = {
+    "mean_iou": 0.47750000000000004,
+    "mean_accuracy": 0.5916666666666666,
+    "overall_accuracy": 0.5263157894736842,
+    "per_category_iou": [0.0, 0.0, 0.375, 0.4, 0.5, 0.0, 0.5, 1.0, 1.0, 1.0],
+    "per_category_accuracy": [0.0, 0.0, 0.75, 2 / 3, 1.0, 0.0, 0.5, 1.0, 1.0, 1.0],
+}
 
 
 def assert_identical(scores: dict, expected: dict) -> None:
@@ -41,8 +50,14 @@ def assert_identical(scores: dict, expected: dict) -> None:
         np.testing.assert_array_equal(scores[key], expected[key], err_msg=key, strict=True)
 
 
-def random_maps(seed: int, num_labels: int, count: int = 4, absent: tuple[int, ...] = (), ignore: int = 255,
-                prediction_extra: tuple[int, ...] = ()):
+def random_maps(
+    seed: int,
+    num_labels: int,
+    count: int = 4,
+    absent: tuple[int, ...] = (),
+    ignore: int = 255,
+    prediction_extra: tuple[int, ...] = (),
+):
     """Pairs of maps of differing sizes: about 15% ignore pixels, some classes never in the references."""
     rng = np.random.default_rng(seed)
     present = [c for c in range(num_labels) if c not in absent]
@@ -80,16 +95,19 @@ CASES = {
     # references 1..7 become classes 0..6; 0 becomes 255 and is ignored; 255 stays ignored
     "reduce_labels": dict(num_labels=7, reduce_labels=True, shift=1, reference_extra=0),
     # 8 -> 0 -> ignored; 1 -> 2 -> class 1
-    "label_map then reduce_labels": dict(num_labels=7, reduce_labels=True, shift=1, label_map={8: 0, 1: 2},
-                                         reference_extra=8),
+    "label_map then reduce_labels": dict(
+        num_labels=7, reduce_labels=True, shift=1, label_map={8: 0, 1: 2}, reference_extra=8
+    ),
     "ignore_index other than 255": dict(num_labels=7, ignore=0, absent=(0,)),
 }
 
 
-def case_inputs(seed: int, num_labels: int, absent=(), prediction_extra=(), reference_extra=None, shift=0,
-                ignore=255, **_):
-    predictions, references = random_maps(seed, num_labels, absent=absent,
-                                          prediction_extra=prediction_extra, ignore=ignore)
+def case_inputs(
+    seed: int, num_labels: int, absent=(), prediction_extra=(), reference_extra=None, shift=0, ignore=255, **_
+):
+    predictions, references = random_maps(
+        seed, num_labels, absent=absent, prediction_extra=prediction_extra, ignore=ignore
+    )
     for reference in references:
         reference[reference != ignore] += shift
     if reference_extra is not None:
@@ -117,8 +135,10 @@ def test_scores_equal_the_plain_statement_of_mean_iou(name):
             assert not np.isnan(scores["mean_iou"])
 
 
-@pytest.mark.parametrize("name", ["ignore pixels", "label_map then reduce_labels", "nan_to_num",
-                                  "predictions outside the classes count as wrong"])
+@pytest.mark.parametrize(
+    "name",
+    ["ignore pixels", "label_map then reduce_labels", "nan_to_num", "predictions outside the classes count as wrong"],
+)
 def test_the_evaluate_metric_equals_the_plain_statement_and_streams_batch_by_batch(metric, name):
     case = CASES[name]
     predictions, references = case_inputs(7, **case)
@@ -127,7 +147,7 @@ def test_the_evaluate_metric_equals_the_plain_statement_and_streams_batch_by_bat
     assert_identical(metric.compute(predictions=predictions, references=references, **arguments), expected)
 
     for start in range(0, len(predictions), 3):
-        metric.add_batch(predictions=predictions[start:start + 3], references=references[start:start + 3])
+        metric.add_batch(predictions=predictions[start : start + 3], references=references[start : start + 3])
     assert_identical(metric.compute(**arguments), expected)
 
     for prediction, reference in zip(predictions, references):  # tensors and PIL images, one pair at a time
@@ -158,27 +178,40 @@ def test_a_reference_value_that_is_neither_a_class_nor_ignored_is_an_error_not_a
     with pytest.raises(BadSampleError, match=outside):
         unified_mean_iou(predictions, references, num_labels=5)
     with pytest.raises(BadSampleError, match=r"references\[0\].*: 255 .*reduce_labels"):  # 0 -> 255 is not ignored
-        unified_mean_iou(predictions, [np.zeros_like(r) for r in references], num_labels=5, ignore_index=7,
-                         reduce_labels=True)
+        unified_mean_iou(
+            predictions, [np.zeros_like(r) for r in references], num_labels=5, ignore_index=7, reduce_labels=True
+        )
 
 
-@pytest.mark.parametrize("prediction, reference, message", [
-    (np.zeros((3, 4), int), np.zeros((4, 3), int),
-     r"references\[0\]: has shape \(4, 3\) but its prediction has \(3, 4\)"),
-    (np.zeros((3, 4), float), np.zeros((3, 4), int), r"predictions\[0\]: holds float64 values"),
-    (np.zeros((3, 4, 3), int), np.zeros((3, 4, 3), int),
-     r"predictions\[0\]: has shape \(3, 4, 3\); label maps are 2-D"),
-])
+@pytest.mark.parametrize(
+    "prediction, reference, message",
+    [
+        (
+            np.zeros((3, 4), int),
+            np.zeros((4, 3), int),
+            r"references\[0\]: has shape \(4, 3\) but its prediction has \(3, 4\)",
+        ),
+        (np.zeros((3, 4), float), np.zeros((3, 4), int), r"predictions\[0\]: holds float64 values"),
+        (
+            np.zeros((3, 4, 3), int),
+            np.zeros((3, 4, 3), int),
+            r"predictions\[0\]: has shape \(3, 4, 3\); label maps are 2-D",
+        ),
+    ],
+)
 def test_maps_that_cannot_be_scored_are_named(prediction, reference, message):
     with pytest.raises(BadSampleError, match=message):
         unified_mean_iou([prediction], [reference], num_labels=3)
 
 
-@pytest.mark.parametrize("arguments, message", [
-    (dict(num_labels=0), "num_labels must be a positive integer, got 0"),
-    (dict(num_labels=3, ignore_index=None), "ignore_index must be an integer, got None"),
-    (dict(num_labels=3, label_map={1: "2"}), "label_map must map integers to integers; bad entries: 1: '2'"),
-])
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (dict(num_labels=0), "num_labels must be a positive integer, got 0"),
+        (dict(num_labels=3, ignore_index=None), "ignore_index must be an integer, got None"),
+        (dict(num_labels=3, label_map={1: "2"}), "label_map must map integers to integers; bad entries: 1: '2'"),
+    ],
+)
 def test_bad_arguments_are_named(arguments, message):
     with pytest.raises(UnifyError, match=message):
         unified_mean_iou([np.zeros((2, 2), int)], [np.zeros((2, 2), int)], **arguments)
@@ -214,11 +247,20 @@ def test_loading_by_path_needs_no_network_and_imports_neither_train_nor_dataset_
     """Without the offline flags the conftest sets, and with every socket refused: nothing even tries to connect."""
     pytest.importorskip("evaluate")
     environment = {key: value for key, value in os.environ.items() if not key.endswith("_OFFLINE")}
-    environment |= {"HF_HOME": str(tmp_path / "hf"), "HF_MODULES_CACHE": str(tmp_path / "modules"),
-                    "PYTHONPATH": os.pathsep.join([str(Path(unify.evaluate_metric.__file__).parents[2]),
-                                                   os.environ.get("PYTHONPATH", "")])}
-    run = subprocess.run([sys.executable, "-c", LOAD_WITHOUT_NETWORK, str(tmp_path / "cache")], env=environment,
-                         capture_output=True, text=True, timeout=120)
+    environment |= {
+        "HF_HOME": str(tmp_path / "hf"),
+        "HF_MODULES_CACHE": str(tmp_path / "modules"),
+        "PYTHONPATH": os.pathsep.join(
+            [str(Path(unify.evaluate_metric.__file__).parents[2]), os.environ.get("PYTHONPATH", "")]
+        ),
+    }
+    run = subprocess.run(
+        [sys.executable, "-c", LOAD_WITHOUT_NETWORK, str(tmp_path / "cache")],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert result == {"attempts": [], "mean_iou": 0.5, "layers": []}

@@ -13,10 +13,42 @@ from unify.core.mapping import get_mapping, list_mappings
 from unify.core.taxonomy import get_taxonomy
 
 OFFROAD_BUILDERS = ["goose", "rellis3d", "rugd", "ycor", "freiburg_forest", "tas500", "wildscenes"]
-OFFROAD34 = ["asphalt", "rough drivable ground", "cobble", "sidewalk", "building", "wall", "fence", "pole",
-             "traffic light", "traffic sign", "tree", "non-drivable vegetation", "crops", "water", "high grass",
-             "low grass", "guard rail", "sky", "person", "rider", "car", "truck", "bus", "trailer", "caravan",
-             "on-rails", "motorcycle", "bicycle", "road marking", "bridge", "tunnel", "rock", "snow", "animal"]
+OFFROAD34 = [
+    "asphalt",
+    "rough drivable ground",
+    "cobble",
+    "sidewalk",
+    "building",
+    "wall",
+    "fence",
+    "pole",
+    "traffic light",
+    "traffic sign",
+    "tree",
+    "non-drivable vegetation",
+    "crops",
+    "water",
+    "high grass",
+    "low grass",
+    "guard rail",
+    "sky",
+    "person",
+    "rider",
+    "car",
+    "truck",
+    "bus",
+    "trailer",
+    "caravan",
+    "on-rails",
+    "motorcycle",
+    "bicycle",
+    "road marking",
+    "bridge",
+    "tunnel",
+    "rock",
+    "snow",
+    "animal",
+]
 
 
 def test_offroad34_has_the_papers_34_classes_in_order_plus_void():

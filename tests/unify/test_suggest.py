@@ -16,13 +16,13 @@ from PIL import Image
 from transformers.modeling_outputs import SemanticSegmenterOutput
 
 from dataset_scripts.synthetic_driving import SyntheticDriving
-from unify.core.segmenter import Segmenter
 from unify.cli import main
 from unify.core.constants import FINE_LABEL, IGNORE_INDEX
 from unify.core.errors import UnifyError
 from unify.core.mapping import get_mapping, parse_mapping
-from unify.suggest import SuggestionRule, draft_lines, pick_samples, suggest_mapping
+from unify.core.segmenter import Segmenter
 from unify.core.taxonomy import get_taxonomy
+from unify.suggest import SuggestionRule, draft_lines, pick_samples, suggest_mapping
 
 
 class OracleTeacher(torch.nn.Module):
@@ -118,8 +118,20 @@ def test_cli_suggest_loads_a_saved_teacher_and_writes_a_valid_draft(tmp_path, ca
     teacher = tmp_path / "teacher"
     Segmenter.for_training("mit-pico", get_taxonomy("synthetic_fine")).save(teacher)
     output = tmp_path / "draft.txt"
-    argv = ["mappings", "suggest", "synthetic_driving", "synthetic_fine", "--teacher", str(teacher),
-            "--config", "coarse", "--samples", "3", "--output", str(output)]
+    argv = [
+        "mappings",
+        "suggest",
+        "synthetic_driving",
+        "synthetic_fine",
+        "--teacher",
+        str(teacher),
+        "--config",
+        "coarse",
+        "--samples",
+        "3",
+        "--output",
+        str(output),
+    ]
     assert main(argv) == 0
     assert f"wrote {output}" in capsys.readouterr().out
     parse_mapping(output, get_taxonomy("synthetic_coarse"), get_taxonomy("synthetic_fine"))

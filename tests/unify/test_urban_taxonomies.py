@@ -7,13 +7,16 @@ import pytest
 from unify.core.taxonomy import get_taxonomy
 
 
-@pytest.mark.parametrize(("name", "count", "ids"), [
-    ("bdd100k", 20, [*range(19), 255]),
-    ("idd", 27, [*range(26), 255]),
-    ("mapillary_vistas_v2", 124, list(range(124))),
-    ("wilddash2", 81, list(range(81))),
-    ("acdc", 35, [*range(34), 255]),
-])
+@pytest.mark.parametrize(
+    ("name", "count", "ids"),
+    [
+        ("bdd100k", 20, [*range(19), 255]),
+        ("idd", 27, [*range(26), 255]),
+        ("mapillary_vistas_v2", 124, list(range(124))),
+        ("wilddash2", 81, list(range(81))),
+        ("acdc", 35, [*range(34), 255]),
+    ],
+)
 def test_ids(name, count, ids):
     taxonomy = get_taxonomy(name)
     assert len(taxonomy.classes) == count
@@ -36,8 +39,13 @@ def test_vistas_v2_shares_colours_so_labels_are_indices():
 
 def test_idd_level3_names_follow_the_evaluation_script():
     idd = get_taxonomy("idd")
-    assert [c.name for c in idd.classes[:5]] == ["road", "drivable fallback", "sidewalk", "non-drivable fallback",
-                                                 "person"]
+    assert [c.name for c in idd.classes[:5]] == [
+        "road",
+        "drivable fallback",
+        "sidewalk",
+        "non-drivable fallback",
+        "person",
+    ]
     assert idd.by_id[255].ignore
 
 

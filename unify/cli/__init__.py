@@ -9,20 +9,31 @@ import sys
 
 from unify.core.errors import UnifyError
 
-VERBS = ["demo", "datasets", "build", "taxonomies", "mappings", "pseudo_label", "train", "evaluate", "push",
-         "attach_images"]
+VERBS = [
+    "demo",
+    "datasets",
+    "build",
+    "taxonomies",
+    "mappings",
+    "pseudo_label",
+    "train",
+    "evaluate",
+    "push",
+    "attach_images",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="unify",
         description="Unify driving segmentation datasets into one label space: build datasets from their raw "
-                    "folders, map their taxonomies, pseudo-label them with a teacher constrained by their own "
-                    "ground truth, and train students on the compound.",
+        "folders, map their taxonomies, pseudo-label them with a teacher constrained by their own "
+        "ground truth, and train students on the compound.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
-    subparsers = parser.add_subparsers(dest="verb", metavar="VERB", required=True,
-                                       help="what to do; `unify VERB --help` explains each")
+    subparsers = parser.add_subparsers(
+        dest="verb", metavar="VERB", required=True, help="what to do; `unify VERB --help` explains each"
+    )
     for verb in VERBS:
         module = importlib.import_module(f"unify.cli.{verb}")
         module.add_parser(subparsers)
@@ -32,8 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
     if not args.verbose:
         for noisy in ("accelerate", "datasets", "transformers", "httpx"):
             logging.getLogger(noisy).setLevel(logging.WARNING)

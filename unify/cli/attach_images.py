@@ -8,18 +8,23 @@ from pathlib import Path
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
-        "attach-images", help="put the images back into a labels-only dataset from your own raw copy",
+        "attach-images",
+        help="put the images back into a labels-only dataset from your own raw copy",
         description="Read a labels-only dataset (a folder, or a Hub id pushed with `unify push dataset "
-                    "--labels-only`), build the dataset named in its metadata from RAW with the same builder, and "
-                    "write the full dataset (images, native labels, unified labels, provenance), rows matched by "
-                    "image_id. Every image must be the file that was labelled (its sha256 is in the labels): a "
-                    "missing or different image stops the command, naming it, unless --skip-bad.")
+        "--labels-only`), build the dataset named in its metadata from RAW with the same builder, and "
+        "write the full dataset (images, native labels, unified labels, provenance), rows matched by "
+        "image_id. Every image must be the file that was labelled (its sha256 is in the labels): a "
+        "missing or different image stops the command, naming it, unless --skip-bad.",
+    )
     parser.add_argument("source", metavar="DIR_OR_REPO", help="labels-only dataset folder or Hub id (namespace/name)")
     parser.add_argument("--data-dir", type=Path, help="root of your raw copy (not needed for synthetic_driving)")
     parser.add_argument("--output", type=Path, required=True, help="folder to write (replaced when it succeeds)")
-    parser.add_argument("--skip-bad", action="store_true",
-                        help="leave out the rows whose image is missing from your copy or differs from the one that "
-                             "was labelled; they are printed and listed in the output's unify.json")
+    parser.add_argument(
+        "--skip-bad",
+        action="store_true",
+        help="leave out the rows whose image is missing from your copy or differs from the one that "
+        "was labelled; they are printed and listed in the output's unify.json",
+    )
     parser.set_defaults(run=run)
 
 
@@ -35,6 +40,9 @@ def run(args) -> int:
         raise UnifyError(f"cannot download {args.source} from the Hub: {exc}") from exc
     for skipped in report.skipped:
         print(f"left out {skipped.image_id}{f' ({skipped.file})' if skipped.file else ''}: {skipped.reason}")
-    print(json.dumps({"output": str(args.output), "examples": report.counts,
-                      "skipped": [s.image_id for s in report.skipped]}))
+    print(
+        json.dumps(
+            {"output": str(args.output), "examples": report.counts, "skipped": [s.image_id for s in report.skipped]}
+        )
+    )
     return 0

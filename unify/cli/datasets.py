@@ -4,10 +4,13 @@ from __future__ import annotations
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser("datasets", help="list the dataset builders",
-                                   description="List every dataset builder, one per line: its name (what `unify build` "
-                                               "takes), its configurations, its default unified taxonomy and where "
-                                               "the raw data comes from.")
+    parser = subparsers.add_parser(
+        "datasets",
+        help="list the dataset builders",
+        description="List every dataset builder, one per line: its name (what `unify build` "
+        "takes), its configurations, its default unified taxonomy and where "
+        "the raw data comes from.",
+    )
     parser.set_defaults(run=run)
 
 

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser("taxonomies", help="list taxonomies, or show one class table",
-                                   description="Without arguments, list every registered taxonomy with its number "
-                                               "of classes. `show NAME` prints one class table.")
+    parser = subparsers.add_parser(
+        "taxonomies",
+        help="list taxonomies, or show one class table",
+        description="Without arguments, list every registered taxonomy with its number "
+        "of classes. `show NAME` prints one class table.",
+    )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", help="show: print one class table")
-    show = actions.add_parser("show", help="print one class table",
-                              description="Print one class table: id, name, colour and whether the class is void "
-                                          "(not trained on, not evaluated), or the table as JSON.")
+    show = actions.add_parser(
+        "show",
+        help="print one class table",
+        description="Print one class table: id, name, colour and whether the class is void "
+        "(not trained on, not evaluated), or the table as JSON.",
+    )
     show.add_argument("name", help="taxonomy name, as listed")
     show.add_argument("--json", action="store_true", help="print a JSON list of {id, name, color, ignore}")
     parser.set_defaults(run=run)

@@ -54,8 +54,11 @@ class NativeCollapse:
 
     @classmethod
     def from_mapping(cls, mapping: LabelMapping) -> NativeCollapse:
-        return cls.from_allowed({n: list(ids) for n, ids in mapping.allowed.items()},
-                                {c.id: c.name for c in mapping.native.classes}, mapping.unified.num_labels)
+        return cls.from_allowed(
+            {n: list(ids) for n, ids in mapping.allowed.items()},
+            {c.id: c.name for c in mapping.native.classes},
+            mapping.unified.num_labels,
+        )
 
     def predict(self, probabilities: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) unified probabilities -> (B, H, W) index of the best-scoring native class."""
@@ -86,9 +89,19 @@ class SplitEvaluation:
     native: TaxonomyScores | None  # None when native scores were not asked for
 
 
-def evaluate_split(segmenter: Segmenter, folder: Path | str, split: str, *, label_column: str | None = None,
-                   native: bool = True, batch_size: int = 1, process_index: int = 0, num_processes: int = 1,
-                   show_progress: bool = True, description: str | None = None) -> SplitEvaluation:
+def evaluate_split(
+    segmenter: Segmenter,
+    folder: Path | str,
+    split: str,
+    *,
+    label_column: str | None = None,
+    native: bool = True,
+    batch_size: int = 1,
+    process_index: int = 0,
+    num_processes: int = 1,
+    show_progress: bool = True,
+    description: str | None = None,
+) -> SplitEvaluation:
     """Score `segmenter` on `split` of `folder`.
 
     `label_column` overrides the folder's unified label column (it must hold ids of the same unified
@@ -115,16 +128,22 @@ def evaluate_split(segmenter: Segmenter, folder: Path | str, split: str, *, labe
     count = 0
     was_training = segmenter.model.training
     segmenter.model.eval()
-    with torch.inference_mode(), tqdm(total=len(rows), desc=description or f"evaluate {split}",
-                                      disable=not show_progress, leave=False) as progress:
+    with (
+        torch.inference_mode(),
+        tqdm(
+            total=len(rows), desc=description or f"evaluate {split}", disable=not show_progress, leave=False
+        ) as progress,
+    ):
         for batch in batches_of_equal_size((table[i] for i in rows), columns, batch_size):
             images = torch.from_numpy(batch.images).permute(0, 3, 1, 2).to(segmenter.device)
             logits = segmenter.logits(segmenter.preprocess(images), size=batch.images.shape[1:3])
             if unified_matrix is not None:
                 unified_matrix.update(logits.argmax(1), _labels(batch, unified_column, segmenter.device))
             if native_matrix is not None:
-                native_matrix.update(collapse.predict(logits.softmax(1)),
-                                     collapse.target(_labels(batch, metadata.columns.native, segmenter.device)))
+                native_matrix.update(
+                    collapse.predict(logits.softmax(1)),
+                    collapse.target(_labels(batch, metadata.columns.native, segmenter.device)),
+                )
             count += len(batch.images)
             progress.update(len(batch.images))
     segmenter.model.train(was_training)
@@ -132,15 +151,22 @@ def evaluate_split(segmenter: Segmenter, folder: Path | str, split: str, *, labe
         if matrix is not None:
             matrix.reduce()
     count = _sum_over_processes(count, segmenter.device)
-    unified = (TaxonomyScores(metadata.unified_taxonomy.name, segmenter.class_names(), unified_matrix.compute())
-               if unified_matrix else None)
-    native_scores = (TaxonomyScores(metadata.native_taxonomy.name, collapse.names, native_matrix.compute())
-                     if native_matrix else None)
+    unified = (
+        TaxonomyScores(metadata.unified_taxonomy.name, segmenter.class_names(), unified_matrix.compute())
+        if unified_matrix
+        else None
+    )
+    native_scores = (
+        TaxonomyScores(metadata.native_taxonomy.name, collapse.names, native_matrix.compute())
+        if native_matrix
+        else None
+    )
     return SplitEvaluation(split=split, num_images=count, unified=unified, native=native_scores)
 
 
-def _plan(segmenter: Segmenter, metadata: FolderMetadata, label_column: str | None, native: bool,
-          folder) -> tuple[str | None, NativeCollapse | None]:
+def _plan(
+    segmenter: Segmenter, metadata: FolderMetadata, label_column: str | None, native: bool, folder
+) -> tuple[str | None, NativeCollapse | None]:
     """The unified label column to score against (None: the model predicts another taxonomy) and the collapse."""
     predicts_folder = segmenter.class_names() == [c.name for c in metadata.unified_taxonomy.trainable]
     if not predicts_folder and label_column is not None:
@@ -152,10 +178,14 @@ def _plan(segmenter: Segmenter, metadata: FolderMetadata, label_column: str | No
         return unified_column, None
     if metadata.columns.native is None:
         if unified_column is None:
-            raise TaxonomyMismatchError(f"{folder} has no native labels and the model does not predict its "
-                                        f"{metadata.unified_taxonomy.name} taxonomy: nothing to score")
+            raise TaxonomyMismatchError(
+                f"{folder} has no native labels and the model does not predict its "
+                f"{metadata.unified_taxonomy.name} taxonomy: nothing to score"
+            )
         return unified_column, None
-    mapping = metadata.mapping if predicts_folder else get_mapping(metadata.native_taxonomy.name, segmenter.taxonomy().name)
+    mapping = (
+        metadata.mapping if predicts_folder else get_mapping(metadata.native_taxonomy.name, segmenter.taxonomy().name)
+    )
     return unified_column, NativeCollapse.from_mapping(mapping)
 
 

@@ -26,8 +26,7 @@ from pathlib import Path
 
 import datasets
 
-from unify.core.constants import (FORMAT_VERSION, IMAGE, LABEL, METADATA_FILE, NATIVE_LABEL, PROVENANCE,
-                                  UNIFIED_LABEL)
+from unify.core.constants import FORMAT_VERSION, LABEL, METADATA_FILE, NATIVE_LABEL, PROVENANCE, UNIFIED_LABEL
 from unify.core.errors import UnifyError
 from unify.core.mapping import LabelMapping
 from unify.core.taxonomy import Taxonomy
@@ -139,22 +138,31 @@ class FolderMetadata:
         """Rebuild the metadata from its `unify.json` record; `where` names it in errors."""
         version = str(record.get("format_version"))
         if version != FORMAT_VERSION:
-            raise UnifyError(f"{where} is in unify-driving data format v{version}, this package reads "
-                             f"v{FORMAT_VERSION}; rewrite it with the package that reads it, or rebuild it: "
-                             f"`unify build {record.get('dataset', 'NAME')} --output FOLDER` (then "
-                             f"`unify pseudo-label` again for a pseudo-labelled folder)")
+            raise UnifyError(
+                f"{where} is in unify-driving data format v{version}, this package reads "
+                f"v{FORMAT_VERSION}; rewrite it with the package that reads it, or rebuild it: "
+                f"`unify build {record.get('dataset', 'NAME')} --output FOLDER` (then "
+                f"`unify pseudo-label` again for a pseudo-labelled folder)"
+            )
         try:
             native = Taxonomy.from_json(record["native_taxonomy"], record["native_classes"])
             unified = Taxonomy.from_json(record["unified_taxonomy"], record["unified_classes"])
             return cls(
-                kind=record["kind"], dataset=record["dataset"], config=record["config"],
+                kind=record["kind"],
+                dataset=record["dataset"],
+                config=record["config"],
                 mapping=LabelMapping.from_json(record["mapping"], native, unified),
                 splits={str(k): int(v) for k, v in record["splits"].items()},
-                columns=LabelColumns(**record["columns"]), source=SourceInfo(**record.get("source", {})),
+                columns=LabelColumns(**record["columns"]),
+                source=SourceInfo(**record.get("source", {})),
                 skipped=[SkippedSample(**s) for s in record.get("skipped", [])],
-                raw_fingerprint=record.get("raw_fingerprint"), teacher=record.get("teacher"),
-                tta=record.get("tta"), labels_only=record.get("labels_only"),
-                images_attached=bool(record.get("images_attached", False)), format_version=version)
+                raw_fingerprint=record.get("raw_fingerprint"),
+                teacher=record.get("teacher"),
+                tta=record.get("tta"),
+                labels_only=record.get("labels_only"),
+                images_attached=bool(record.get("images_attached", False)),
+                format_version=version,
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise UnifyError(f"{where} is malformed ({type(exc).__name__}: {exc})") from exc
 
@@ -163,8 +171,10 @@ class FolderMetadata:
         """The metadata of `folder`; `UnifyError` when it is not a folder this package wrote in this format."""
         path = Path(folder) / METADATA_FILE
         if not path.is_file():
-            raise UnifyError(f"{folder} is not a dataset folder written by this package (no {METADATA_FILE}); "
-                             f"write one with `unify build NAME --output {folder}`")
+            raise UnifyError(
+                f"{folder} is not a dataset folder written by this package (no {METADATA_FILE}); "
+                f"write one with `unify build NAME --output {folder}`"
+            )
         try:
             record = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
@@ -250,4 +260,3 @@ def config_card(folder: Path, splits: dict[str, int]) -> str:
     for name in METADATA_CONFIGS:
         lines += [f"- config_name: {name}", f"  data_files: metadata/{name}.parquet"]
     return "\n".join(lines + ["---", ""])
-

@@ -114,12 +114,15 @@ def neutralize_orientation(data: bytes, source: Path | str) -> bytes:
             elif (text := _png_xmp_text(data, kind, start, end)) is not None:
                 _set_xmp_orientation(patched, text, end)
             if patched[start:end] != data[start:end]:
-                patched[end:end + 4] = struct.pack(">I", zlib.crc32(patched[start - 4:end]))
+                patched[end : end + 4] = struct.pack(">I", zlib.crc32(patched[start - 4 : end]))
     result = bytes(patched)
     if exif_orientation(result, source) != 1:
-        raise BadSampleError(source, f"EXIF Orientation is {orientation} and is stored where it cannot be set to 1 "
-                                     f"in place (only JPEG APP1 Exif/XMP segments and PNG eXIf or uncompressed XMP "
-                                     f"chunks can); save the image upright without the tag")
+        raise BadSampleError(
+            source,
+            f"EXIF Orientation is {orientation} and is stored where it cannot be set to 1 "
+            f"in place (only JPEG APP1 Exif/XMP segments and PNG eXIf or uncompressed XMP "
+            f"chunks can); save the image upright without the tag",
+        )
     return result
 
 
@@ -175,7 +178,7 @@ def _png_chunk_may_orient(data: bytes, chunk: tuple[bytes, int, int]) -> bool:
         return True
     if kind not in (b"tEXt", b"zTXt", b"iTXt"):
         return False
-    keyword = data[start:min(end, start + 80)].split(b"\x00", 1)[0]  # keywords are 1 to 79 bytes (PNG spec 11.3.4)
+    keyword = data[start : min(end, start + 80)].split(b"\x00", 1)[0]  # keywords are 1 to 79 bytes (PNG spec 11.3.4)
     return keyword in (b"Raw profile type exif", _XMP_KEYWORD)
 
 
@@ -232,7 +235,9 @@ def decode_label(data: bytes | Path | str, source: Path | str | None = None, mod
                 return np.asarray(im.convert("RGB"))
             if im.mode in ("P", "L", "I;16", "I;16B", "I;16L", "I", "1"):
                 return np.asarray(im)
-            raise BadSampleError(source, f"label image has mode {im.mode}; expected a single-channel id or palette image")
+            raise BadSampleError(
+                source, f"label image has mode {im.mode}; expected a single-channel id or palette image"
+            )
     except BadSampleError:
         raise
     except Exception as exc:
@@ -257,8 +262,13 @@ class DecodedBatch:
     labels: dict[str, np.ndarray]  # column -> (B, H, W) ids
 
 
-def batches_of_equal_size(rows: Iterable[dict], label_columns: list[str], batch_size: int,
-                          image_column: str = "image", id_column: str = "image_id") -> Iterator[DecodedBatch]:
+def batches_of_equal_size(
+    rows: Iterable[dict],
+    label_columns: list[str],
+    batch_size: int,
+    image_column: str = "image",
+    id_column: str = "image_id",
+) -> Iterator[DecodedBatch]:
     """Decode rows (image and label columns as `{"bytes": ...}` records) into batches of one image size.
 
     At most `batch_size` consecutive rows go together; a row of another size starts a new batch. A label
@@ -271,8 +281,10 @@ def batches_of_equal_size(rows: Iterable[dict], label_columns: list[str], batch_
         labels = {c: decode_label(row[c]["bytes"], source=f"{where} ({c})") for c in label_columns}
         for column, label in labels.items():
             if label.shape != image.shape[:2]:
-                raise BadSampleError(where, f"{column} is {label.shape[1]}x{label.shape[0]} but the image is "
-                                            f"{image.shape[1]}x{image.shape[0]}")
+                raise BadSampleError(
+                    where,
+                    f"{column} is {label.shape[1]}x{label.shape[0]} but the image is {image.shape[1]}x{image.shape[0]}",
+                )
         if pending and (len(pending) == batch_size or pending[0][1].shape != image.shape):
             yield _stack(pending, label_columns)
             pending = []
@@ -282,8 +294,11 @@ def batches_of_equal_size(rows: Iterable[dict], label_columns: list[str], batch_
 
 
 def _stack(pending: list, label_columns: list[str]) -> DecodedBatch:
-    return DecodedBatch(rows=[p[0] for p in pending], images=np.stack([p[1] for p in pending]),
-                        labels={c: np.stack([p[2][c] for p in pending]) for c in label_columns})
+    return DecodedBatch(
+        rows=[p[0] for p in pending],
+        images=np.stack([p[1] for p in pending]),
+        labels={c: np.stack([p[2][c] for p in pending]) for c in label_columns},
+    )
 
 
 def encode_label(label: np.ndarray) -> bytes:
@@ -339,8 +354,9 @@ def read_id_label(path: Path | str) -> tuple[np.ndarray, bytes | None]:
     return label, data if plain_png else None
 
 
-def rgb_to_ids(rgb: np.ndarray, colors: dict[tuple[int, int, int], int], source: Path | str,
-               default: int | None = None) -> np.ndarray:
+def rgb_to_ids(
+    rgb: np.ndarray, colors: dict[tuple[int, int, int], int], source: Path | str, default: int | None = None
+) -> np.ndarray:
     """(H, W) ids of a colour-coded (H, W, 3) label through `colors`.
 
     A colour outside the table is an error naming the file and each such colour with its pixel count,

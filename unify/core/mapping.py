@@ -28,8 +28,14 @@ from pathlib import Path
 
 import torch
 
-from unify.core.constants import (FROM_GROUND_TRUTH, IGNORE_INDEX, IGNORED, PROVENANCE_NAMES, TEACHER_CHOSE,
-                                  TEACHER_FILLED)
+from unify.core.constants import (
+    FROM_GROUND_TRUTH,
+    IGNORE_INDEX,
+    IGNORED,
+    PROVENANCE_NAMES,
+    TEACHER_CHOSE,
+    TEACHER_FILLED,
+)
 from unify.core.errors import DataFileError, UnifyError
 from unify.core.taxonomy import Taxonomy, get_taxonomy, resolve_alias, taxonomy_aliases
 
@@ -50,9 +56,10 @@ class MappingTables:
     known: torch.Tensor  # (L,) bool: the id exists in the native taxonomy
     void_allowed: torch.Tensor  # (L,) bool: the id's line lists void beside its classes
 
-    def to(self, device: torch.device | str) -> "MappingTables":
-        return MappingTables(*(t.to(device) for t in (self.allowed, self.single, self.provenance, self.known,
-                                                      self.void_allowed)))
+    def to(self, device: torch.device | str) -> MappingTables:
+        return MappingTables(
+            *(t.to(device) for t in (self.allowed, self.single, self.provenance, self.known, self.void_allowed))
+        )
 
 
 @dataclass(frozen=True)
@@ -71,8 +78,10 @@ class LabelMapping:
     def __post_init__(self):
         bad = sorted(i for i in self.void_allowed if not self.allowed.get(i))
         if bad:
-            raise UnifyError(f"native ids {bad} of {self.native.name} are marked 'void beside classes' but allow "
-                             f"no class; a void native class is written '<name> : void'")
+            raise UnifyError(
+                f"native ids {bad} of {self.native.name} are marked 'void beside classes' but allow "
+                f"no class; a void native class is written '<name> : void'"
+            )
 
     def kind(self, native_id: int) -> int:
         """The provenance code of the line (constants.py); TEACHER_VOIDED is decided per pixel, never here.
@@ -112,8 +121,12 @@ class LabelMapping:
         `maybe_void` holds the lines with void beside classes, whatever their number of classes.
         """
         groups = {"one_to_one": [], "one_to_many": [], "fill_in": [], "maybe_void": [], "void": []}
-        kind_to_group = {FROM_GROUND_TRUTH: "one_to_one", TEACHER_CHOSE: "one_to_many",
-                         TEACHER_FILLED: "fill_in", IGNORED: "void"}
+        kind_to_group = {
+            FROM_GROUND_TRUTH: "one_to_one",
+            TEACHER_CHOSE: "one_to_many",
+            TEACHER_FILLED: "fill_in",
+            IGNORED: "void",
+        }
         for c in self.native.classes:
             group = "maybe_void" if c.id in self.void_allowed else kind_to_group[self.kind(c.id)]
             groups[group].append(c.name)
@@ -122,9 +135,16 @@ class LabelMapping:
     def to_json(self) -> list[dict]:
         """One record per native class: its id and name, the unified ids it allows, its provenance name, and
         `void_allowed`, true where void stands beside the allowed classes."""
-        return [{"native_id": c.id, "native_name": c.name, "allowed": list(self.allowed[c.id]),
-                 "provenance": PROVENANCE_NAMES[self.kind(c.id)], "void_allowed": c.id in self.void_allowed}
-                for c in self.native.classes]
+        return [
+            {
+                "native_id": c.id,
+                "native_name": c.name,
+                "allowed": list(self.allowed[c.id]),
+                "provenance": PROVENANCE_NAMES[self.kind(c.id)],
+                "void_allowed": c.id in self.void_allowed,
+            }
+            for c in self.native.classes
+        ]
 
     @classmethod
     def from_json(cls, records: list[dict], native: Taxonomy, unified: Taxonomy) -> LabelMapping:
@@ -138,22 +158,28 @@ class LabelMapping:
         missing = sorted(set(native.by_id) - set(allowed))
         outside = sorted({i for ids in allowed.values() for i in ids} - {c.id for c in unified.trainable})
         if unknown or missing or outside:
-            raise UnifyError(f"recorded mapping {native.name} -> {unified.name} does not fit its taxonomies: "
-                             f"native ids not in the table {unknown}, native ids without a record {missing}, "
-                             f"unified ids outside the taxonomy {outside}")
+            raise UnifyError(
+                f"recorded mapping {native.name} -> {unified.name} does not fit its taxonomies: "
+                f"native ids not in the table {unknown}, native ids without a record {missing}, "
+                f"unified ids outside the taxonomy {outside}"
+            )
         return cls(native=native, unified=unified, allowed=allowed, comments={}, void_allowed=void_allowed)
 
     def differences(self, other: LabelMapping) -> list[str]:
         """Native classes whose lines differ between this mapping and `other` (allowed sets or void beside them),
         one line each."""
+
         def line(mapping: LabelMapping, i: int) -> tuple[tuple[int, ...], bool]:
             return mapping.allowed.get(i, ()), i in mapping.void_allowed
 
         def names(ids: tuple[int, ...], maybe_void: bool) -> str:
             return ", ".join([*(self.unified.by_id[i].name for i in ids), *(["void"] if maybe_void else [])]) or "void"
 
-        return [f"{self.native.by_id[i].name!r}: {names(*line(self, i))} here, {names(*line(other, i))} there"
-                for i in sorted(self.allowed) if line(self, i) != line(other, i)]
+        return [
+            f"{self.native.by_id[i].name!r}: {names(*line(self, i))} here, {names(*line(other, i))} there"
+            for i in sorted(self.allowed)
+            if line(self, i) != line(other, i)
+        ]
 
 
 def parse_mapping(path: Path | str, native: Taxonomy, unified: Taxonomy) -> LabelMapping:
@@ -172,13 +198,17 @@ def parse_mapping(path: Path | str, native: Taxonomy, unified: Taxonomy) -> Labe
         left, sep, right = text.partition(":")
         native_name = left.strip()
         if not sep:
-            problems.append(f"line {line_no}: expected '<native class> : <unified classes | *>[, void]' or "
-                            f"'<native class> : void', got {raw.strip()!r}")
+            problems.append(
+                f"line {line_no}: expected '<native class> : <unified classes | *>[, void]' or "
+                f"'<native class> : void', got {raw.strip()!r}"
+            )
             continue
         native_class = native.by_name.get(native_name)
         if native_class is None:
-            problems.append(f"line {line_no}: unknown {native.name} class {native_name!r}"
-                            f"{_did_you_mean(native_name, native.by_name)}")
+            problems.append(
+                f"line {line_no}: unknown {native.name} class {native_name!r}"
+                f"{_did_you_mean(native_name, native.by_name)}"
+            )
             continue
         if native_class.id in first_line:
             problems.append(f"line {line_no}: {native_name!r} is already mapped on line {first_line[native_class.id]}")
@@ -193,16 +223,20 @@ def parse_mapping(path: Path | str, native: Taxonomy, unified: Taxonomy) -> Labe
                 comments[native_class.id] = comment.strip()
     missing = [c.name for c in native.classes if c.id not in first_line]
     if missing:
-        problems.append(f"native classes neither mapped nor declared void: {', '.join(missing)} "
-                        f"(add '<name> : void' to ignore them on purpose)")
+        problems.append(
+            f"native classes neither mapped nor declared void: {', '.join(missing)} "
+            f"(add '<name> : void' to ignore them on purpose)"
+        )
     if problems:
         raise DataFileError(path, problems)
-    return LabelMapping(native=native, unified=unified, allowed=allowed, comments=comments,
-                        void_allowed=frozenset(void_allowed))
+    return LabelMapping(
+        native=native, unified=unified, allowed=allowed, comments=comments, void_allowed=frozenset(void_allowed)
+    )
 
 
-def _parse_targets(text: str, line_no: int, unified: Taxonomy,
-                   problems: list[str]) -> tuple[tuple[int, ...], bool] | None:
+def _parse_targets(
+    text: str, line_no: int, unified: Taxonomy, problems: list[str]
+) -> tuple[tuple[int, ...], bool] | None:
     """(sorted allowed unified ids, whether void stands beside them), or None after adding to `problems`."""
     names = [n.strip() for n in text.split(",")]
     if any(not n for n in names):
@@ -218,16 +252,19 @@ def _parse_targets(text: str, line_no: int, unified: Taxonomy,
         return (), False
     if ALL in names:
         if len(names) > 1:
-            problems.append(f"line {line_no}: '{ALL}' already allows every class: only '{VOID}' may stand beside "
-                            f"it, got {text.strip()!r}")
+            problems.append(
+                f"line {line_no}: '{ALL}' already allows every class: only '{VOID}' may stand beside "
+                f"it, got {text.strip()!r}"
+            )
             return None
         return tuple(c.id for c in unified.trainable), maybe_void
     ids = []
     for name in names:
         target = unified.by_name.get(name)
         if target is None or target.ignore:
-            problems.append(f"line {line_no}: unknown {unified.name} class {name!r}"
-                            f"{_did_you_mean(name, unified.label2id())}")
+            problems.append(
+                f"line {line_no}: unknown {unified.name} class {name!r}{_did_you_mean(name, unified.label2id())}"
+            )
         else:
             ids.append(target.id)
     return (tuple(sorted(ids)), maybe_void) if len(ids) == len(names) else None
@@ -257,8 +294,10 @@ def get_mapping(native: str, unified: str) -> LabelMapping:
     path = mapping_path(resolve_alias(native), unified)
     if not path.is_file():
         targets = [u for n, u in list_mappings() if n == native]
-        raise UnifyError(f"no mapping from {native!r} to {unified!r} (expected {path}); "
-                         f"{native!r} maps to: {', '.join(targets) or 'nothing yet'}")
+        raise UnifyError(
+            f"no mapping from {native!r} to {unified!r} (expected {path}); "
+            f"{native!r} maps to: {', '.join(targets) or 'nothing yet'}"
+        )
     return parse_mapping(path, get_taxonomy(native), get_taxonomy(unified))
 
 

@@ -29,6 +29,7 @@ def code(text: object) -> str:
 
 def markdown_table(header: list[str], rows: list[list], raw_columns: tuple[int, ...] = ()) -> str:
     """A Markdown table; every cell is escaped except in `raw_columns`, which hold markup built by the caller."""
+
     def cell(value: object, column: int) -> str:
         return str(value).replace("|", "\\|") if column in raw_columns else escape(value)
 

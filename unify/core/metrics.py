@@ -71,7 +71,9 @@ class ConfusionMatrix:
         valid = ~iou.isnan()
         total = m.sum()
         return SegmentationScores(
-            iou=iou.tolist(), class_accuracy=recall.tolist(),
+            iou=iou.tolist(),
+            class_accuracy=recall.tolist(),
             miou=iou[valid].mean().item() if valid.any() else math.nan,
             pixel_accuracy=(tp.sum() / total).item() if total > 0 else math.nan,
-            matrix=matrix.cpu())
+            matrix=matrix.cpu(),
+        )

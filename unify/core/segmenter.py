@@ -46,15 +46,19 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 _B2_TO_B5 = dict(hidden_sizes=[64, 128, 320, 512], decoder_hidden_size=768, num_attention_heads=[1, 2, 5, 8])
 SEGFORMER_SIZES: dict[str, dict] = {
     # Deliberately tiny shapes: the demo and the tests train these on a CPU in minutes.
-    "mit-pico": dict(hidden_sizes=[8, 16, 32, 64], depths=[1, 1, 1, 1], decoder_hidden_size=32,
-                     num_attention_heads=[1, 1, 1, 2]),
-    "mit-nano": dict(hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1], decoder_hidden_size=128,
-                     num_attention_heads=[1, 1, 2, 4]),
+    "mit-pico": dict(
+        hidden_sizes=[8, 16, 32, 64], depths=[1, 1, 1, 1], decoder_hidden_size=32, num_attention_heads=[1, 1, 1, 2]
+    ),
+    "mit-nano": dict(
+        hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1], decoder_hidden_size=128, num_attention_heads=[1, 1, 2, 4]
+    ),
     # The published MiT encoder shapes (Xie et al., SegFormer).
-    "mit-b0": dict(hidden_sizes=[32, 64, 160, 256], depths=[2, 2, 2, 2], decoder_hidden_size=256,
-                   num_attention_heads=[1, 2, 5, 8]),
-    "mit-b1": dict(hidden_sizes=[64, 128, 320, 512], depths=[2, 2, 2, 2], decoder_hidden_size=256,
-                   num_attention_heads=[1, 2, 5, 8]),
+    "mit-b0": dict(
+        hidden_sizes=[32, 64, 160, 256], depths=[2, 2, 2, 2], decoder_hidden_size=256, num_attention_heads=[1, 2, 5, 8]
+    ),
+    "mit-b1": dict(
+        hidden_sizes=[64, 128, 320, 512], depths=[2, 2, 2, 2], decoder_hidden_size=256, num_attention_heads=[1, 2, 5, 8]
+    ),
     "mit-b2": dict(depths=[3, 4, 6, 3], **_B2_TO_B5),
     "mit-b3": dict(depths=[3, 4, 18, 3], **_B2_TO_B5),
     "mit-b4": dict(depths=[3, 8, 27, 3], **_B2_TO_B5),
@@ -154,21 +158,29 @@ def resolve_model_source(source: str | Path) -> tuple[Path, ModelIdentity]:
         if not (folder / "config.json").is_file():
             if any((folder / name).is_file() for name in _CHECKPOINT_FILES):
                 run = folder.parent.parent if folder.parent.name == "checkpoints" else folder.parent
-                raise ModelSourceError(f"{folder} is a training checkpoint (weights and optimiser state, no "
-                                       f"config.json); use the run's model folder {run / 'model'}")
-            raise ModelSourceError(f"{folder} is not a model folder: it has no config.json (write one with "
-                                   f"save_pretrained, or pass a Hub id or a size name: {', '.join(SEGFORMER_SIZES)})")
+                raise ModelSourceError(
+                    f"{folder} is a training checkpoint (weights and optimiser state, no "
+                    f"config.json); use the run's model folder {run / 'model'}"
+                )
+            raise ModelSourceError(
+                f"{folder} is not a model folder: it has no config.json (write one with "
+                f"save_pretrained, or pass a Hub id or a size name: {', '.join(SEGFORMER_SIZES)})"
+            )
         return folder, ModelIdentity(name=_folder_name(folder), sha256=weights_sha256(folder))
     if not is_hub_id(text):
-        raise ModelSourceError(f"model {text!r} is neither a size name ({', '.join(SEGFORMER_SIZES)}), nor a "
-                               f"folder that exists, nor a Hub id (namespace/name)")
+        raise ModelSourceError(
+            f"model {text!r} is neither a size name ({', '.join(SEGFORMER_SIZES)}), nor a "
+            f"folder that exists, nor a Hub id (namespace/name)"
+        )
     from huggingface_hub import snapshot_download
 
     try:
         local = Path(snapshot_download(text, allow_patterns=["*.json", "*.safetensors", "merges.txt"]))
     except Exception as exc:  # the Hub client raises many types: offline, unknown repo, gated, network
-        raise ModelSourceError(f"cannot get the model {text} from the Hub: {type(exc).__name__}: "
-                               f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
+        raise ModelSourceError(
+            f"cannot get the model {text} from the Hub: {type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}"
+        ) from exc
     if not any(local.glob("*.safetensors")):
         raise ModelSourceError(f"{text} has no .safetensors weights on the Hub; only safetensors are loaded")
     return local, ModelIdentity(name=text, sha256=weights_sha256(local), revision=local.name)
@@ -184,9 +196,15 @@ class Segmenter:
     `task_inputs` (1, L) float32 is OneFormer's tokenised task text (`ONEFORMER_TASK`); None for other models.
     """
 
-    def __init__(self, model: torch.nn.Module, mean: Sequence[float] = IMAGENET_MEAN,
-                 std: Sequence[float] = IMAGENET_STD, rescale: float = 1 / 255,
-                 identity: ModelIdentity | None = None, task_inputs: torch.Tensor | None = None):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
+        rescale: float = 1 / 255,
+        identity: ModelIdentity | None = None,
+        task_inputs: torch.Tensor | None = None,
+    ):
         self.model = model
         self.mean, self.std, self.rescale = tuple(mean), tuple(std), float(rescale)
         self.identity = identity
@@ -210,10 +228,12 @@ class Segmenter:
         try:
             config = AutoConfig.from_pretrained(folder)
             model = _model_class(config.model_type, identity.name).from_pretrained(
-                folder, config=config, use_safetensors=True)
+                folder, config=config, use_safetensors=True
+            )
         except (OSError, ValueError, KeyError, StrictDataclassError) as exc:  # the last: a config field of a bad type
-            raise ModelSourceError(f"cannot load {identity.name} as a segmentation model: "
-                                   f"{str(exc).splitlines()[0]}") from exc
+            raise ModelSourceError(
+                f"cannot load {identity.name} as a segmentation model: {str(exc).splitlines()[0]}"
+            ) from exc
         task_inputs = None
         if config.model_type == "oneformer":
             task_inputs = _oneformer_task_inputs(folder, config, identity.name)
@@ -232,21 +252,31 @@ class Segmenter:
         from transformers import AutoConfig, SegformerConfig, SegformerForSemanticSegmentation
 
         taxonomy.require_unified()
-        labels = dict(id2label=taxonomy.id2label(), label2id=taxonomy.label2id(), num_labels=taxonomy.num_labels,
-                      semantic_loss_ignore_index=IGNORE_INDEX)
+        labels = dict(
+            id2label=taxonomy.id2label(),
+            label2id=taxonomy.label2id(),
+            num_labels=taxonomy.num_labels,
+            semantic_loss_ignore_index=IGNORE_INDEX,
+        )
         if source in SEGFORMER_SIZES:
-            logger.info("model %s: random weights (built from its config, no pretraining); published SegFormer "
-                        "results start from the ImageNet-pretrained encoder, e.g. nvidia/%s", source,
-                        source if source.startswith("mit-b") else "mit-b0")
+            logger.info(
+                "model %s: random weights (built from its config, no pretraining); published SegFormer "
+                "results start from the ImageNet-pretrained encoder, e.g. nvidia/%s",
+                source,
+                source if source.startswith("mit-b") else "mit-b0",
+            )
             model = SegformerForSemanticSegmentation(SegformerConfig(**SEGFORMER_SIZES[source], **labels))
             return cls(model, identity=ModelIdentity(name=source, sha256=None))
         folder, identity = resolve_model_source(source)
         source_config = AutoConfig.from_pretrained(folder)  # of any family, so that the check below can refuse it
         if source_config.model_type != "segformer":
-            raise ModelSourceError(f"{identity.name} is a {source_config.model_type} model; students are SegFormers "
-                                   f"(a size name, nvidia/mit-b0 ... nvidia/mit-b5, or a SegFormer folder)")
+            raise ModelSourceError(
+                f"{identity.name} is a {source_config.model_type} model; students are SegFormers "
+                f"(a size name, nvidia/mit-b0 ... nvidia/mit-b5, or a SegFormer folder)"
+            )
         model, info = SegformerForSemanticSegmentation.from_pretrained(
-            folder, use_safetensors=True, ignore_mismatched_sizes=True, output_loading_info=True, **labels)
+            folder, use_safetensors=True, ignore_mismatched_sizes=True, output_loading_info=True, **labels
+        )
         renewed = _renew_foreign_classifier(model, source_config, taxonomy)
         _log_loading(identity, model, info, renewed, taxonomy)
         return cls(model, *_normalisation(folder, identity.name), identity=identity)
@@ -285,7 +315,8 @@ class Segmenter:
         if names != expected:
             raise TaxonomyMismatchError(
                 f"{role} ({self._name()}) predicts {len(names)} classes ({', '.join(names[:5])}, ...), not the "
-                f"{len(expected)} classes of {taxonomy.name} ({', '.join(expected[:5])}, ...)")
+                f"{len(expected)} classes of {taxonomy.name} ({', '.join(expected[:5])}, ...)"
+            )
 
     def taxonomy(self, name: str | None = None) -> Taxonomy:
         """The registered unified taxonomy the model predicts (`name` checked when given, else searched)."""
@@ -299,8 +330,10 @@ class Segmenter:
             trainable = taxonomy.trainable
             if [c.name for c in trainable] == names and [c.id for c in trainable] == list(range(len(names))):
                 return taxonomy
-        raise TaxonomyMismatchError(f"the model predicts {len(names)} classes ({', '.join(names[:6])}, ...) that "
-                                    f"match no registered unified taxonomy (`unify taxonomies` lists them)")
+        raise TaxonomyMismatchError(
+            f"the model predicts {len(names)} classes ({', '.join(names[:6])}, ...) that "
+            f"match no registered unified taxonomy (`unify taxonomies` lists them)"
+        )
 
     # -- scores ------------------------------------------------------------------------------------------
     @property
@@ -341,15 +374,18 @@ class Segmenter:
         weight of "none of the C classes". Raises `UnifyError` for `with_no_object` on a semantic model.
         """
         if with_no_object and not self.has_no_object:
-            raise UnifyError(f"{self._name()} is a {self.model.config.model_type} model, which has no no-object "
-                             f"class; only mask-classification models ({', '.join(MASK_CLASSIFICATION_TYPES)}) do")
+            raise UnifyError(
+                f"{self._name()} is a {self.model.config.model_type} model, which has no no-object "
+                f"class; only mask-classification models ({', '.join(MASK_CLASSIFICATION_TYPES)}) do"
+            )
         outputs = self._forward(pixel_values)
         if not self.has_no_object:
             return outputs.logits.float()
         return mask_classification_scores(outputs.class_queries_logits, outputs.masks_queries_logits, with_no_object)
 
-    def logits(self, pixel_values: torch.Tensor, size: tuple[int, int] | None = None,
-               with_no_object: bool = False) -> torch.Tensor:
+    def logits(
+        self, pixel_values: torch.Tensor, size: tuple[int, int] | None = None, with_no_object: bool = False
+    ) -> torch.Tensor:
         """(B, C, h, w) float32 class logits; with `size` (H, W), upsampled bilinearly (align_corners=False).
 
         A semantic-segmentation model's own logits. For a mask-classification model, the log of its `scores`
@@ -365,8 +401,13 @@ class Segmenter:
             logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
         return logits
 
-    def probabilities(self, pixel_values: torch.Tensor, scales: Sequence[float] = (1.0,),
-                      flip: bool = False, with_no_object: bool = False) -> torch.Tensor:
+    def probabilities(
+        self,
+        pixel_values: torch.Tensor,
+        scales: Sequence[float] = (1.0,),
+        flip: bool = False,
+        with_no_object: bool = False,
+    ) -> torch.Tensor:
         """(B, C, h, w) class probabilities averaged over test-time scales and flips, at scale 1.0's size.
 
         Each view's probabilities are the softmax of its `logits`: for a semantic-segmentation model the
@@ -374,8 +415,9 @@ class Segmenter:
         classes (with `with_no_object`, over C + 1 channels, no-object last). They sum to 1 per pixel.
         For DPT, whose input size is fixed (`input_size`), the scales change nothing.
         """
-        return tta_probabilities(lambda views: self.logits(views, with_no_object=with_no_object),
-                                 pixel_values, scales, flip)
+        return tta_probabilities(
+            lambda views: self.logits(views, with_no_object=with_no_object), pixel_values, scales, flip
+        )
 
     def _forward(self, pixel_values: torch.Tensor):
         """The model's output for (B, 3, H, W) pixel values, run at `input_size(H, W)`."""
@@ -387,8 +429,10 @@ class Segmenter:
             inputs["interpolate_pos_encoding"] = True
         if self.model.config.model_type == "oneformer":
             if self.task_inputs is None:
-                raise UnifyError(f"{self._name()} is a OneFormer model without task inputs; load it with "
-                                 f"Segmenter.load, which encodes {ONEFORMER_TASK!r} with its tokenizer")
+                raise UnifyError(
+                    f"{self._name()} is a OneFormer model without task inputs; load it with "
+                    f"Segmenter.load, which encodes {ONEFORMER_TASK!r} with its tokenizer"
+                )
             inputs["task_inputs"] = self.task_inputs.to(pixel_values.device).expand(len(pixel_values), -1)
         return self.model(**inputs)
 
@@ -405,12 +449,19 @@ class Segmenter:
         from transformers import SegformerImageProcessor
 
         if self.model.config.model_type != "segformer":
-            raise UnifyError(f"{self._name()} is a {self.model.config.model_type} model; only SegFormers are saved "
-                             f"here (with a SegFormer image processor): use its own folder")
+            raise UnifyError(
+                f"{self._name()} is a {self.model.config.model_type} model; only SegFormers are saved "
+                f"here (with a SegFormer image processor): use its own folder"
+            )
         self.model.save_pretrained(folder, safe_serialization=True)
         # No resizing: models are trained on crops of full-resolution images and evaluated at full resolution.
-        SegformerImageProcessor(do_resize=False, image_mean=list(self.mean), image_std=list(self.std),
-                                rescale_factor=self.rescale, do_reduce_labels=False).save_pretrained(folder)
+        SegformerImageProcessor(
+            do_resize=False,
+            image_mean=list(self.mean),
+            image_std=list(self.std),
+            rescale_factor=self.rescale,
+            do_reduce_labels=False,
+        ).save_pretrained(folder)
 
 
 def default_device() -> torch.device:
@@ -418,8 +469,9 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def mask_classification_scores(class_logits: torch.Tensor, mask_logits: torch.Tensor,
-                               with_no_object: bool = False) -> torch.Tensor:
+def mask_classification_scores(
+    class_logits: torch.Tensor, mask_logits: torch.Tensor, with_no_object: bool = False
+) -> torch.Tensor:
     """Per-pixel class scores of a mask-classification model: (B, C, h, w) float32, or (B, C + 1, h, w).
 
     `class_logits` (B, Q, C + 1), the last class being no-object; `mask_logits` (B, Q, h, w). The score of
@@ -459,7 +511,8 @@ def _model_class(model_type: str, name: str):
     raise ModelSourceError(
         f"{name} is a {model_type} model, which gives no per-pixel class scores; a teacher is a semantic-"
         f"segmentation model ({', '.join(MODEL_FOR_SEMANTIC_SEGMENTATION_MAPPING_NAMES)}) or a mask-"
-        f"classification model ({', '.join(MASK_CLASSIFICATION_TYPES)})")
+        f"classification model ({', '.join(MASK_CLASSIFICATION_TYPES)})"
+    )
 
 
 def _oneformer_task_inputs(folder: Path, config, name: str) -> torch.Tensor:
@@ -475,14 +528,17 @@ def _oneformer_task_inputs(folder: Path, config, name: str) -> torch.Tensor:
         raise ModelSourceError(
             f"{name} is a OneFormer model, told its task by the text {ONEFORMER_TASK!r} through the CLIP tokenizer "
             f"saved with it, but it has no tokenizer (tokenizer.json, or vocab.json and merges.txt); save the "
-            f"tokenizer beside the weights (OneFormerProcessor.save_pretrained or the tokenizer's save_pretrained)")
+            f"tokenizer beside the weights (OneFormerProcessor.save_pretrained or the tokenizer's save_pretrained)"
+        )
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder)
     except (OSError, ValueError, KeyError) as exc:
-        raise ModelSourceError(f"cannot load the tokenizer of the OneFormer model {name}: "
-                               f"{str(exc).splitlines()[0]}") from exc
-    tokens = tokenizer(ONEFORMER_TASK, padding="max_length", max_length=config.task_seq_len, truncation=True,
-                       return_tensors="pt")
+        raise ModelSourceError(
+            f"cannot load the tokenizer of the OneFormer model {name}: {str(exc).splitlines()[0]}"
+        ) from exc
+    tokens = tokenizer(
+        ONEFORMER_TASK, padding="max_length", max_length=config.task_seq_len, truncation=True, return_tensors="pt"
+    )
     return (tokens["input_ids"] * tokens["attention_mask"]).float()
 
 
@@ -534,10 +590,18 @@ def _log_loading(identity: ModelIdentity, model, info: dict, renewed: bool, taxo
     if renewed:
         new |= {k for k in state if k.startswith("decode_head.classifier.")}
     loaded = len(state) - len(new)
-    parts = sorted({key.split(".")[0] + ("." + key.split(".")[1] if key.startswith("decode_head") else "")
-                    for key in new})
-    logger.info("initialised from %s: %d of %d tensors loaded, %d new (%s) for the %d classes of %s",
-                identity.display(), loaded, len(state), len(new), ", ".join(parts) or "none",
-                taxonomy.num_labels, taxonomy.name)
+    parts = sorted(
+        {key.split(".")[0] + ("." + key.split(".")[1] if key.startswith("decode_head") else "") for key in new}
+    )
+    logger.info(
+        "initialised from %s: %d of %d tensors loaded, %d new (%s) for the %d classes of %s",
+        identity.display(),
+        loaded,
+        len(state),
+        len(new),
+        ", ".join(parts) or "none",
+        taxonomy.num_labels,
+        taxonomy.name,
+    )
     if loaded == 0:
         raise ModelSourceError(f"{identity.name}: none of its tensors fit a SegFormer; is it a SegFormer model?")

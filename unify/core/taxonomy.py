@@ -85,8 +85,9 @@ class Taxonomy:
             )
         bad_void = [c.id for c in self.classes if c.ignore and c.id != IGNORE_INDEX]
         if bad_void:
-            raise UnifyError(f"taxonomy {self.name!r}: void classes of a unified taxonomy must use id "
-                             f"{IGNORE_INDEX}, got {bad_void}")
+            raise UnifyError(
+                f"taxonomy {self.name!r}: void classes of a unified taxonomy must use id {IGNORE_INDEX}, got {bad_void}"
+            )
 
     def to_json(self) -> list[dict]:
         """One `{"id", "name", "color": [r, g, b], "ignore"}` record per class, in file order."""
@@ -95,8 +96,9 @@ class Taxonomy:
     @classmethod
     def from_json(cls, name: str, rows: list[dict]) -> Taxonomy:
         """The taxonomy recorded as `to_json` wrote it; `UnifyError` on duplicate ids or names."""
-        classes = tuple(ClassInfo(int(r["id"]), str(r["name"]), tuple(int(v) for v in r["color"]), bool(r["ignore"]))
-                        for r in rows)
+        classes = tuple(
+            ClassInfo(int(r["id"]), str(r["name"]), tuple(int(v) for v in r["color"]), bool(r["ignore"])) for r in rows
+        )
         problems: list[str] = []
         _check_unique(list(classes), problems)
         if problems:

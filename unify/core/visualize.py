@@ -18,8 +18,13 @@ def comparison_grid(rows: list[list[np.ndarray]], titles: list[str], cell_width:
     if not rows or any(len(r) != len(titles) for r in rows):
         raise ValueError(f"every row needs {len(titles)} panels, one per title")
     header = 18
-    cells = [[Image.fromarray(p).resize((cell_width, round(p.shape[0] * cell_width / p.shape[1])), Image.NEAREST)
-              for p in row] for row in rows]
+    cells = [
+        [
+            Image.fromarray(p).resize((cell_width, round(p.shape[0] * cell_width / p.shape[1])), Image.NEAREST)
+            for p in row
+        ]
+        for row in rows
+    ]
     heights = [max(c.height for c in row) for row in cells]
     gap = 4
     grid = Image.new("RGB", (len(titles) * (cell_width + gap) - gap, header + sum(heights) + gap * len(rows)), "white")

@@ -38,9 +38,15 @@ def path() -> str:
     return str(Path(__file__).with_name(f"{METRIC_NAME}.py"))
 
 
-def unified_mean_iou(predictions: Iterable, references: Iterable, num_labels: int, ignore_index: int = IGNORE_INDEX,
-                     nan_to_num: float | None = None, label_map: Mapping[int, int] | None = None,
-                     reduce_labels: bool = False) -> dict[str, np.float64 | np.ndarray]:
+def unified_mean_iou(
+    predictions: Iterable,
+    references: Iterable,
+    num_labels: int,
+    ignore_index: int = IGNORE_INDEX,
+    nan_to_num: float | None = None,
+    label_map: Mapping[int, int] | None = None,
+    reduce_labels: bool = False,
+) -> dict[str, np.float64 | np.ndarray]:
     """Scores of predicted label maps against reference label maps, as `evaluate`'s `mean_iou` gives them.
 
     predictions, references: iterables of equal length of 2-D integer maps, one (H, W) pair per image (numpy
@@ -76,8 +82,10 @@ def unified_mean_iou(predictions: Iterable, references: Iterable, num_labels: in
         ignored = truth == ignore_index
         _check_classes(truth, ignored, num_labels, ignore_index, index)
         # -1 is outside the matrix, so the update skips ignored pixels without gathering the others.
-        matrix.update(predicted.masked_fill((predicted < 0) | (predicted >= num_labels), num_labels),
-                      truth.masked_fill(ignored, -1))
+        matrix.update(
+            predicted.masked_fill((predicted < 0) | (predicted >= num_labels), num_labels),
+            truth.masked_fill(ignored, -1),
+        )
     if next(references, None) is not None:
         raise UnifyError("more references than predictions")
     return _scores(matrix, num_labels, nan_to_num)
@@ -91,8 +99,11 @@ def _check_arguments(num_labels, ignore_index, label_map) -> int:
     if label_map is not None:
         if not isinstance(label_map, Mapping):
             raise UnifyError(f"label_map must be a dict of old id -> new id, got {type(label_map).__name__}")
-        bad = [f"{k!r}: {v!r}" for k, v in label_map.items()
-               if not all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in (k, v))]
+        bad = [
+            f"{k!r}: {v!r}"
+            for k, v in label_map.items()
+            if not all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in (k, v))
+        ]
         if bad:
             raise UnifyError(f"label_map must map integers to integers; bad entries: {', '.join(bad)}")
     return int(num_labels)
@@ -110,8 +121,9 @@ def _pair(prediction, reference, index: int) -> tuple[torch.Tensor, torch.Tensor
         array = array.astype(np.int64, copy=not array.flags.writeable)  # torch warns on read-only arrays
         maps.append(torch.from_numpy(array))
     if maps[0].shape != maps[1].shape:
-        raise BadSampleError(f"references[{index}]", f"has shape {tuple(maps[1].shape)} but its prediction has "
-                                                     f"{tuple(maps[0].shape)}")
+        raise BadSampleError(
+            f"references[{index}]", f"has shape {tuple(maps[1].shape)} but its prediction has {tuple(maps[0].shape)}"
+        )
     return maps[0], maps[1]
 
 
@@ -140,10 +152,13 @@ def _check_classes(truth: torch.Tensor, ignored: torch.Tensor, num_labels: int, 
     if outside.any():
         values = torch.unique(truth[outside]).tolist()
         shown = ", ".join(map(str, values[:_SHOWN_VALUES])) + (", ..." if len(values) > _SHOWN_VALUES else "")
-        raise BadSampleError(f"references[{index}]", f"{int(outside.sum())} pixels hold values outside the classes "
-                                                     f"0..{num_labels - 1} that are not ignore_index {ignore_index}: "
-                                                     f"{shown} (check num_labels, ignore_index, label_map, "
-                                                     f"reduce_labels)")
+        raise BadSampleError(
+            f"references[{index}]",
+            f"{int(outside.sum())} pixels hold values outside the classes "
+            f"0..{num_labels - 1} that are not ignore_index {ignore_index}: "
+            f"{shown} (check num_labels, ignore_index, label_map, "
+            f"reduce_labels)",
+        )
 
 
 def _scores(matrix: ConfusionMatrix, num_labels: int, nan_to_num: float | None) -> dict[str, np.float64 | np.ndarray]:
@@ -153,9 +168,13 @@ def _scores(matrix: ConfusionMatrix, num_labels: int, nan_to_num: float | None) 
     with warnings.catch_warnings():  # a mean over no class at all is nan, which is the answer, not a problem
         warnings.simplefilter("ignore", RuntimeWarning)
         # np.nanmean, not the matrix's own mean: the same summation as mean_iou, so the same last bit
-        scores = {"mean_iou": np.nanmean(iou), "mean_accuracy": np.nanmean(accuracy),
-                  "overall_accuracy": np.float64(counted.pixel_accuracy),
-                  "per_category_iou": iou, "per_category_accuracy": accuracy}
+        scores = {
+            "mean_iou": np.nanmean(iou),
+            "mean_accuracy": np.nanmean(accuracy),
+            "overall_accuracy": np.float64(counted.pixel_accuracy),
+            "per_category_iou": iou,
+            "per_category_accuracy": accuracy,
+        }
     if nan_to_num is not None:
         scores = {key: np.nan_to_num(value, nan=nan_to_num) for key, value in scores.items()}
     return scores

@@ -74,12 +74,29 @@ class UnifiedMiou(evaluate.Metric):
     def _info(self) -> evaluate.MetricInfo:
         # Stored as images, as mean_iou stores them: the same inputs are accepted and the cache stays small.
         return evaluate.MetricInfo(
-            description=_DESCRIPTION, citation=_CITATION, inputs_description=_KWARGS_DESCRIPTION,
+            description=_DESCRIPTION,
+            citation=_CITATION,
+            inputs_description=_KWARGS_DESCRIPTION,
             features=datasets.Features({"predictions": datasets.Image(), "references": datasets.Image()}),
-            reference_urls=["https://github.com/huggingface/evaluate/tree/main/metrics/mean_iou"])
+            reference_urls=["https://github.com/huggingface/evaluate/tree/main/metrics/mean_iou"],
+        )
 
-    def _compute(self, predictions, references, num_labels: int, ignore_index: int = IGNORE_INDEX,
-                 nan_to_num: float | None = None, label_map: dict[int, int] | None = None,
-                 reduce_labels: bool = False) -> dict:
-        return unified_mean_iou(predictions, references, num_labels, ignore_index=ignore_index,
-                                nan_to_num=nan_to_num, label_map=label_map, reduce_labels=reduce_labels)
+    def _compute(
+        self,
+        predictions,
+        references,
+        num_labels: int,
+        ignore_index: int = IGNORE_INDEX,
+        nan_to_num: float | None = None,
+        label_map: dict[int, int] | None = None,
+        reduce_labels: bool = False,
+    ) -> dict:
+        return unified_mean_iou(
+            predictions,
+            references,
+            num_labels,
+            ignore_index=ignore_index,
+            nan_to_num=nan_to_num,
+            label_map=label_map,
+            reduce_labels=reduce_labels,
+        )

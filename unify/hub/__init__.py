@@ -18,5 +18,13 @@ from unify.hub.model_push import push_model
 from unify.hub.sources import dataset_sources, redistribution_notices
 from unify.hub.transport import FORMAT_TAG, PushReport
 
-__all__ = ["FORMAT_TAG", "AttachReport", "PushReport", "attach_images", "dataset_sources", "push_dataset",
-           "push_model", "redistribution_notices"]
+__all__ = [
+    "FORMAT_TAG",
+    "AttachReport",
+    "PushReport",
+    "attach_images",
+    "dataset_sources",
+    "push_dataset",
+    "push_model",
+    "redistribution_notices",
+]

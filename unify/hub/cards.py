@@ -13,8 +13,16 @@ import math
 from dataclasses import dataclass, field
 
 from model_cards import render_card
-from unify.core.constants import (DATASET, FINE_LABEL, FORMAT_VERSION, IMAGE, IMAGE_ID, LABEL, PROVENANCE,
-                                  PROVENANCE_NAMES)
+from unify.core.constants import (
+    DATASET,
+    FINE_LABEL,
+    FORMAT_VERSION,
+    IMAGE,
+    IMAGE_ID,
+    LABEL,
+    PROVENANCE,
+    PROVENANCE_NAMES,
+)
 from unify.core.folder import PSEUDO_LABELLED, FolderMetadata
 from unify.core.markdown import code, escape, markdown_table
 from unify.core.segmenter import ModelIdentity
@@ -32,15 +40,21 @@ _PROVENANCE_MEANING = {
     "teacher_filled": "filled in by the teacher: the native class (unlabeled) allows every class",
     "ignored": "ignored (255): the native class is void",
     "teacher_voided": "voided by the teacher (255): its native class lists void beside its classes, and the "
-                      "teacher saw none of them there",
+    "teacher saw none of them there",
 }
 _DATASET_TAGS = ["driving", "semantic-segmentation", "label-space-unification", "unify-driving"]
 _MODEL_TAGS = ["segformer", "semantic-segmentation", "driving", "label-space-unification", "unify-driving"]
 
 
 # -- dataset cards --------------------------------------------------------------------------------------
-def dataset_card(repo_id: str, metadata: FolderMetadata, sources: list[DatasetSource], report: dict | None,
-                 configs: dict, columns: list[str]) -> str:
+def dataset_card(
+    repo_id: str,
+    metadata: FolderMetadata,
+    sources: list[DatasetSource],
+    report: dict | None,
+    configs: dict,
+    columns: list[str],
+) -> str:
     """The card of a pushed dataset folder.
 
     `metadata` is what the push writes as unify.json (with its labels-only record for a labels-only push),
@@ -54,26 +68,53 @@ def dataset_card(repo_id: str, metadata: FolderMetadata, sources: list[DatasetSo
     teacher = ModelIdentity(**metadata.teacher) if metadata.teacher else None
     pretty_name = f"{metadata.dataset} ({metadata.config}) in the {unified.name} taxonomy"
     card_data = {
-        "pretty_name": pretty_name, "license": "other", "task_categories": ["image-segmentation"],
-        "task_ids": ["semantic-segmentation"], "tags": _DATASET_TAGS, **configs,
-        "unify": {"format_version": FORMAT_VERSION, "kind": metadata.kind, "labels_only": labels_only,
-                  "native_taxonomy": metadata.native_taxonomy.name, "unified_taxonomy": unified.name,
-                  "taxonomy": class_records(classes), "sources": [s.name for s in sources],
-                  "teacher": metadata.teacher},
+        "pretty_name": pretty_name,
+        "license": "other",
+        "task_categories": ["image-segmentation"],
+        "task_ids": ["semantic-segmentation"],
+        "tags": _DATASET_TAGS,
+        **configs,
+        "unify": {
+            "format_version": FORMAT_VERSION,
+            "kind": metadata.kind,
+            "labels_only": labels_only,
+            "native_taxonomy": metadata.native_taxonomy.name,
+            "unified_taxonomy": unified.name,
+            "taxonomy": class_records(classes),
+            "sources": [s.name for s in sources],
+            "teacher": metadata.teacher,
+        },
     }
     label_taxonomy = None
     if LABEL in columns:
         label_taxonomy = metadata.native_taxonomy.name if metadata.columns.native == LABEL else unified.name
     return render_card(
-        "dataset", card_data, FILTERS, pretty_name=pretty_name, kind=metadata.kind, labels_only=labels_only,
-        total_images=sum(sum(s.images.values()) for s in sources), source_names=[s.name for s in sources],
-        taxonomy_name=unified.name, teacher=teacher.display() if teacher else None, tta=metadata.tta,
-        mapping_table=mapping_table(metadata), taxonomy_table=taxonomy_table(classes),
-        columns_table=columns_table(columns, metadata), sources_table=sources_table(sources),
-        sources=[{"name": s.name, "homepage": s.info.homepage, "license": s.info.license,
-                  "citation": s.info.citation} for s in sources],
-        provenance_table=provenance_table(report), repo_id=repo_id, dataset_name=metadata.dataset,
-        label_taxonomy=label_taxonomy, format_tag=FORMAT_TAG, format_version=FORMAT_VERSION)
+        "dataset",
+        card_data,
+        FILTERS,
+        pretty_name=pretty_name,
+        kind=metadata.kind,
+        labels_only=labels_only,
+        total_images=sum(sum(s.images.values()) for s in sources),
+        source_names=[s.name for s in sources],
+        taxonomy_name=unified.name,
+        teacher=teacher.display() if teacher else None,
+        tta=metadata.tta,
+        mapping_table=mapping_table(metadata),
+        taxonomy_table=taxonomy_table(classes),
+        columns_table=columns_table(columns, metadata),
+        sources_table=sources_table(sources),
+        sources=[
+            {"name": s.name, "homepage": s.info.homepage, "license": s.info.license, "citation": s.info.citation}
+            for s in sources
+        ],
+        provenance_table=provenance_table(report),
+        repo_id=repo_id,
+        dataset_name=metadata.dataset,
+        label_taxonomy=label_taxonomy,
+        format_tag=FORMAT_TAG,
+        format_version=FORMAT_VERSION,
+    )
 
 
 def class_records(classes: tuple[ClassInfo, ...] | list[ClassInfo], colours: bool = True) -> list[dict]:
@@ -87,9 +128,11 @@ def hex_colour(color: tuple[int, int, int] | list[int]) -> str:
 
 def taxonomy_table(classes: tuple[ClassInfo, ...] | list[ClassInfo], colours: bool = True) -> str:
     """| id | name | colour | of the given classes; the colour column says unknown when `colours` is False."""
-    return markdown_table(["id", "name", "colour"],
-                          [[c.id, c.name, code(hex_colour(c.color)) if colours else "unknown"] for c in classes],
-                          raw_columns=(2,) if colours else ())
+    return markdown_table(
+        ["id", "name", "colour"],
+        [[c.id, c.name, code(hex_colour(c.color)) if colours else "unknown"] for c in classes],
+        raw_columns=(2,) if colours else (),
+    )
 
 
 def mapping_table(metadata: FolderMetadata) -> str:
@@ -103,9 +146,13 @@ def mapping_table(metadata: FolderMetadata) -> str:
             return "every class"
         return ", ".join(names[i] for i in ids) or "void"
 
-    return markdown_table([f"native class ({metadata.native_taxonomy.name})", "allowed unified classes", "rule"],
-                          [[m["native_name"], allowed(m["allowed"]) + (", void" if m.get("void_allowed") else ""),
-                            m["provenance"]] for m in metadata.mapping.to_json()])
+    return markdown_table(
+        [f"native class ({metadata.native_taxonomy.name})", "allowed unified classes", "rule"],
+        [
+            [m["native_name"], allowed(m["allowed"]) + (", void" if m.get("void_allowed") else ""), m["provenance"]]
+            for m in metadata.mapping.to_json()
+        ],
+    )
 
 
 def columns_table(columns: list[str], metadata: FolderMetadata) -> str:
@@ -115,25 +162,28 @@ def columns_table(columns: list[str], metadata: FolderMetadata) -> str:
         IMAGE: "the original image file, as published",
         roles.unified: f"unified ids ({code(metadata.unified_taxonomy.name)}) as a PNG; 255 is void",
         PROVENANCE: "per pixel, which rule gave the unified label (0 ground truth, 1 teacher chose, 2 teacher "
-                    "filled, 3 ignored, 4 teacher voided) as a PNG",
+        "filled, 3 ignored, 4 teacher voided) as a PNG",
         IMAGE_ID: "stable id of the image within its source dataset",
         DATASET: "name of the source dataset",
         FINE_LABEL: "hidden fine truth of the synthetic world, to measure pseudo-label accuracy",
-        IMAGE_CHECKSUM: "sha256 of the image file that was labelled; `unify attach-images` checks your copy "
-                        "against it",
+        IMAGE_CHECKSUM: "sha256 of the image file that was labelled; `unify attach-images` checks your copy against it",
     }
     if roles.native:
-        meaning[roles.native] = (f"native ids ({code(metadata.native_taxonomy.name)}) as a PNG, as the dataset "
-                                 "labels them")
-    return markdown_table(["column", "content"], [[code(c), meaning.get(c, "unknown")] for c in columns],
-                          raw_columns=(0, 1))
+        meaning[roles.native] = (
+            f"native ids ({code(metadata.native_taxonomy.name)}) as a PNG, as the dataset labels them"
+        )
+    return markdown_table(
+        ["column", "content"], [[code(c), meaning.get(c, "unknown")] for c in columns], raw_columns=(0, 1)
+    )
 
 
 def sources_table(sources: list[DatasetSource]) -> str:
     """| dataset | <split>... | images | licence | with the rows of each source dataset."""
     splits = sorted({split for s in sources for split in s.images})
-    rows = [[s.name, *(s.images.get(split, 0) for split in splits), sum(s.images.values()),
-             s.info.license or "unknown"] for s in sources]
+    rows = [
+        [s.name, *(s.images.get(split, 0) for split in splits), sum(s.images.values()), s.info.license or "unknown"]
+        for s in sources
+    ]
     return markdown_table(["dataset", *splits, "images", "licence"], rows)
 
 
@@ -143,9 +193,13 @@ def provenance_table(report: dict | None) -> str | None:
         return None
     pixels = report["pixels_by_provenance"]
     total = max(sum(pixels.values()), 1)
-    return markdown_table(["provenance", "meaning", "pixels", "share"],
-                          [[name, _PROVENANCE_MEANING[name], pixels.get(name, 0), f"{pixels.get(name, 0) / total:.1%}"]
-                           for name in PROVENANCE_NAMES])
+    return markdown_table(
+        ["provenance", "meaning", "pixels", "share"],
+        [
+            [name, _PROVENANCE_MEANING[name], pixels.get(name, 0), f"{pixels.get(name, 0) / total:.1%}"]
+            for name in PROVENANCE_NAMES
+        ],
+    )
 
 
 # -- model cards ----------------------------------------------------------------------------------------
@@ -178,29 +232,47 @@ def model_card(repo_id: str, facts: ModelFacts) -> str:
         evaluation = run_metrics_table(facts.run_metrics, eval_sources)
         evaluation_source = "run" if evaluation else None
     card_data = {
-        "library_name": "transformers", "pipeline_tag": "image-segmentation", "license": "other",
+        "library_name": "transformers",
+        "pipeline_tag": "image-segmentation",
+        "license": "other",
         "tags": _MODEL_TAGS + (["knowledge-distillation"] if regime == "distilled" else []),
         "base_model": start.name if start and start.revision else None,
-        "unify": {"taxonomy": facts.taxonomy_name, "classes": class_records(facts.classes, facts.colours_known),
-                  "weights_sha256": facts.weights_sha256, "starting_weights": provenance.get("model"),
-                  "training": _training_record(provenance) if facts.provenance else None},
+        "unify": {
+            "taxonomy": facts.taxonomy_name,
+            "classes": class_records(facts.classes, facts.colours_known),
+            "weights_sha256": facts.weights_sha256,
+            "starting_weights": provenance.get("model"),
+            "training": _training_record(provenance) if facts.provenance else None,
+        },
     }
     return render_card(
-        "model", {k: v for k, v in card_data.items() if v is not None}, FILTERS,
-        pretty_name=repo_id.split("/")[-1], repo_id=repo_id, architecture=facts.architecture,
-        parameters=f"{facts.parameters:,}", weights_sha256=facts.weights_sha256, num_classes=len(facts.classes),
-        taxonomy_name=facts.taxonomy_name, regime=regime, teachers=teachers,
+        "model",
+        {k: v for k, v in card_data.items() if v is not None},
+        FILTERS,
+        pretty_name=repo_id.split("/")[-1],
+        repo_id=repo_id,
+        architecture=facts.architecture,
+        parameters=f"{facts.parameters:,}",
+        weights_sha256=facts.weights_sha256,
+        num_classes=len(facts.classes),
+        taxonomy_name=facts.taxonomy_name,
+        regime=regime,
+        teachers=teachers,
         provenance_known=facts.provenance is not None,
         starting_weights=start.display() if start and start.sha256 else None,
-        training_table=training_table(train_sources), steps=provenance.get("steps"),
-        global_batch_size=provenance.get("global_batch_size"), num_processes=provenance.get("num_processes"),
-        evaluation_table=evaluation, evaluation_source=evaluation_source,
+        training_table=training_table(train_sources),
+        steps=provenance.get("steps"),
+        global_batch_size=provenance.get("global_batch_size"),
+        num_processes=provenance.get("num_processes"),
+        evaluation_table=evaluation,
+        evaluation_source=evaluation_source,
         taxonomy_table=taxonomy_table(facts.classes, facts.colours_known),
-        dataset_names=sorted({s["dataset"] for s in train_sources if s.get("dataset")}))
+        dataset_names=sorted({s["dataset"] for s in train_sources if s.get("dataset")}),
+    )
 
 
 def training_regime(train_sources: list[dict]) -> str | None:
-    """"distilled" when a training source was pseudo-labelled, "ground_truth" when all were built, else None."""
+    """ "distilled" when a training source was pseudo-labelled, "ground_truth" when all were built, else None."""
     kinds = {s.get("kind") for s in train_sources}
     if PSEUDO_LABELLED in kinds:
         return "distilled"
@@ -223,8 +295,16 @@ def training_table(train_sources: list[dict]) -> str | None:
             labels = f"pseudo-labels from {code(teacher.display())}" if teacher else "pseudo-labels, teacher unknown"
         else:
             labels = "ground truth" if source.get("kind") == "built" else "unknown"
-        rows.append([source.get("name") or "unknown", dataset, labels, source.get("split") or "unknown",
-                     _known(source.get("images")), _known(source.get("weight"))])
+        rows.append(
+            [
+                source.get("name") or "unknown",
+                dataset,
+                labels,
+                source.get("split") or "unknown",
+                _known(source.get("images")),
+                _known(source.get("weight")),
+            ]
+        )
     return markdown_table(["source", "dataset", "labels", "split", "images", "weight"], rows, raw_columns=(2,))
 
 
@@ -247,8 +327,15 @@ def run_metrics_table(run_metrics: dict, eval_sources: list[dict]) -> str | None
         dataset = source.get("dataset") or "unknown"
         if source.get("config"):
             dataset = f"{dataset} ({source['config']})"
-        rows.append([name, dataset, source.get("split") or "unknown", _percent(scores.get("miou")),
-                     _percent(scores.get("pixel_accuracy"))])
+        rows.append(
+            [
+                name,
+                dataset,
+                source.get("split") or "unknown",
+                _percent(scores.get("miou")),
+                _percent(scores.get("pixel_accuracy")),
+            ]
+        )
     if not rows:
         return None
     return markdown_table(["source", "dataset", "split", "mIoU (%)", "pixel accuracy (%)"], rows)
@@ -257,17 +344,23 @@ def run_metrics_table(run_metrics: dict, eval_sources: list[dict]) -> str | None
 def _training_record(provenance: dict) -> dict:
     """The run's provenance for the front matter, without the local paths of its sources."""
     sources = provenance.get("sources") or {}
-    return {"steps": provenance.get("steps"), "global_batch_size": provenance.get("global_batch_size"),
-            "num_processes": provenance.get("num_processes"),
-            "sources": {role: [{k: v for k, v in s.items() if k != "path"} for s in sources.get(role) or []]
-                        for role in ("train", "eval")}}
+    return {
+        "steps": provenance.get("steps"),
+        "global_batch_size": provenance.get("global_batch_size"),
+        "num_processes": provenance.get("num_processes"),
+        "sources": {
+            role: [{k: v for k, v in s.items() if k != "path"} for s in sources.get(role) or []]
+            for role in ("train", "eval")
+        },
+    }
 
 
 def _identity(record: dict | None) -> ModelIdentity | None:
     if not record:
         return None
-    return ModelIdentity(name=record.get("name") or "unknown", sha256=record.get("sha256"),
-                         revision=record.get("revision"))
+    return ModelIdentity(
+        name=record.get("name") or "unknown", sha256=record.get("sha256"), revision=record.get("revision")
+    )
 
 
 def _known(value: object) -> str:

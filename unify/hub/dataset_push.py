@@ -29,8 +29,14 @@ from unify.hub.transport import PushReport, hub_api, publish
 logger = logging.getLogger(__name__)
 
 
-def push_dataset(folder: Path | str, repo_id: str, *, private: bool = True, labels_only: bool = False,
-                 allow_image_redistribution: bool = False) -> PushReport:
+def push_dataset(
+    folder: Path | str,
+    repo_id: str,
+    *,
+    private: bool = True,
+    labels_only: bool = False,
+    allow_image_redistribution: bool = False,
+) -> PushReport:
     """Make the dataset repository `repo_id` hold `folder` (or its labels only), with its card, in one commit.
 
     Raises `UnifyError` before any request when the folder is not one this package wrote, when no token is
@@ -43,9 +49,12 @@ def push_dataset(folder: Path | str, repo_id: str, *, private: bool = True, labe
     sources = dataset_sources(folder, metadata)
     notices = [] if labels_only else [s.notice() for s in sources if not s.redistribution_allowed]
     if notices and not allow_image_redistribution:
-        raise UnifyError("refusing to push images whose licence may forbid redistribution:\n  "
-                         + "\n  ".join(notices) + "\npush the labels only with --labels-only (users attach their own "
-                         "images with `unify attach-images`), or pass --allow-image-redistribution if you may")
+        raise UnifyError(
+            "refusing to push images whose licence may forbid redistribution:\n  "
+            + "\n  ".join(notices)
+            + "\npush the labels only with --labels-only (users attach their own "
+            "images with `unify attach-images`), or pass --allow-image-redistribution if you may"
+        )
     for notice in notices:
         logger.warning("pushing images although %s", notice)
     api = hub_api()
@@ -55,13 +64,15 @@ def push_dataset(folder: Path | str, repo_id: str, *, private: bool = True, labe
         if labels_only and metadata.labels_only is None:
             pushed, shards_folder = strip_images(folder, metadata, stage), stage
         files = _dataset_files(repo_id, folder, shards_folder, pushed, sources, stage)
-        message = (f"{metadata.dataset} ({metadata.config}) in the {metadata.unified_taxonomy.name} taxonomy"
-                   + (", labels only" if labels_only else ""))
+        message = f"{metadata.dataset} ({metadata.config}) in the {metadata.unified_taxonomy.name} taxonomy" + (
+            ", labels only" if labels_only else ""
+        )
         return publish(api, repo_id, "dataset", files, private=private, message=message)
 
 
-def _dataset_files(repo_id: str, folder: Path, shards_folder: Path, metadata: FolderMetadata,
-                   sources: list[DatasetSource], stage: Path) -> dict[str, Path | bytes]:
+def _dataset_files(
+    repo_id: str, folder: Path, shards_folder: Path, metadata: FolderMetadata, sources: list[DatasetSource], stage: Path
+) -> dict[str, Path | bytes]:
     """Path in the repository -> local file or content, for everything the push puts there."""
     shards = split_shards(shards_folder)
     files: dict[str, Path | bytes] = {f"data/{p.name}": p for paths in shards.values() for p in paths}

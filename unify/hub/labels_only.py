@@ -53,9 +53,11 @@ class LabelsOnlyRecord:
     def from_json(cls, record: dict, where: str) -> LabelsOnlyRecord:
         """The record of a labels-only folder; `UnifyError` naming `where` for one without image checksums."""
         if not record.get("checksum_column") or "roles" not in record:
-            raise UnifyError(f"{where} is a labels-only dataset pushed without image checksums, so attached images "
-                             f"could not be checked against the ones that were labelled; push it again with this "
-                             f"version of unify-driving (`unify push dataset FOLDER --labels-only`)")
+            raise UnifyError(
+                f"{where} is a labels-only dataset pushed without image checksums, so attached images "
+                f"could not be checked against the ones that were labelled; push it again with this "
+                f"version of unify-driving (`unify push dataset FOLDER --labels-only`)"
+            )
         try:
             return cls(**record)
         except TypeError as exc:
@@ -65,8 +67,10 @@ class LabelsOnlyRecord:
 def image_sha256(content: bytes | None, where: str) -> str:
     """Hex sha256 of an image file's bytes; `UnifyError` naming `where` when the row holds no bytes."""
     if content is None:
-        raise UnifyError(f"{where}: the image cell holds no bytes (only a path); rebuild the folder with "
-                         f"`unify build`, which embeds the image files")
+        raise UnifyError(
+            f"{where}: the image cell holds no bytes (only a path); rebuild the folder with "
+            f"`unify build`, which embeds the image files"
+        )
     return hashlib.sha256(content).hexdigest()
 
 
@@ -102,8 +106,9 @@ def _record(columns: list[str], roles: LabelColumns) -> LabelsOnlyRecord:
     kept = [c for c in columns if c in (roles.unified, roles.provenance, IMAGE_ID, DATASET)]
     built_native = LabelColumns.for_kind(BUILT).native
     restore = {c: (built_native if c == roles.native else c) for c in columns if c not in kept}
-    return LabelsOnlyRecord(columns=list(columns), kept=kept, restore_from_build=restore,
-                            roles=dataclasses.asdict(roles))
+    return LabelsOnlyRecord(
+        columns=list(columns), kept=kept, restore_from_build=restore, roles=dataclasses.asdict(roles)
+    )
 
 
 # -- putting the images back ------------------------------------------------------------------------------
@@ -115,8 +120,9 @@ class AttachReport:
     skipped: list[SkippedSample] = field(default_factory=list)  # rows left out with skip_bad, with the reason
 
 
-def attach_images(source: Path | str, data_dir: Path | str | None, output_dir: Path | str, *, skip_bad: bool = False,
-                  **config_kwargs) -> AttachReport:
+def attach_images(
+    source: Path | str, data_dir: Path | str | None, output_dir: Path | str, *, skip_bad: bool = False, **config_kwargs
+) -> AttachReport:
     """Rebuild a labels-only dataset (folder or Hub id) with the images and native labels of a raw copy.
 
     The builder named in the metadata reads `data_dir` (`config_kwargs` reach its configuration, as in
@@ -135,11 +141,20 @@ def attach_images(source: Path | str, data_dir: Path | str | None, output_dir: P
         folder = _local_dataset(source, tmp / "labels")
         metadata = FolderMetadata.read(folder)
         if metadata.labels_only is None:
-            raise UnifyError(f"{source} is not a labels-only dataset (its {METADATA_FILE} has no labels_only "
-                             f"record); it already holds its images")
+            raise UnifyError(
+                f"{source} is not a labels-only dataset (its {METADATA_FILE} has no labels_only "
+                f"record); it already holds its images"
+            )
         record = LabelsOnlyRecord.from_json(metadata.labels_only, str(source))
-        build_dataset(metadata.dataset, tmp / "raw", data_dir=data_dir, config=metadata.config,
-                      unified_taxonomy=metadata.unified_taxonomy.name, skip_bad=skip_bad, **config_kwargs)
+        build_dataset(
+            metadata.dataset,
+            tmp / "raw",
+            data_dir=data_dir,
+            config=metadata.config,
+            unified_taxonomy=metadata.unified_taxonomy.name,
+            skip_bad=skip_bad,
+            **config_kwargs,
+        )
         raw = _RawCopy(tmp / "raw", tmp / "cache")
         staging = tmp / "out"
         (staging / "data").mkdir(parents=True)
@@ -187,9 +202,14 @@ class _RawCopy:
             if row is None:
                 problems.append(SkippedSample(image_id, "", "not in the raw copy"))
             elif self.checksums[row] != expected:
-                problems.append(SkippedSample(image_id, self.files[row],
-                                              f"the raw copy's image (sha256 {self.checksums[row][:12]}) is not "
-                                              f"the one that was labelled (sha256 {expected[:12]})"))
+                problems.append(
+                    SkippedSample(
+                        image_id,
+                        self.files[row],
+                        f"the raw copy's image (sha256 {self.checksums[row][:12]}) is not "
+                        f"the one that was labelled (sha256 {expected[:12]})",
+                    )
+                )
             else:
                 kept.append(i)
         return kept, problems
@@ -208,21 +228,33 @@ class _RawCopy:
 def _refuse(problems: list[SkippedSample], total: int, where: str) -> None:
     listed = "\n  ".join(f"{p.image_id}{f' ({p.file})' if p.file else ''}: {p.reason}" for p in problems[:_LISTED])
     more = f"\n  ... and {len(problems) - _LISTED} more" if len(problems) > _LISTED else ""
-    raise UnifyError(f"{where}: {len(problems)} of {total} images of the raw copy are missing or are not the ones "
-                     f"that were labelled; is it the same release of the dataset?\n  {listed}{more}\n"
-                     f"pass --skip-bad to leave these rows out (they are listed in the output's {METADATA_FILE})")
+    raise UnifyError(
+        f"{where}: {len(problems)} of {total} images of the raw copy are missing or are not the ones "
+        f"that were labelled; is it the same release of the dataset?\n  {listed}{more}\n"
+        f"pass --skip-bad to leave these rows out (they are listed in the output's {METADATA_FILE})"
+    )
 
 
-def _finish(staging: Path, folder: Path, metadata: FolderMetadata, record: LabelsOnlyRecord,
-            report: AttachReport) -> None:
+def _finish(
+    staging: Path, folder: Path, metadata: FolderMetadata, record: LabelsOnlyRecord, report: AttachReport
+) -> None:
     """Write the full folder's metadata (and the labelling report) beside the attached shards."""
     if report.skipped:
-        logger.warning("left out %d rows whose image is missing from the raw copy or differs: %s",
-                       len(report.skipped), ", ".join(s.image_id for s in report.skipped))
+        logger.warning(
+            "left out %d rows whose image is missing from the raw copy or differs: %s",
+            len(report.skipped),
+            ", ".join(s.image_id for s in report.skipped),
+        )
         if not report.counts:
             raise UnifyError("every row was left out: the raw copy holds none of the labelled images")
-    restored = dataclasses.replace(metadata, labels_only=None, images_attached=True, splits=dict(report.counts),
-                                   columns=LabelColumns(**record.roles), skipped=metadata.skipped + report.skipped)
+    restored = dataclasses.replace(
+        metadata,
+        labels_only=None,
+        images_attached=True,
+        splits=dict(report.counts),
+        columns=LabelColumns(**record.roles),
+        skipped=metadata.skipped + report.skipped,
+    )
     restored.write(staging)
     if (folder / REPORT_FILE).is_file():
         if report.skipped:

@@ -35,8 +35,9 @@ _CONFIG_FILES = ("config.json", "preprocessor_config.json", "model.safetensors.i
 _PICKLED = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
 
 
-def push_model(run_dir: Path | str, repo_id: str, *, private: bool = True,
-               evaluations: list[Path | str] = ()) -> PushReport:
+def push_model(
+    run_dir: Path | str, repo_id: str, *, private: bool = True, evaluations: list[Path | str] = ()
+) -> PushReport:
     """Make the model repository `repo_id` hold a trained model and its card, in one commit.
 
     `run_dir` is a training run folder (its `model/` is pushed) or a model folder itself (a run's `model/`
@@ -50,19 +51,25 @@ def push_model(run_dir: Path | str, repo_id: str, *, private: bool = True,
     weights = sorted(model_dir.glob("*.safetensors"))
     if not weights:
         pickled = sorted(p.name for p in model_dir.iterdir() if p.suffix in _PICKLED)
-        raise UnifyError(f"{model_dir} has no .safetensors weights{f' ({pickled})' if pickled else ''}; only "
-                         f"safetensors are published")
+        raise UnifyError(
+            f"{model_dir} has no .safetensors weights{f' ({pickled})' if pickled else ''}; only "
+            f"safetensors are published"
+        )
     api = hub_api()
     segmenter = Segmenter.load(model_dir, device="cpu")
     provenance = read_provenance(run) if run else None
     classes, taxonomy_name, colours_known = _classes(segmenter, provenance)
     facts = ModelFacts(
         architecture=describe_architecture(segmenter.model.config),
-        parameters=sum(p.numel() for p in segmenter.model.parameters()), weights_sha256=segmenter.identity.sha256,
-        classes=classes, taxonomy_name=taxonomy_name, colours_known=colours_known, provenance=provenance,
-        evaluations=[result for folder in evaluations
-                     for result in read_evaluations(Path(folder), segmenter.identity)],
-        run_metrics=_read_json(run / RUN_METRICS_FILE) if run else None)
+        parameters=sum(p.numel() for p in segmenter.model.parameters()),
+        weights_sha256=segmenter.identity.sha256,
+        classes=classes,
+        taxonomy_name=taxonomy_name,
+        colours_known=colours_known,
+        provenance=provenance,
+        evaluations=[result for folder in evaluations for result in read_evaluations(Path(folder), segmenter.identity)],
+        run_metrics=_read_json(run / RUN_METRICS_FILE) if run else None,
+    )
     card = model_card(repo_id, facts)
     with tempfile.TemporaryDirectory(prefix="unify-push-model-") as stage:
         files: dict[str, Path | bytes] = {p.name: p for p in weights}
@@ -86,8 +93,10 @@ def locate_model(path: Path) -> tuple[Path, Path | None]:
     if (path / "config.json").is_file():
         in_run = path.name == MODEL_FOLDER and (path.parent / PROVENANCE_FILE).is_file()
         return path, path.parent if in_run else None
-    raise UnifyError(f"{path} holds no model: expected {path / MODEL_FOLDER}/config.json (a training run) or "
-                     f"{path}/config.json (a model folder)")
+    raise UnifyError(
+        f"{path} holds no model: expected {path / MODEL_FOLDER}/config.json (a training run) or "
+        f"{path}/config.json (a model folder)"
+    )
 
 
 def read_provenance(run: Path) -> dict | None:
@@ -105,8 +114,7 @@ def read_provenance(run: Path) -> dict | None:
         raise UnifyError(f"{path} is not valid JSON ({exc})") from exc
     if not isinstance(record, dict) or str(record.get("format_version")) != FORMAT_VERSION:
         found = record.get("format_version") if isinstance(record, dict) else type(record).__name__
-        raise UnifyError(f"{path} is not a run provenance record of format version {FORMAT_VERSION} (found "
-                         f"{found!r})")
+        raise UnifyError(f"{path} is not a run provenance record of format version {FORMAT_VERSION} (found {found!r})")
     return record
 
 
@@ -123,8 +131,10 @@ def read_evaluations(folder: Path, identity: ModelIdentity) -> list[dict]:
         _check_scored(folder / SUMMARY_FILE, summary.get("model"), identity)
         entries = summary.get("datasets")
         if not isinstance(entries, list) or not all(isinstance(e, dict) and "folder" in e for e in entries):
-            raise UnifyError(f"{folder / SUMMARY_FILE} lists no datasets (each with its \"folder\"); write it with "
-                             f"`unify evaluate --dataset A --dataset B ... --output {folder}`")
+            raise UnifyError(
+                f'{folder / SUMMARY_FILE} lists no datasets (each with its "folder"); write it with '
+                f"`unify evaluate --dataset A --dataset B ... --output {folder}`"
+            )
         paths = [folder / str(entry["folder"]) / EVALUATION_FILE for entry in entries]
         missing = [str(path) for path in paths if not path.is_file()]
         if missing:
@@ -132,8 +142,10 @@ def read_evaluations(folder: Path, identity: ModelIdentity) -> list[dict]:
     else:
         paths = [folder / EVALUATION_FILE if folder.is_dir() else folder]
         if not paths[0].is_file():
-            raise UnifyError(f"{folder} holds no {EVALUATION_FILE} or {SUMMARY_FILE}; write one with `unify "
-                             f"evaluate --model MODEL --dataset DATASET --output {folder}`")
+            raise UnifyError(
+                f"{folder} holds no {EVALUATION_FILE} or {SUMMARY_FILE}; write one with `unify "
+                f"evaluate --model MODEL --dataset DATASET --output {folder}`"
+            )
     results = []
     for path in paths:
         result = _read_record(path)
@@ -147,9 +159,11 @@ def _check_scored(path: Path, scored: dict | None, identity: ModelIdentity) -> N
     scored = scored if isinstance(scored, dict) else {}
     if scored.get("sha256") != identity.sha256:
         sha = scored.get("sha256")
-        raise UnifyError(f"{path} evaluated other weights: {scored.get('name', 'an unnamed model')} (sha256 "
-                         f"{sha[:12] if sha else 'not recorded'}), not the pushed {identity.name} (sha256 "
-                         f"{identity.sha256[:12]}); evaluate the pushed model with `unify evaluate --model ...`")
+        raise UnifyError(
+            f"{path} evaluated other weights: {scored.get('name', 'an unnamed model')} (sha256 "
+            f"{sha[:12] if sha else 'not recorded'}), not the pushed {identity.name} (sha256 "
+            f"{identity.sha256[:12]}); evaluate the pushed model with `unify evaluate --model ...`"
+        )
 
 
 def _read_record(path: Path) -> dict:

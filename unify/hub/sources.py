@@ -37,8 +37,10 @@ class DatasetSource:
     def notice(self) -> str:
         """One line saying that this dataset's images may not be redistributed, and under which licence."""
         homepage = f" ({self.info.homepage})" if self.info.homepage else ""
-        return (f"{self.name}: images may not be redistributed under its licence: "
-                f"{self.info.license or 'unknown licence'}{homepage}")
+        return (
+            f"{self.name}: images may not be redistributed under its licence: "
+            f"{self.info.license or 'unknown licence'}{homepage}"
+        )
 
 
 def dataset_sources(folder: Path | str, metadata: FolderMetadata | None = None) -> list[DatasetSource]:
@@ -74,10 +76,13 @@ def licence_facts(name: str, metadata: FolderMetadata) -> SourceInfo:
         return registered or SourceInfo()
     recorded = metadata.source
     if registered is not None and recorded.redistribution_allowed and not registered.redistribution_allowed:
-        logger.info("%s: its builder now forbids redistributing images, although the folder's build allowed it",
-                    name)
-        return SourceInfo(homepage=recorded.homepage, license=registered.license, citation=recorded.citation,
-                          redistribution_allowed=False)
+        logger.info("%s: its builder now forbids redistributing images, although the folder's build allowed it", name)
+        return SourceInfo(
+            homepage=recorded.homepage,
+            license=registered.license,
+            citation=recorded.citation,
+            redistribution_allowed=False,
+        )
     return recorded
 
 

@@ -56,15 +56,18 @@ def create_repo(api: HfApi, repo_id: str, repo_type: str, private: bool) -> tupl
     url = api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
     info = api.repo_info(repo_id, repo_type=repo_type)
     if private and not info.private:
-        raise UnifyError(f"{repo_type} repository {repo_id} already exists and is public; pass --public to push "
-                         f"to it, or make it private on the Hub first")
+        raise UnifyError(
+            f"{repo_type} repository {repo_id} already exists and is public; pass --public to push "
+            f"to it, or make it private on the Hub first"
+        )
     if not private and info.private:
         logger.warning("%s repository %s already exists and is private; it stays private", repo_type, repo_id)
     return str(url), info.sha
 
 
-def publish(api: HfApi, repo_id: str, repo_type: str, files: dict[str, Path | bytes], *, private: bool,
-            message: str) -> PushReport:
+def publish(
+    api: HfApi, repo_id: str, repo_type: str, files: dict[str, Path | bytes], *, private: bool, message: str
+) -> PushReport:
     """Make the repository hold exactly `files` (path in the repository -> local file or content), in one commit.
 
     Every other file of the repository except `KEPT_FILES` is deleted in that commit; then the commit is
@@ -74,22 +77,37 @@ def publish(api: HfApi, repo_id: str, repo_type: str, files: dict[str, Path | by
     url, head = create_repo(api, repo_id, repo_type, private)
     existing = api.list_repo_files(repo_id, repo_type=repo_type, revision=head) if head else []
     deleted = sorted(path for path in existing if path not in files and path not in KEPT_FILES)
-    operations = [CommitOperationAdd(path, content if isinstance(content, bytes) else str(content))
-                  for path, content in sorted(files.items())]
+    operations = [
+        CommitOperationAdd(path, content if isinstance(content, bytes) else str(content))
+        for path, content in sorted(files.items())
+    ]
     operations += [CommitOperationDelete(path) for path in deleted]
-    commit = api.create_commit(repo_id, operations=operations, commit_message=message, repo_type=repo_type,
-                               parent_commit=head)
+    commit = api.create_commit(
+        repo_id, operations=operations, commit_message=message, repo_type=repo_type, parent_commit=head
+    )
     tag(api, repo_id, repo_type, FORMAT_TAG, commit.oid)
     pushed = api.list_repo_files(repo_id, repo_type=repo_type, revision=commit.oid)
-    logger.info("pushed %d files to %s (%s), removed %d of an earlier push, tagged %s", len(files), repo_id,
-                "private" if private else "public", len(deleted), FORMAT_TAG)
-    return PushReport(repo_id=repo_id, repo_type=repo_type, url=url, commit=commit.oid, tag=FORMAT_TAG,
-                      files=pushed, deleted=deleted)
+    logger.info(
+        "pushed %d files to %s (%s), removed %d of an earlier push, tagged %s",
+        len(files),
+        repo_id,
+        "private" if private else "public",
+        len(deleted),
+        FORMAT_TAG,
+    )
+    return PushReport(
+        repo_id=repo_id, repo_type=repo_type, url=url, commit=commit.oid, tag=FORMAT_TAG, files=pushed, deleted=deleted
+    )
 
 
 def tag(api: HfApi, repo_id: str, repo_type: str, name: str, revision: str) -> None:
     """Point tag `name` at `revision`, moving it if an earlier push set it."""
     if any(t.name == name for t in api.list_repo_refs(repo_id, repo_type=repo_type).tags):
         api.delete_tag(repo_id, tag=name, repo_type=repo_type)
-    api.create_tag(repo_id, tag=name, revision=revision, repo_type=repo_type,
-                   tag_message=f"written in unify-driving data format version {FORMAT_VERSION}")
+    api.create_tag(
+        repo_id,
+        tag=name,
+        revision=revision,
+        repo_type=repo_type,
+        tag_message=f"written in unify-driving data format version {FORMAT_VERSION}",
+    )

@@ -16,11 +16,19 @@ from unify.evaluate import evaluate_model
 def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("one-evaluator")
     build_dataset("synthetic_driving", root / "source", config="source", splits=(("train", 4), ("validation", 3)))
-    config = TrainConfig(output_dir=str(root / "run"), taxonomy="synthetic_fine", model="mit-pico",
-                         train_data=[{"path": str(root / "source")}],
-                         eval_data=[{"path": str(root / "source"), "split": "validation", "name": "source"}],
-                         crop_size=(64, 64), steps=3, warmup_steps=0, learning_rate=3e-3, checkpoint_every=0,
-                         num_workers=0)
+    config = TrainConfig(
+        output_dir=str(root / "run"),
+        taxonomy="synthetic_fine",
+        model="mit-pico",
+        train_data=[{"path": str(root / "source")}],
+        eval_data=[{"path": str(root / "source"), "split": "validation", "name": "source"}],
+        crop_size=(64, 64),
+        steps=3,
+        warmup_steps=0,
+        learning_rate=3e-3,
+        checkpoint_every=0,
+        num_workers=0,
+    )
     train(config)
     return root
 
@@ -38,8 +46,10 @@ def test_an_evaluation_split_across_processes_sums_to_the_whole(run):
     """Each process takes every N-th image; the matrices add up to a single process's (here without a process group)."""
     segmenter = Segmenter.load(run / "run" / "model")
     whole = evaluate_split(segmenter, run / "source", "validation", native=True)
-    parts = [evaluate_split(segmenter, run / "source", "validation", native=True, process_index=p, num_processes=2)
-             for p in range(2)]
+    parts = [
+        evaluate_split(segmenter, run / "source", "validation", native=True, process_index=p, num_processes=2)
+        for p in range(2)
+    ]
     assert [p.num_images for p in parts] == [2, 1]
     for space in ("unified", "native"):
         summed = sum(getattr(p, space).scores.matrix for p in parts)

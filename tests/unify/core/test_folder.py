@@ -24,8 +24,10 @@ def test_metadata_round_trips_through_unify_json(built, tmp_path):
     metadata = FolderMetadata.read(built)
     assert metadata.kind == BUILT and metadata.columns == LabelColumns(native="label", unified="unified_label")
     assert metadata.splits == {"train": 2, "validation": 1}
-    assert metadata.mapping.allowed == __import__("unify.core.mapping", fromlist=["x"]).get_mapping(
-        "synthetic_coarse", "synthetic_fine").allowed
+    assert (
+        metadata.mapping.allowed
+        == __import__("unify.core.mapping", fromlist=["x"]).get_mapping("synthetic_coarse", "synthetic_fine").allowed
+    )
     (tmp_path / "data").mkdir()
     for shard in (built / "data").iterdir():
         (tmp_path / "data" / shard.name).write_bytes(shard.read_bytes())
@@ -38,8 +40,11 @@ def test_a_folder_of_another_format_version_is_refused_with_the_command_that_rew
     record = json.loads((built / "unify.json").read_text())
     record["format_version"] = "1"
     (tmp_path / "unify.json").write_text(json.dumps(record))
-    with pytest.raises(UnifyError, match=rf"data format v1, this package reads v{FORMAT_VERSION}.*"
-                                         r"unify build synthetic_driving --output"):
+    with pytest.raises(
+        UnifyError,
+        match=rf"data format v1, this package reads v{FORMAT_VERSION}.*"
+        r"unify build synthetic_driving --output",
+    ):
         FolderMetadata.read(tmp_path)
     del record["format_version"]
     (tmp_path / "unify.json").write_text(json.dumps(record))
@@ -73,7 +78,9 @@ def test_plain_load_dataset_reads_the_card_without_a_warning(built, caplog):
 def test_shards_are_named_and_found_one_way(built):
     assert shard_name("train", 3, 12) == "train-00003-of-00012.parquet"
     assert {split: [p.name for p in paths] for split, paths in split_shards(built).items()} == {
-        "train": ["train-00000-of-00001.parquet"], "validation": ["validation-00000-of-00001.parquet"]}
+        "train": ["train-00000-of-00001.parquet"],
+        "validation": ["validation-00000-of-00001.parquet"],
+    }
     with pytest.raises(UnifyError, match=r"has no split 'test'; it has \['train', 'validation'\]"):
         load_split(built, "test")
     assert isinstance(load_split(built, "train", decode=False)[0]["image"], dict)

@@ -12,12 +12,20 @@ import pytest
 from PIL import Image, ImageOps, PngImagePlugin
 
 from unify.core.errors import BadSampleError
-from unify.core.images import (decode_label, encode_label, exif_orientation, image_size_from_bytes,
-                               label_to_stored_grid, neutralize_orientation)
+from unify.core.images import (
+    decode_label,
+    encode_label,
+    exif_orientation,
+    image_size_from_bytes,
+    label_to_stored_grid,
+    neutralize_orientation,
+)
 
 
-@pytest.mark.parametrize(("shape", "high", "mode"), [((37, 53), 34, "L"), ((1, 1), 1, "L"), ((20, 3), 300, "I;16"),
-                                                     ((64, 128), 65536, "I;16")])
+@pytest.mark.parametrize(
+    ("shape", "high", "mode"),
+    [((37, 53), 34, "L"), ((1, 1), 1, "L"), ((20, 3), 300, "I;16"), ((64, 128), 65536, "I;16")],
+)
 def test_round_trip(shape, high, mode):
     ids = np.random.default_rng(high).integers(0, high, shape)
     ids[0, 0] = high - 1
@@ -56,7 +64,7 @@ def _png_chunk_list(data: bytes) -> list[tuple[bytes, bytes, int]]:
     chunks, pos = [], 8
     while pos < len(data):
         length, kind = struct.unpack_from(">I4s", data, pos)
-        chunks.append((kind, data[pos + 8:pos + 8 + length], struct.unpack_from(">I", data, pos + 8 + length)[0]))
+        chunks.append((kind, data[pos + 8 : pos + 8 + length], struct.unpack_from(">I", data, pos + 8 + length)[0]))
         pos += 12 + length
     return chunks
 

@@ -15,18 +15,35 @@ import transformers
 from tiny_teachers import MASK_FAMILIES, MEAN, save_teacher, task_tokenizer
 
 from unify.core.errors import UnifyError
-from unify.core.segmenter import (ONEFORMER_TASK, ModelSourceError, Segmenter, TaxonomyMismatchError,
-                                  describe_architecture)
+from unify.core.segmenter import (
+    ONEFORMER_TASK,
+    ModelSourceError,
+    Segmenter,
+    TaxonomyMismatchError,
+    describe_architecture,
+)
 from unify.core.taxonomy import get_taxonomy
 
 FINE = get_taxonomy("synthetic_fine")
 NAMES = [c.name for c in FINE.trainable]
-MODEL_CLASSES = {"segformer": "SegformerForSemanticSegmentation", "upernet-convnext": "UperNetForSemanticSegmentation",
-                 "upernet-swin": "UperNetForSemanticSegmentation", "dpt": "DPTForSemanticSegmentation",
-                 "beit": "BeitForSemanticSegmentation", "mask2former": "Mask2FormerForUniversalSegmentation",
-                 "oneformer": "OneFormerForUniversalSegmentation"}
-OUTPUT_SIZES = {"segformer": (16, 24), "upernet-convnext": (64, 96), "upernet-swin": (64, 96), "dpt": (64, 64),
-                "beit": (16, 24), "mask2former": (16, 24), "oneformer": (16, 24)}  # for a 64 x 96 input
+MODEL_CLASSES = {
+    "segformer": "SegformerForSemanticSegmentation",
+    "upernet-convnext": "UperNetForSemanticSegmentation",
+    "upernet-swin": "UperNetForSemanticSegmentation",
+    "dpt": "DPTForSemanticSegmentation",
+    "beit": "BeitForSemanticSegmentation",
+    "mask2former": "Mask2FormerForUniversalSegmentation",
+    "oneformer": "OneFormerForUniversalSegmentation",
+}
+OUTPUT_SIZES = {
+    "segformer": (16, 24),
+    "upernet-convnext": (64, 96),
+    "upernet-swin": (64, 96),
+    "dpt": (64, 64),
+    "beit": (16, 24),
+    "mask2former": (16, 24),
+    "oneformer": (16, 24),
+}  # for a 64 x 96 input
 
 
 @pytest.fixture(scope="module", params=list(MODEL_CLASSES))
@@ -111,13 +128,22 @@ def test_a_segformer_runs_exactly_as_before_at_any_size(tmp_path):
         assert torch.equal(segmenter.logits(pixels), segmenter.model(pixel_values=pixels).logits)
 
 
-@pytest.mark.parametrize("name, size", [("upernet-swin", (32, 96)), ("mask2former", (32, 96)), ("beit", (48, 96)),
-                                        ("dpt", (64, 64)), ("segformer", (40, 100))])
+@pytest.mark.parametrize(
+    "name, size",
+    [
+        ("upernet-swin", (32, 96)),
+        ("mask2former", (32, 96)),
+        ("beit", (48, 96)),
+        ("dpt", (64, 64)),
+        ("segformer", (40, 100)),
+    ],
+)
 def test_other_models_run_at_a_size_their_architecture_covers_whole(name, size, tmp_path):
     segmenter = Segmenter.load(save_teacher(name, NAMES, tmp_path), device="cpu")
     seen = []
-    segmenter.model.register_forward_pre_hook(lambda _, args, kwargs: seen.append(kwargs["pixel_values"].shape[-2:]),
-                                              with_kwargs=True)
+    segmenter.model.register_forward_pre_hook(
+        lambda _, args, kwargs: seen.append(kwargs["pixel_values"].shape[-2:]), with_kwargs=True
+    )
     assert segmenter.input_size(40, 100) == size
     with torch.inference_mode():
         assert segmenter.logits(torch.randn(1, 3, 40, 100), size=(40, 100)).shape == (1, len(NAMES), 40, 100)
@@ -126,8 +152,9 @@ def test_other_models_run_at_a_size_their_architecture_covers_whole(name, size, 
 
 def test_oneformer_is_told_the_semantic_task_as_its_processor_would(tmp_path):
     segmenter = Segmenter.load(save_teacher("oneformer", NAMES, tmp_path), device="cpu")
-    processor = transformers.OneFormerProcessor(image_processor=transformers.OneFormerImageProcessorPil(),
-                                                tokenizer=task_tokenizer(), task_seq_length=12)
+    processor = transformers.OneFormerProcessor(
+        image_processor=transformers.OneFormerImageProcessorPil(), tokenizer=task_tokenizer(), task_seq_length=12
+    )
     expected = processor(images=[np.zeros((32, 32, 3), np.uint8)], task_inputs=["semantic"])["task_inputs"]
     assert ONEFORMER_TASK == "the task is semantic"
     assert segmenter.task_inputs.shape == (1, 12) and torch.equal(segmenter.task_inputs, expected.float())

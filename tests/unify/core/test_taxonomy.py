@@ -30,14 +30,17 @@ def test_parse_builds_every_lookup_from_one_table(tmp_path):
     taxonomy.require_unified()
 
 
-@pytest.mark.parametrize("row, message", [
-    ("x,road,#804080,false", "id must be an integer"),
-    ("0,road,#80408,false", "color must be #rrggbb"),
-    ("0,road,#80408g,false", "color must be #rrggbb"),
-    ("0,road,#804080,maybe", "ignore must be true or false"),
-    ("0,road,#804080", "expected 4 columns"),
-    ("0,,#804080,false", "empty class name"),
-])
+@pytest.mark.parametrize(
+    "row, message",
+    [
+        ("x,road,#804080,false", "id must be an integer"),
+        ("0,road,#80408,false", "color must be #rrggbb"),
+        ("0,road,#80408g,false", "color must be #rrggbb"),
+        ("0,road,#804080,maybe", "ignore must be true or false"),
+        ("0,road,#804080", "expected 4 columns"),
+        ("0,,#804080,false", "empty class name"),
+    ],
+)
 def test_each_bad_row_is_reported_with_its_line(tmp_path, row, message):
     with pytest.raises(DataFileError) as info:
         parse_taxonomy(write(tmp_path, f"id,name,color,ignore\n1,car,#00008e,false\n{row}\n"))

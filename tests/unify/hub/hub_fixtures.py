@@ -32,26 +32,61 @@ def save_segformer(folder: Path, taxonomy: Taxonomy = FINE, size: str = "mit-pic
 def source_record(folder: Path, run: Path, name: str, weight: float = 1.0, split: str = "train") -> dict:
     """One SOURCE of provenance.json as training writes it: from the folder's metadata, path relative to the run."""
     metadata = FolderMetadata.read(folder)
-    return {"name": name, "path": os.path.relpath(folder, run), "split": split, "weight": weight,
-            "label_column": metadata.columns.unified, "dataset": metadata.dataset, "config": metadata.config,
-            "kind": metadata.kind, "teacher": metadata.teacher, "images": metadata.splits[split],
-            "unified_taxonomy": metadata.unified_taxonomy.name}
+    return {
+        "name": name,
+        "path": os.path.relpath(folder, run),
+        "split": split,
+        "weight": weight,
+        "label_column": metadata.columns.unified,
+        "dataset": metadata.dataset,
+        "config": metadata.config,
+        "kind": metadata.kind,
+        "teacher": metadata.teacher,
+        "images": metadata.splits[split],
+        "unified_taxonomy": metadata.unified_taxonomy.name,
+    }
 
 
-def write_run(run: Path, model: Path, train: list[dict], *, start: dict | None = None, eval_sources: list[dict] = (),
-              config_model: str = "mit-pico", metrics: dict | None = None, taxonomy: str = "synthetic_fine") -> Path:
+def write_run(
+    run: Path,
+    model: Path,
+    train: list[dict],
+    *,
+    start: dict | None = None,
+    eval_sources: list[dict] = (),
+    config_model: str = "mit-pico",
+    metrics: dict | None = None,
+    taxonomy: str = "synthetic_fine",
+) -> Path:
     """A training run folder: model/, config.yaml (paths relative to the run), provenance.json, metrics.json."""
     run.mkdir(parents=True, exist_ok=True)
     shutil.copytree(model, run / "model", dirs_exist_ok=True)
-    (run / "config.yaml").write_text(yaml.safe_dump({
-        "output_dir": ".", "root": ".", "taxonomy": taxonomy, "model": config_model,
-        "train_data": [{k: s[k] for k in ("path", "split", "weight", "name")} for s in train],
-        "eval_data": [{k: s[k] for k in ("path", "split", "name")} for s in eval_sources]}))
-    (run / "provenance.json").write_text(json.dumps({
-        "format_version": "2", "taxonomy": taxonomy,
-        "model": start or {"name": config_model, "sha256": None, "revision": None},
-        "global_batch_size": 2, "steps": 10, "num_processes": 1,
-        "sources": {"train": train, "eval": list(eval_sources)}}, indent=2))
+    (run / "config.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "output_dir": ".",
+                "root": ".",
+                "taxonomy": taxonomy,
+                "model": config_model,
+                "train_data": [{k: s[k] for k in ("path", "split", "weight", "name")} for s in train],
+                "eval_data": [{k: s[k] for k in ("path", "split", "name")} for s in eval_sources],
+            }
+        )
+    )
+    (run / "provenance.json").write_text(
+        json.dumps(
+            {
+                "format_version": "2",
+                "taxonomy": taxonomy,
+                "model": start or {"name": config_model, "sha256": None, "revision": None},
+                "global_batch_size": 2,
+                "steps": 10,
+                "num_processes": 1,
+                "sources": {"train": train, "eval": list(eval_sources)},
+            },
+            indent=2,
+        )
+    )
     if metrics is not None:
         (run / "metrics.json").write_text(json.dumps(metrics))
     return run

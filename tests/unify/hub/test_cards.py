@@ -5,8 +5,8 @@ import re
 import shutil
 
 import pytest
-
 from hub_fixtures import FINE, flat, front_matter, rows
+
 from unify.core.folder import FolderMetadata, SourceInfo
 from unify.core.segmenter import Segmenter
 from unify.core.taxonomy import ClassInfo, Taxonomy
@@ -26,12 +26,19 @@ def body(card: str) -> str:
 def test_the_card_of_a_dataset_with_several_sources(pseudo):
     metadata = FolderMetadata.read(pseudo)
     report = json.loads((pseudo / "pseudo_label_report.json").read_text())
-    sources = [DatasetSource("synthetic_driving", SourceInfo("(built in)", "Same as this package", "", True),
-                             {"train": 4}),
-               DatasetSource("cityscapes", SourceInfo("https://www.cityscapes-dataset.com",
-                                                      "Cityscapes licence (non-commercial)",
-                                                      "@inproceedings{Cordts2016Cityscapes, title={The Cityscapes "
-                                                      "Dataset}}", False), {"train": 10, "validation": 5})]
+    sources = [
+        DatasetSource("synthetic_driving", SourceInfo("(built in)", "Same as this package", "", True), {"train": 4}),
+        DatasetSource(
+            "cityscapes",
+            SourceInfo(
+                "https://www.cityscapes-dataset.com",
+                "Cityscapes licence (non-commercial)",
+                "@inproceedings{Cordts2016Cityscapes, title={The Cityscapes Dataset}}",
+                False,
+            ),
+            {"train": 10, "validation": 5},
+        ),
+    ]
     configs = {"configs": [{"config_name": "default", "data_files": "data/*.parquet"}]}
 
     card = dataset_card("tester/compound", metadata, sources, report, configs, list(rows(pseudo).features))
@@ -52,7 +59,7 @@ def test_the_card_of_a_dataset_with_several_sources(pseudo):
     total = sum(pixels.values())
     for name, count in pixels.items():
         assert f"| {name} |" in card and f"| {count} | {count / total:.1%} |" in card
-    assert "load_dataset(\"tester/compound\", revision=\"unify-format-v2\")" in card
+    assert 'load_dataset("tester/compound", revision="unify-format-v2")' in card
 
 
 def test_a_card_without_facts_says_unknown_instead_of_guessing(built):

@@ -7,16 +7,23 @@ import datasets
 import numpy as np
 import pyarrow.parquet as pq
 import torch
+from hub_fixtures import FINE, front_matter, rows, same_rows
 from huggingface_hub import HfApi, hf_hub_download
 from transformers import SegformerConfig, SegformerForSemanticSegmentation
 
-from hub_fixtures import FINE, front_matter, rows, same_rows
 from unify.cli import main
 from unify.core.folder import FolderMetadata
 from unify.hub import FORMAT_TAG, push_dataset
 
-FOLDER_FILES = {".gitattributes", "README.md", "unify.json", "id2label.json", "metadata/unified_classes.parquet",
-                "metadata/label_mapping.parquet", "data/train-00000-of-00001.parquet"}
+FOLDER_FILES = {
+    ".gitattributes",
+    "README.md",
+    "unify.json",
+    "id2label.json",
+    "metadata/unified_classes.parquet",
+    "metadata/label_mapping.parquet",
+    "data/train-00000-of-00001.parquet",
+}
 
 
 def test_a_pushed_dataset_loads_back_with_plain_load_dataset(hub, built):
@@ -35,8 +42,9 @@ def test_a_pushed_dataset_loads_back_with_plain_load_dataset(hub, built):
     assert json.loads(pushed["unify.json"]) == FolderMetadata.read(built).to_json()
     assert pushed["data/train-00000-of-00001.parquet"] == (built / "data" / "train-00000-of-00001.parquet").read_bytes()
     card = HfApi().dataset_info("tester/coarse").card_data
-    assert card["unify"]["taxonomy"] == [{"id": c.id, "name": c.name, "color": "#%02x%02x%02x" % c.color}
-                                         for c in FINE.trainable]
+    assert card["unify"]["taxonomy"] == [
+        {"id": c.id, "name": c.name, "color": "#%02x%02x%02x" % c.color} for c in FINE.trainable
+    ]
     again = push_dataset(built, "tester/coarse")  # the same folder again: nothing to commit, the tag stays
     assert len(repo.commits) == 2 and again.commit == report.commit and repo.tags == {FORMAT_TAG: report.commit}
     assert hub.unhandled == []
@@ -66,7 +74,7 @@ def test_the_transformers_example_trains_on_a_pushed_pseudo_labelled_dataset(hub
 
     dataset = datasets.load_dataset(repo_id)
     assert {"image", "label"} <= set(dataset["train"].column_names)
-    id2label = json.load(open(hf_hub_download(repo_id, "id2label.json", repo_type="dataset"), "r"))
+    id2label = json.load(open(hf_hub_download(repo_id, "id2label.json", repo_type="dataset")))
     id2label = {int(k): v for k, v in id2label.items()}
     label2id = {v: str(k) for k, v in id2label.items()}
     assert id2label == FINE.id2label()  # the label column holds unified ids: the teacher's classes
@@ -75,13 +83,20 @@ def test_the_transformers_example_trains_on_a_pushed_pseudo_labelled_dataset(hub
         held |= set(np.unique(np.array(example["label"])).tolist())
     assert held - {255} and held <= set(id2label) | {255}
 
-    config = SegformerConfig(depths=[1, 1, 1, 1], hidden_sizes=[8, 16, 32, 64], decoder_hidden_size=32,
-                             num_attention_heads=[1, 1, 1, 2], num_labels=len(id2label), id2label=id2label,
-                             label2id=label2id)
+    config = SegformerConfig(
+        depths=[1, 1, 1, 1],
+        hidden_sizes=[8, 16, 32, 64],
+        decoder_hidden_size=32,
+        num_attention_heads=[1, 1, 1, 2],
+        num_labels=len(id2label),
+        id2label=id2label,
+        label2id=label2id,
+    )
     model = SegformerForSemanticSegmentation(config)
     batch = dataset["train"].select(range(2))
-    pixel_values = torch.stack([torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1).float() / 255
-                                for image in batch["image"]])
+    pixel_values = torch.stack(
+        [torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1).float() / 255 for image in batch["image"]]
+    )
     labels = torch.stack([torch.from_numpy(np.array(target)).long() for target in batch["label"]])
     loss = model(pixel_values=pixel_values, labels=labels).loss
     loss.backward()

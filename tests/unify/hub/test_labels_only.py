@@ -7,8 +7,8 @@ import json
 import datasets
 import pyarrow.parquet as pq
 import pytest
-
 from hub_fixtures import IMAGES, KITTI_TRAIN, rows, same_rows, write_kitti, write_photo
+
 from unify.build import build_dataset
 from unify.cli import main
 from unify.core.errors import UnifyError
@@ -23,8 +23,9 @@ def test_labels_only_round_trip_through_attach_images(hub, pseudo, tmp_path):
     shard = pq.read_table(io.BytesIO(pushed["data/train-00000-of-00001.parquet"]))
     # no images, no native labels; a checksum of each image that was labelled
     assert shard.column_names == ["label", "provenance", "image_id", "dataset", "image_sha256"]
-    assert shard.column("image_sha256").to_pylist() == [hashlib.sha256(row["image"]["bytes"]).hexdigest()
-                                                        for row in rows(pseudo)]
+    assert shard.column("image_sha256").to_pylist() == [
+        hashlib.sha256(row["image"]["bytes"]).hexdigest() for row in rows(pseudo)
+    ]
     metadata = json.loads(pushed["unify.json"])
     assert metadata["columns"] == {"native": None, "unified": "label", "provenance": "provenance"}
     assert json.loads(pushed["id2label.json"]) == json.loads((pseudo / "id2label.json").read_text())
@@ -38,8 +39,10 @@ def test_labels_only_round_trip_through_attach_images(hub, pseudo, tmp_path):
     restored = FolderMetadata.read(tmp_path / "full")
     assert restored.labels_only is None and restored.kind == "pseudo_labelled" and restored.images_attached
     assert restored.columns == FolderMetadata.read(pseudo).columns
-    assert datasets.load_dataset(str(tmp_path / "full"), split="train", streaming=True).features.keys() \
+    assert (
+        datasets.load_dataset(str(tmp_path / "full"), split="train", streaming=True).features.keys()
         == rows(pseudo).features.keys()
+    )
 
 
 def test_attach_images_names_the_images_missing_from_the_raw_copy(hub, built, tmp_path):
@@ -62,15 +65,38 @@ def test_another_photo_under_the_same_name_is_refused_or_left_out_and_listed(kit
     """Observed: after a labels-only push, attach-images paired rows by image_id only and took another photo."""
     write_photo(kitti_labels / "training" / "image_2" / f"{KITTI_TRAIN[1]}.png", seed=99)  # same size, same name
 
-    assert main(["attach-images", "tester/kitti-labels", "--data-dir", str(kitti_labels),
-                 "--output", str(tmp_path / "full")]) == 2
+    assert (
+        main(
+            [
+                "attach-images",
+                "tester/kitti-labels",
+                "--data-dir",
+                str(kitti_labels),
+                "--output",
+                str(tmp_path / "full"),
+            ]
+        )
+        == 2
+    )
     error = capsys.readouterr().err
     assert "1 of 2 images of the raw copy are missing or are not the ones that were labelled" in error
     assert f"training_{KITTI_TRAIN[1]} ({KITTI_TRAIN[1]}.png): the raw copy's image" in error
     assert "--skip-bad" in error and not (tmp_path / "full").exists()
 
-    assert main(["attach-images", "tester/kitti-labels", "--data-dir", str(kitti_labels),
-                 "--output", str(tmp_path / "full"), "--skip-bad"]) == 0
+    assert (
+        main(
+            [
+                "attach-images",
+                "tester/kitti-labels",
+                "--data-dir",
+                str(kitti_labels),
+                "--output",
+                str(tmp_path / "full"),
+                "--skip-bad",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert f"left out training_{KITTI_TRAIN[1]} ({KITTI_TRAIN[1]}.png)" in out
     attached = FolderMetadata.read(tmp_path / "full")
@@ -83,8 +109,12 @@ def test_another_photo_under_the_same_name_is_refused_or_left_out_and_listed(kit
 def test_a_labels_only_dataset_without_image_checksums_is_refused(built, tmp_path):
     labels = tmp_path / "labels"
     metadata = FolderMetadata.read(built)
-    metadata.labels_only = {"columns": ["image", "label"], "kept": ["label"], "restore_from_build": {"image": "image"},
-                            "unified_column": "unified_label"}  # what earlier versions recorded
+    metadata.labels_only = {
+        "columns": ["image", "label"],
+        "kept": ["label"],
+        "restore_from_build": {"image": "image"},
+        "unified_column": "unified_label",
+    }  # what earlier versions recorded
     (labels / "data").mkdir(parents=True)
     for shard in (built / "data").iterdir():
         (labels / "data" / shard.name).write_bytes(shard.read_bytes())

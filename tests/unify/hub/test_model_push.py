@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from hub_fixtures import FINE, flat, front_matter, rows, save_segformer, source_record, write_run
 from PIL import Image
 from transformers import SegformerForSemanticSegmentation, pipeline
 
-from hub_fixtures import FINE, flat, front_matter, rows, save_segformer, source_record, write_run
 from unify.cli import main
 from unify.core.errors import UnifyError
-from unify.core.segmenter import Segmenter, weights_sha256
 from unify.core.folder import FolderMetadata
+from unify.core.segmenter import Segmenter, weights_sha256
 from unify.evaluate import DatasetSpec, evaluate_datasets, evaluate_model
 from unify.hub import push_model
 
@@ -31,16 +31,23 @@ def student(tmp_path, built, pseudo) -> tuple:
     run = tmp_path / "runs" / "student"
     model = save_segformer(tmp_path / "weights", seed=2)
     train = [source_record(built, run, "coarse-gt"), source_record(pseudo, run, "coarse-pl", weight=2.0)]
-    write_run(run, model, train, eval_sources=[source_record(built, run, "coarse-val")],
-              metrics={"coarse-val": {"miou": 0.25, "pixel_accuracy": 0.5}})
+    write_run(
+        run,
+        model,
+        train,
+        eval_sources=[source_record(built, run, "coarse-val")],
+        metrics={"coarse-val": {"miou": 0.25, "pixel_accuracy": 0.5}},
+    )
     return run
 
 
 def test_a_pushed_model_loads_with_from_pretrained_and_pipeline(hub, student, built, pseudo, tmp_path, capsys):
     evaluation = evaluate_model(student / "model", built, tmp_path / "eval", split="train")
 
-    assert main(["push", "model", str(student), "--repo-id", "tester/student", "--evaluation",
-                 str(tmp_path / "eval")]) == 0
+    assert (
+        main(["push", "model", str(student), "--repo-id", "tester/student", "--evaluation", str(tmp_path / "eval")])
+        == 0
+    )
 
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert set(printed["files"]) == MODEL_FILES
@@ -67,14 +74,19 @@ def test_a_pushed_model_loads_with_from_pretrained_and_pipeline(hub, student, bu
     labels = f"pseudo-labels from `{teacher['name']} (sha256 {teacher['sha256'][:12]})`"
     assert f"| coarse-pl | synthetic_driving (coarse) | {labels} | train | 4 | 2.0 |" in card
     unified, native = evaluation["unified"], evaluation["native"]
-    assert ("| dataset | split | images | mIoU (%) unified synthetic_fine | mIoU (%) native synthetic_coarse | "
-            "pixel accuracy (%) unified |") in card
-    assert (f"| synthetic_driving (coarse) | train | 4 | {100 * unified['miou']:.1f} | {100 * native['miou']:.1f} | "
-            f"{100 * unified['pixel_accuracy']:.1f} |") in card
+    assert (
+        "| dataset | split | images | mIoU (%) unified synthetic_fine | mIoU (%) native synthetic_coarse | "
+        "pixel accuracy (%) unified |"
+    ) in card
+    assert (
+        f"| synthetic_driving (coarse) | train | 4 | {100 * unified['miou']:.1f} | {100 * native['miou']:.1f} | "
+        f"{100 * unified['pixel_accuracy']:.1f} |"
+    ) in card
 
 
-def test_the_card_is_read_from_provenance_from_any_directory_after_the_data_are_gone(hub, tmp_path, pseudo, teacher,
-                                                                                  monkeypatch):
+def test_the_card_is_read_from_provenance_from_any_directory_after_the_data_are_gone(
+    hub, tmp_path, pseudo, teacher, monkeypatch
+):
     """Observed: from another directory a distilled student's card said "trained on ground truth", sources unknown."""
     data = tmp_path / "work"
     run = data / "runs" / "student"
@@ -95,8 +107,9 @@ def test_the_card_is_read_from_provenance_from_any_directory_after_the_data_are_
     assert f"It is a student distilled from the pseudo-labels of `{teacher_display}`" in card
     assert "trained on ground truth" not in card
     for name, weight in (("first", 1.0), ("second", 0.5)):
-        assert (f"| {name} | synthetic_driving (coarse) | pseudo-labels from `{teacher_display}` | train | 4 | "
-                f"{weight} |") in card
+        assert (
+            f"| {name} | synthetic_driving (coarse) | pseudo-labels from `{teacher_display}` | train | 4 | {weight} |"
+        ) in card
     assert "knowledge-distillation" in pushed_front_matter(hub, "tester/distilled")["tags"]
     assert "../" not in card  # the sources' paths stay home
 
@@ -105,8 +118,20 @@ def test_an_evaluation_of_other_weights_is_refused_naming_both(hub, student, tea
     """Observed: `push model STUDENT --evaluation TEACHER_EVAL` exited 0 with the teacher's scores in the card."""
     evaluate_model(teacher, built, tmp_path / "teacher-eval", split="train")
 
-    assert main(["push", "model", str(student), "--repo-id", "tester/student", "--evaluation",
-                 str(tmp_path / "teacher-eval")]) == 2
+    assert (
+        main(
+            [
+                "push",
+                "model",
+                str(student),
+                "--repo-id",
+                "tester/student",
+                "--evaluation",
+                str(tmp_path / "teacher-eval"),
+            ]
+        )
+        == 2
+    )
 
     [error] = [line for line in capsys.readouterr().err.splitlines() if "error" in line]  # one line
     assert error.startswith("unify push: error:")
@@ -126,8 +151,9 @@ def generalisation(built, tmp_path) -> Path:
     return folder
 
 
-def test_a_summary_of_several_datasets_is_the_cards_evaluation_table(hub, student, built, pseudo, generalisation,
-                                                                    tmp_path):
+def test_a_summary_of_several_datasets_is_the_cards_evaluation_table(
+    hub, student, built, pseudo, generalisation, tmp_path
+):
     out = tmp_path / "eval"
     specs = [DatasetSpec(built, split="train"), DatasetSpec(pseudo, split="train"), DatasetSpec(generalisation)]
     evaluate_datasets(student / "model", specs, out)
@@ -135,24 +161,31 @@ def test_a_summary_of_several_datasets_is_the_cards_evaluation_table(hub, studen
     push_model(student, "tester/student", evaluations=[out])
 
     card = flat(hub.files("tester/student", "model")["README.md"].decode())
-    header = ("| dataset | split | images | mIoU (%) unified synthetic_fine | mIoU (%) native synthetic_coarse | "
-              "pixel accuracy (%) unified |")
+    header = (
+        "| dataset | split | images | mIoU (%) unified synthetic_fine | mIoU (%) native synthetic_coarse | "
+        "pixel accuracy (%) unified |"
+    )
     assert header in card and "WildDash 2, the paper's check of generalisation" in card
 
     def cells(folder: str) -> str:
         result = json.loads((out / folder / "evaluation.json").read_text())
-        return (f"{100 * result['unified']['miou']:.1f} | {100 * result['native']['miou']:.1f} | "
-                f"{100 * result['unified']['pixel_accuracy']:.1f}")
+        return (
+            f"{100 * result['unified']['miou']:.1f} | {100 * result['native']['miou']:.1f} | "
+            f"{100 * result['unified']['pixel_accuracy']:.1f}"
+        )
 
-    table = card[card.index(header):]
-    assert table.startswith(f"{header} | --- | --- | --- | --- | --- | --- | "
-                            f"| wilddash2 (&lt;b&gt;semantic&lt;/b&gt;) | train | 4 | {cells('wd')} | "
-                            f"| synthetic_driving (coarse) | train | 4 | {cells('coarse')} | "
-                            f"| synthetic_driving (coarse), pseudo-labelled | train | 4 | {cells('coarse-pl')} |")
+    table = card[card.index(header) :]
+    assert table.startswith(
+        f"{header} | --- | --- | --- | --- | --- | --- | "
+        f"| wilddash2 (&lt;b&gt;semantic&lt;/b&gt;) | train | 4 | {cells('wd')} | "
+        f"| synthetic_driving (coarse) | train | 4 | {cells('coarse')} | "
+        f"| synthetic_driving (coarse), pseudo-labelled | train | 4 | {cells('coarse-pl')} |"
+    )
 
 
-def test_a_summary_is_refused_when_it_or_any_of_its_evaluations_scored_other_weights(hub, student, teacher, built,
-                                                                                   tmp_path, capsys):
+def test_a_summary_is_refused_when_it_or_any_of_its_evaluations_scored_other_weights(
+    hub, student, teacher, built, tmp_path, capsys
+):
     """Every entry is checked: a summary that names the pushed weights but lists an evaluation of others is refused."""
     evaluate_datasets(teacher, [DatasetSpec(built, split="train")], tmp_path / "teacher-eval")
     shutil.copytree(tmp_path / "teacher-eval", tmp_path / "mixed")
@@ -161,8 +194,10 @@ def test_a_summary_is_refused_when_it_or_any_of_its_evaluations_scored_other_wei
     (tmp_path / "mixed" / "summary.json").write_text(json.dumps(summary))
 
     for folder, named in (("teacher-eval", "summary.json"), ("mixed", "coarse/evaluation.json")):
-        assert main(["push", "model", str(student), "--repo-id", "tester/student", "--evaluation",
-                     str(tmp_path / folder)]) == 2
+        assert (
+            main(["push", "model", str(student), "--repo-id", "tester/student", "--evaluation", str(tmp_path / folder)])
+            == 2
+        )
         [error] = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
         assert f"{tmp_path / folder / named} evaluated other weights" in error
         assert weights_sha256(teacher)[:12] in error and weights_sha256(student / "model")[:12] in error
@@ -173,8 +208,13 @@ def test_the_architecture_is_the_saved_one_not_the_configs(hub, tmp_path, built)
     """Observed: after `--init PUBLISHED_STUDENT` with `model: mit-b5` in the config, the card said mit-b5."""
     published = save_segformer(tmp_path / "published")
     start = {"name": "tester/published", "sha256": weights_sha256(published), "revision": "a" * 40}
-    run = write_run(tmp_path / "run", published, [source_record(built, tmp_path / "run", "coarse")], start=start,
-                    config_model="mit-b5")
+    run = write_run(
+        tmp_path / "run",
+        published,
+        [source_record(built, tmp_path / "run", "coarse")],
+        start=start,
+        config_model="mit-b5",
+    )
 
     push_model(run, "tester/fine-tuned")
 

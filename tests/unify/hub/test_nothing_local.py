@@ -4,8 +4,8 @@ import os
 import re
 
 import pytest
-
 from hub_fixtures import save_segformer, source_record, write_kitti, write_run
+
 from unify.cli import main
 from unify.core.taxonomy import get_taxonomy
 
@@ -26,20 +26,54 @@ def test_nothing_pushed_holds_a_local_path_a_home_or_a_user_name(hub, tmp_path, 
     teacher = save_segformer(home / "runs" / "teacher" / "model", get_taxonomy("cityscapes19"), seed=3)
     monkeypatch.chdir(home)  # the user works in the home folder, with relative paths
     assert main(["build", "kitti", "--data-dir", str(raw), "--output", "data/kitti"]) == 0
-    assert main(["pseudo-label", "--teacher", str(teacher), "--dataset", "data/kitti", "--taxonomy", "cityscapes19",
-                 "--output", "data/unified/kitti"]) == 0
+    assert (
+        main(
+            [
+                "pseudo-label",
+                "--teacher",
+                str(teacher),
+                "--dataset",
+                "data/kitti",
+                "--taxonomy",
+                "cityscapes19",
+                "--output",
+                "data/unified/kitti",
+            ]
+        )
+        == 0
+    )
     assert main(["push", "dataset", "data/kitti", "--repo-id", "tester/kitti"]) == 0
     assert main(["push", "dataset", "data/unified/kitti", "--repo-id", "tester/kitti-unified"]) == 0
     assert main(["push", "dataset", "data/unified/kitti", "--repo-id", "tester/kitti-labels", "--labels-only"]) == 0
     assert main(["attach-images", "tester/kitti-labels", "--data-dir", str(raw), "--output", "data/attached"]) == 0
     assert main(["push", "dataset", "data/attached", "--repo-id", "tester/kitti-attached"]) == 0
     run = home / "runs" / "student"
-    write_run(run, save_segformer(tmp_path / "weights", get_taxonomy("cityscapes19")),
-              [source_record(home / "data" / "unified" / "kitti", run, "kitti-pl"),
-               source_record(home / "data" / "kitti", run, "kitti-gt")],
-              start={"name": "model", "sha256": "0" * 64, "revision": None}, taxonomy="cityscapes19")
-    assert main(["evaluate", "--model", "runs/student/model", "--dataset", "data/kitti", "--split", "train",
-                 "--output", "eval/student"]) == 0
+    write_run(
+        run,
+        save_segformer(tmp_path / "weights", get_taxonomy("cityscapes19")),
+        [
+            source_record(home / "data" / "unified" / "kitti", run, "kitti-pl"),
+            source_record(home / "data" / "kitti", run, "kitti-gt"),
+        ],
+        start={"name": "model", "sha256": "0" * 64, "revision": None},
+        taxonomy="cityscapes19",
+    )
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                "runs/student/model",
+                "--dataset",
+                "data/kitti",
+                "--split",
+                "train",
+                "--output",
+                "eval/student",
+            ]
+        )
+        == 0
+    )
     assert main(["push", "model", "runs/student", "--repo-id", "tester/student", "--evaluation", "eval/student"]) == 0
 
     found = []

@@ -4,6 +4,7 @@ import json
 import shutil
 
 from hub_fixtures import rows
+
 from dataset_scripts.cityscapes import Cityscapes
 from dataset_scripts.synthetic_driving import SyntheticDriving
 from unify.cli import main
@@ -48,8 +49,9 @@ def test_images_whose_licence_forbids_redistribution_are_refused(hub, built, tmp
     assert "Research only, no redistribution" in error and "--labels-only" in error
     assert hub.repos == {} and hub.requests == []  # refused before anything reached the Hub
 
-    assert main(["push", "dataset", str(restricted), "--repo-id", "tester/allowed",
-                 "--allow-image-redistribution"]) == 0
+    assert (
+        main(["push", "dataset", str(restricted), "--repo-id", "tester/allowed", "--allow-image-redistribution"]) == 0
+    )
     assert "Research only, no redistribution" in capsys.readouterr().out
     assert "data/train-00000-of-00001.parquet" in hub.files("tester/allowed")
     assert main(["push", "dataset", str(restricted), "--repo-id", "tester/labels", "--labels-only"]) == 0

@@ -3,9 +3,9 @@
 import logging
 
 import pytest
+from hub_fixtures import save_segformer
 from huggingface_hub import HfApi
 
-from hub_fixtures import save_segformer
 from unify.cli import main
 from unify.core.errors import UnifyError
 from unify.hub import FORMAT_TAG, attach_images, push_dataset
@@ -31,14 +31,24 @@ def test_no_token_no_push(hub, built, monkeypatch, capsys):
 def test_publish_makes_the_repository_hold_exactly_the_files_in_one_tagged_commit(hub, tmp_path):
     (tmp_path / "weights.safetensors").write_bytes(b"\0" * 64)
     api = hub_api()
-    first = publish(api, "tester/files", "model", {"a.json": b"{}", "old/b.txt": b"b", "weights.safetensors":
-                                                   tmp_path / "weights.safetensors"}, private=True, message="one")
-    second = publish(api, "tester/files", "model", {"a.json": b"{\"new\": 1}", "c.txt": b"c"}, private=True,
-                     message="two")
+    first = publish(
+        api,
+        "tester/files",
+        "model",
+        {"a.json": b"{}", "old/b.txt": b"b", "weights.safetensors": tmp_path / "weights.safetensors"},
+        private=True,
+        message="one",
+    )
+    second = publish(
+        api, "tester/files", "model", {"a.json": b'{"new": 1}', "c.txt": b"c"}, private=True, message="two"
+    )
 
     repo = hub.repo("tester/files", "model")
-    assert hub.files("tester/files", "model") == {".gitattributes": hub.files("tester/files", "model", first.commit)[
-        ".gitattributes"], "a.json": b"{\"new\": 1}", "c.txt": b"c"}
+    assert hub.files("tester/files", "model") == {
+        ".gitattributes": hub.files("tester/files", "model", first.commit)[".gitattributes"],
+        "a.json": b'{"new": 1}',
+        "c.txt": b"c",
+    }
     assert second.deleted == ["old/b.txt", "weights.safetensors"]
     assert repo.commits[second.commit].parent == first.commit and len(repo.commits) == 3
     assert repo.tags == {FORMAT_TAG: second.commit}
@@ -48,8 +58,9 @@ def test_publish_makes_the_repository_hold_exactly_the_files_in_one_tagged_commi
 def test_the_token_is_used_but_never_written_or_logged(hub, built, tmp_path, caplog, capsys):
     caplog.set_level(logging.DEBUG)
     assert main(["-v", "push", "dataset", str(built), "--repo-id", "tester/secret", "--labels-only"]) == 0
-    assert main(["-v", "push", "model", str(save_segformer(tmp_path / "model")), "--repo-id",
-                 "tester/secret-model"]) == 0
+    assert (
+        main(["-v", "push", "model", str(save_segformer(tmp_path / "model")), "--repo-id", "tester/secret-model"]) == 0
+    )
     attach_images("tester/secret", None, tmp_path / "attached", splits=(("train", 4),))
 
     assert any(sent_token for method, _, sent_token in hub.requests if method == "POST")
