@@ -21,13 +21,12 @@ from dataset_scripts.base import DrivingConfig, DrivingDatasetBuilder, RawSample
 from dataset_scripts.native_files import (
     check_class_table,
     color_table,
-    hex_color,
     pair_by_stem,
     read_color_coded,
     split_names,
 )
 from unify.core.errors import DataFileError
-from unify.core.taxonomy import Taxonomy, get_taxonomy
+from unify.core.taxonomy import Taxonomy, get_taxonomy, hex_color
 
 SPLITS = split_names(("train", "val", "test"))
 """Image folders of the archive (labels in <folder>_labels/) -> split names."""

@@ -16,7 +16,7 @@ from PIL import Image
 from dataset_scripts.base import RawSample
 from unify.core.errors import BadSampleError, DataFileError, UnifyError
 from unify.core.images import decode_label, rgb_to_ids
-from unify.core.taxonomy import Taxonomy, resolve_alias
+from unify.core.taxonomy import Taxonomy, hex_color, resolve_alias
 
 SPLIT_NAMES = {
     "train": "train",
@@ -204,11 +204,6 @@ def color_table(taxonomy: Taxonomy) -> dict[tuple[int, int, int], int]:
             f"taxonomy {taxonomy.name!r} reuses colours ({', '.join(reused)}); its labels cannot be decoded by colour"
         )
     return table
-
-
-def hex_color(color: Sequence[int]) -> str:
-    """'#rrggbb' (lower case) of an (R, G, B) colour of 0..255 values, as colour-keyed class files write it."""
-    return "#{:02x}{:02x}{:02x}".format(*color)
 
 
 def _key(key: int | str) -> str:

@@ -1,8 +1,11 @@
 import argparse
+import json
 import subprocess
 import sys
 
+from unify.build import BuildReport
 from unify.cli import VERBS, build_parser, main
+from unify.core.folder import SkippedSample
 
 
 def test_datasets_lists_each_builder_on_a_line_starting_with_its_name(capsys):
@@ -42,3 +45,13 @@ def test_errors_are_one_clear_line_and_exit_2(tmp_path, capsys):
 def test_console_script_and_module_entry_points():
     out = subprocess.run([sys.executable, "-m", "train", "--help"], capture_output=True, text=True, check=True).stdout
     assert "KEY=VALUE" in out
+
+
+def test_build_prints_each_skipped_sample(tmp_path, monkeypatch, capsys):
+    skipped = SkippedSample("coarse_7", "7.png", "label ids [77] are not in the synthetic_coarse taxonomy")
+    report = BuildReport(tmp_path / "out", "synthetic_driving", "coarse", {"train": 5}, [skipped])
+    monkeypatch.setattr("unify.build.build_dataset", lambda *args, **kwargs: report)
+    assert main(["build", "synthetic_driving", "--output", str(tmp_path / "out"), "--skip-bad"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert json.loads(printed[0])["skipped"] == 1
+    assert printed[1:] == ["skipped coarse_7: 7.png: label ids [77] are not in the synthetic_coarse taxonomy"]

@@ -159,9 +159,7 @@ def _read_skips(folder: Path, data_dir: Path | str | None) -> list[SkippedSample
     skipped = []
     for record in sorted(records, key=lambda r: r["image_id"]):
         file = Path(os.path.abspath(record["file"]))
-        if root is not None and file.is_relative_to(root):
-            file = file.relative_to(root)
-        else:  # never a path that only means something on this machine
-            file = Path(file.name)
+        # relative to the raw folder, else the bare name: never a path that only means something on this machine
+        file = file.relative_to(root) if root is not None and file.is_relative_to(root) else Path(file.name)
         skipped.append(SkippedSample(image_id=record["image_id"], file=file.as_posix(), reason=record["reason"]))
     return skipped

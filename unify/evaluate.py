@@ -173,7 +173,7 @@ def evaluate_datasets(
     rows = summary_rows([results[name] for name in ordered])
     summary = {
         "model": segmenter.identity.to_json(),
-        "datasets": [{"folder": name, **row} for name, row in zip(ordered, rows)],
+        "datasets": [{"folder": name, **row} for name, row in zip(ordered, rows, strict=True)],
     }
     (output_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     model_record = summary["model"]
@@ -296,7 +296,7 @@ def _scores_json(scores: TaxonomyScores | None) -> dict | None:
         "pixel_accuracy": json_number(scores.scores.pixel_accuracy),
         "classes": [
             {"name": n, "iou": json_number(iou), "pixels": int(p)}
-            for n, iou, p in zip(scores.names, scores.scores.iou, pixels)
+            for n, iou, p in zip(scores.names, scores.scores.iou, pixels, strict=True)
         ],
     }
 

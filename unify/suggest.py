@@ -130,7 +130,9 @@ def draft_lines(counts: np.ndarray, native: Taxonomy, unified: Taxonomy, rule: S
         )
         allowed[np.argmax(shares[c.id])] = True
         note = "flagged void by the dataset; " if c.ignore else ""
-        lines.append(DraftLine(c.name, ", ".join(name for name, keep in zip(names, allowed) if keep), note + seen))
+        lines.append(
+            DraftLine(c.name, ", ".join(name for name, keep in zip(names, allowed, strict=True) if keep), note + seen)
+        )
     return lines
 
 

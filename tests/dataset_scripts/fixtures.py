@@ -71,7 +71,7 @@ def scattered_ids(ids: list[int], seed: int, size: tuple[int, int] = (HEIGHT, WI
 def stripes(ids: list[int]) -> np.ndarray:
     """A label map with one vertical band per id, so that a test can read a class at a known column."""
     label = np.zeros((HEIGHT, WIDTH), dtype=np.uint8)
-    for band, class_id in zip(np.array_split(np.arange(WIDTH), len(ids)), ids):
+    for band, class_id in zip(np.array_split(np.arange(WIDTH), len(ids)), ids, strict=True):
         label[:, band] = class_id
     return label
 

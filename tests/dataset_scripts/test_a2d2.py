@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from fixtures import (
     assert_bad_sample,
     assert_rows,
@@ -20,7 +21,6 @@ from fixtures import (
     write_label,
     write_pair,
 )
-
 from unify.core.errors import DataFileError
 from unify.core.taxonomy import get_taxonomy
 

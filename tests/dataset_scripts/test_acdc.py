@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from fixtures import (
     assert_bad_sample,
     assert_rows,
@@ -16,7 +17,6 @@ from fixtures import (
     write_image,
     write_label,
 )
-
 from unify.core.mapping import get_mapping
 
 IDS = [0, 7, 8, 11, 21, 23, 26]

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+
 from fixtures import (
     assert_bad_sample,
     assert_rows,
@@ -17,7 +18,6 @@ from fixtures import (
     write_label,
     write_pair,
 )
-
 from unify.core.errors import UnifyError
 
 # ids with gaps, a group class, a class allowing several unified classes, void and unlabeled (255)

@@ -6,6 +6,7 @@ import logging
 
 import numpy as np
 import pytest
+
 from fixtures import (
     assert_rows,
     assert_splits,
@@ -18,7 +19,6 @@ from fixtures import (
     write_image,
     write_label,
 )
-
 from unify.core.errors import BadSampleError, UnifyError
 
 IDS = [0, 1, 2, 8, 10, 13, 18, 255]

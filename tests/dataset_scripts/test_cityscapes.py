@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from fixtures import (
     assert_bad_sample,
     assert_rows,
@@ -16,7 +17,6 @@ from fixtures import (
     write_image,
     write_label,
 )
-
 from unify.core.errors import BadSampleError
 
 FINE_IDS = [0, 1, 3, 7, 8, 11, 17, 21, 23, 24, 26, 29]

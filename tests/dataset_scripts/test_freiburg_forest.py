@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from fixtures import (
     assert_native_labels,
     assert_splits,

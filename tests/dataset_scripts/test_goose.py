@@ -6,6 +6,7 @@ import csv
 
 import numpy as np
 import pytest
+
 from fixtures import (
     assert_bad_sample,
     assert_splits,
@@ -19,10 +20,9 @@ from fixtures import (
     write_image,
     write_label,
 )
-
 from unify import read_metadata
 from unify.core.errors import DataFileError, UnifyError
-from unify.core.taxonomy import get_taxonomy
+from unify.core.taxonomy import get_taxonomy, hex_color
 
 ASPHALT, SKY, SCENERY, UNDEFINED, CAR = 23, 53, 52, 0, 12
 FRAMES = {  # image id -> (split folder, scenario, native ids)
@@ -45,7 +45,7 @@ def write_goose(root, frames=FRAMES, mapping_rows=None):
         write_label(root / "labels" / split / scenario / f"{frame}_color.png", np.zeros((32, 64, 3), np.uint8))
     test_image = "2022-10-01_test__0001_1664600000000000000_windshield_vis.png"
     write_image(root / "images" / "test" / "2022-10-01_test" / test_image, 99)  # no labels: must not be read
-    rows = mapping_rows or [(c.name, c.id, "#%02x%02x%02x" % c.color) for c in get_taxonomy("goose").classes]
+    rows = mapping_rows or [(c.name, c.id, hex_color(c.color)) for c in get_taxonomy("goose").classes]
     with (root / "goose_label_mapping.csv").open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["class_name", "label_key", "has_instance", "hex"])

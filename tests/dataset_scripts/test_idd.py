@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+
 from fixtures import (
     assert_rows,
     assert_splits,
@@ -17,7 +18,6 @@ from fixtures import (
     write_image,
     write_label,
 )
-
 from unify.core.errors import BadSampleError, UnifyError
 from unify.core.mapping import get_mapping
 from unify.core.taxonomy import get_taxonomy

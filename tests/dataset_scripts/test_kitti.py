@@ -4,6 +4,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from dataset_scripts.kitti import Kitti
 from fixtures import (
     assert_bad_sample,
     build,
@@ -16,8 +18,6 @@ from fixtures import (
     write_image,
     write_label,
 )
-
-from dataset_scripts.kitti import Kitti
 from unify.core.mapping import mapping_path
 from unify.core.taxonomy import get_taxonomy, resolve_alias
 

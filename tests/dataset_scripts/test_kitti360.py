@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+
 from fixtures import (
     assert_bad_sample,
     assert_rows,
@@ -19,7 +20,6 @@ from fixtures import (
     write_label,
     write_pair,
 )
-
 from unify.core.errors import DataFileError, UnifyError
 from unify.core.taxonomy import get_taxonomy
 

@@ -7,9 +7,9 @@ import json
 
 import numpy as np
 import pytest
-from fixtures import assert_rows, assert_splits, build, native_label, scattered_ids, write_image, write_label
 from PIL import Image
 
+from fixtures import assert_rows, assert_splits, build, native_label, scattered_ids, write_image, write_label
 from unify.core.errors import BadSampleError, DataFileError
 from unify.core.taxonomy import get_taxonomy
 

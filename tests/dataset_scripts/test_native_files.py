@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from fixtures import write_label
 
 from dataset_scripts import builder_registry, get_builder_class
 from dataset_scripts.base import folder_contents
@@ -17,6 +16,7 @@ from dataset_scripts.native_files import (
     read_color_coded,
     split_names,
 )
+from fixtures import write_label
 from unify.build import build_dataset
 from unify.core.errors import BadSampleError, DataFileError, UnifyError
 from unify.core.taxonomy import ClassInfo, Taxonomy

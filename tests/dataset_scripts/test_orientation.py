@@ -15,9 +15,9 @@ import logging
 import datasets
 import numpy as np
 import pytest
-from fixtures import assert_bad_sample, build, rows_by_id, write_label
 from PIL import Image
 
+from fixtures import assert_bad_sample, build, rows_by_id, write_label
 from unify.core.constants import IMAGE, IMAGE_ID, LABEL
 from unify.core.taxonomy import get_taxonomy
 
@@ -114,7 +114,7 @@ def test_only_the_orientation_value_changes(built):
         if ORIENTATIONS[key] in (None, 1):
             assert stored == original
             continue
-        changed = [i for i, (a, b) in enumerate(zip(stored, original)) if a != b]
+        changed = [i for i, (a, b) in enumerate(zip(stored, original, strict=True)) if a != b]
         assert len(stored) == len(original) and len(changed) == 1
         assert (original[changed[0]], stored[changed[0]]) == (ORIENTATIONS[key], 1)  # the SHORT's low byte
         with Image.open(io.BytesIO(stored)) as image:

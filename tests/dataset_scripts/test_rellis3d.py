@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from fixtures import (
     assert_bad_sample,
     assert_native_labels,
@@ -16,7 +17,6 @@ from fixtures import (
     write_label,
     write_pair,
 )
-
 from unify.core.errors import UnifyError
 from unify.core.taxonomy import get_taxonomy
 

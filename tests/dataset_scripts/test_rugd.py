@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from fixtures import (
     assert_native_labels,
     assert_splits,
@@ -19,7 +20,6 @@ from fixtures import (
     write_label,
     write_pair,
 )
-
 from unify.core.errors import BadSampleError, DataFileError, UnifyError
 from unify.core.taxonomy import get_taxonomy
 

@@ -1,10 +1,10 @@
 import datasets
 import numpy as np
 import pytest
-from fixtures import build, expected_unified
 
 from dataset_scripts.synthetic_driving import SyntheticDriving
 from dataset_scripts.synthetic_scenes import render_scene
+from fixtures import expected_unified
 from unify import read_metadata
 from unify.build import build_dataset
 from unify.core.errors import BadSampleError, UnifyError

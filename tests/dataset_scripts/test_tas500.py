@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from fixtures import (
     assert_bad_sample,
     assert_native_labels,

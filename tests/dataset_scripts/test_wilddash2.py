@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+
 from fixtures import (
     assert_rows,
     assert_splits,
@@ -17,7 +18,6 @@ from fixtures import (
     write_image,
     write_label,
 )
-
 from unify.core.errors import BadSampleError, DataFileError
 
 IDS = [0, 1, 7, 26, 34, 38, 58, 80]

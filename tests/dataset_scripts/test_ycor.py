@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image
+
 from fixtures import (
     assert_native_labels,
     assert_splits,
@@ -19,8 +21,6 @@ from fixtures import (
     write_image,
     write_label,
 )
-from PIL import Image
-
 from unify.core.errors import BadSampleError, UnifyError
 from unify.core.taxonomy import get_taxonomy
 

@@ -326,7 +326,7 @@ def test_several_datasets_fail_before_scoring_on_a_missing_split_or_a_shared_nam
 
 def write_raw(root, image_names: list[str], label_names: list[str], ids: list[int]):
     """A raw folder: random 32x64 photos and grey id labels (ids drawn from `ids`) at the given relative paths."""
-    for seed, (image, label) in enumerate(zip(image_names, label_names)):
+    for seed, (image, label) in enumerate(zip(image_names, label_names, strict=True)):
         rng = np.random.default_rng(seed)
         for path, pixels in ((image, rng.integers(0, 256, (32, 64, 3))), (label, rng.choice(ids, (32, 64)))):
             (root / path).parent.mkdir(parents=True, exist_ok=True)

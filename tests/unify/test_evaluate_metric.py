@@ -150,7 +150,8 @@ def test_the_evaluate_metric_equals_the_plain_statement_and_streams_batch_by_bat
         metric.add_batch(predictions=predictions[start : start + 3], references=references[start : start + 3])
     assert_identical(metric.compute(**arguments), expected)
 
-    for prediction, reference in zip(predictions, references):  # tensors and PIL images, one pair at a time
+    # tensors and PIL images, one pair at a time
+    for prediction, reference in zip(predictions, references, strict=True):
         metric.add(prediction=torch.from_numpy(prediction), reference=Image.fromarray(reference))
     assert_identical(metric.compute(**arguments), expected)
 

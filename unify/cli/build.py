@@ -51,5 +51,5 @@ def run(args) -> int:
         )
     )
     for skip in report.skipped:
-        print(f"skipped {skip['image_id']}: {skip['file']}: {skip['reason']}")
+        print(f"skipped {skip.image_id}: {skip.file}: {skip.reason}")
     return 0

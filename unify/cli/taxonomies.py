@@ -23,18 +23,17 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from unify.core.taxonomy import get_taxonomy, list_taxonomies, taxonomy_json
+    from unify.core.taxonomy import get_taxonomy, hex_color, list_taxonomies, taxonomy_json
 
     if args.action != "show":
         for name in list_taxonomies():
             taxonomy = get_taxonomy(name)
-            print(f"{name}\t{len(taxonomy.classes)} classes ({taxonomy.num_labels} not void)")
+            print(f"{name}\t{len(taxonomy.classes)} classes ({taxonomy.num_labels} trainable)")
         return 0
     taxonomy = get_taxonomy(args.name)
     if args.json:
         print(taxonomy_json(taxonomy))
         return 0
     for c in taxonomy.classes:
-        colour = "#%02x%02x%02x" % c.color
-        print(f"{c.id:>5}  {c.name:<40} {colour}{'  void' if c.ignore else ''}")
+        print(f"{c.id:>5}  {c.name:<40} {hex_color(c.color)}{'  ignore' if c.ignore else ''}")
     return 0

@@ -1,7 +1,12 @@
 """Names and numbers that every part of the package agrees on, defined once."""
 
 IGNORE_INDEX = 255
-"""Label id for pixels that are void: not trained on, not evaluated."""
+"""The ignore index: the label value of pixels that are neither trained on nor scored.
+
+One name in code: this constant, and `ignore_index` for parameters (as torch's `CrossEntropyLoss`, transformers'
+`semantic_loss_ignore_index` and `evaluate`'s `mean_iou` call it). Users meet it as the keyword `void` of the mapping
+files (`ego vehicle : void`) and as the `ignore` flag of the class tables, whose ignored classes a unified
+taxonomy puts at this id."""
 
 # Column names of every dataset the package writes.
 IMAGE = "image"
@@ -13,7 +18,8 @@ DATASET = "dataset"
 FINE_LABEL = "fine_label"
 """Hidden fine truth of the synthetic extras, used only to measure pseudo-label accuracy."""
 
-# Provenance of a unified pseudo-label pixel.
+# Provenance codes: what decided a unified pseudo-label pixel, stored per pixel in the `provenance` column.
+# They are codes 0..4, not label values: IGNORED and TEACHER_VOIDED are the two reasons a label is IGNORE_INDEX.
 FROM_GROUND_TRUTH = 0
 """The native class allows exactly one unified class: copied from the ground truth."""
 TEACHER_CHOSE = 1
@@ -21,11 +27,13 @@ TEACHER_CHOSE = 1
 TEACHER_FILLED = 2
 """The native class allows every unified class ("unlabeled"): the teacher filled it in."""
 IGNORED = 3
-"""The native class is void: the pixel is ignored."""
+"""Provenance code 3: the native class's mapping line is `void` (it allows no unified class), so the label is
+IGNORE_INDEX."""
 TEACHER_VOIDED = 4
-"""The native class lists void beside classes, and the teacher saw none of them there: the pixel is void."""
+"""Provenance code 4: the native class lists `void` beside classes and the teacher saw none of them there, so the
+label is IGNORE_INDEX."""
 PROVENANCE_NAMES = ("ground_truth", "teacher_chose", "teacher_filled", "ignored", "teacher_voided")
-"""Provenance names indexed by code; codes are stable, new ones are appended."""
+"""Provenance names indexed by code (reports and cards use the names); codes are stable, new ones are appended."""
 
 FORMAT_VERSION = "2"
 """Version of the on-disk layout (Parquet columns and metadata) written by this package."""

@@ -10,7 +10,10 @@ class UnifyError(Exception):
 
 
 class DataFileError(UnifyError, ValueError):
-    """A taxonomy or mapping file has problems; all of them are listed at once."""
+    """A taxonomy or mapping file has problems; all of them are listed at once.
+
+    The message is `<path>: N problem(s):` and one line per problem; `.path` (str) and `.problems` keep them.
+    """
 
     def __init__(self, path: Path | str, problems: list[str]):
         self.path = str(path)
@@ -20,7 +23,10 @@ class DataFileError(UnifyError, ValueError):
 
 
 class BadSampleError(UnifyError, ValueError):
-    """One sample of a dataset cannot be used (unreadable, wrong size, unknown label values)."""
+    """One sample of a dataset cannot be used (unreadable, wrong size, unknown label values).
+
+    The message is `<path>: <reason>`; `path` may name a file or a row (`references[3]`, an image id).
+    """
 
     def __init__(self, path: Path | str, reason: str):
         self.path = str(path)

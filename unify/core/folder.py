@@ -52,7 +52,7 @@ class LabelColumns:
 
     @classmethod
     def for_kind(cls, kind: str) -> LabelColumns:
-        """The columns a folder of `kind` (BUILT or PSEUDO_LABELLED) is written with."""
+        """The columns a folder of `kind` (BUILT or PSEUDO_LABELLED) is written with; `UnifyError` for another kind."""
         if kind == BUILT:
             return cls(native=LABEL, unified=UNIFIED_LABEL)
         if kind == PSEUDO_LABELLED:
@@ -104,10 +104,12 @@ class FolderMetadata:
 
     @property
     def native_taxonomy(self) -> Taxonomy:
+        """The dataset's own class table, as recorded with its mapping."""
         return self.mapping.native
 
     @property
     def unified_taxonomy(self) -> Taxonomy:
+        """The unified class table the folder's unified labels use, as recorded with its mapping."""
         return self.mapping.unified
 
     def to_json(self) -> dict:
@@ -135,7 +137,11 @@ class FolderMetadata:
 
     @classmethod
     def from_json(cls, record: dict, where: str = "unify.json") -> FolderMetadata:
-        """Rebuild the metadata from its `unify.json` record; `where` names it in errors."""
+        """Rebuild the metadata from its `unify.json` record; `where` names it in errors.
+
+        Raises `UnifyError` for another data-format version (with the command that rewrites the folder) and for a
+        malformed record (a missing key, a value of the wrong type, a mapping that does not fit its taxonomies).
+        """
         version = str(record.get("format_version"))
         if version != FORMAT_VERSION:
             raise UnifyError(
@@ -175,11 +181,7 @@ class FolderMetadata:
                 f"{folder} is not a dataset folder written by this package (no {METADATA_FILE}); "
                 f"write one with `unify build NAME --output {folder}`"
             )
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise UnifyError(f"{path} is not valid JSON ({exc})") from exc
-        return cls.from_json(record, where=str(path))
+        return cls.from_json(read_json_record(path, "a dataset folder's metadata"), where=str(path))
 
     def write(self, folder: Path | str) -> None:
         """Write `unify.json`, `id2label.json`, the two metadata configurations and the card that declares them.
@@ -202,6 +204,20 @@ class FolderMetadata:
         """{id: name} of the classes the `label` column holds (void classes left out), keys as JSON strings."""
         taxonomy = self.native_taxonomy if self.columns.native == LABEL else self.unified_taxonomy
         return {str(c.id): c.name for c in taxonomy.classes if not c.ignore}
+
+
+def read_json_record(path: Path | str, what: str) -> dict:
+    """The JSON object in the file `path`, which should hold `what` (named in the error).
+
+    Raises `UnifyError` naming the file when it is not valid JSON or holds another JSON value than an object.
+    """
+    try:
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UnifyError(f"{path} is not valid JSON ({exc})") from exc
+    if not isinstance(record, dict):
+        raise UnifyError(f"{path} should hold {what} (a JSON object), not a JSON {type(record).__name__}")
+    return record
 
 
 def _replace(path: Path, data: bytes) -> None:

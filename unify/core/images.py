@@ -46,7 +46,10 @@ _TO_STORED_GRID = {  # orientation -> the label on the displayed grid taken back
 
 
 def image_size_from_bytes(data: bytes, source: Path | str) -> tuple[int, int]:
-    """(width, height) from the header alone; a truncated PNG or JPEG is caught by its missing end marker."""
+    """(width, height) in pixels from the header alone; a truncated PNG or JPEG is caught by its missing end marker.
+
+    Raises `BadSampleError` naming `source` for an unreadable or truncated file.
+    """
     try:
         with Image.open(io.BytesIO(data)) as im:
             size, fmt = im.size, im.format
@@ -222,10 +225,11 @@ def _set_xmp_orientation(buffer: bytearray, start: int, end: int) -> None:
 
 
 def decode_label(data: bytes | Path | str, source: Path | str | None = None, mode: str = "index") -> np.ndarray:
-    """Decode a label image into an array without any colour conversion.
+    """Decode a label image (encoded bytes or a file path) into an array without any colour conversion.
 
-    mode "index": palette PNGs give their palette indices, grey PNGs their values (8 or 16 bit);
-    mode "rgb": (H, W, 3) colours, for colour-coded labels.
+    mode "index": (H, W) ids: palette PNGs give their palette indices, grey PNGs their values (uint8, or uint16
+    for 16-bit); mode "rgb": (H, W, 3) uint8 colours, for colour-coded labels. Raises `BadSampleError` naming
+    `source` (else the path) for an unreadable file or, in "index" mode, a colour image.
     """
     source = source if source is not None else (data if not isinstance(data, bytes) else "<bytes>")
     try:
@@ -255,7 +259,7 @@ def decode_rgb(data: bytes, source: Path | str) -> np.ndarray:
 
 @dataclass
 class DecodedBatch:
-    """Consecutive rows of one image size, decoded."""
+    """Consecutive rows of one image size, decoded (what `batches_of_equal_size` yields)."""
 
     rows: list[dict]  # the rows as read, encoded columns untouched
     images: np.ndarray  # (B, H, W, 3) uint8
@@ -302,11 +306,13 @@ def _stack(pending: list, label_columns: list[str]) -> DecodedBatch:
 
 
 def encode_label(label: np.ndarray) -> bytes:
-    """Lossless grey PNG of an id map: 8-bit when every id fits, 16-bit otherwise.
+    """Lossless grey PNG of an (H, W) integer id map: 8-bit when every id is below 256, 16-bit otherwise.
 
     Written directly rather than through Pillow: every row uses PNG's "up" filter (label maps repeat
     from row to row) and deflate runs in its run-length mode. That is about a third faster than
-    Pillow's per-row filter search and gives files about three times smaller, read by any PNG decoder.
+    Pillow's per-row filter search and gives files about three times smaller, read by any PNG decoder
+    (filter type 2 and the chunk layout as the PNG specification, 2nd edition, sections 9.2 and 5.3, define
+    them). Raises `ValueError` for an array that is not 2-D.
     """
     if label.ndim != 2:
         raise ValueError(f"label maps are 2-D, got shape {label.shape}")
@@ -328,13 +334,14 @@ def _png_chunk(kind: bytes, payload: bytes) -> bytes:
 
 
 def encode_png(rgb: np.ndarray) -> bytes:
+    """PNG bytes of an (H, W, 3) uint8 RGB image (lossless, fast zlib level 1), for images made in memory."""
     buffer = io.BytesIO()
     Image.fromarray(rgb).save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
 
 
 def colorize(label: np.ndarray, palette: np.ndarray) -> np.ndarray:
-    """(H, W) ids to (H, W, 3) colours through a (>=256, 3) palette."""
+    """(H, W) integer ids to (H, W, 3) colours through a (>= max id + 1, 3) palette (`Taxonomy.palette`)."""
     return palette[label.astype(np.int64)]
 
 
@@ -342,7 +349,8 @@ def read_id_label(path: Path | str) -> tuple[np.ndarray, bytes | None]:
     """An id-coded label file: its ids, and its bytes when they are a plain grey PNG of exactly those ids.
 
     Passing such bytes on as they are saves re-encoding; palette PNGs are decoded to their indices but
-    re-encoded, so that no reader can mistake them for colours.
+    re-encoded, so that no reader can mistake them for colours. Raises `BadSampleError` naming `path` when the
+    file cannot be read or decoded.
     """
     try:
         data = Path(path).read_bytes()
@@ -357,10 +365,11 @@ def read_id_label(path: Path | str) -> tuple[np.ndarray, bytes | None]:
 def rgb_to_ids(
     rgb: np.ndarray, colors: dict[tuple[int, int, int], int], source: Path | str, default: int | None = None
 ) -> np.ndarray:
-    """(H, W) ids of a colour-coded (H, W, 3) label through `colors`.
+    """(H, W) ids (uint8, or uint16 when an id exceeds 255) of a colour-coded (H, W, 3) label through `colors`.
 
-    A colour outside the table is an error naming the file and each such colour with its pixel count,
-    unless `default` is given (datasets whose void is "every other colour").
+    A colour outside the table is a `BadSampleError` naming `source` and up to ten such colours with their pixel
+    counts, unless `default` is given: the id of every other colour (datasets whose ignored class is "any colour
+    not in the table").
     """
     codes = _pack_rgb(rgb)
     keys = _pack_rgb(np.array(list(colors), dtype=np.int64).reshape(-1, 3))
@@ -372,7 +381,9 @@ def rgb_to_ids(
     if not found.all():
         if default is None:
             unknown, counts = np.unique(codes[~found], return_counts=True)
-            listed = ", ".join(f"#{c:06x} ({n} px)" for c, n in zip(unknown[:10].tolist(), counts[:10].tolist()))
+            listed = ", ".join(
+                f"#{c:06x} ({n} px)" for c, n in zip(unknown[:10].tolist(), counts[:10].tolist(), strict=True)
+            )
             more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
             raise BadSampleError(source, f"{len(unknown)} colour(s) not in the colour table: {listed}{more}")
         ids = np.where(found, ids, default)

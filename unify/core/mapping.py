@@ -41,14 +41,17 @@ from unify.core.taxonomy import Taxonomy, get_taxonomy, resolve_alias, taxonomy_
 
 MAPPING_DIR = Path(__file__).parent.parent / "mappings"
 ALL = "*"
+"""The mapping-file keyword for "every unified class" (the teacher fills the native class in)."""
 VOID = "void"
+"""The mapping-file keyword for `IGNORE_INDEX`: alone, the native class allows no unified class; beside classes,
+the teacher may also leave the pixel at the ignore index. Users write it; code says `IGNORE_INDEX`."""
 UNKNOWN_NATIVE_ID = 254
 """Provenance-table entry for ids that are not in the native taxonomy (an error when met)."""
 
 
 @dataclass(frozen=True)
 class MappingTables:
-    """Lookup tables indexed by native id, on one device."""
+    """Lookup tables indexed by native id, on one device; L = max(native max id + 1, 256), C unified classes."""
 
     allowed: torch.Tensor  # (L, C) bool: native id -> unified classes it allows
     single: torch.Tensor  # (L,) long: the unified id copied from the ground truth (FROM_GROUND_TRUTH), else 255
@@ -57,6 +60,7 @@ class MappingTables:
     void_allowed: torch.Tensor  # (L,) bool: the id's line lists void beside its classes
 
     def to(self, device: torch.device | str) -> MappingTables:
+        """The same tables on `device`."""
         return MappingTables(
             *(t.to(device) for t in (self.allowed, self.single, self.provenance, self.known, self.void_allowed))
         )
@@ -66,7 +70,8 @@ class MappingTables:
 class LabelMapping:
     """A parsed mapping file: what each native class may become in the unified taxonomy.
 
-    Raises `UnifyError` when `void_allowed` names a native id that allows no class (that is plain void).
+    Build one with `get_mapping`, `parse_mapping` or `LabelMapping.from_json`. Raises `UnifyError` when
+    `void_allowed` names a native id that allows no class (that line is plain `void`).
     """
 
     native: Taxonomy
@@ -84,10 +89,11 @@ class LabelMapping:
             )
 
     def kind(self, native_id: int) -> int:
-        """The provenance code of the line (constants.py); TEACHER_VOIDED is decided per pixel, never here.
+        """The provenance code (`unify.core.constants`) of the line of `native_id`; `KeyError` for an id not in it.
 
-        One class is copied from the ground truth unless void stands beside it (then the teacher decides);
-        every class is a fill-in, with or without void beside it.
+        No class: IGNORED. One class is copied from the ground truth unless void stands beside it (then the
+        teacher decides); every class is a fill-in, with or without void beside it; otherwise the teacher chooses.
+        TEACHER_VOIDED is decided per pixel, never here.
         """
         n = len(self.allowed[native_id])
         if n == 0:
@@ -98,6 +104,7 @@ class LabelMapping:
 
     @functools.cached_property
     def tables(self) -> MappingTables:
+        """The mapping compiled into `MappingTables` on the CPU (computed once; `.to(device)` moves them)."""
         size = max(self.native.max_id + 1, 256)
         num_labels = self.unified.num_labels
         allowed = torch.zeros(size, num_labels, dtype=torch.bool)
@@ -183,7 +190,12 @@ class LabelMapping:
 
 
 def parse_mapping(path: Path | str, native: Taxonomy, unified: Taxonomy) -> LabelMapping:
-    """Read one mapping file; every problem in it is reported in one `DataFileError`."""
+    """Read one mapping file (format in the module docstring) from `native` to the unified taxonomy `unified`.
+
+    Raises `UnifyError` when `unified` cannot be a unified taxonomy (`Taxonomy.require_unified`), and one
+    `DataFileError` naming the file that lists every problem with its line: no `:`, an unknown or repeated native
+    class, an unknown or repeated unified class, `*` beside a class, native classes not mapped at all.
+    """
     path = Path(path)
     unified.require_unified()
     problems: list[str] = []
@@ -276,6 +288,7 @@ def _did_you_mean(name: str, known) -> str:
 
 
 def mapping_path(native: str, unified: str) -> Path:
+    """Where the mapping file from `native` to `unified` lives: `unify/mappings/<native>/<unified>.txt`."""
     return MAPPING_DIR / native / f"{unified}.txt"
 
 
@@ -288,7 +301,11 @@ def list_mappings() -> list[tuple[str, str]]:
 
 @functools.cache
 def get_mapping(native: str, unified: str) -> LabelMapping:
-    """The registered mapping from taxonomy `native` to taxonomy `unified`."""
+    """The registered mapping from taxonomy `native` to taxonomy `unified` (the identity when they are one).
+
+    Raises `UnifyError` when there is no such file (naming what `native` maps to), and as `get_taxonomy` and
+    `parse_mapping` do.
+    """
     if native == unified:
         return identity_mapping(get_taxonomy(native))
     path = mapping_path(resolve_alias(native), unified)
@@ -302,7 +319,10 @@ def get_mapping(native: str, unified: str) -> LabelMapping:
 
 
 def identity_mapping(taxonomy: Taxonomy) -> LabelMapping:
-    """A unified taxonomy mapped onto itself: every class is its own ground truth."""
+    """A unified taxonomy mapped onto itself: every class is its own ground truth, ignored classes are `void`.
+
+    Raises `UnifyError` when `taxonomy` cannot be a unified taxonomy.
+    """
     taxonomy.require_unified()
     allowed = {c.id: (() if c.ignore else (c.id,)) for c in taxonomy.classes}
     return LabelMapping(native=taxonomy, unified=taxonomy, allowed=allowed, comments={})

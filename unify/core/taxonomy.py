@@ -1,8 +1,10 @@
 """Class tables (taxonomies) read from the CSV files shipped in `unify/taxonomies/`.
 
-One file per taxonomy is the single source of truth for its ids, names, colours and void flags;
+One file per taxonomy is the single source of truth for its ids, names, colours and `ignore` flags;
 every lookup is derived from it. Native dataset taxonomies and unified taxonomies live in the
-same registry, under the file's stem.
+same registry, under the file's stem. A file is CSV with the header `id,name,color,ignore`, one class
+per row (`7,road,#804080,false`), `#` comment lines; the leading comments are its description, and name
+where its table comes from (the dataset's official definition, or the paper authors' tables).
 """
 
 from __future__ import annotations
@@ -26,57 +28,74 @@ _BOOLEANS = {"true": True, "yes": True, "false": False, "no": False}
 
 @dataclass(frozen=True)
 class ClassInfo:
-    id: int  # the value stored in label maps
+    """One row of a class table."""
+
+    id: int  # the value stored in label maps, 0..65535
     name: str  # unique within its taxonomy
-    color: tuple[int, int, int]  # RGB colour used for drawing (and decoding colour-coded labels)
-    ignore: bool  # void: never trained on or evaluated
+    color: tuple[int, int, int]  # RGB, 0..255 each: for drawing, and for decoding colour-coded labels
+    ignore: bool  # the file's `ignore` flag: never trained on or scored (255 in a unified taxonomy)
 
     def to_json(self) -> dict:
+        """`{"id", "name", "color": [r, g, b], "ignore"}`, as unify.json and `unify taxonomies show --json` hold it."""
         return {"id": self.id, "name": self.name, "color": list(self.color), "ignore": self.ignore}
 
 
 @dataclass(frozen=True)
 class Taxonomy:
+    """A class table (one file of `unify/taxonomies/`, or a record in unify.json) and the lookups derived from it.
+
+    Build one with `get_taxonomy(name)`, `parse_taxonomy(path)` or `Taxonomy.from_json`, which check it.
+    """
+
     name: str  # registry name, the file's stem
     classes: tuple[ClassInfo, ...]  # in file order
     description: str = ""  # the file's leading comment lines
 
     @functools.cached_property
     def by_name(self) -> dict[str, ClassInfo]:
+        """Class name -> its row."""
         return {c.name: c for c in self.classes}
 
     @functools.cached_property
     def by_id(self) -> dict[int, ClassInfo]:
+        """Label id -> its row."""
         return {c.id: c for c in self.classes}
 
     @property
     def max_id(self) -> int:
+        """The largest label id of the table (sizes lookup tables indexed by id)."""
         return max(c.id for c in self.classes)
 
     @functools.cached_property
     def trainable(self) -> tuple[ClassInfo, ...]:
-        """The classes a model predicts, in id order."""
+        """The classes a model predicts (those without the `ignore` flag), in id order."""
         return tuple(sorted((c for c in self.classes if not c.ignore), key=lambda c: c.id))
 
     @property
     def num_labels(self) -> int:
+        """C, the number of trainable classes: a model of this taxonomy has C output channels."""
         return len(self.trainable)
 
     def id2label(self) -> dict[int, str]:
+        """{id: name} of the trainable classes, as a transformers config's `id2label`."""
         return {c.id: c.name for c in self.trainable}
 
     def label2id(self) -> dict[str, int]:
+        """{name: id} of the trainable classes, as a transformers config's `label2id`."""
         return {c.name: c.id for c in self.trainable}
 
     def palette(self) -> np.ndarray:
-        """(256, 3) uint8 colours indexed by label id; unknown ids are black, 255 stays black."""
+        """(max(256, max_id + 1), 3) uint8 RGB colours indexed by label id; ids without a class are black."""
         palette = np.zeros((max(256, self.max_id + 1), 3), dtype=np.uint8)
         for c in self.classes:
             palette[c.id] = c.color
         return palette
 
     def require_unified(self) -> None:
-        """A unified taxonomy is predicted by a model: its classes must be ids 0..C-1."""
+        """Check that a model can predict this taxonomy: trainable ids 0..C-1 without gaps, ignored classes at 255.
+
+        Raises `UnifyError` naming the taxonomy and the offending ids.
+        """
         ids = [c.id for c in self.trainable]
         if ids != list(range(len(ids))):
             raise UnifyError(
@@ -86,7 +105,8 @@ class Taxonomy:
         bad_void = [c.id for c in self.classes if c.ignore and c.id != IGNORE_INDEX]
         if bad_void:
             raise UnifyError(
-                f"taxonomy {self.name!r}: void classes of a unified taxonomy must use id {IGNORE_INDEX}, got {bad_void}"
+                f"taxonomy {self.name!r}: ignored classes of a unified taxonomy must use the ignore index "
+                f"{IGNORE_INDEX}, got {bad_void}"
             )
 
     def to_json(self) -> list[dict]:
@@ -107,7 +127,12 @@ class Taxonomy:
 
 
 def parse_taxonomy(path: Path | str, name: str | None = None) -> Taxonomy:
-    """Read one taxonomy file; every problem in it is reported in one `DataFileError`."""
+    """Read one taxonomy file (format in the module docstring); `name` defaults to the file's stem.
+
+    Raises `DataFileError` naming the file and listing every problem at once: bad header, a row without 4
+    columns, an id outside 0..65535, an empty name, a colour that is not `#rrggbb`, an `ignore` other than
+    true/false/yes/no, duplicate ids or names, no classes.
+    """
     path = Path(path)
     problems: list[str] = []
     classes: list[ClassInfo] = []
@@ -160,6 +185,11 @@ def _parse_class_row(row: list[str], line_no: int, problems: list[str]) -> Class
     return ClassInfo(int(raw_id), name, color, _BOOLEANS[raw_ignore.lower()])
 
 
+def hex_color(color: tuple[int, int, int] | list[int]) -> str:
+    """`#rrggbb` (lower case) of an RGB colour of 0..255 values: the `color` format of the class files."""
+    return "#" + "".join(f"{int(v):02x}" for v in color)
+
+
 def _parse_color(text: str) -> tuple[int, int, int] | None:
     if len(text) != 7 or not text.startswith("#"):
         return None
@@ -186,7 +216,11 @@ ALIAS_FILE = TAXONOMY_DIR / "aliases.txt"
 
 @functools.cache
 def taxonomy_aliases() -> dict[str, str]:
-    """Datasets whose labels use another dataset's ids exactly (`acdc = cityscapes`): name -> that dataset."""
+    """Datasets whose labels use another dataset's ids exactly (`kitti = cityscapes`): name -> that dataset.
+
+    Read from `unify/taxonomies/aliases.txt`; raises `DataFileError` listing every bad line (no `=`, a target
+    without a .csv file, a name that already is a taxonomy or an alias).
+    """
     aliases: dict[str, str] = {}
     problems: list[str] = []
     if not ALIAS_FILE.is_file():
@@ -208,16 +242,21 @@ def taxonomy_aliases() -> dict[str, str]:
 
 
 def resolve_alias(name: str) -> str:
+    """The taxonomy whose file `name` uses (`aliases.txt`), or `name` itself; `DataFileError` for a bad alias file."""
     return taxonomy_aliases().get(name, name)
 
 
 def list_taxonomies() -> list[str]:
+    """Every registered taxonomy name, aliases included, sorted."""
     return sorted([p.stem for p in TAXONOMY_DIR.glob("*.csv")] + list(taxonomy_aliases()))
 
 
 @functools.cache
 def get_taxonomy(name: str) -> Taxonomy:
-    """The registered taxonomy called `name` (the stem of its file in `unify/taxonomies/`, or an alias)."""
+    """The registered taxonomy called `name` (the stem of its file in `unify/taxonomies/`, or an alias).
+
+    Raises `UnifyError` for an unknown name (with the close ones and the known ones), `DataFileError` for a bad file.
+    """
     path = TAXONOMY_DIR / f"{resolve_alias(name)}.csv"
     if not path.is_file():
         known = list_taxonomies()
@@ -228,4 +267,5 @@ def get_taxonomy(name: str) -> Taxonomy:
 
 
 def taxonomy_json(taxonomy: Taxonomy) -> str:
+    """`Taxonomy.to_json` as indented JSON text (what `unify taxonomies show --json` prints)."""
     return json.dumps(taxonomy.to_json(), indent=2)

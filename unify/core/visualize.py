@@ -10,11 +10,15 @@ from unify.core.images import colorize
 
 
 def label_image(label: np.ndarray, palette: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 picture of an (H, W) id map through a (>= 256, 3) uint8 palette: `images.colorize`."""
     return colorize(label, palette)
 
 
 def comparison_grid(rows: list[list[np.ndarray]], titles: list[str], cell_width: int = 256) -> Image.Image:
-    """A grid of (H, W, 3) panels with one title per column; panels are scaled to `cell_width`."""
+    """A grid of (H, W, 3) uint8 panels, one title per column, each panel scaled to `cell_width` pixels wide.
+
+    Raises `ValueError` when there is no row or a row has not one panel per title.
+    """
     if not rows or any(len(r) != len(titles) for r in rows):
         raise ValueError(f"every row needs {len(titles)} panels, one per title")
     header = 18
@@ -32,7 +36,7 @@ def comparison_grid(rows: list[list[np.ndarray]], titles: list[str], cell_width:
     for col, title in enumerate(titles):
         draw.text((col * (cell_width + gap) + 4, 3), title, fill="black")
     y = header
-    for row, height in zip(cells, heights):
+    for row, height in zip(cells, heights, strict=True):
         for col, cell in enumerate(row):
             grid.paste(cell, (col * (cell_width + gap), y))
         y += height + gap
@@ -40,7 +44,11 @@ def comparison_grid(rows: list[list[np.ndarray]], titles: list[str], cell_width:
 
 
 def confusion_image(matrix: torch.Tensor, names: list[str], max_side: int = 1200) -> Image.Image:
-    """Row-normalised confusion matrix (rows: truth, columns: prediction), darker = more pixels."""
+    """A picture of a (C, C) count matrix (rows: truth, columns: prediction), each row normalised to its total.
+
+    Darker means a larger share of the row's pixels (blue on the diagonal, red off it); `names` are the C class
+    names written along both axes; cells are 6 to 32 pixels, so that the side stays near `max_side` pixels.
+    """
     counts = matrix.double()
     shares = (counts / counts.sum(1, keepdim=True).clamp(min=1)).numpy()
     n = len(names)

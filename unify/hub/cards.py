@@ -26,7 +26,7 @@ from unify.core.constants import (
 from unify.core.folder import PSEUDO_LABELLED, FolderMetadata
 from unify.core.markdown import code, escape, markdown_table
 from unify.core.segmenter import ModelIdentity
-from unify.core.taxonomy import ClassInfo
+from unify.core.taxonomy import ClassInfo, hex_color
 from unify.evaluate import summary_rows, summary_table
 from unify.hub.labels_only import IMAGE_CHECKSUM
 from unify.hub.sources import DatasetSource
@@ -119,18 +119,14 @@ def dataset_card(
 
 def class_records(classes: tuple[ClassInfo, ...] | list[ClassInfo], colours: bool = True) -> list[dict]:
     """Front-matter records of classes: id, name and, when known, colour as `#rrggbb`."""
-    return [{"id": c.id, "name": c.name, **({"color": hex_colour(c.color)} if colours else {})} for c in classes]
-
-
-def hex_colour(color: tuple[int, int, int] | list[int]) -> str:
-    return "#" + "".join(f"{int(c):02x}" for c in color)
+    return [{"id": c.id, "name": c.name, **({"color": hex_color(c.color)} if colours else {})} for c in classes]
 
 
 def taxonomy_table(classes: tuple[ClassInfo, ...] | list[ClassInfo], colours: bool = True) -> str:
     """| id | name | colour | of the given classes; the colour column says unknown when `colours` is False."""
     return markdown_table(
         ["id", "name", "colour"],
-        [[c.id, c.name, code(hex_colour(c.color)) if colours else "unknown"] for c in classes],
+        [[c.id, c.name, code(hex_color(c.color)) if colours else "unknown"] for c in classes],
         raw_columns=(2,) if colours else (),
     )
 

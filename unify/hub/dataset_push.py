@@ -9,7 +9,6 @@ report when there is one. Every other file of the repository is deleted in the s
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import tempfile
@@ -20,7 +19,14 @@ import yaml
 
 from unify.core.constants import METADATA_FILE, REPORT_FILE
 from unify.core.errors import UnifyError
-from unify.core.folder import ID2LABEL_FILE, METADATA_CONFIGS, FolderMetadata, config_card, split_shards
+from unify.core.folder import (
+    ID2LABEL_FILE,
+    METADATA_CONFIGS,
+    FolderMetadata,
+    config_card,
+    read_json_record,
+    split_shards,
+)
 from unify.hub.cards import dataset_card
 from unify.hub.labels_only import strip_images
 from unify.hub.sources import DatasetSource, dataset_sources
@@ -83,7 +89,7 @@ def _dataset_files(
     report = None
     if (folder / REPORT_FILE).is_file():
         files[REPORT_FILE] = folder / REPORT_FILE
-        report = json.loads((folder / REPORT_FILE).read_text(encoding="utf-8"))
+        report = read_json_record(folder / REPORT_FILE, "a pseudo-labelling report")
     configs = _front_matter(config_card(shards_folder, metadata.splits))
     columns = _columns(shards)
     files["README.md"] = dataset_card(repo_id, metadata, sources, report, configs, columns).encode("utf-8")

@@ -197,7 +197,7 @@ class _RawCopy:
     def check(self, labels: datasets.Dataset, record: LabelsOnlyRecord) -> tuple[list[int], list[SkippedSample]]:
         """Rows of `labels` whose image is in the raw copy and is the one labelled, and the others with why."""
         kept, problems = [], []
-        for i, (image_id, expected) in enumerate(zip(labels[IMAGE_ID], labels[record.checksum_column])):
+        for i, (image_id, expected) in enumerate(zip(labels[IMAGE_ID], labels[record.checksum_column], strict=True)):
             row = self.index.get(image_id)
             if row is None:
                 problems.append(SkippedSample(image_id, "", "not in the raw copy"))

@@ -10,13 +10,13 @@ saved config. An evaluation is shown only when it scored these very weights (its
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 from pathlib import Path
 
 from unify.core.constants import FORMAT_VERSION
 from unify.core.errors import UnifyError
+from unify.core.folder import read_json_record
 from unify.core.segmenter import ModelIdentity, Segmenter, describe_architecture
 from unify.core.taxonomy import ClassInfo, list_taxonomies
 from unify.evaluate import EVALUATION_FILE, SUMMARY_FILE
@@ -31,6 +31,8 @@ PROVENANCE_FILE = "provenance.json"
 """What a training run records about itself: taxonomy, starting weights, sources (see the README)."""
 RUN_METRICS_FILE = "metrics.json"
 """The run's final evaluation: source name -> {"miou", "pixel_accuracy", ...}."""
+EVALUATE_RECORD = "a record of `unify evaluate`"
+"""What evaluation.json and summary.json hold, as errors name it."""
 _CONFIG_FILES = ("config.json", "preprocessor_config.json", "model.safetensors.index.json")
 _PICKLED = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
 
@@ -68,7 +70,7 @@ def push_model(
         colours_known=colours_known,
         provenance=provenance,
         evaluations=[result for folder in evaluations for result in read_evaluations(Path(folder), segmenter.identity)],
-        run_metrics=_read_json(run / RUN_METRICS_FILE) if run else None,
+        run_metrics=read_run_metrics(run) if run else None,
     )
     card = model_card(repo_id, facts)
     with tempfile.TemporaryDirectory(prefix="unify-push-model-") as stage:
@@ -102,20 +104,26 @@ def locate_model(path: Path) -> tuple[Path, Path | None]:
 def read_provenance(run: Path) -> dict | None:
     """The run's provenance.json; None (logged) when the run has none, so the card says unknown.
 
-    Raises `UnifyError` for a file that is not JSON or is of another format version.
+    Raises `UnifyError` for a file that is not a JSON object or is of another format version.
     """
     path = run / PROVENANCE_FILE
     if not path.is_file():
         logger.warning("%s has no %s: the card will say that its training is unknown", run, PROVENANCE_FILE)
         return None
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise UnifyError(f"{path} is not valid JSON ({exc})") from exc
-    if not isinstance(record, dict) or str(record.get("format_version")) != FORMAT_VERSION:
-        found = record.get("format_version") if isinstance(record, dict) else type(record).__name__
+    record = read_json_record(path, "a run provenance record")
+    if str(record.get("format_version")) != FORMAT_VERSION:
+        found = record.get("format_version")
         raise UnifyError(f"{path} is not a run provenance record of format version {FORMAT_VERSION} (found {found!r})")
     return record
+
+
+def read_run_metrics(run: Path) -> dict | None:
+    """The run's metrics.json (its final evaluation: source name -> scores); None when it has none.
+
+    Raises `UnifyError` naming the file when it is not a JSON object.
+    """
+    path = run / RUN_METRICS_FILE
+    return read_json_record(path, "a run's final scores") if path.is_file() else None
 
 
 def read_evaluations(folder: Path, identity: ModelIdentity) -> list[dict]:
@@ -127,7 +135,7 @@ def read_evaluations(folder: Path, identity: ModelIdentity) -> list[dict]:
     weights (naming the file and both weights).
     """
     if folder.is_dir() and (folder / SUMMARY_FILE).is_file():
-        summary = _read_record(folder / SUMMARY_FILE)
+        summary = read_json_record(folder / SUMMARY_FILE, EVALUATE_RECORD)
         _check_scored(folder / SUMMARY_FILE, summary.get("model"), identity)
         entries = summary.get("datasets")
         if not isinstance(entries, list) or not all(isinstance(e, dict) and "folder" in e for e in entries):
@@ -148,7 +156,7 @@ def read_evaluations(folder: Path, identity: ModelIdentity) -> list[dict]:
             )
     results = []
     for path in paths:
-        result = _read_record(path)
+        result = read_json_record(path, EVALUATE_RECORD)
         _check_scored(path, result.get("model"), identity)
         results.append(result)
     return results
@@ -164,16 +172,6 @@ def _check_scored(path: Path, scored: dict | None, identity: ModelIdentity) -> N
             f"{sha[:12] if sha else 'not recorded'}), not the pushed {identity.name} (sha256 "
             f"{identity.sha256[:12]}); evaluate the pushed model with `unify evaluate --model ...`"
         )
-
-
-def _read_record(path: Path) -> dict:
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise UnifyError(f"{path} is not valid JSON ({exc})") from exc
-    if not isinstance(record, dict):
-        raise UnifyError(f"{path} is not a record of `unify evaluate` (a JSON {type(record).__name__})")
-    return record
 
 
 def _classes(segmenter: Segmenter, provenance: dict | None) -> tuple[list[ClassInfo], str | None, bool]:
@@ -196,7 +194,3 @@ def _classes(segmenter: Segmenter, provenance: dict | None) -> tuple[list[ClassI
         return list(taxonomy.trainable), taxonomy.name, True
     classes = [ClassInfo(i, label, (0, 0, 0), False) for i, label in enumerate(segmenter.class_names())]
     return classes, name, False
-
-
-def _read_json(path: Path) -> dict | None:
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None

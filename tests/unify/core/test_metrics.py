@@ -22,7 +22,7 @@ def test_streaming_matches_per_pixel_reference_and_skips_void():
     preds = [rng.integers(0, 5, (7, 9)) for _ in range(4)]
     targets = [np.where(rng.random((7, 9)) < 0.2, 255, rng.integers(0, 4, (7, 9))) for _ in range(4)]
     cm = ConfusionMatrix(5)
-    for p, t in zip(preds, targets):
+    for p, t in zip(preds, targets, strict=True):
         cm.update(torch.from_numpy(p), torch.from_numpy(t))
     scores = cm.compute()
     expected = _reference_iou(np.stack(preds), np.stack(targets), 5)

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 import transformers
-from tiny_teachers import MASK_FAMILIES, MEAN, save_teacher, task_tokenizer
 
+from tiny_teachers import MASK_FAMILIES, MEAN, save_teacher, task_tokenizer
 from unify.core.errors import UnifyError
 from unify.core.segmenter import (
     ONEFORMER_TASK,

@@ -85,3 +85,11 @@ def test_show_json_prints_the_class_table(capsys):
     assert len(table) == 34
     assert table[7] == {"id": 7, "name": "road", "color": [128, 64, 128], "ignore": False}
     assert main(["taxonomies", "show", "nope"]) == 2
+
+
+def test_the_listing_counts_trainable_classes_and_show_marks_the_ignore_flag(capsys):
+    assert main(["taxonomies"]) == 0
+    assert "cityscapes19\t20 classes (19 trainable)" in capsys.readouterr().out.splitlines()
+    assert main(["taxonomies", "show", "cityscapes19"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert rows[0] == ["0", "road", "#804080"] and rows[-1] == ["255", "void", "#000000", "ignore"]

@@ -3,8 +3,8 @@
 from pathlib import Path
 
 import pytest
-from hub_fixtures import IMAGES, save_segformer
 
+from hub_fixtures import IMAGES, save_segformer
 from unify.build import build_dataset
 from unify.pseudo_label_driver import LabellingOptions, pseudo_label_dataset
 

@@ -99,7 +99,7 @@ def rows(folder: Path, split: str = "train") -> datasets.Dataset:
 
 def same_rows(a: datasets.Dataset, b: datasets.Dataset) -> None:
     assert a.column_names == b.column_names and len(a) == len(b)
-    for left, right in zip(a, b):
+    for left, right in zip(a, b, strict=True):
         for column in a.column_names:
             if column == "image":
                 assert left[column]["bytes"] == right[column]["bytes"]

@@ -5,8 +5,8 @@ import re
 import shutil
 
 import pytest
-from hub_fixtures import FINE, flat, front_matter, rows
 
+from hub_fixtures import FINE, flat, front_matter, rows
 from unify.core.folder import FolderMetadata, SourceInfo
 from unify.core.segmenter import Segmenter
 from unify.core.taxonomy import ClassInfo, Taxonomy

@@ -2,15 +2,16 @@
 
 import io
 import json
+from pathlib import Path
 
 import datasets
 import numpy as np
 import pyarrow.parquet as pq
 import torch
-from hub_fixtures import FINE, front_matter, rows, same_rows
 from huggingface_hub import HfApi, hf_hub_download
 from transformers import SegformerConfig, SegformerForSemanticSegmentation
 
+from hub_fixtures import FINE, front_matter, rows, same_rows
 from unify.cli import main
 from unify.core.folder import FolderMetadata
 from unify.hub import FORMAT_TAG, push_dataset
@@ -43,7 +44,7 @@ def test_a_pushed_dataset_loads_back_with_plain_load_dataset(hub, built):
     assert pushed["data/train-00000-of-00001.parquet"] == (built / "data" / "train-00000-of-00001.parquet").read_bytes()
     card = HfApi().dataset_info("tester/coarse").card_data
     assert card["unify"]["taxonomy"] == [
-        {"id": c.id, "name": c.name, "color": "#%02x%02x%02x" % c.color} for c in FINE.trainable
+        {"id": c.id, "name": c.name, "color": "#" + bytes(c.color).hex()} for c in FINE.trainable
     ]
     again = push_dataset(built, "tester/coarse")  # the same folder again: nothing to commit, the tag stays
     assert len(repo.commits) == 2 and again.commit == report.commit and repo.tags == {FORMAT_TAG: report.commit}
@@ -74,7 +75,7 @@ def test_the_transformers_example_trains_on_a_pushed_pseudo_labelled_dataset(hub
 
     dataset = datasets.load_dataset(repo_id)
     assert {"image", "label"} <= set(dataset["train"].column_names)
-    id2label = json.load(open(hf_hub_download(repo_id, "id2label.json", repo_type="dataset")))
+    id2label = json.loads(Path(hf_hub_download(repo_id, "id2label.json", repo_type="dataset")).read_text())
     id2label = {int(k): v for k, v in id2label.items()}
     label2id = {v: str(k) for k, v in id2label.items()}
     assert id2label == FINE.id2label()  # the label column holds unified ids: the teacher's classes

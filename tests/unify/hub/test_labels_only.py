@@ -7,8 +7,8 @@ import json
 import datasets
 import pyarrow.parquet as pq
 import pytest
-from hub_fixtures import IMAGES, KITTI_TRAIN, rows, same_rows, write_kitti, write_photo
 
+from hub_fixtures import IMAGES, KITTI_TRAIN, rows, same_rows, write_kitti, write_photo
 from unify.build import build_dataset
 from unify.cli import main
 from unify.core.errors import UnifyError

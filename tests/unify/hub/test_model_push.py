@@ -2,15 +2,16 @@
 
 import io
 import json
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 import torch
-from hub_fixtures import FINE, flat, front_matter, rows, save_segformer, source_record, write_run
 from PIL import Image
 from transformers import SegformerForSemanticSegmentation, pipeline
 
+from hub_fixtures import FINE, flat, front_matter, rows, save_segformer, source_record, write_run
 from unify.cli import main
 from unify.core.errors import UnifyError
 from unify.core.folder import FolderMetadata
@@ -256,4 +257,17 @@ def test_only_safetensors_are_published(hub, tmp_path):
     torch.save(model.state_dict(), folder / "pytorch_model.bin")
     with pytest.raises(UnifyError, match=r"no .safetensors weights \(\['pytorch_model.bin'\]\); only safetensors"):
         push_model(folder, "tester/pickled")
+    assert hub.requests == []
+
+
+def test_a_malformed_run_file_is_one_error_naming_it_before_any_request(hub, student):
+    metrics = student / "metrics.json"
+    metrics.write_text("{not json")
+    with pytest.raises(UnifyError, match=rf"{re.escape(str(metrics))} is not valid JSON"):
+        push_model(student, "tester/student")
+    metrics.write_text("[0.25, 0.5]")
+    with pytest.raises(
+        UnifyError, match=r"metrics.json should hold a run's final scores \(a JSON object\), not a JSON list"
+    ):
+        push_model(student, "tester/student")
     assert hub.requests == []

@@ -4,8 +4,8 @@ import os
 import re
 
 import pytest
-from hub_fixtures import save_segformer, source_record, write_kitti, write_run
 
+from hub_fixtures import save_segformer, source_record, write_kitti, write_run
 from unify.cli import main
 from unify.core.taxonomy import get_taxonomy
 

@@ -3,10 +3,9 @@
 import json
 import shutil
 
-from hub_fixtures import rows
-
 from dataset_scripts.cityscapes import Cityscapes
 from dataset_scripts.synthetic_driving import SyntheticDriving
+from hub_fixtures import rows
 from unify.cli import main
 from unify.core.folder import FolderMetadata
 from unify.hub import dataset_sources, redistribution_notices

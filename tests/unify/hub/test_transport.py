@@ -3,9 +3,9 @@
 import logging
 
 import pytest
-from hub_fixtures import save_segformer
 from huggingface_hub import HfApi
 
+from hub_fixtures import save_segformer
 from unify.cli import main
 from unify.core.errors import UnifyError
 from unify.hub import FORMAT_TAG, attach_images, push_dataset
