@@ -90,7 +90,8 @@ class DrivingDatasetBuilder(datasets.GeneratorBasedBuilder):
         """Split name -> samples, sorted so that keys are reproducible; `data_dir` is None when LAYOUT_HELP is empty.
 
         A layout this builder cannot read raises `layout_error`; a missing label file is not checked here but
-        when the sample is read, so that skip_bad can skip it.
+        when the sample is read, so that skip_bad can skip it. Every builder implements it (NotImplementedError
+        here).
         """
         raise NotImplementedError
 

@@ -150,7 +150,10 @@ class Cityscapes(DrivingDatasetBuilder):
 
 
 def sequence_label(image_path: Path, fine_label_path: Path | None) -> np.ndarray:
-    """'unlabeled' everywhere except the camera's void regions, taken from the snippet's gtFine frame."""
+    """(H, W) uint8 ids: 'unlabeled' everywhere except the camera's void regions, taken from the snippet's gtFine frame.
+
+    Raises `BadSampleError` when the gtFine frame and the sequence frame differ in size.
+    """
     shape = image_shape(image_path)
     if fine_label_path is None:
         return np.full(shape, _UNLABELED, dtype=np.uint8)

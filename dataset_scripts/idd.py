@@ -169,7 +169,11 @@ class IDD(DrivingDatasetBuilder):
 
 
 def render_level3(path: Path) -> np.ndarray:
-    """Level-3 id map drawn from a `*_gtFine_polygons.json`, as the dataset's json2labelImg does."""
+    """Level-3 id map drawn from a `*_gtFine_polygons.json`, as the dataset's json2labelImg does.
+
+    Raises `BadSampleError` naming the file when it cannot be read, an object's label is not an IDD label, or a
+    polygon cannot be drawn.
+    """
     try:
         annotation = json.loads(path.read_text(encoding="utf-8"))
         size = (int(annotation["imgWidth"]), int(annotation["imgHeight"]))

@@ -63,7 +63,10 @@ class Kitti360(DrivingDatasetBuilder):
 
 
 def read_split_list(data_dir: Path, path: Path) -> list[RawSample]:
-    """Samples of one official split list (an existing file), in the list's order; ids are '<sequence>_<frame>'."""
+    """Samples of one official split list (an existing file), in the list's order; ids are '<sequence>_<frame>'.
+
+    Raises `DataFileError` naming the list and every bad line (not two paths, a short image path, a repeated frame).
+    """
     samples, problems, seen = [], [], {}
     for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():

@@ -106,7 +106,11 @@ def _semantic_label(label_dir: Path, stem: str) -> Path:
 
 
 def panoptic_index(path: Path) -> dict[str, tuple[str, dict[int, int]]]:
-    """Image file name -> (panoptic PNG name, segment id -> category id), from the COCO panoptic JSON."""
+    """Image file name -> (panoptic PNG name, segment id -> category id), from the COCO panoptic JSON.
+
+    Raises `DataFileError` naming the file when it is missing, is not a COCO panoptic file, or has a category the
+    built-in wilddash2 table does not.
+    """
     try:
         panoptic = json.loads(path.read_text(encoding="utf-8"))
         file_of_image = {image["id"]: image["file_name"] for image in panoptic["images"]}

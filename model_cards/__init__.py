@@ -17,7 +17,7 @@ _CARDS = {"dataset": (DatasetCard, DatasetCardData), "model": (ModelCard, ModelC
 
 
 def template_text(kind: str) -> str:
-    """The Jinja2 source of the `kind` ("dataset" or "model") card."""
+    """The Jinja2 source of the `kind` ("dataset" or "model") card; `FileNotFoundError` for another kind."""
     return resources.files(__name__).joinpath(f"{kind}_card.md").read_text(encoding="utf-8")
 
 
@@ -29,6 +29,8 @@ def render_card(
     `metadata` becomes the YAML front matter; `filters` are Jinja filters the template uses (the caller's
     Markdown escaping); every name the template reads must be in `context` (an unknown name is an error, not
     an empty string). The result is parsed back as a card, so front matter that is not valid YAML raises.
+    Raises `KeyError` for another `kind`, jinja2's `UndefinedError` for a name missing from `context`, and
+    huggingface_hub's card errors for front matter it cannot read.
     """
     card_class, data_class = _CARDS[kind]
     environment = jinja2.Environment(

@@ -73,7 +73,10 @@ def _is_current(folder: Path, fingerprint: str | None) -> bool:
 
 
 def read_metadata(folder: str | Path):
-    """The `unify.core.folder.FolderMetadata` of a folder written by this package (taxonomies, mapping, splits)."""
+    """The `unify.core.folder.FolderMetadata` of a folder written by this package (taxonomies, mapping, splits).
+
+    Raises `UnifyError` when the folder has no unify.json, holds another data-format version or a malformed one.
+    """
     from unify.core.folder import FolderMetadata
 
     return FolderMetadata.read(folder)

@@ -30,10 +30,13 @@ from unify.core.segmenter import Segmenter
 from unify.core.visualize import confusion_image
 
 EVALUATION_FILE = "evaluation.json"
+"""Written per dataset: {"model": identity, "dataset", "config", "kind", "split", "num_images", "unified", "native"}."""
 EVALUATION_TABLE = "evaluation.md"
+"""Written per dataset: the per-class IoU tables of evaluation.json in Markdown."""
 SUMMARY_FILE = "summary.json"
 """Written by `evaluate_datasets`: {"model": identity, "datasets": [summary row + "folder", ...]}."""
 SUMMARY_TABLE = "summary.md"
+"""Written by `evaluate_datasets`: `summary_table` with the model's name and weights hash."""
 GENERALISATION_DATASET = "wilddash2"
 """The dataset a summary lists first: the paper's check of how a model generalises (WildDash 2)."""
 _PREFERRED_SPLITS = ("validation", "val", "test")
@@ -73,6 +76,7 @@ class DatasetSpec:
 
     @property
     def is_folder(self) -> bool:
+        """Whether `dataset` is a folder this package wrote (it holds unify.json), rather than a builder name."""
         return (Path(self.dataset) / METADATA_FILE).is_file()
 
     @property

@@ -39,6 +39,11 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SuggestionRule:
+    """The thresholds of the drafting rule (module docstring); shares are fractions of a native class's pixels.
+
+    Raises `UnifyError` for a share or spread outside (0, 1], `min_evidence` above `min_share`, or `lift` below 1.
+    """
+
     min_share: float = 0.05  # a unified class taking this share of a native class's pixels is allowed
     min_evidence: float = 0.005  # smaller shares are allowed only from this share upwards ...
     lift: float = 5.0  # ... and when this many times the class's share on the other native classes
@@ -57,6 +62,8 @@ class SuggestionRule:
 
 @dataclass
 class DraftLine:
+    """One line of a draft mapping file: `native : targets  # comment`."""
+
     native: str
     targets: str  # "a, b", "*" or "void", as written in a mapping file
     comment: str
@@ -64,13 +71,15 @@ class DraftLine:
 
 @dataclass
 class MappingSuggestion:
+    """What `suggest_mapping` counted and drafted."""
+
     native: Taxonomy
     unified: Taxonomy
     counts: np.ndarray  # (native max id + 1, unified classes) pixel counts
-    lines: list[DraftLine]
-    num_images: int
+    lines: list[DraftLine]  # one per native class, in the native table's order
+    num_images: int  # images that were read and counted
     skipped: list[str] = field(default_factory=list)  # "<file>: <reason>" of samples that could not be read
-    output: Path | None = None
+    output: Path | None = None  # where the draft was written
 
 
 def shrink(rgb: np.ndarray, max_side: int | None) -> np.ndarray:
@@ -84,7 +93,11 @@ def shrink(rgb: np.ndarray, max_side: int | None) -> np.ndarray:
 
 @torch.inference_mode()
 def predict(teacher: Segmenter, rgb: np.ndarray, max_side: int | None = None) -> torch.Tensor:
-    """(H, W) unified class ids predicted for an (H, W, 3) uint8 image, at the image's own size."""
+    """(H, W) long unified class ids predicted for an (H, W, 3) uint8 image, at the image's own size.
+
+    The image is first shrunk so that its longer side is at most `max_side` pixels (None: as it is); the logits are
+    upsampled back bilinearly.
+    """
     small = np.require(shrink(rgb, max_side), requirements=["C", "W"])
     pixels = teacher.preprocess(torch.from_numpy(small).permute(2, 0, 1)[None].to(teacher.device))
     return teacher.logits(pixels, size=rgb.shape[:2]).argmax(dim=1)[0]
@@ -93,7 +106,10 @@ def predict(teacher: Segmenter, rgb: np.ndarray, max_side: int | None = None) ->
 def count_predictions(
     teacher: Segmenter, label: np.ndarray, rgb: np.ndarray, counts: torch.Tensor, max_side: int | None = None
 ) -> None:
-    """Add one image's (native id, predicted unified id) pixel pairs to `counts` (L, C) int64."""
+    """Add one image's (native id, predicted unified id) pixel pairs to `counts` (L, C) int64, in place.
+
+    `label` (H, W) holds native ids below L, `rgb` (H, W, 3) uint8 is its image.
+    """
     predicted = predict(teacher, rgb, max_side)
     native = torch.from_numpy(label.astype(np.int64)).to(counts.device)
     pairs = native.flatten() * counts.shape[1] + predicted.flatten().to(counts.device)
@@ -142,6 +158,7 @@ def _describe(shares: np.ndarray, names: list[str], pixels: int, top: int = 6) -
 
 
 def format_draft(suggestion: MappingSuggestion, header: list[str]) -> str:
+    """The draft file's text: `header` as `#` comment lines, then one aligned line per native class."""
     width = max(len(line.native) for line in suggestion.lines)
     target_width = min(max(len(line.targets) for line in suggestion.lines), 40)
     body = [f"{line.native:<{width}} : {line.targets:<{target_width}}  # {line.comment}" for line in suggestion.lines]
@@ -219,7 +236,10 @@ def suggest_mapping(
 
 
 def pick_samples(by_split: dict[str, list[RawSample]], count: int) -> list[RawSample]:
-    """`count` samples spread evenly over all splits in order, so that every part of the data is seen."""
+    """`count` samples spread evenly over all splits in order, so that every part of the data is seen.
+
+    Raises `UnifyError` when the dataset has no sample at all.
+    """
     everything = [sample for split in by_split.values() for sample in split]
     if not everything:
         raise UnifyError("the dataset has no samples to suggest a mapping from")

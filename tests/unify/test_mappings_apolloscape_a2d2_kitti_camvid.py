@@ -10,11 +10,8 @@ UNIFIED = ["cityscapes19", "mapillary63"]
 PAIRS = [(n, u) for n in NATIVE for u in UNIFIED]
 
 
-@pytest.mark.parametrize("native,unified", PAIRS)
-def test_every_native_class_is_accounted_for(native, unified):
-    mapping = get_mapping(native, unified)  # parsing refuses unknown, repeated or missing classes
-    assert (native, unified) in list_mappings()
-    assert sorted(mapping.allowed) == sorted(c.id for c in get_taxonomy(native).classes)
+def test_every_pair_is_registered():
+    assert set(PAIRS) <= set(list_mappings())  # each then passes test_mapping's checks of every shipped mapping
 
 
 @pytest.mark.parametrize("native,unified", PAIRS)

@@ -64,12 +64,6 @@ def test_every_offroad_dataset_and_the_urban_sources_map_into_offroad34():
     assert natives >= {*OFFROAD_BUILDERS, "cityscapes", "mapillary_vistas"}
 
 
-@pytest.mark.parametrize("native", sorted({n for n, u in list_mappings() if u == "offroad34"}))
-def test_mapping_into_offroad34_accounts_for_every_native_class(native):
-    mapping = get_mapping(native, "offroad34")  # parsing fails on a missing, unknown or repeated class
-    assert sum(map(len, mapping.coverage().values())) == len(mapping.native.classes)
-
-
 def test_goose_teaches_every_offroad34_class_from_ground_truth():
     """The teacher learns from GOOSE: each unified class needs a GOOSE class that maps to it alone."""
     mapping = get_mapping("goose", "offroad34")

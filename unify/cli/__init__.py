@@ -24,6 +24,7 @@ VERBS = [
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `unify` argument parser: each module of `VERBS` adds its verb (`pseudo_label` as `pseudo-label`)."""
     parser = argparse.ArgumentParser(
         prog="unify",
         description="Unify driving segmentation datasets into one label space: build datasets from their raw "
@@ -41,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run `unify` on `argv` (default: the command line) with logging set up; returns the exit status.
+
+    0 on success; 2 for a `UnifyError`, printed as one line `unify VERB: error: ...` on stderr (no traceback).
+    argparse exits with 2 by itself for unknown options.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

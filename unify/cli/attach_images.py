@@ -7,6 +7,7 @@ from pathlib import Path
 
 
 def add_parser(subparsers) -> None:
+    """Register `unify attach-images` and its options on the `unify` command's subparsers."""
     parser = subparsers.add_parser(
         "attach-images",
         help="put the images back into a labels-only dataset from your own raw copy",
@@ -29,6 +30,10 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
+    """Rebuild the labels-only dataset, print each row left out and a JSON summary; returns the exit status 0.
+
+    Bad input raises `UnifyError`, which `main` prints; a Hub download error becomes one too.
+    """
     from huggingface_hub.errors import HfHubHTTPError
 
     from unify.core.errors import UnifyError

@@ -7,6 +7,7 @@ from pathlib import Path
 
 
 def add_parser(subparsers) -> None:
+    """Register `unify build` and its options on the `unify` command's subparsers."""
     parser = subparsers.add_parser(
         "build",
         help="build a dataset from its raw folder into Parquet",
@@ -29,6 +30,10 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
+    """Build the dataset and print a JSON summary, then one line per skipped sample; returns the exit status 0.
+
+    Bad input raises `UnifyError`, which `main` prints.
+    """
     from unify.build import build_dataset
 
     report = build_dataset(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 
 def add_parser(subparsers) -> None:
+    """Register `unify datasets` and its options on the `unify` command's subparsers."""
     parser = subparsers.add_parser(
         "datasets",
         help="list the dataset builders",
@@ -15,6 +16,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
+    """Print one tab-separated line per builder (name, configurations, unified taxonomy, homepage); returns 0."""
     from dataset_scripts import builder_registry
 
     for name, cls in sorted(builder_registry().items()):

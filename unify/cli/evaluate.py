@@ -7,6 +7,7 @@ from pathlib import Path
 
 
 def add_parser(subparsers) -> None:
+    """Register `unify evaluate` and its options on the `unify` command's subparsers."""
     parser = subparsers.add_parser(
         "evaluate",
         help="per-class IoU of a model on datasets, unified and native",
@@ -41,6 +42,10 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
+    """Score the model, print a JSON line (output folder, images, mIoU as fractions); returns the exit status 0.
+
+    Bad input raises `UnifyError`, which `main` prints.
+    """
     from unify.evaluate import dataset_specs, evaluate_datasets, evaluate_model
 
     specs = dataset_specs(args.dataset, args.split, args.data_dir)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 
 def add_parser(subparsers) -> None:
+    """Register `unify push` and its options on the `unify` command's subparsers."""
     parser = subparsers.add_parser(
         "push",
         help="push a unified dataset or a trained model to the Hugging Face Hub",
@@ -71,6 +72,10 @@ def _add_common(parser) -> None:
 
 
 def run(args) -> int:
+    """Push the dataset or model and print the push report as a JSON line; returns the exit status 0.
+
+    Bad input raises `UnifyError`, which `main` prints; a request the Hub refuses becomes one too.
+    """
     from huggingface_hub.errors import HfHubHTTPError
 
     from unify import hub

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 
 def add_parser(subparsers) -> None:
+    """Register `unify taxonomies` and its options on the `unify` command's subparsers."""
     parser = subparsers.add_parser(
         "taxonomies",
         help="list taxonomies, or show one class table",
@@ -23,6 +24,10 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
+    """Print the taxonomy list, or one class table as text or JSON; returns the exit status 0.
+
+    Bad input raises `UnifyError`, which `main` prints.
+    """
     from unify.core.taxonomy import get_taxonomy, hex_color, list_taxonomies, taxonomy_json
 
     if args.action != "show":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 
 def add_parser(subparsers) -> None:
+    """Register `unify train` and its options on the `unify` command's subparsers."""
     from train.__main__ import add_arguments
 
     parser = subparsers.add_parser(

@@ -35,13 +35,17 @@ class NativeCollapse:
     """Native-class scores from unified probabilities, for the K native classes that are scored."""
 
     weights: torch.Tensor  # (K, C) float: 1 where native class k allows unified class c
-    lookup: torch.Tensor  # (L,) long: native id -> k, or 255 for classes that are not scored
+    lookup: torch.Tensor  # (L,) long: native id -> k, or IGNORE_INDEX for classes that are not scored
     names: list[str]  # of the K scored native classes, in order
     ids: list[int]  # their native ids
 
     @classmethod
     def from_allowed(cls, allowed: dict[int, list[int]], names: dict[int, str], num_unified: int) -> NativeCollapse:
-        """`allowed`: native id -> unified ids it may become (empty for void). `UnifyError` if none is scored."""
+        """`allowed`: native id -> unified ids it may become (empty for `void`); `names`: native id -> name.
+
+        A native class is scored when it allows some but not all of the `num_unified` classes. Raises `UnifyError`
+        when none is.
+        """
         scored = [native for native in sorted(allowed) if 0 < len(allowed[native]) < num_unified]
         if not scored:
             raise UnifyError("the mapping leaves no native class to score (every class is void or fill-in)")
@@ -54,6 +58,7 @@ class NativeCollapse:
 
     @classmethod
     def from_mapping(cls, mapping: LabelMapping) -> NativeCollapse:
+        """The collapse of a mapping's allowed sets; `UnifyError` when it leaves no native class to score."""
         return cls.from_allowed(
             {n: list(ids) for n, ids in mapping.allowed.items()},
             {c.id: c.name for c in mapping.native.classes},
@@ -61,12 +66,13 @@ class NativeCollapse:
         )
 
     def predict(self, probabilities: torch.Tensor) -> torch.Tensor:
-        """(B, C, H, W) unified probabilities -> (B, H, W) index of the best-scoring native class."""
+        """(B, C, H, W) unified probabilities (not logits: they are summed) -> (B, H, W) long index k of the
+        scored native class whose allowed classes sum highest; ties go to the first."""
         scores = torch.einsum("kc,bchw->bkhw", self.weights.to(probabilities), probabilities)
         return scores.argmax(1)
 
     def target(self, native: torch.Tensor) -> torch.Tensor:
-        """(B, H, W) native ids -> index of the scored class, 255 for unscored ones."""
+        """(B, H, W) integer native ids -> (B, H, W) long index k of the scored class, IGNORE_INDEX for the others."""
         return self.lookup.to(native.device)[native.long()]
 
 

@@ -42,7 +42,9 @@ from unify.core.taxonomy import Taxonomy, get_taxonomy, list_taxonomies
 logger = logging.getLogger(__name__)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
+"""Per-channel RGB mean of ImageNet on a 0..1 scale, `SegformerImageProcessor`'s default `image_mean`."""
 IMAGENET_STD = (0.229, 0.224, 0.225)
+"""Per-channel RGB standard deviation of ImageNet on a 0..1 scale, `SegformerImageProcessor`'s default."""
 _B2_TO_B5 = dict(hidden_sizes=[64, 128, 320, 512], decoder_hidden_size=768, num_attention_heads=[1, 2, 5, 8])
 SEGFORMER_SIZES: dict[str, dict] = {
     # Deliberately tiny shapes: the demo and the tests train these on a CPU in minutes.
@@ -110,6 +112,7 @@ class ModelIdentity:
     revision: str | None = None  # the Hub commit it was downloaded at
 
     def to_json(self) -> dict:
+        """`{"name", "sha256", "revision"}`, as provenance.json, evaluation.json and unify.json record a model."""
         return {"name": self.name, "sha256": self.sha256, "revision": self.revision}
 
     def display(self) -> str:
@@ -120,7 +123,10 @@ class ModelIdentity:
 
 
 def weights_sha256(folder: Path | str) -> str:
-    """sha256 of a model folder's weight files (`*.safetensors`, sorted by name), read in 1 MiB blocks."""
+    """Hex sha256 of a model folder's weight files (`*.safetensors`, sorted by name: each name, a zero byte, its bytes).
+
+    Read in 1 MiB blocks. Raises `ModelSourceError` when the folder has no .safetensors file.
+    """
     digest = hashlib.sha256()
     files = sorted(Path(folder).glob("*.safetensors"))
     if not files:
@@ -248,6 +254,8 @@ class Segmenter:
         ImageNet-pretrained encoders `nvidia/mit-b0` ... `nvidia/mit-b5`), or a folder or Hub id whose
         weights are kept where they fit: the encoder always, the decode head when present, the classifier only
         when it already predicts `taxonomy`'s classes in order. The log line counts loaded and new tensors.
+        Raises `UnifyError` when `taxonomy` cannot be a unified taxonomy, and `ModelSourceError` for a source that
+        is not a loadable model, is not a SegFormer, or has no tensor that fits one.
         """
         from transformers import AutoConfig, SegformerConfig, SegformerForSemanticSegmentation
 
@@ -282,15 +290,18 @@ class Segmenter:
         return cls(model, *_normalisation(folder, identity.name), identity=identity)
 
     def to(self, device: torch.device | str) -> Segmenter:
+        """Move the model to `device`; returns this segmenter."""
         self.model.to(device)
         return self
 
     def eval(self) -> Segmenter:
+        """Put the model in eval mode (no dropout, fixed normalisation statistics); returns this segmenter."""
         self.model.eval()
         return self
 
     @property
     def device(self) -> torch.device:
+        """The device of the model's parameters."""
         return next(self.model.parameters()).device
 
     @property
@@ -319,7 +330,11 @@ class Segmenter:
             )
 
     def taxonomy(self, name: str | None = None) -> Taxonomy:
-        """The registered unified taxonomy the model predicts (`name` checked when given, else searched)."""
+        """The registered unified taxonomy the model predicts (`name` checked when given, else searched).
+
+        Raises `TaxonomyMismatchError` when the model's classes (names, in id order) are not `name`'s or match no
+        registered taxonomy, `UnifyError` for an unknown `name`.
+        """
         if name is not None:
             taxonomy = get_taxonomy(name)
             self.check_predicts(taxonomy)
@@ -338,6 +353,7 @@ class Segmenter:
     # -- scores ------------------------------------------------------------------------------------------
     @property
     def normalization(self) -> Normalization:
+        """The model's input normalisation (mean, std, rescale factor) as one callable."""
         return Normalization(self.mean, self.std, self.rescale)
 
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
@@ -413,7 +429,8 @@ class Segmenter:
         Each view's probabilities are the softmax of its `logits`: for a semantic-segmentation model the
         softmax of its logits; for a mask-classification model its scores normalised to sum to 1 over the C
         classes (with `with_no_object`, over C + 1 channels, no-object last). They sum to 1 per pixel.
-        For DPT, whose input size is fixed (`input_size`), the scales change nothing.
+        For DPT, whose input size is fixed (`input_size`), the scales change nothing. Raises `UnifyError` when
+        `scales` lacks 1.0 or holds a value that is not positive.
         """
         return tta_probabilities(
             lambda views: self.logits(views, with_no_object=with_no_object), pixel_values, scales, flip

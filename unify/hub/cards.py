@@ -38,10 +38,12 @@ _PROVENANCE_MEANING = {
     "ground_truth": "from ground truth: the native class allows exactly one unified class",
     "teacher_chose": "chosen by the teacher among the unified classes its native class allows",
     "teacher_filled": "filled in by the teacher: the native class (unlabeled) allows every class",
-    "ignored": "ignored (255): the native class is void",
+    "ignored": "ignored (255): the native class is mapped to void",
     "teacher_voided": "voided by the teacher (255): its native class lists void beside its classes, and the "
     "teacher saw none of them there",
 }
+PROVENANCE_CODES = ", ".join(f"{code} {name.replace('_', ' ')}" for code, name in enumerate(PROVENANCE_NAMES))
+"""`0 ground truth, 1 teacher chose, ...`: the provenance codes as the cards list them."""
 _DATASET_TAGS = ["driving", "semantic-segmentation", "label-space-unification", "unify-driving"]
 _MODEL_TAGS = ["segformer", "semantic-segmentation", "driving", "label-space-unification", "unify-driving"]
 
@@ -109,6 +111,7 @@ def dataset_card(
             for s in sources
         ],
         provenance_table=provenance_table(report),
+        provenance_codes=PROVENANCE_CODES,
         repo_id=repo_id,
         dataset_name=metadata.dataset,
         label_taxonomy=label_taxonomy,
@@ -156,9 +159,8 @@ def columns_table(columns: list[str], metadata: FolderMetadata) -> str:
     roles = metadata.columns
     meaning = {
         IMAGE: "the original image file, as published",
-        roles.unified: f"unified ids ({code(metadata.unified_taxonomy.name)}) as a PNG; 255 is void",
-        PROVENANCE: "per pixel, which rule gave the unified label (0 ground truth, 1 teacher chose, 2 teacher "
-        "filled, 3 ignored, 4 teacher voided) as a PNG",
+        roles.unified: f"unified ids ({code(metadata.unified_taxonomy.name)}) as a PNG; 255 is the ignore index",
+        PROVENANCE: f"per pixel, which rule gave the unified label ({PROVENANCE_CODES}) as a PNG",
         IMAGE_ID: "stable id of the image within its source dataset",
         DATASET: "name of the source dataset",
         FINE_LABEL: "hidden fine truth of the synthetic world, to measure pseudo-label accuracy",

@@ -47,6 +47,7 @@ class LabelsOnlyRecord:
     checksum_column: str = IMAGE_CHECKSUM  # hex sha256 of each labelled image
 
     def to_json(self) -> dict:
+        """The record as `FolderMetadata.labels_only` holds it (plain JSON types)."""
         return dataclasses.asdict(self)
 
     @classmethod
@@ -84,7 +85,8 @@ def strip_images(folder: Path, metadata: FolderMetadata, stage: Path) -> FolderM
     """Write the labels-only shards of `folder` into `stage/data` (same names); returns the metadata to push.
 
     Each shard keeps the unified label, provenance, image id and dataset columns and gains `image_sha256`.
-    The returned metadata declares no native column and carries the `LabelsOnlyRecord`.
+    The returned metadata declares no native column and carries the `LabelsOnlyRecord`. Raises `UnifyError`
+    naming the row when an image cell holds no bytes.
     """
     roles = metadata.columns
     record = None

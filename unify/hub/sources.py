@@ -32,6 +32,7 @@ class DatasetSource:
 
     @property
     def redistribution_allowed(self) -> bool:
+        """Whether the dataset's licence lets its images be pushed (False when nothing says so)."""
         return self.info.redistribution_allowed
 
     def notice(self) -> str:
@@ -46,7 +47,8 @@ class DatasetSource:
 def dataset_sources(folder: Path | str, metadata: FolderMetadata | None = None) -> list[DatasetSource]:
     """Every dataset whose rows are in `folder`, counted per split from the `dataset` column, sorted by name.
 
-    Shards without a `dataset` column count for the folder's own dataset. Reads only that column.
+    Shards without a `dataset` column count for the folder's own dataset. Reads only that column. Raises
+    `UnifyError` for a folder this package did not write or that holds no shards.
     """
     folder = Path(folder)
     metadata = metadata or FolderMetadata.read(folder)
@@ -89,7 +91,7 @@ def licence_facts(name: str, metadata: FolderMetadata) -> SourceInfo:
 def redistribution_notices(folder: Path | str, metadata: FolderMetadata | None = None) -> list[str]:
     """One notice per dataset in `folder` whose images may not be redistributed (empty when all may be).
 
-    A labels-only folder holds no images: no notice.
+    A labels-only folder holds no images: no notice. Raises `UnifyError` as `dataset_sources` does.
     """
     metadata = metadata or FolderMetadata.read(folder)
     if metadata.labels_only is not None:
