@@ -102,11 +102,11 @@ class Taxonomy:
                 f"taxonomy {self.name!r} cannot be a unified label space: its non-void ids must be "
                 f"0..{len(ids) - 1} without gaps, got {ids}"
             )
-        bad_void = [c.id for c in self.classes if c.ignore and c.id != IGNORE_INDEX]
-        if bad_void:
+        misplaced = [c.id for c in self.classes if c.ignore and c.id != IGNORE_INDEX]
+        if misplaced:
             raise UnifyError(
                 f"taxonomy {self.name!r}: ignored classes of a unified taxonomy must use the ignore index "
-                f"{IGNORE_INDEX}, got {bad_void}"
+                f"{IGNORE_INDEX}, got {misplaced}"
             )
 
     def to_json(self) -> list[dict]:

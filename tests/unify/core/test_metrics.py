@@ -17,7 +17,7 @@ def _reference_iou(pred: np.ndarray, target: np.ndarray, num_classes: int) -> li
     return ious
 
 
-def test_streaming_matches_per_pixel_reference_and_skips_void():
+def test_streaming_matches_per_pixel_reference_and_skips_the_ignore_index():
     rng = np.random.default_rng(0)
     preds = [rng.integers(0, 5, (7, 9)) for _ in range(4)]
     targets = [np.where(rng.random((7, 9)) < 0.2, 255, rng.integers(0, 4, (7, 9))) for _ in range(4)]

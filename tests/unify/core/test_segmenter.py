@@ -95,11 +95,11 @@ def test_only_mask_classification_models_have_a_no_object_channel(family, pixels
             segmenter.scores(pixels, with_no_object=True)
         return
     with torch.inference_mode():
-        scores, with_void = segmenter.scores(pixels), segmenter.scores(pixels, with_no_object=True)
+        scores, with_no_object = segmenter.scores(pixels), segmenter.scores(pixels, with_no_object=True)
         probabilities = segmenter.probabilities(pixels, with_no_object=True)
-    assert with_void.shape == (2, len(NAMES) + 1, 16, 24)
-    torch.testing.assert_close(with_void[:, :-1], scores)
-    torch.testing.assert_close(probabilities, with_void / with_void.sum(1, keepdim=True))
+    assert with_no_object.shape == (2, len(NAMES) + 1, 16, 24)
+    torch.testing.assert_close(with_no_object[:, :-1], scores)
+    torch.testing.assert_close(probabilities, with_no_object / with_no_object.sum(1, keepdim=True))
 
 
 @pytest.mark.parametrize("name", MASK_FAMILIES)
