@@ -201,7 +201,7 @@ class FolderMetadata:
         _replace(folder / "README.md", config_card(folder, self.splits).encode())
 
     def id2label(self) -> dict[str, str]:
-        """{id: name} of the classes the `label` column holds (classes flagged `ignore` left out), keys as JSON strings."""
+        """{id: name} of the classes the `label` column holds (not those flagged `ignore`), keys as JSON strings."""
         taxonomy = self.native_taxonomy if self.columns.native == LABEL else self.unified_taxonomy
         return {str(c.id): c.name for c in taxonomy.classes if not c.ignore}
 
