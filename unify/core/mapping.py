@@ -54,7 +54,7 @@ class MappingTables:
     """Lookup tables indexed by native id, on one device; L = max(native max id + 1, 256), C unified classes."""
 
     allowed: torch.Tensor  # (L, C) bool: native id -> unified classes it allows
-    single: torch.Tensor  # (L,) long: the unified id to copy from the ground truth (FROM_GROUND_TRUTH), or 255
+    single: torch.Tensor  # (L,) long: unified id copied from the ground truth (FROM_GROUND_TRUTH), else IGNORE_INDEX
     provenance: torch.Tensor  # (L,) uint8: what happens to a pixel of that native id (TEACHER_VOIDED never)
     known: torch.Tensor  # (L,) bool: the id exists in the native taxonomy
     void_allowed: torch.Tensor  # (L,) bool: the id's line lists void beside its classes
