@@ -13,6 +13,8 @@ from pathlib import Path
 import torch
 import transformers as T
 
+from unify.core.segmenter import SEGFORMER_SIZES
+
 MEAN, STD = [0.5, 0.4, 0.3], [0.2, 0.25, 0.3]
 SWIN = dict(
     embed_dim=8,
@@ -20,6 +22,9 @@ SWIN = dict(
     num_heads=[1, 1, 1, 1],
     window_size=4,
     out_features=["stage1", "stage2", "stage3", "stage4"],
+)
+VIT = dict(  # the plain-ViT shape of DPT and BEiT
+    hidden_size=16, num_hidden_layers=4, num_attention_heads=2, intermediate_size=32, image_size=64, patch_size=16
 )
 MASK_HEAD = dict(
     encoder_feedforward_dim=32,
@@ -37,13 +42,7 @@ def _labels(names: list[str]) -> dict:
 
 
 def segformer(names):
-    config = T.SegformerConfig(
-        hidden_sizes=[8, 16, 32, 64],
-        depths=[1, 1, 1, 1],
-        decoder_hidden_size=32,
-        num_attention_heads=[1, 1, 1, 2],
-        **_labels(names),
-    )
+    config = T.SegformerConfig(**SEGFORMER_SIZES["mit-pico"], **_labels(names))
     return T.SegformerForSemanticSegmentation(config), T.SegformerImageProcessorPil
 
 
@@ -70,12 +69,7 @@ def upernet_swin(names):
 
 def dpt(names):
     config = T.DPTConfig(
-        hidden_size=16,
-        num_hidden_layers=4,
-        num_attention_heads=2,
-        intermediate_size=32,
-        image_size=64,
-        patch_size=16,
+        **VIT,
         neck_hidden_sizes=[8, 16, 16, 16],
         fusion_hidden_size=16,
         backbone_out_indices=[0, 1, 2, 3],
@@ -87,12 +81,7 @@ def dpt(names):
 
 def beit(names):
     config = T.BeitConfig(
-        hidden_size=16,
-        num_hidden_layers=4,
-        num_attention_heads=2,
-        intermediate_size=32,
-        image_size=64,
-        patch_size=16,
+        **VIT,
         out_indices=[0, 1, 2, 3],
         use_relative_position_bias=True,
         use_absolute_position_embeddings=True,

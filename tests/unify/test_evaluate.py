@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from transformers import SegformerConfig, SegformerForSemanticSegmentation, SegformerImageProcessor
+from transformers import SegformerConfig, SegformerImageProcessor
 
 from unify import read_metadata
 from unify.build import build_dataset
@@ -27,16 +27,7 @@ FINE = get_taxonomy("synthetic_fine")
 
 def constant_model(folder, class_name: str, taxonomy=FINE):
     """A tiny SegFormer whose logits favour `class_name` everywhere, by its classifier bias alone."""
-    config = SegformerConfig(
-        depths=[1, 1, 1, 1],
-        hidden_sizes=[8, 16, 32, 64],
-        decoder_hidden_size=32,
-        num_attention_heads=[1, 1, 1, 2],
-        num_labels=taxonomy.num_labels,
-        id2label=taxonomy.id2label(),
-        label2id=taxonomy.label2id(),
-    )
-    model = SegformerForSemanticSegmentation(config)
+    model = Segmenter.for_training("mit-pico", taxonomy).model
     with torch.no_grad():
         model.decode_head.classifier.weight.zero_()
         model.decode_head.classifier.bias.zero_()

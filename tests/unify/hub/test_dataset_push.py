@@ -13,7 +13,9 @@ from transformers import SegformerConfig, SegformerForSemanticSegmentation
 
 from hub_fixtures import FINE, front_matter, rows, same_rows
 from unify.cli import main
+from unify.core.constants import IGNORE_INDEX
 from unify.core.folder import FolderMetadata
+from unify.core.segmenter import SEGFORMER_SIZES
 from unify.hub import FORMAT_TAG, push_dataset
 
 FOLDER_FILES = {
@@ -82,16 +84,10 @@ def test_the_transformers_example_trains_on_a_pushed_pseudo_labelled_dataset(hub
     held = set()
     for example in dataset["train"]:
         held |= set(np.unique(np.array(example["label"])).tolist())
-    assert held - {255} and held <= set(id2label) | {255}
+    assert held - {IGNORE_INDEX} and held <= set(id2label) | {IGNORE_INDEX}
 
     config = SegformerConfig(
-        depths=[1, 1, 1, 1],
-        hidden_sizes=[8, 16, 32, 64],
-        decoder_hidden_size=32,
-        num_attention_heads=[1, 1, 1, 2],
-        num_labels=len(id2label),
-        id2label=id2label,
-        label2id=label2id,
+        **SEGFORMER_SIZES["mit-pico"], num_labels=len(id2label), id2label=id2label, label2id=label2id
     )
     model = SegformerForSemanticSegmentation(config)
     batch = dataset["train"].select(range(2))

@@ -65,38 +65,14 @@ def test_another_photo_under_the_same_name_is_refused_or_left_out_and_listed(kit
     """Observed: after a labels-only push, attach-images paired rows by image_id only and took another photo."""
     write_photo(kitti_labels / "training" / "image_2" / f"{KITTI_TRAIN[1]}.png", seed=99)  # same size, same name
 
-    assert (
-        main(
-            [
-                "attach-images",
-                "tester/kitti-labels",
-                "--data-dir",
-                str(kitti_labels),
-                "--output",
-                str(tmp_path / "full"),
-            ]
-        )
-        == 2
-    )
+    argv = ["attach-images", "tester/kitti-labels", "--data-dir", str(kitti_labels), "--output", str(tmp_path / "full")]
+    assert main(argv) == 2
     error = capsys.readouterr().err
     assert "1 of 2 images of the raw copy are missing or are not the ones that were labelled" in error
     assert f"training_{KITTI_TRAIN[1]} ({KITTI_TRAIN[1]}.png): the raw copy's image" in error
     assert "--skip-bad" in error and not (tmp_path / "full").exists()
 
-    assert (
-        main(
-            [
-                "attach-images",
-                "tester/kitti-labels",
-                "--data-dir",
-                str(kitti_labels),
-                "--output",
-                str(tmp_path / "full"),
-                "--skip-bad",
-            ]
-        )
-        == 0
-    )
+    assert main([*argv, "--skip-bad"]) == 0
     out = capsys.readouterr().out
     assert f"left out training_{KITTI_TRAIN[1]} ({KITTI_TRAIN[1]}.png)" in out
     attached = FolderMetadata.read(tmp_path / "full")
