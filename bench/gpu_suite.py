@@ -28,7 +28,9 @@ Timings use warm-up rounds and a fixed number of timed iterations, the device sy
 figures are medians. The goals are the issue's, from figures measured on one H200 (docs: anchors): ratios are
 checked everywhere, absolute rates only on an H200. A section that would start after `--budget` seconds is
 skipped and says so; a section that fails is reported as failed and the others still run. The table goes to
-stdout (and DIR/gpu_suite.md), every measurement to DIR/gpu_suite.json; progress goes to stderr.
+stdout and DIR/gpu_suite.md, every measurement to DIR/gpu_suite.json; both files are rewritten after every
+section (`"complete": false` until the last), so a run stopped from outside keeps what it measured. Progress
+goes to stderr. The exit status is 1 when a section failed.
 """
 
 from __future__ import annotations
@@ -144,7 +146,8 @@ PRESETS: dict[str, Callable[[], Settings]] = {
         kernel_size=(1024, 2048), kernel_classes=65, kernel_warmup=3, kernel_repeats=10, kernel_post_repeats=10,
         driver_cases=(TeacherCase("mit-b5", 2), TeacherCase("mit-b0", 8)), driver_size=(1024, 2048),
         driver_images=32, driver_shard_size=16, driver_workers=2, driver_rounds=2,
-        tta_model="mit-b5", tta_batch=2, tta_images=4,
+        tta_model="mit-b5", tta_batch=1, tta_images=4,  # one image and its mirror per pass: at scale 2 that is
+        # 2 x 2048 x 4096 pixels, whose first-stage attention alone takes tens of GB
         metric_maps=50, metric_size=(1024, 2048), metric_classes=19, metric_repeats=2),
     "medium": lambda: Settings(
         train_cases=(TrainCase("mit-b0", 256, 2, B0_GOAL), TrainCase("mit-b2", 256, 1, B2_GOAL)),
@@ -228,13 +231,15 @@ class Suite:
         self._frames: list | None = None
         self._rows_by_format: dict[str, list[dict]] = {}
 
-    def run(self, names: list[str]) -> None:
+    def run(self, names: list[str], after_each: Callable[[], object] = lambda: None) -> None:
+        """Run the sections `names` in order (skipped once over the budget), calling `after_each` after each."""
         for name in names:
             elapsed = time.perf_counter() - self.start
             if elapsed > self.budget_s:
                 self.sections[name] = {"status": f"skipped: {elapsed:.0f} s spent, over the {self.budget_s:.0f} s "
                                                  f"budget"}
                 self.rows.append(Row(name, self.sections[name]["status"], "", None, None))
+                after_each()
                 continue
             logger.info("section %s (%.0f s spent)", name, elapsed)
             section_start = time.perf_counter()
@@ -252,6 +257,7 @@ class Suite:
                 import torch
 
                 torch.cuda.empty_cache()
+            after_each()
 
     # --- shared inputs -------------------------------------------------------------------------------------------
     def encoded(self, fmt: str) -> list[dict]:
@@ -345,8 +351,9 @@ class Suite:
         height, width = s.driver_size
         with tempfile.TemporaryDirectory(prefix="gpu-suite-driver-") as tmp:
             inputs = Path(tmp)
-            build_inputs(inputs / "input", s.driver_images, height, width, num_proc=min(_cores(), 8))
-            build_inputs(inputs / "tta_input", s.tta_images, height, width)
+            processes = min(_cores(), 8)  # the synthetic builder shards its samples over processes
+            build_inputs(inputs / "input", s.driver_images, height, width, num_proc=processes)
+            build_inputs(inputs / "tta_input", s.tta_images, height, width, num_proc=min(processes, s.tta_images))
             for case in s.driver_cases:
                 key = f"{case.model} x{case.batch}"
                 found[key] = measure_driver(case.model, s.driver_images, height, width, case.batch,
@@ -442,6 +449,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def write_report(suite: Suite, about: dict, args: argparse.Namespace) -> str:
+    """Judge the rows, write gpu_suite.md and gpu_suite.json into the output folder; the table's text.
+
+    Called after every section, so that a run stopped from outside still leaves the finished sections' figures.
+    """
+    on_anchor_machine = "H200" in (about["gpu"] or "")
+    for row in suite.rows:
+        row.judge(on_anchor_machine)
+    text = table(suite, about, args.preset)
+    args.output.mkdir(parents=True, exist_ok=True)
+    report = {"machine": about, "preset": args.preset, "settings": dataclasses.asdict(suite.settings),
+              "absolute_goals_checked": on_anchor_machine, "seconds": time.perf_counter() - suite.start,
+              "complete": len(suite.sections) == len(args.sections), "sections": suite.sections,
+              "rows": [row.to_json() for row in suite.rows]}
+    for name, content in (("gpu_suite.md", text), ("gpu_suite.json", json.dumps(report, indent=2, default=str))):
+        partial = args.output / f"{name}.tmp"
+        partial.write_text(content + "\n", encoding="utf-8")
+        partial.replace(args.output / name)
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.preset in ("tiny", "medium"):
@@ -462,18 +490,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(settings.threads)
     suite = Suite(settings, device, args.budget)
     about = machine(device)
-    suite.run(args.sections)
-    on_anchor_machine = "H200" in (about["gpu"] or "")
-    for row in suite.rows:
-        row.judge(on_anchor_machine)
-    text = table(suite, about, args.preset)
-    print(text)
-    args.output.mkdir(parents=True, exist_ok=True)
-    (args.output / "gpu_suite.md").write_text(text + "\n", encoding="utf-8")
-    report = {"machine": about, "preset": args.preset, "settings": dataclasses.asdict(settings),
-              "absolute_goals_checked": on_anchor_machine, "seconds": time.perf_counter() - suite.start,
-              "sections": suite.sections, "rows": [row.to_json() for row in suite.rows]}
-    (args.output / "gpu_suite.json").write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+    suite.run(args.sections, after_each=lambda: write_report(suite, about, args))
+    print(write_report(suite, about, args))
     failed = [name for name, section in suite.sections.items() if section["status"].startswith("failed")]
     return 1 if failed else 0
 

@@ -64,7 +64,7 @@ def test_gpu_suite_tiny_runs_every_section_and_prints_one_table(tmp_path):
             else:
                 assert row["note"], row  # the flip + scales run: its teacher share instead of a ratio
     assert report["machine"]["cpu_count"] == os.cpu_count() and report["machine"]["torch"] == torch.__version__
-    assert report["preset"] == "tiny" and report["settings"]["threads"] == 1
+    assert report["preset"] == "tiny" and report["settings"]["threads"] == 1 and report["complete"]
     printed = done.stdout
     assert TABLE_HEADER in printed and printed.count(TABLE_HEADER) == 1
     assert printed.strip() == (tmp_path / "gpu_suite.md").read_text().strip()
@@ -74,9 +74,11 @@ def test_gpu_suite_tiny_runs_every_section_and_prints_one_table(tmp_path):
 
 def test_suite_skips_sections_over_its_budget_and_reports_a_failed_one(monkeypatch):
     suite = gpu_suite.Suite(gpu_suite.PRESETS["tiny"](), "cpu", budget_s=0.0)
-    suite.run(["eval"])
-    assert suite.sections["eval"]["status"].startswith("skipped")
-    assert [row.section for row in suite.rows] == ["eval"]
+    reports = []
+    suite.run(["eval", "train"], after_each=lambda: reports.append(dict(suite.sections)))
+    assert [list(report) for report in reports] == [["eval"], ["eval", "train"]]  # written after each section
+    assert all(section["status"].startswith("skipped") for section in suite.sections.values())
+    assert [row.section for row in suite.rows] == ["eval", "train"]
 
     def broken(self):
         raise RuntimeError("out of memory")
@@ -109,6 +111,7 @@ def test_only_names_known_sections():
         gpu_suite.parse_args(["--only", "training"])
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("restored_process_state")
 def test_train_step_script(monkeypatch, capsys, tmp_path):
     run_script(monkeypatch, capsys, "bench_train_step", "--model", "mit-pico", "--size", "32", "--batch", "1",
