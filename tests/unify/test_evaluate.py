@@ -1,6 +1,8 @@
-"""`unify evaluate`: unified and native scores, the native collapse on hand-built predictions, the outputs."""
+"""`unify evaluate`: unified and native scores, the native collapse on hand-built predictions, the outputs, and one
+model on several datasets with their summary."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -13,12 +15,12 @@ from unify.build import build_dataset
 from unify.cli import main
 from unify.core.errors import UnifyError
 from unify.core.evaluator import NativeCollapse, _plan
-from unify.core.folder import load_split
+from unify.core.folder import FolderMetadata, load_split
 from unify.core.mapping import LabelMapping
 from unify.core.metrics import ConfusionMatrix
 from unify.core.segmenter import Segmenter
 from unify.core.taxonomy import get_taxonomy
-from unify.evaluate import evaluate_model
+from unify.evaluate import DatasetSpec, dataset_specs, evaluate_datasets, evaluate_model, summary_rows, summary_table
 
 FINE = get_taxonomy("synthetic_fine")
 
@@ -144,3 +146,135 @@ def test_a_model_that_cannot_be_loaded_is_a_clear_error(coarse, tmp_path, capsys
     assert main(["evaluate", "--model", str(tmp_path / "empty"), "--dataset", str(coarse), "--output",
                  str(tmp_path / "out")]) == 2
     assert "is not a model folder: it has no config.json" in capsys.readouterr().err
+
+
+# -- one model, several datasets -----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def three(tmp_path_factory):
+    """source (train + validation), coarse (train + test) and a shifted folder whose metadata says wilddash2."""
+    root = tmp_path_factory.mktemp("several")
+    build_dataset("synthetic_driving", root / "source", config="source", splits=(("train", 1), ("validation", 2)))
+    build_dataset("synthetic_driving", root / "coarse", config="coarse", splits=(("train", 2), ("test", 1)))
+    build_dataset("synthetic_driving", root / "wd", config="shifted", splits=(("validation", 2),))
+    metadata = FolderMetadata.read(root / "wd")
+    metadata.dataset, metadata.config = "wilddash2", "semantic"  # the generalisation set, as its builder names it
+    metadata.write(root / "wd")
+    return root
+
+
+def test_several_datasets_one_summary_wilddash2_first_values_from_each_evaluation(three, tmp_path, capsys,
+                                                                                  monkeypatch):
+    model = constant_model(tmp_path / "model", "sky")
+    loads, load = [], Segmenter.load
+    monkeypatch.setattr("unify.evaluate.Segmenter.load", lambda *a, **k: loads.append(a) or load(*a, **k))
+    out = tmp_path / "out"
+
+    assert main(["evaluate", "--model", str(model), "--dataset", str(three / "source"), "--dataset",
+                 str(three / "coarse"), "--dataset", str(three / "wd"), "--split", "coarse=train",
+                 "--output", str(out)]) == 0
+
+    assert len(loads) == 1  # one model for all datasets
+    assert {p.name for p in out.iterdir()} == {"source", "coarse", "wd", "summary.json", "summary.md"}
+    evaluations = {name: json.loads((out / name / "evaluation.json").read_text())
+                   for name in ("source", "coarse", "wd")}
+    assert {(out / name / "confusion_native.png").is_file() for name in evaluations} == {True}
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["model"] == evaluations["source"]["model"] and summary["model"]["sha256"]
+    assert [(row["folder"], row["dataset"], row["split"], row["num_images"]) for row in summary["datasets"]] == [
+        ("wd", "wilddash2", "validation", 2), ("source", "synthetic_driving", "validation", 2),
+        ("coarse", "synthetic_driving", "train", 2)]
+    for row in summary["datasets"]:
+        evaluation = evaluations[row["folder"]]
+        for space in ("unified", "native"):
+            assert row[space] == {key: evaluation[space][key] for key in ("taxonomy", "miou", "pixel_accuracy")}
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert [row["folder"] for row in printed["datasets"]] == ["wd", "source", "coarse"]
+
+    lines = (out / "summary.md").read_text().splitlines()
+    header = next(line for line in lines if line.startswith("| dataset"))
+    assert header == ("| dataset | split | images | mIoU (%) unified synthetic_fine | "
+                      "mIoU (%) native synthetic_shifted | mIoU (%) native synthetic_fine | "
+                      "mIoU (%) native synthetic_coarse | pixel accuracy (%) unified |")
+    rows = lines[lines.index(header) + 2:lines.index(header) + 5]
+    percent = {name: {space: f"{100 * e[space]['miou']:.1f}" for space in ("unified", "native")} | {
+        "accuracy": f"{100 * e['unified']['pixel_accuracy']:.1f}"} for name, e in evaluations.items()}
+    wd, source, coarse = percent["wd"], percent["source"], percent["coarse"]
+    assert rows == [
+        f"| wilddash2 (semantic) | validation | 2 | {wd['unified']} | {wd['native']} |  |  | {wd['accuracy']} |",
+        f"| synthetic_driving (source) | validation | 2 | {source['unified']} |  | {source['native']} |  | "
+        f"{source['accuracy']} |",
+        f"| synthetic_driving (coarse) | train | 2 | {coarse['unified']} |  |  | {coarse['native']} | "
+        f"{coarse['accuracy']} |"]
+    assert f"`{summary['model']['sha256']}`" in (out / "summary.md").read_text()
+
+
+def test_the_summary_table_leaves_blank_what_does_not_apply_and_escapes_names():
+    scores = {"miou": 0.5, "pixel_accuracy": 0.75}
+    rows = summary_rows([
+        {"dataset": "a*b*", "config": "<i>x</i>", "kind": "pseudo_labelled", "split": "val", "num_images": 3,
+         "unified": {"taxonomy": "cityscapes19", **scores, "classes": []}, "native": None},
+        {"dataset": "wilddash2", "config": "semantic", "split": "validation", "num_images": 4,
+         "unified": None, "native": {"taxonomy": "wilddash2", "miou": None, "pixel_accuracy": 0.25}}])
+    assert [row["dataset"] for row in rows] == ["wilddash2", "a*b*"]
+    assert rows[1]["unified"] == {"taxonomy": "cityscapes19", **scores}  # the headline, not the per-class list
+    assert summary_table(rows).splitlines()[2:] == [
+        "| wilddash2 (semantic) | validation | 4 |  | n/a |  |",
+        "| a\\*b\\* (&lt;i&gt;x&lt;/i&gt;), pseudo-labelled | val | 3 | 50.0 |  | 75.0 |"]
+
+
+def test_a_dataset_name_pairs_with_its_raw_folder_and_splits_go_global_or_per_dataset(three, tmp_path):
+    specs = dataset_specs([str(three / "source"), f"kitti={tmp_path / 'raw'}"], ["test", "source=validation"])
+    assert specs == [DatasetSpec(str(three / "source"), None, "validation"),
+                     DatasetSpec("kitti", tmp_path / "raw", "test")]
+    assert [spec.name for spec in specs] == ["source", "kitti"]
+    [single] = dataset_specs(["kitti"], data_dir=tmp_path / "raw")  # today's one-dataset call
+    assert single == DatasetSpec("kitti", tmp_path / "raw", None)
+
+    with pytest.raises(UnifyError, match="--data-dir goes with a single --dataset; .* --dataset NAME=RAW"):
+        dataset_specs(["kitti", str(three / "source")], data_dir=tmp_path)
+    with pytest.raises(UnifyError, match="--split cityscapes=val names no dataset given; the datasets are source"):
+        dataset_specs([str(three / "source")], ["cityscapes=val"])
+    with pytest.raises(UnifyError, match="twice"):
+        dataset_specs([str(three / "source")], ["val", "test"])
+    with pytest.raises(UnifyError, match="no_such=x is neither a folder"):
+        dataset_specs(["no_such=x"])
+
+
+def test_several_datasets_fail_before_scoring_on_a_missing_split_or_a_shared_name(three, tmp_path, monkeypatch):
+    monkeypatch.setattr("unify.evaluate.Segmenter.load", lambda *a, **k: pytest.fail("loaded a model"))
+    specs = [DatasetSpec(three / "source"), DatasetSpec(three / "coarse", split="validation")]
+    with pytest.raises(UnifyError, match="coarse has no split 'validation'; it has \\['train', 'test'\\]"):
+        evaluate_datasets("unused", specs, tmp_path / "out")
+    (tmp_path / "other").mkdir()
+    shutil.copytree(three / "source", tmp_path / "other" / "source")
+    with pytest.raises(UnifyError, match="several datasets are named source"):
+        evaluate_datasets("unused", [DatasetSpec(three / "source"), DatasetSpec(tmp_path / "other" / "source")],
+                          tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def write_raw(root, image_names: list[str], label_names: list[str], ids: list[int]):
+    """A raw folder: random 32x64 photos and grey id labels (ids drawn from `ids`) at the given relative paths."""
+    for seed, (image, label) in enumerate(zip(image_names, label_names)):
+        rng = np.random.default_rng(seed)
+        for path, pixels in ((image, rng.integers(0, 256, (32, 64, 3))), (label, rng.choice(ids, (32, 64)))):
+            (root / path).parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(pixels.astype(np.uint8)).save(root / path)
+    return root
+
+
+def test_builder_names_are_built_from_their_raw_folders_and_wilddash2_comes_first(tmp_path):
+    kitti = write_raw(tmp_path / "kitti", ["training/image_2/000000_10.png"], ["training/semantic/000000_10.png"],
+                      [0, 7, 8, 11, 21, 23, 26])
+    wilddash = write_raw(tmp_path / "wd2", ["images/at0000_100000.jpg", "images/cn0001_100044.jpg"],
+                         ["labels/at0000_100000.png", "labels/cn0001_100044.png"], [0, 1, 7, 26, 34, 38, 58, 80])
+    model = constant_model(tmp_path / "model", "road", taxonomy=get_taxonomy("cityscapes19"))
+
+    assert main(["evaluate", "--model", str(model), "--dataset", f"kitti={kitti}", "--dataset", f"wilddash2={wilddash}",
+                 "--split", "kitti=train", "--output", str(tmp_path / "out")]) == 0
+
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert [(r["folder"], r["dataset"], r["split"], r["num_images"]) for r in summary["datasets"]] == [
+        ("wilddash2", "wilddash2", "validation", 2), ("kitti", "kitti", "train", 1)]
+    assert [r["unified"]["taxonomy"] for r in summary["datasets"]] == ["cityscapes19", "cityscapes19"]
+    assert summary["datasets"][0]["native"]["taxonomy"] == "wilddash2"

@@ -67,7 +67,8 @@ def suggested(tmp_path_factory):
     truth = {}
     for sample in pick_samples(builder.list_samples(None), SAMPLES):
         loaded = builder.load_sample(sample)
-        pixels = Segmenter(None).preprocess(torch.from_numpy(_decode(loaded.image_bytes, "RGB")).permute(2, 0, 1)[None])
+        rgb = _decode(loaded.image_bytes, "RGB").copy()
+        pixels = Segmenter(None).preprocess(torch.from_numpy(rgb).permute(2, 0, 1)[None])
         truth[_key(pixels)] = _decode(loaded.extra_columns[FINE_LABEL]["bytes"])
     segformer = Segmenter.for_training("mit-pico", fine).model
     oracle = Segmenter(OracleTeacher(segformer, truth, fine.num_labels))

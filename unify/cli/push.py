@@ -35,8 +35,8 @@ def add_parser(subparsers) -> None:
     model.add_argument("run_dir", type=Path, help="training run folder, or a model folder")
     _add_common(model)
     model.add_argument("--evaluation", type=Path, action="append", default=[], metavar="DIR",
-                       help="output folder of `unify evaluate` on these weights to report in the card (repeatable); "
-                            "an evaluation of other weights is refused")
+                       help="output folder of `unify evaluate` on these weights, one dataset or a summary of several, "
+                            "whose table goes into the card (repeatable); an evaluation of other weights is refused")
     parser.set_defaults(run=run)
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -173,21 +174,31 @@ class FolderMetadata:
     def write(self, folder: Path | str) -> None:
         """Write `unify.json`, `id2label.json`, the two metadata configurations and the card that declares them.
 
-        The Parquet shards must already be in `folder/data`: the card records their sizes.
+        The Parquet shards must already be in `folder/data`: the card records their sizes. Each file is written
+        under a temporary name and renamed into place, so a reader never sees a half-written one.
         """
         folder = Path(folder)
-        (folder / METADATA_FILE).write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
-        (folder / ID2LABEL_FILE).write_text(json.dumps(self.id2label(), indent=2) + "\n", encoding="utf-8")
         (folder / "metadata").mkdir(exist_ok=True)
+        _replace(folder / METADATA_FILE, (json.dumps(self.to_json(), indent=2) + "\n").encode())
+        _replace(folder / ID2LABEL_FILE, (json.dumps(self.id2label(), indent=2) + "\n").encode())
         tables = {"unified_classes": self.unified_taxonomy.to_json(), "label_mapping": self.mapping.to_json()}
         for name in METADATA_CONFIGS:
-            datasets.Dataset.from_list(tables[name]).to_parquet(str(folder / "metadata" / f"{name}.parquet"))
-        (folder / "README.md").write_text(config_card(folder, self.splits), encoding="utf-8")
+            path = folder / "metadata" / f"{name}.parquet"
+            datasets.Dataset.from_list(tables[name]).to_parquet(str(path.with_name(path.name + ".tmp")))
+            os.replace(path.with_name(path.name + ".tmp"), path)
+        _replace(folder / "README.md", config_card(folder, self.splits).encode())
 
     def id2label(self) -> dict[str, str]:
         """{id: name} of the classes the `label` column holds (void classes left out), keys as JSON strings."""
         taxonomy = self.native_taxonomy if self.columns.native == LABEL else self.unified_taxonomy
         return {str(c.id): c.name for c in taxonomy.classes if not c.ignore}
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file renamed into place."""
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
 
 
 def shard_name(split: str, index: int, count: int) -> str:

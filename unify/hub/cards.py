@@ -19,6 +19,7 @@ from unify.core.folder import PSEUDO_LABELLED, FolderMetadata
 from unify.core.markdown import code, escape, markdown_table
 from unify.core.segmenter import ModelIdentity
 from unify.core.taxonomy import ClassInfo
+from unify.evaluate import summary_rows, summary_table
 from unify.hub.labels_only import IMAGE_CHECKSUM
 from unify.hub.sources import DatasetSource
 from unify.hub.transport import FORMAT_TAG
@@ -159,7 +160,7 @@ class ModelFacts:
     taxonomy_name: str | None  # the registered taxonomy they are, None when unknown
     colours_known: bool  # whether `classes` carry the taxonomy's colours
     provenance: dict | None  # the run's provenance.json; None: how it was trained is unknown
-    evaluations: list[dict] = field(default_factory=list)  # evaluation.json of these very weights
+    evaluations: list[dict] = field(default_factory=list)  # evaluation.json records of these very weights
     run_metrics: dict | None = None  # the run's metrics.json (its final evaluation), when it has one
 
 
@@ -228,19 +229,11 @@ def training_table(train_sources: list[dict]) -> str | None:
 
 
 def evaluation_table(evaluations: list[dict]) -> str | None:
-    """mIoU and pixel accuracy per dataset and taxonomy from `unify evaluate` results; None without any."""
-    rows = []
-    for result in evaluations:
-        for space in ("unified", "native"):
-            scores = result.get(space)
-            if scores:
-                rows.append([f"{result['dataset']} ({result['config']})", result["split"], result["num_images"],
-                             f"{space}: {code(scores['taxonomy'])}", _percent(scores["miou"]),
-                             _percent(scores["pixel_accuracy"])])
-    if not rows:
-        return None
-    return markdown_table(["dataset", "split", "images", "taxonomy", "mIoU (%)", "pixel accuracy (%)"], rows,
-                          raw_columns=(3,))
+    """The summary table (`unify.evaluate.summary_table`) of `unify evaluate` results; None without any.
+
+    One row per evaluated dataset, WildDash 2 first: mIoU per unified and native taxonomy, unified pixel accuracy.
+    """
+    return summary_table(summary_rows(evaluations)) if evaluations else None
 
 
 def run_metrics_table(run_metrics: dict, eval_sources: list[dict]) -> str | None:

@@ -19,7 +19,7 @@ from unify.core.constants import FORMAT_VERSION
 from unify.core.errors import UnifyError
 from unify.core.segmenter import ModelIdentity, Segmenter, describe_architecture
 from unify.core.taxonomy import ClassInfo, list_taxonomies
-from unify.evaluate import EVALUATION_FILE
+from unify.evaluate import EVALUATION_FILE, SUMMARY_FILE
 from unify.hub.cards import ModelFacts, model_card
 from unify.hub.transport import PushReport, hub_api, publish
 
@@ -40,8 +40,9 @@ def push_model(run_dir: Path | str, repo_id: str, *, private: bool = True,
     """Make the model repository `repo_id` hold a trained model and its card, in one commit.
 
     `run_dir` is a training run folder (its `model/` is pushed) or a model folder itself (a run's `model/`
-    is described by the run around it). `evaluations` are output folders (or files) of `unify evaluate` on
-    these weights. Raises `UnifyError` before any request for a folder without a model or without safetensors
+    is described by the run around it). `evaluations` are output folders (or evaluation.json files) of `unify
+    evaluate` on these weights, of one dataset or of several (with summary.json); the card shows one table of
+    them all. Raises `UnifyError` before any request for a folder without a model or without safetensors
     weights, no token, a provenance.json of another format, a model that does not predict the taxonomy its
     provenance names, or an evaluation of other weights (naming both).
     """
@@ -59,7 +60,8 @@ def push_model(run_dir: Path | str, repo_id: str, *, private: bool = True,
         architecture=describe_architecture(segmenter.model.config),
         parameters=sum(p.numel() for p in segmenter.model.parameters()), weights_sha256=segmenter.identity.sha256,
         classes=classes, taxonomy_name=taxonomy_name, colours_known=colours_known, provenance=provenance,
-        evaluations=[read_evaluation(Path(folder), segmenter.identity) for folder in evaluations],
+        evaluations=[result for folder in evaluations
+                     for result in read_evaluations(Path(folder), segmenter.identity)],
         run_metrics=_read_json(run / RUN_METRICS_FILE) if run else None)
     card = model_card(repo_id, facts)
     with tempfile.TemporaryDirectory(prefix="unify-push-model-") as stage:
@@ -108,23 +110,56 @@ def read_provenance(run: Path) -> dict | None:
     return record
 
 
-def read_evaluation(folder: Path, identity: ModelIdentity) -> dict:
-    """evaluation.json of `unify evaluate` in `folder` (or the file itself), if it scored the weights `identity`.
+def read_evaluations(folder: Path, identity: ModelIdentity) -> list[dict]:
+    """The evaluation.json records of `unify evaluate` in `folder`, if every one scored the weights `identity`.
 
-    Raises `UnifyError` when there is none, or when it records other weights (naming both).
+    `folder` is the output of one dataset (its evaluation.json, or that file itself) or of several (its
+    summary.json lists the subfolder of each dataset, whose evaluation.json is read). Raises `UnifyError` when
+    there is neither file, a listed evaluation.json is missing, or the summary or any evaluation records other
+    weights (naming the file and both weights).
     """
-    path = folder / EVALUATION_FILE if folder.is_dir() else folder
-    if not path.is_file():
-        raise UnifyError(f"{folder} holds no {EVALUATION_FILE}; write one with `unify evaluate --model MODEL "
-                         f"--dataset DATASET --output {folder}`")
-    result = json.loads(path.read_text(encoding="utf-8"))
-    scored = result.get("model") or {}
+    if folder.is_dir() and (folder / SUMMARY_FILE).is_file():
+        summary = _read_record(folder / SUMMARY_FILE)
+        _check_scored(folder / SUMMARY_FILE, summary.get("model"), identity)
+        entries = summary.get("datasets")
+        if not isinstance(entries, list) or not all(isinstance(e, dict) and "folder" in e for e in entries):
+            raise UnifyError(f"{folder / SUMMARY_FILE} lists no datasets (each with its \"folder\"); write it with "
+                             f"`unify evaluate --dataset A --dataset B ... --output {folder}`")
+        paths = [folder / str(entry["folder"]) / EVALUATION_FILE for entry in entries]
+        missing = [str(path) for path in paths if not path.is_file()]
+        if missing:
+            raise UnifyError(f"{folder / SUMMARY_FILE} lists evaluations that are missing: {', '.join(missing)}")
+    else:
+        paths = [folder / EVALUATION_FILE if folder.is_dir() else folder]
+        if not paths[0].is_file():
+            raise UnifyError(f"{folder} holds no {EVALUATION_FILE} or {SUMMARY_FILE}; write one with `unify "
+                             f"evaluate --model MODEL --dataset DATASET --output {folder}`")
+    results = []
+    for path in paths:
+        result = _read_record(path)
+        _check_scored(path, result.get("model"), identity)
+        results.append(result)
+    return results
+
+
+def _check_scored(path: Path, scored: dict | None, identity: ModelIdentity) -> None:
+    """Raise `UnifyError` naming `path` and both weights unless the record `scored` is of the weights `identity`."""
+    scored = scored if isinstance(scored, dict) else {}
     if scored.get("sha256") != identity.sha256:
         sha = scored.get("sha256")
-        raise UnifyError(f"{folder} evaluated other weights: {scored.get('name', 'an unnamed model')} (sha256 "
+        raise UnifyError(f"{path} evaluated other weights: {scored.get('name', 'an unnamed model')} (sha256 "
                          f"{sha[:12] if sha else 'not recorded'}), not the pushed {identity.name} (sha256 "
                          f"{identity.sha256[:12]}); evaluate the pushed model with `unify evaluate --model ...`")
-    return result
+
+
+def _read_record(path: Path) -> dict:
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise UnifyError(f"{path} is not valid JSON ({exc})") from exc
+    if not isinstance(record, dict):
+        raise UnifyError(f"{path} is not a record of `unify evaluate` (a JSON {type(record).__name__})")
+    return record
 
 
 def _classes(segmenter: Segmenter, provenance: dict | None) -> tuple[list[ClassInfo], str | None, bool]:

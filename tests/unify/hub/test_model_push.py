@@ -3,6 +3,7 @@
 import io
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -13,7 +14,8 @@ from hub_fixtures import FINE, flat, front_matter, rows, save_segformer, source_
 from unify.cli import main
 from unify.core.errors import UnifyError
 from unify.core.segmenter import Segmenter, weights_sha256
-from unify.evaluate import evaluate_model
+from unify.core.folder import FolderMetadata
+from unify.evaluate import DatasetSpec, evaluate_datasets, evaluate_model
 from unify.hub import push_model
 
 MODEL_FILES = {".gitattributes", "README.md", "config.json", "model.safetensors", "preprocessor_config.json"}
@@ -64,9 +66,11 @@ def test_a_pushed_model_loads_with_from_pretrained_and_pipeline(hub, student, bu
     teacher = json.loads((pseudo / "unify.json").read_text())["teacher"]
     labels = f"pseudo-labels from `{teacher['name']} (sha256 {teacher['sha256'][:12]})`"
     assert f"| coarse-pl | synthetic_driving (coarse) | {labels} | train | 4 | 2.0 |" in card
-    native = evaluation["native"]
-    assert (f"| synthetic_driving (coarse) | train | 4 | native: `synthetic_coarse` | {100 * native['miou']:.1f} | "
-            f"{100 * native['pixel_accuracy']:.1f} |") in card
+    unified, native = evaluation["unified"], evaluation["native"]
+    assert ("| dataset | split | images | mIoU (%) unified synthetic_fine | mIoU (%) native synthetic_coarse | "
+            "pixel accuracy (%) unified |") in card
+    assert (f"| synthetic_driving (coarse) | train | 4 | {100 * unified['miou']:.1f} | {100 * native['miou']:.1f} | "
+            f"{100 * unified['pixel_accuracy']:.1f} |") in card
 
 
 def test_the_card_is_read_from_provenance_from_any_directory_after_the_data_are_gone(hub, tmp_path, pseudo, teacher,
@@ -109,6 +113,60 @@ def test_an_evaluation_of_other_weights_is_refused_naming_both(hub, student, tea
     assert weights_sha256(teacher)[:12] in error and weights_sha256(student / "model")[:12] in error
     assert str(tmp_path / "teacher-eval") in error
     assert hub.repos == {}  # refused before anything reached the Hub
+
+
+@pytest.fixture
+def generalisation(built, tmp_path) -> Path:
+    """`built` relabelled as WildDash 2, with a configuration name that is Markdown and HTML."""
+    folder = tmp_path / "wd"
+    shutil.copytree(built, folder)
+    metadata = FolderMetadata.read(folder)
+    metadata.dataset, metadata.config = "wilddash2", "<b>semantic</b>"
+    metadata.write(folder)
+    return folder
+
+
+def test_a_summary_of_several_datasets_is_the_cards_evaluation_table(hub, student, built, pseudo, generalisation,
+                                                                    tmp_path):
+    out = tmp_path / "eval"
+    specs = [DatasetSpec(built, split="train"), DatasetSpec(pseudo, split="train"), DatasetSpec(generalisation)]
+    evaluate_datasets(student / "model", specs, out)
+
+    push_model(student, "tester/student", evaluations=[out])
+
+    card = flat(hub.files("tester/student", "model")["README.md"].decode())
+    header = ("| dataset | split | images | mIoU (%) unified synthetic_fine | mIoU (%) native synthetic_coarse | "
+              "pixel accuracy (%) unified |")
+    assert header in card and "WildDash 2, the paper's check of generalisation" in card
+
+    def cells(folder: str) -> str:
+        result = json.loads((out / folder / "evaluation.json").read_text())
+        return (f"{100 * result['unified']['miou']:.1f} | {100 * result['native']['miou']:.1f} | "
+                f"{100 * result['unified']['pixel_accuracy']:.1f}")
+
+    table = card[card.index(header):]
+    assert table.startswith(f"{header} | --- | --- | --- | --- | --- | --- | "
+                            f"| wilddash2 (&lt;b&gt;semantic&lt;/b&gt;) | train | 4 | {cells('wd')} | "
+                            f"| synthetic_driving (coarse) | train | 4 | {cells('coarse')} | "
+                            f"| synthetic_driving (coarse), pseudo-labelled | train | 4 | {cells('coarse-pl')} |")
+
+
+def test_a_summary_is_refused_when_it_or_any_of_its_evaluations_scored_other_weights(hub, student, teacher, built,
+                                                                                   tmp_path, capsys):
+    """Every entry is checked: a summary that names the pushed weights but lists an evaluation of others is refused."""
+    evaluate_datasets(teacher, [DatasetSpec(built, split="train")], tmp_path / "teacher-eval")
+    shutil.copytree(tmp_path / "teacher-eval", tmp_path / "mixed")
+    summary = json.loads((tmp_path / "mixed" / "summary.json").read_text())
+    summary["model"] = Segmenter.load(student / "model", device="cpu").identity.to_json()
+    (tmp_path / "mixed" / "summary.json").write_text(json.dumps(summary))
+
+    for folder, named in (("teacher-eval", "summary.json"), ("mixed", "coarse/evaluation.json")):
+        assert main(["push", "model", str(student), "--repo-id", "tester/student", "--evaluation",
+                     str(tmp_path / folder)]) == 2
+        [error] = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+        assert f"{tmp_path / folder / named} evaluated other weights" in error
+        assert weights_sha256(teacher)[:12] in error and weights_sha256(student / "model")[:12] in error
+    assert hub.repos == {}
 
 
 def test_the_architecture_is_the_saved_one_not_the_configs(hub, tmp_path, built):
