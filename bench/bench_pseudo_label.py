@@ -9,13 +9,17 @@ Times, for a SegFormer teacher built from its config (random weights; mit-b0 by 
 on native label maps drawn as Voronoi regions whose classes cover a chosen share of the pixels with
 one-to-one, one-to-many, fill-in and void native classes, and classes with void beside (`a, b, void`: the
 teacher chooses among them or voids the pixel, which needs every class's score at those pixels). The
-variants run interleaved, so that load from elsewhere on the machine hits them alike; each figure is the
-median of the repeated runs. The post-processing is also timed alone on the same logits, which measures
-the extra cost more precisely than the difference of two end-to-end medians. Minimum times are reported
-beside the medians: on a machine shared with other work, the minimum is the better estimate of what each
-step costs on its own.
+unified taxonomy is Cityscapes' 19 classes, or with --classes C > 19 those and C - 19 more that one native
+class maps to (one-to-many), as a Mapillary-sized label space has. The variants run interleaved, so that
+load from elsewhere on the machine hits them alike; each figure is the median of the repeated runs, the
+device synchronised around each. The post-processing is also timed alone on the same logits, which
+measures the extra cost more precisely than the difference of two end-to-end medians. Minimum times are
+reported beside the medians: on a machine shared with other work, the minimum is the better estimate of
+what each step costs on its own.
 
     python bench/bench_pseudo_label.py --batch-size 1 --output bench_pseudo_label.json
+
+`measure_kernel` is what `bench/gpu_suite.py` calls.
 """
 
 from __future__ import annotations
@@ -24,7 +28,6 @@ import argparse
 import json
 import platform
 import statistics
-import time
 from collections.abc import Callable
 
 import torch
@@ -32,8 +35,10 @@ import torch.nn.functional as F
 
 from unify.core.constants import FROM_GROUND_TRUTH, IGNORED, TEACHER_CHOSE, TEACHER_FILLED, TEACHER_VOIDED
 from unify.core.mapping import LabelMapping
+from timing import timed
 from unify.core.pseudo_label_kernel import (constrained_pseudo_labels, reference_constrained_pseudo_labels,
                                             unconstrained_labels)
+from unify.core.segmenter import SEGFORMER_SIZES
 from unify.core.taxonomy import ClassInfo, Taxonomy, get_taxonomy
 
 # A coarser native taxonomy mapped into the 19 Cityscapes classes, as many real datasets are.
@@ -49,6 +54,8 @@ NATIVE_CLASSES: dict[str, tuple[str, ...] | str] = {
     "buildings": ("building", "wall"), "non-drivable street": ("terrain",), "signal corpus": ("traffic light",),
 }
 VOID_BESIDE = ("buildings", "non-drivable street", "signal corpus")
+EXTRA_CLASSES = "street furniture"
+"""With more unified classes than Cityscapes' 19, the native class that maps to all the extra ones."""
 GROUPS = ("one_to_one", "one_to_many", "fill_in", "void", "maybe_void")
 SCENARIOS = {
     # share of pixels per group of native classes, in the order of GROUPS
@@ -60,12 +67,19 @@ SCENARIOS = {
 }
 
 
-def bench_mapping() -> LabelMapping:
-    unified = get_taxonomy("cityscapes19")
-    classes = tuple(ClassInfo(i, name, (i, i, i), False) for i, name in enumerate(NATIVE_CLASSES))
-    native = Taxonomy(name="bench_native", classes=classes)
+def bench_mapping(classes: int = 19) -> LabelMapping:
+    """The native taxonomy above mapped into `classes` unified classes (at least 19: Cityscapes' first)."""
+    cityscapes = get_taxonomy("cityscapes19")
+    if classes < cityscapes.num_labels:
+        raise ValueError(f"classes must be at least {cityscapes.num_labels}, got {classes}")
+    extra = tuple(ClassInfo(i, f"extra class {i}", (i, i, i), False) for i in range(cityscapes.num_labels, classes))
+    unified = cityscapes if not extra else Taxonomy(name=f"bench_unified{classes}",
+                                                    classes=(*cityscapes.trainable, *extra))
+    targets_of = {**NATIVE_CLASSES, **({EXTRA_CLASSES: tuple(c.name for c in extra)} if extra else {})}
+    native = Taxonomy(name="bench_native", classes=tuple(ClassInfo(i, name, (i, i, i), False)
+                                                         for i, name in enumerate(targets_of)))
     allowed = {}
-    for i, targets in enumerate(NATIVE_CLASSES.values()):
+    for i, targets in enumerate(targets_of.values()):
         ids = [c.id for c in unified.trainable] if targets == "*" else [unified.by_name[t].id for t in targets]
         allowed[i] = tuple(sorted(ids))
     void_allowed = frozenset(native.by_name[name].id for name in VOID_BESIDE)
@@ -111,17 +125,8 @@ def measured_shares(native: torch.Tensor, mapping: LabelMapping) -> dict[str, fl
     return {name: round(float((group == g).float().mean()), 3) for g, name in enumerate(GROUPS)}
 
 
-def timed(fn: Callable[[], object], device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - start
-
-
-def run_scenario(model, pixel_values, native, tables, size, args, device) -> dict:
+def run_scenario(model, pixel_values, native, tables, size, warmup: int, repeats: int, post_repeats: int,
+                 device: torch.device) -> dict:
     post_processing: dict[str, Callable[[torch.Tensor], object]] = {
         "upsample_argmax": lambda logits: F.interpolate(logits, size=size, mode="bilinear",
                                                         align_corners=False).argmax(dim=1),
@@ -131,17 +136,17 @@ def run_scenario(model, pixel_values, native, tables, size, args, device) -> dic
     }
     variants = {"forward": lambda logits: None, **post_processing}
     end_to_end: dict[str, list[float]] = {name: [] for name in variants}
-    for repeat in range(args.warmup + args.repeats):
+    for repeat in range(warmup + repeats):
         for name, fn in variants.items():
             sample = timed(lambda: fn(model(pixel_values=pixel_values).logits), device)
-            if repeat >= args.warmup:
+            if repeat >= warmup:
                 end_to_end[name].append(sample)
     logits = model(pixel_values=pixel_values).logits
     post: dict[str, list[float]] = {name: [] for name in variants}
-    for repeat in range(args.warmup + args.post_repeats):
+    for repeat in range(warmup + post_repeats):
         for name, fn in variants.items():
             sample = timed(lambda: fn(logits), device)
-            if repeat >= args.warmup:
+            if repeat >= warmup:
                 post[name].append(sample)
     fast = constrained_pseudo_labels(logits, native, tables)
     naive = reference_constrained_pseudo_labels(logits, native, tables)
@@ -173,11 +178,51 @@ def print_table(results: dict) -> None:
               f"{result['mismatching_pixels']} mismatching pixels; {result['voided_pixels']} pixels voided")
 
 
+def measure_kernel(model: str = "mit-b0", batch_size: int = 1, height: int = 512, width: int = 1024,
+                   classes: int = 19, scenarios: tuple[str, ...] = tuple(SCENARIOS), warmup: int = 2,
+                   repeats: int = 7, post_repeats: int = 21, device: str = "cpu", dtype: str = "float32",
+                   channels_last: bool = False, seed: int = 0) -> dict:
+    """Seconds and images/s of every variant above, per scenario (keys of SCENARIOS).
+
+    `model`: a SegFormer size name (`unify.core.segmenter.SEGFORMER_SIZES`), random weights, `classes` outputs,
+    cast to `dtype` (float32, bfloat16, float16) and, with `channels_last`, in channels-last memory, as are the
+    (batch_size, 3, height, width) random pixels. Returns the settings and {"scenarios": {name: {"variants":
+    {variant: {"images_per_s", "end_to_end_s", ...}}, "mismatching_pixels", "voided_pixels", "shares"}}}.
+    """
+    from transformers import SegformerConfig, SegformerForSemanticSegmentation
+
+    device = torch.device(device)
+    torch_dtype = getattr(torch, dtype)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    mapping = bench_mapping(classes)
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    config = SegformerConfig(**SEGFORMER_SIZES[model], num_labels=mapping.unified.num_labels)
+    teacher = SegformerForSemanticSegmentation(config).eval().to(device, torch_dtype, memory_format=memory_format)
+    pixel_values = torch.randn(batch_size, 3, height, width, generator=generator).to(device, torch_dtype)
+    pixel_values = pixel_values.contiguous(memory_format=memory_format)
+    tables = mapping.tables.to(device)
+    results = {"model": f"segformer {model} (random weights), {mapping.unified.num_labels} classes",
+               "batch_size": batch_size, "size": [height, width], "dtype": dtype, "channels_last": channels_last,
+               "device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
+               "machine": platform.processor() or platform.machine(), "scenarios": {}}
+    with torch.inference_mode():
+        for scenario in scenarios:
+            native = draw_native_maps(mapping, SCENARIOS[scenario], batch_size, height, width, generator)
+            result = run_scenario(teacher, pixel_values, native.to(device), tables, (height, width), warmup, repeats,
+                                  post_repeats, device)
+            result["shares"] = measured_shares(native, mapping)
+            results["scenarios"][scenario] = result
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="mit-b0", choices=list(SEGFORMER_SIZES), help="teacher size (random)")
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--height", type=int, default=512)
     parser.add_argument("--width", type=int, default=1024)
+    parser.add_argument("--classes", type=int, default=19, help="unified classes (at least 19)")
     parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=list(SCENARIOS))
     parser.add_argument("--warmup", type=int, default=2, help="untimed rounds before the timed ones")
     parser.add_argument("--repeats", type=int, default=7, help="timed end-to-end rounds (median reported)")
@@ -185,34 +230,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    parser.add_argument("--channels-last", action="store_true", help="channels-last memory (faster on CUDA)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", help="write the results as JSON to this file")
     args = parser.parse_args()
 
-    from transformers import SegformerConfig, SegformerForSemanticSegmentation
-
     torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    dtype = getattr(torch, args.dtype)
-    mapping = bench_mapping()
-    generator = torch.Generator().manual_seed(args.seed)
-    torch.manual_seed(args.seed)
-    config = SegformerConfig(num_labels=mapping.unified.num_labels)  # the defaults are mit-b0
-    model = SegformerForSemanticSegmentation(config).eval().to(device, dtype)
-    pixel_values = torch.randn(args.batch_size, 3, args.height, args.width, generator=generator).to(device, dtype)
-    tables = mapping.tables.to(device)
-    results = {"model": "segformer mit-b0 (SegformerConfig defaults, random weights)",
-               "batch_size": args.batch_size, "size": [args.height, args.width], "dtype": args.dtype,
-               "device": str(device), "threads": args.threads, "torch": torch.__version__,
-               "machine": platform.processor() or platform.machine(), "scenarios": {}}
-    with torch.inference_mode():
-        for scenario in args.scenarios:
-            native = draw_native_maps(mapping, SCENARIOS[scenario], args.batch_size, args.height, args.width,
-                                      generator)
-            result = run_scenario(model, pixel_values, native.to(device), tables, (args.height, args.width), args,
-                                  device)
-            result["shares"] = measured_shares(native, mapping)
-            results["scenarios"][scenario] = result
+    results = measure_kernel(args.model, args.batch_size, args.height, args.width, args.classes,
+                             tuple(args.scenarios), args.warmup, args.repeats, args.post_repeats, args.device,
+                             args.dtype, args.channels_last, args.seed)
     print_table(results)
     if args.output:
         with open(args.output, "w", encoding="utf-8") as f:

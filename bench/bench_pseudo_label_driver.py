@@ -17,6 +17,10 @@ CUDA: synchronised around each call, which costs a little overlap). Rounds are i
 elsewhere on the machine hits every variant alike; medians are reported, minimums beside them.
 
     python bench/bench_pseudo_label_driver.py --images 8 --output bench_pseudo_label_driver.json
+
+The forward pass alone runs as the driver runs the teacher: in its precision (bfloat16 autocast on CUDA,
+`LabellingOptions.precision`) and, on CUDA, with channels-last memory. `measure_driver` is what
+`bench/gpu_suite.py` calls.
 """
 
 from __future__ import annotations
@@ -35,13 +39,14 @@ import datasets
 import torch
 
 from dataset_scripts.synthetic_scenes import Camera
+from timing import synchronise
 from unify.build import build_dataset
 from unify.core.constants import FINE_LABEL
 from unify.core.folder import load_split, split_shards
 from unify.core.images import batches_of_equal_size
 from unify.core.segmenter import Segmenter
 from unify.core.taxonomy import get_taxonomy
-from unify.pseudo_label_driver import LabellingOptions, pseudo_label_dataset
+from unify.pseudo_label_driver import PRECISIONS, LabellingOptions, pseudo_label_dataset
 
 
 class TeacherClock:
@@ -78,19 +83,21 @@ def drop_hidden_truth(folder: Path) -> None:
         path.with_name(path.name + ".tmp").replace(path)
 
 
-def synchronise(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def forward_only(teacher: Path, folder: Path, batch_size: int, device: str) -> float:
-    """Seconds of the teacher's forward passes alone over every image of the folder, decoded beforehand."""
+def forward_only(teacher: Path, folder: Path, options: LabellingOptions, device: str) -> float:
+    """Seconds of the teacher's forward passes alone over every image of the folder, decoded and normalised on
+    the device beforehand, in batches of `options.batch_size`, in the precision and memory format the driver
+    gives the teacher."""
     segmenter = Segmenter.load(teacher, device=device)
+    precision = PRECISIONS[options.precision(segmenter.device)]
+    memory_format = torch.channels_last if segmenter.device.type == "cuda" else torch.contiguous_format
+    segmenter.model.to(memory_format=memory_format)
     rows = load_split(folder, "train", decode=False)
     batches = [segmenter.preprocess(torch.from_numpy(b.images).permute(0, 3, 1, 2).to(segmenter.device))
-               for b in batches_of_equal_size(iter(rows), ["label"], batch_size)]
-    with torch.inference_mode():
-        segmenter.logits(batches[0][:1])  # warm-up
+               .contiguous(memory_format=memory_format)
+               for b in batches_of_equal_size(iter(rows), ["label"], options.batch_size)]
+    with torch.inference_mode(), torch.autocast(segmenter.device.type, dtype=precision,
+                                                enabled=precision != torch.float32):
+        segmenter.logits(batches[0])  # warm-up, at the batch's shape
         synchronise(segmenter.device)
         start = time.perf_counter()
         for pixels in batches:
@@ -129,6 +136,67 @@ def summarise(images: int, forward: list[float], runs: list[dict]) -> dict:
     return row
 
 
+def build_inputs(folder: Path, images: int, height: int, width: int, num_proc: int | None = None) -> Path:
+    """A synthetic driving folder (the `coarse` extra) of `images` train images of height x width, without its
+    hidden truth; returns `folder`."""
+    build_dataset("synthetic_driving", folder, config="coarse", splits=(("train", images),), num_proc=num_proc,
+                  camera=Camera(height=height, width=width, hood=True))
+    drop_hidden_truth(folder)
+    return folder
+
+
+def measure_driver(model: str = "mit-b0", images: int = 8, height: int = 512, width: int = 1024,
+                   batch_size: int = 2, shard_size: int = 4, workers: int = 2, rounds: int = 3,
+                   sequential: bool = True, tta_scales: tuple[float, ...] = (0.75, 1.0, 1.25), tta_images: int = 4,
+                   device: str | None = None, inputs: Path | None = None) -> dict:
+    """Throughput of `pseudo_label_dataset` against the teacher's forward pass alone, on a synthetic folder.
+
+    `model`: size name of the random teacher (15 classes of the synthetic world); images of height x width,
+    built here, or taken from `inputs`/input and `inputs`/tta_input (`build_inputs`; their image counts and
+    sizes are then what counts). `rounds` interleaved rounds with test-time augmentation off (0: none) time the
+    forward pass, the driver with `workers` background threads and, with `sequential`, with none; then one run
+    with flip and `tta_scales` (empty: none) on `tta_images` images. Returns the settings,
+    `forward_only_images_per_s`, `driver` {"workers=N": summary} and `tta` (see `summarise` for its keys).
+    """
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    with tempfile.TemporaryDirectory(prefix="bench-pseudo-label-") as tmp:
+        scratch = Path(tmp)
+        if inputs is None:
+            inputs = scratch
+            if rounds:
+                build_inputs(scratch / "input", images, height, width)
+            if tta_scales:
+                build_inputs(scratch / "tta_input", tta_images, height, width)
+        if rounds:
+            images = len(load_split(inputs / "input", "train", decode=False))
+        if tta_scales:
+            tta_images = len(load_split(inputs / "tta_input", "train", decode=False))
+        Segmenter.for_training(model, get_taxonomy("synthetic_fine")).save(scratch / "teacher")
+        teacher = scratch / "teacher"
+        base = dict(batch_size=batch_size, shard_size=shard_size)
+        variants = {f"workers={workers}": LabellingOptions(**base, workers=workers)}
+        if sequential and workers:
+            variants["workers=0"] = LabellingOptions(**base, workers=0)
+        forward: list[float] = []
+        runs: dict[str, list[dict]] = {name: [] for name in variants}
+        for _ in range(rounds):
+            forward.append(forward_only(teacher, inputs / "input", variants[f"workers={workers}"], device))
+            for name, options in variants.items():
+                runs[name].append(driver(teacher, inputs / "input", scratch, options))
+        results = {"model": f"{model} (random weights), 15 classes", "size": [height, width], "images": images,
+                   "batch_size": batch_size, "shard_size": shard_size, "threads": torch.get_num_threads(),
+                   "device": device, "torch": torch.__version__, "machine": platform.processor() or platform.machine()}
+        if rounds:
+            results["forward_only_images_per_s"] = images / statistics.median(forward)
+            results["driver"] = {name: summarise(images, forward, found) for name, found in runs.items()}
+        if tta_scales:
+            options = LabellingOptions(**base, flip=True, scales=tuple(tta_scales), workers=workers)
+            run = driver(teacher, inputs / "tta_input", scratch, options)
+            results["tta"] = {"scales": list(tta_scales), "flip": True, "images": tta_images,
+                              **summarise(tta_images, [], [run])}
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=8)
@@ -151,35 +219,8 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    with tempfile.TemporaryDirectory(prefix="bench-pseudo-label-") as tmp:
-        scratch = Path(tmp)
-        camera = Camera(height=args.height, width=args.width, hood=True)
-        for name, count in (("input", args.images), ("tta_input", args.tta_images)):
-            build_dataset("synthetic_driving", scratch / name, config="coarse", splits=(("train", count),),
-                          camera=camera)
-            drop_hidden_truth(scratch / name)
-        Segmenter.for_training(args.model, get_taxonomy("synthetic_fine")).save(scratch / "teacher")
-        teacher = scratch / "teacher"
-        base = dict(batch_size=args.batch_size, shard_size=args.shard_size)
-        forward, threaded, sequential = [], [], []
-        for _ in range(args.rounds):
-            forward.append(forward_only(teacher, scratch / "input", args.batch_size, args.device))
-            threaded.append(driver(teacher, scratch / "input", scratch, LabellingOptions(**base,
-                                                                                         workers=args.workers)))
-            sequential.append(driver(teacher, scratch / "input", scratch, LabellingOptions(**base, workers=0)))
-        results = {"model": f"{args.model} (random weights), 15 classes", "size": [args.height, args.width],
-                   "images": args.images, "batch_size": args.batch_size, "shard_size": args.shard_size,
-                   "threads": args.threads, "device": args.device, "torch": torch.__version__,
-                   "machine": platform.processor() or platform.machine()}
-        if args.rounds:
-            results["forward_only_images_per_s"] = args.images / statistics.median(forward)
-            results["driver"] = {f"workers={args.workers}": summarise(args.images, forward, threaded),
-                                 "workers=0": summarise(args.images, forward, sequential)}
-        if args.tta_scales:
-            options = LabellingOptions(**base, flip=True, scales=tuple(args.tta_scales), workers=args.workers)
-            run = driver(teacher, scratch / "tta_input", scratch, options)
-            results["tta"] = {"scales": args.tta_scales, "flip": True, "images": args.tta_images,
-                              **summarise(args.tta_images, [], [run])}
+    results = measure_driver(args.model, args.images, args.height, args.width, args.batch_size, args.shard_size,
+                             args.workers, args.rounds, True, tuple(args.tta_scales), args.tta_images, args.device)
     print(json.dumps(results, indent=2))
     if args.output:
         Path(args.output).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")

@@ -45,3 +45,37 @@ def interleaved_medians(measurements: dict[str, Callable[[], float]], rounds: in
         for name, measure in measurements.items():
             values[name].append(measure())
     return {name: statistics.median(found) for name, found in values.items()}
+
+
+def synchronise(device: torch.device | str) -> None:
+    """Wait for the device's queued work, so that a wall-clock timer read next has it behind it (CUDA only)."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(fn: Callable[[], object], device: torch.device | str) -> float:
+    """Wall seconds of `fn()`, the device synchronised before and after."""
+    synchronise(device)
+    start = time.perf_counter()
+    fn()
+    synchronise(device)
+    return time.perf_counter() - start
+
+
+def steady_seconds_per_batch(batches, consume: Callable[[object], object], skip: int, count: int,
+                             device: torch.device | str) -> float:
+    """Wall seconds per batch over `count` batches of an iterable, after the first `skip` (at least 1).
+
+    With N data-loader workers, each building whole batches, the first N batches arrive together after the
+    workers' start; timing from batch N on measures the steady rate, not the start or a pre-filled queue.
+    `consume` gets every batch (a training step, or nothing); the device is synchronised at both ends.
+    """
+    iterator = iter(batches)
+    for _ in range(max(skip, 1)):
+        consume(next(iterator))
+    synchronise(device)
+    start = time.perf_counter()
+    for _ in range(count):
+        consume(next(iterator))
+    synchronise(device)
+    return (time.perf_counter() - start) / count
