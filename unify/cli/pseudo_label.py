@@ -33,7 +33,8 @@ def add_parser(subparsers) -> None:
                     "pixel whose native class allows one unified class keeps its ground truth, several allowed "
                     "classes are decided by the teacher among them only, 'unlabeled' is filled in by the teacher, "
                     "void stays 255. Writes Parquet (image, label, provenance, native_label, image_id, dataset) "
-                    "and pseudo_label_report.json.")
+                    "and pseudo_label_report.json, whose mapping audit `unify mappings audit OUTPUT` prints: the "
+                    "native classes whose pixels the teacher, on its own, puts outside their mapping line.")
     parser.add_argument("--teacher", required=True,
                         help="teacher model folder (save_pretrained) or Hub id: any transformers semantic-"
                              "segmentation or mask-classification model (SegFormer, UperNet, DPT, BEiT, Mask2Former, "
@@ -63,7 +64,7 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     from accelerate import PartialState
 
-    from unify.pseudo_label_driver import LabellingOptions, pseudo_label_dataset
+    from unify.pseudo_label_driver import LabellingOptions, audit_rows, pseudo_label_dataset
 
     scales = tuple(args.scales) if args.scales else ((0.75, 1.0, 1.25) if args.tta else (1.0,))
     options = LabellingOptions(taxonomy=args.taxonomy, scales=scales, flip=args.tta, batch_size=args.batch_size,
@@ -71,5 +72,8 @@ def run(args) -> int:
                                overwrite=args.overwrite, dtype=args.dtype, workers=args.workers)
     report = pseudo_label_dataset(args.teacher, args.dataset, args.output, options)
     if PartialState().is_main_process:  # one line, not one per process
-        print(json.dumps({"output": str(args.output), "share_by_provenance": report["share_by_provenance"]}))
+        top = audit_rows(report)[0]
+        highest = {k: top[k] for k in ("native", "line", "conflict_share")} if top["conflict_share"] else None
+        print(json.dumps({"output": str(args.output), "share_by_provenance": report["share_by_provenance"],
+                          "highest_mapping_conflict": highest}))
     return 0
