@@ -6,6 +6,8 @@ Times, for a SegFormer teacher built from its config (random weights; mit-b0 by 
   (c) forward + the plain constraint (dense (B, C, H, W) allowed mask, `reference_constrained_pseudo_labels`),
   (d) forward + `constrained_pseudo_labels`,
   and, for reference, forward + `unconstrained_labels` (the package's version of (b)),
+  and the mapping audit's counts two ways: on the teacher's output grid (`teacher_choice_counts`, what the
+  driver does) and at full resolution (upsample, argmax and count every pixel: the alternative),
 on native label maps drawn as Voronoi regions whose classes cover a chosen share of the pixels with
 one-to-one, one-to-many, fill-in and void native classes, and classes with void beside (`a, b, void`: the
 teacher chooses among them or voids the pixel, which needs every class's score at those pixels). The
@@ -33,7 +35,7 @@ import torch.nn.functional as F
 from unify.core.constants import FROM_GROUND_TRUTH, IGNORED, TEACHER_CHOSE, TEACHER_FILLED, TEACHER_VOIDED
 from unify.core.mapping import LabelMapping
 from unify.core.pseudo_label_kernel import (constrained_pseudo_labels, reference_constrained_pseudo_labels,
-                                            unconstrained_labels)
+                                            teacher_choice_counts, unconstrained_labels)
 from unify.core.taxonomy import ClassInfo, Taxonomy, get_taxonomy
 
 # A coarser native taxonomy mapped into the 19 Cityscapes classes, as many real datasets are.
@@ -121,6 +123,13 @@ def timed(fn: Callable[[], object], device: torch.device) -> float:
     return time.perf_counter() - start
 
 
+def full_resolution_choice_counts(logits: torch.Tensor, native: torch.Tensor, num_ids: int) -> torch.Tensor:
+    """The audit's counts over every pixel: upsample, argmax, one bincount (what the driver does not do)."""
+    choice = unconstrained_labels(logits, native.shape[-2:]).long()
+    pairs = native.long() * logits.shape[1] + choice
+    return torch.bincount(pairs.view(-1), minlength=num_ids * logits.shape[1])
+
+
 def run_scenario(model, pixel_values, native, tables, size, args, device) -> dict:
     post_processing: dict[str, Callable[[torch.Tensor], object]] = {
         "upsample_argmax": lambda logits: F.interpolate(logits, size=size, mode="bilinear",
@@ -128,6 +137,8 @@ def run_scenario(model, pixel_values, native, tables, size, args, device) -> dic
         "naive_constrained": lambda logits: reference_constrained_pseudo_labels(logits, native, tables),
         "constrained": lambda logits: constrained_pseudo_labels(logits, native, tables),
         "unconstrained_labels": lambda logits: unconstrained_labels(logits, size),
+        "audit_teacher_grid": lambda logits: teacher_choice_counts(logits, native, tables.known.numel()),
+        "audit_full_resolution": lambda logits: full_resolution_choice_counts(logits, native, tables.known.numel()),
     }
     variants = {"forward": lambda logits: None, **post_processing}
     end_to_end: dict[str, list[float]] = {name: [] for name in variants}
