@@ -6,6 +6,8 @@ Times, for a SegFormer teacher built from its config (random weights; mit-b0 by 
   (c) forward + the plain constraint (dense (B, C, H, W) allowed mask, `reference_constrained_pseudo_labels`),
   (d) forward + `constrained_pseudo_labels`,
   and, for reference, forward + `unconstrained_labels` (the package's version of (b)),
+  and the mapping audit's counts two ways: on the teacher's output grid (`teacher_choice_counts`, what the
+  driver does) and at full resolution (upsample, argmax and count every pixel: the alternative),
 on native label maps drawn as Voronoi regions whose classes cover a chosen share of the pixels with
 one-to-one, one-to-many, fill-in and void native classes, and classes with void beside (`a, b, void`: the
 teacher chooses among them or voids the pixel, which needs every class's score at those pixels). The
@@ -37,7 +39,7 @@ from unify.core.constants import FROM_GROUND_TRUTH, IGNORED, TEACHER_CHOSE, TEAC
 from unify.core.mapping import LabelMapping
 from timing import timed
 from unify.core.pseudo_label_kernel import (constrained_pseudo_labels, reference_constrained_pseudo_labels,
-                                            unconstrained_labels)
+                                            teacher_choice_counts, unconstrained_labels)
 from unify.core.segmenter import SEGFORMER_SIZES
 from unify.core.taxonomy import ClassInfo, Taxonomy, get_taxonomy
 
@@ -125,6 +127,13 @@ def measured_shares(native: torch.Tensor, mapping: LabelMapping) -> dict[str, fl
     return {name: round(float((group == g).float().mean()), 3) for g, name in enumerate(GROUPS)}
 
 
+def full_resolution_choice_counts(logits: torch.Tensor, native: torch.Tensor, num_ids: int) -> torch.Tensor:
+    """The audit's counts over every pixel: upsample, argmax, one bincount (what the driver does not do)."""
+    choice = unconstrained_labels(logits, native.shape[-2:]).long()
+    pairs = native.long() * logits.shape[1] + choice
+    return torch.bincount(pairs.view(-1), minlength=num_ids * logits.shape[1])
+
+
 def run_scenario(model, pixel_values, native, tables, size, warmup: int, repeats: int, post_repeats: int,
                  device: torch.device) -> dict:
     post_processing: dict[str, Callable[[torch.Tensor], object]] = {
@@ -133,6 +142,8 @@ def run_scenario(model, pixel_values, native, tables, size, warmup: int, repeats
         "naive_constrained": lambda logits: reference_constrained_pseudo_labels(logits, native, tables),
         "constrained": lambda logits: constrained_pseudo_labels(logits, native, tables),
         "unconstrained_labels": lambda logits: unconstrained_labels(logits, size),
+        "audit_teacher_grid": lambda logits: teacher_choice_counts(logits, native, tables.known.numel()),
+        "audit_full_resolution": lambda logits: full_resolution_choice_counts(logits, native, tables.known.numel()),
     }
     variants = {"forward": lambda logits: None, **post_processing}
     end_to_end: dict[str, list[float]] = {name: [] for name in variants}

@@ -16,10 +16,12 @@ from unify.core.errors import BadSampleError, UnifyError
 from unify.core.folder import FolderMetadata, load_split, split_shards
 from unify.core.images import encode_label, encode_png
 from unify.core.mapping import LabelMapping, get_mapping
+from unify.core.pseudo_label_kernel import PseudoLabels
 from unify.core.segmenter import Segmenter
 from unify.core.taxonomy import get_taxonomy
 from unify.pseudo_label_driver import (LabellingOptions, batches_by_size, pseudo_label_dataset,
                                        view_batched_probabilities)
+from unify.pseudo_label_driver.tally import Tally
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +127,7 @@ def test_the_report_counts_the_pixels_the_teacher_voided(coarse_and_teacher, tmp
                            void_allowed=frozenset(maybe_void))
     shutil.copytree(data, tmp_path / "in")  # a folder built with that mapping, which the package's file says too
     dataclasses.replace(FolderMetadata.read(tmp_path / "in"), mapping=mapping).write(tmp_path / "in")
-    monkeypatch.setattr("unify.pseudo_label_driver.get_mapping", lambda native, unified: mapping)
+    monkeypatch.setattr("unify.pseudo_label_driver.run.get_mapping", lambda native, unified: mapping)
     report = pseudo_label_dataset(str(teacher), tmp_path / "in", tmp_path / "out",
                                   LabellingOptions(taxonomy="synthetic_fine"))
     rows = load_split(tmp_path / "out", "train")
@@ -216,6 +218,37 @@ def test_leftovers_of_a_killed_run_are_never_read_and_the_result_is_identical(co
     report = pseudo_label_dataset(str(teacher), data, out, options)
     assert folder_bytes(out) == folder_bytes(labelled[0])
     assert sum(report["pixels_by_provenance"].values()) == 5 * 128 * 256
+
+
+def test_a_shard_whose_statistics_lack_the_audit_counts_is_labelled_again_to_the_same_bytes(coarse_and_teacher,
+                                                                                            labelled, tmp_path,
+                                                                                            caplog):
+    data, teacher = coarse_and_teacher
+    out = tmp_path / "out"
+    shutil.copytree(labelled[0], out)
+    times = modification_times(out)
+    stats_file = out / "stats" / "train-00001-of-00003.json"
+    stats = json.loads(stats_file.read_text())
+    del stats["teacher_choices"]  # as an earlier version wrote it
+    stats_file.write_text(json.dumps(stats) + "\n")
+    with caplog.at_level(logging.INFO, logger="unify.pseudo_label_driver"):
+        pseudo_label_dataset(str(teacher), data, out, LabellingOptions(shard_size=2))
+    assert "train-00001-of-00003.parquet: its statistics lack teacher_choices" in caplog.text
+    after = modification_times(out)
+    assert [name for name in times if after[name] != times[name]] == ["train-00001-of-00003.parquet"]
+    assert folder_bytes(out) == folder_bytes(labelled[0])
+
+
+def test_the_statistics_refuse_pixels_out_of_range_once_per_shard():
+    tally = Tally(num_labels=3, num_native_ids=256, device=torch.device("cpu"))
+    native = torch.zeros(1, 4, 4, dtype=torch.uint8)
+    label = torch.zeros(1, 4, 4, dtype=torch.uint8)
+    tally.add(PseudoLabels(label, torch.zeros_like(label)), torch.zeros(1, 3, 1, 1), native, None)
+    assert tally.to_json("a.parquet")["teacher_choices"] == {"0": [1, 0, 0]}
+    label[0, 0, 0] = 7  # no kernel writes this: the check is for the statistics' own sake
+    tally.add(PseudoLabels(label, torch.zeros_like(label)), torch.zeros(1, 3, 1, 1), native, None)
+    with pytest.raises(UnifyError, match=r"b.parquet: 1 pseudo-label pixels hold a unified id outside 0..2"):
+        tally.to_json("b.parquet")
 
 
 def test_shards_without_statistics_are_refused_and_another_kind_of_folder_is_never_overwritten(coarse_and_teacher,

@@ -24,6 +24,12 @@ labels and provenance of `reference_constrained_pseudo_labels`; the only excepti
 best contenders (listed classes, and the rival where void stands beside them) lie within floating-point
 rounding of each other, a near-tie that F.interpolate itself decides differently on different devices and
 memory formats.
+
+On a GPU, `constrained_pseudo_labels` reads one thing back to the host per call, after the teacher's scores
+are computed: four counts (pixels the teacher decides, by kind, and unknown native ids), which choose the
+sparse or the dense way; the sparse way then sizes its index lists, which costs round trips but no further
+wait for the teacher. `provenance_counts` and `teacher_choice_counts` read nothing back, so that a caller
+can sum their counts over many batches on the device.
 """
 
 from __future__ import annotations
@@ -64,20 +70,20 @@ def constrained_pseudo_labels(probs: torch.Tensor, native: torch.Tensor, tables:
     the bilinearly upsampled scores at a pixel count. Returns uint8 labels (255 void) and provenance codes.
     Raises `UnifyError` for shapes, dtypes or devices that do not fit, and for native ids the mapping lacks.
     """
-    ids, provenance = _lookup(probs, native, tables, no_object)
+    ids = _checked_ids(probs, native, tables, no_object)
     num_classes = tables.allowed.shape[1]
+    checked = _void_checked(tables, no_object)
+    # One gather routes every pixel: its line's provenance code, TEACHER_VOIDED where the teacher may void it
+    # (set back to the line's code where it keeps a class), UNKNOWN_NATIVE_ID for ids outside the taxonomy.
+    provenance = _codes(tables, checked)[ids]
     label = tables.single.to(torch.uint8)[ids]
     flat, flat_ids, flat_provenance = label.view(-1), ids.view(-1), provenance.view(-1)
-    chose = flat_provenance == TEACHER_CHOSE
-    filled = flat_provenance == TEACHER_FILLED
-    checked = _void_checked(tables, no_object)
-    if bool(checked.any()):
-        voidable = checked[flat_ids]
-        chose &= ~voidable
-        filled &= ~voidable
-    else:
-        voidable = torch.zeros_like(chose)
-    num_chose, num_filled, num_voidable = torch.stack([chose.sum(), filled.sum(), voidable.sum()]).tolist()
+    # The one read-back of the batch: pixels per route, which choose the sparse or the dense way and check ids.
+    routes = _count(flat_provenance, 256)
+    num_unknown, num_chose, num_filled, num_voidable = torch.stack(
+        [routes[UNKNOWN_NATIVE_ID], routes[TEACHER_CHOSE], routes[TEACHER_FILLED], routes[TEACHER_VOIDED]]).tolist()
+    if num_unknown:
+        _raise_unknown(flat_ids[flat_provenance == UNKNOWN_NATIVE_ID])
     if num_chose + num_filled + num_voidable == 0:
         return PseudoLabels(label, provenance)
     size = (native.shape[-2], native.shape[-1])
@@ -89,25 +95,29 @@ def constrained_pseudo_labels(probs: torch.Tensor, native: torch.Tensor, tables:
     else:
         scores = _SparseScores(probs, size)
     if dense_fill:
-        flat.copy_(torch.where(filled, scores.argmax(num_classes), flat))
+        flat.copy_(torch.where(flat_provenance == TEACHER_FILLED, scores.argmax(num_classes), flat))
     elif num_filled:
-        pixels = filled.nonzero().squeeze(1)
+        pixels = (flat_provenance == TEACHER_FILLED).nonzero().squeeze(1)
         flat[pixels] = scores.at(pixels)[:, :num_classes].argmax(dim=1).to(torch.uint8)
     if num_chose:
-        pixels = chose.nonzero().squeeze(1)
+        pixels = (flat_provenance == TEACHER_CHOSE).nonzero().squeeze(1)
         classes = _choice_table(tables, (tables.provenance == TEACHER_CHOSE) & ~checked)[flat_ids[pixels]]
         best = scores.at(pixels, classes).argmax(dim=1, keepdim=True)
         flat[pixels] = classes.gather(1, best).squeeze(1).to(torch.uint8)
     if num_voidable:
-        pixels = voidable.nonzero().squeeze(1)
+        pixels = (flat_provenance == TEACHER_VOIDED).nonzero().squeeze(1)
         classes = _choice_table(tables, checked)[flat_ids[pixels]]
         flat[pixels], voided = _choose_or_void(scores, pixels, classes, num_classes, no_object)
-        flat_provenance[pixels[voided]] = TEACHER_VOIDED
+        kept = tables.provenance.index_select(0, flat_ids[pixels])
+        flat_provenance[pixels] = kept.masked_fill_(voided, TEACHER_VOIDED)
     return PseudoLabels(label, provenance)
 
 
 def unconstrained_labels(probs: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """(B, H, W) uint8 argmax of the upsampled scores: the teacher alone, for comparison."""
+    """(B, H, W) uint8 argmax of the upsampled scores (B, C, h, w): the teacher alone, for comparison.
+
+    Pass the C class channels only: a no-object channel is no class.
+    """
     return _channel_argmax(F.interpolate(probs, size=size, mode="bilinear", align_corners=False))
 
 
@@ -120,7 +130,11 @@ def reference_constrained_pseudo_labels(probs: torch.Tensor, native: torch.Tenso
     higher than its best listed class. It is the specification `constrained_pseudo_labels` is tested
     against and the baseline it is benchmarked against; it costs far more.
     """
-    ids, provenance = _lookup(probs, native, tables, no_object)
+    ids = _checked_ids(probs, native, tables, no_object)
+    provenance = _codes(tables, torch.zeros_like(tables.known))[ids]
+    unknown = provenance == UNKNOWN_NATIVE_ID
+    if bool(unknown.any()):
+        _raise_unknown(ids[unknown])
     num_classes = tables.allowed.shape[1]
     upsampled = F.interpolate(probs, size=native.shape[-2:], mode="bilinear", align_corners=False)
     scores = upsampled[:, :num_classes]
@@ -172,24 +186,81 @@ def tta_probabilities(predict: Callable[[torch.Tensor], torch.Tensor], pixel_val
 def provenance_statistics(labels: PseudoLabels, num_labels: int) -> torch.Tensor:
     """(NUM_PROVENANCES, num_labels + 1) int64 pixel counts: row = provenance code, column = unified id (last = void).
 
-    Rows follow `PROVENANCE_NAMES`. Raises `UnifyError` for ids or codes outside those ranges.
+    Rows follow `PROVENANCE_NAMES`. Raises `UnifyError` for ids or codes outside those ranges (reading the
+    check back to the host; `provenance_counts` defers it).
+    """
+    counts = provenance_counts(labels, num_labels)
+    if int(counts[-1]):
+        label, provenance = labels.label.reshape(-1).long(), labels.provenance.reshape(-1).long()
+        bad = _invalid(label, provenance, num_labels)
+        raise UnifyError(f"pseudo-labels hold unified ids {sorted(set(label[bad].tolist()))} with provenance codes "
+                         f"{sorted(set(provenance[bad].tolist()))}; expected ids 0..{num_labels - 1} or "
+                         f"{IGNORE_INDEX} and codes 0..{NUM_PROVENANCES - 1}")
+    return counts[:-1].view(NUM_PROVENANCES, num_labels + 1)
+
+
+def provenance_counts(labels: PseudoLabels, num_labels: int) -> torch.Tensor:
+    """The counts of `provenance_statistics`, flat, plus a last bin of pixels whose id or code is out of range.
+
+    (NUM_PROVENANCES * (num_labels + 1) + 1,) int64 on the labels' device, with no read-back to the host, so
+    that a caller can sum batches on a GPU and check the last bin once at the end.
     """
     label = labels.label.reshape(-1).long()
     provenance = labels.provenance.reshape(-1).long()
     void = label == IGNORE_INDEX
-    bad = (~void & ((label < 0) | (label >= num_labels))) | (provenance < 0) | (provenance >= NUM_PROVENANCES)
-    if bool(bad.any()):
-        raise UnifyError(f"pseudo-labels hold unified ids {sorted(set(label[bad].tolist()))} with provenance codes "
-                         f"{sorted(set(provenance[bad].tolist()))}; expected ids 0..{num_labels - 1} or "
-                         f"{IGNORE_INDEX} and codes 0..{NUM_PROVENANCES - 1}")
-    column = label.masked_fill(void, num_labels)
-    counts = torch.bincount(provenance * (num_labels + 1) + column, minlength=NUM_PROVENANCES * (num_labels + 1))
-    return counts.view(NUM_PROVENANCES, num_labels + 1)
+    size = NUM_PROVENANCES * (num_labels + 1)
+    index = provenance * (num_labels + 1) + label.masked_fill(void, num_labels)
+    return _count(index.masked_fill_(_invalid(label, provenance, num_labels), size), size + 1)
 
 
-def _lookup(probs: torch.Tensor, native: torch.Tensor, tables: MappingTables,
-            no_object: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Native ids as long and their provenance, after checking shapes and that every id is known."""
+def teacher_choice_counts(scores: torch.Tensor, native: torch.Tensor, num_native_ids: int) -> torch.Tensor:
+    """(num_native_ids, C) int64: how often the teacher's unconstrained choice meets each native id, on its grid.
+
+    `scores` (B, C, h, w) are the teacher's class scores at its own output resolution (without a no-object
+    channel); `native` (B, H, W) integer native ids below `num_native_ids` (as `constrained_pseudo_labels`
+    has checked them). Each cell of the teacher's grid counts once: its argmax over the C classes (lowest
+    id on ties) against the native id at the cell's centre (row `(2i + 1) * H // (2h)`, the `nearest-exact`
+    rule), which is where the bilinear upsampling puts the cell's own score. Counting at the teacher's
+    resolution costs an argmax over its h * w cells instead of an upsample and argmax over H * W pixels.
+    No read-back to the host.
+    """
+    _, num_classes, height, width = scores.shape
+    rows = (torch.arange(height, device=native.device) * 2 + 1) * native.shape[-2] // (2 * height)
+    cols = (torch.arange(width, device=native.device) * 2 + 1) * native.shape[-1] // (2 * width)
+    sampled = native.index_select(1, rows).index_select(2, cols).long()
+    pairs = sampled * num_classes + _channel_argmax(scores).long()
+    return _count(pairs.view(-1), num_native_ids * num_classes).view(num_native_ids, num_classes)
+
+
+def _invalid(label: torch.Tensor, provenance: torch.Tensor, num_labels: int) -> torch.Tensor:
+    """Pixels whose unified id (other than void) or provenance code is outside its range."""
+    return (((label != IGNORE_INDEX) & ((label < 0) | (label >= num_labels)))
+            | (provenance < 0) | (provenance >= NUM_PROVENANCES))
+
+
+def _count(index: torch.Tensor, size: int) -> torch.Tensor:
+    """(size,) int64 occurrences of each value of `index` (N,) of an integer dtype, every value in [0, size).
+
+    `torch.bincount` on the CPU; elsewhere an `index_add_`, because CUDA's bincount reads its input's
+    minimum and maximum back to the host.
+    """
+    if index.device.type == "cpu":
+        return torch.bincount(index, minlength=size)
+    return _count_on_device(index, size)
+
+
+def _count_on_device(index: torch.Tensor, size: int) -> torch.Tensor:
+    index = index if index.dtype in (torch.int32, torch.int64) else index.long()
+    ones = torch.ones((), dtype=torch.int64, device=index.device).expand(index.numel())
+    return torch.zeros(size, dtype=torch.int64, device=index.device).index_add_(0, index, ones)
+
+
+def _checked_ids(probs: torch.Tensor, native: torch.Tensor, tables: MappingTables, no_object: bool) -> torch.Tensor:
+    """Native ids as long, after checking shapes, dtypes, devices and that every id indexes the tables.
+
+    uint8 ids always fit the tables (at least 256 rows), so only other dtypes read their range back to the
+    host; whether an id is in the native taxonomy is left to the caller (`_codes` marks it).
+    """
     if probs.dim() != 4 or native.dim() != 3 or probs.shape[0] != native.shape[0]:
         raise UnifyError(f"expected teacher scores (B, C, h, w) and native labels (B, H, W) with the same B, "
                          f"got {tuple(probs.shape)} and {tuple(native.shape)}")
@@ -212,13 +283,14 @@ def _lookup(probs: torch.Tensor, native: torch.Tensor, tables: MappingTables,
         if low < 0 or high >= table_size:
             outside = (ids < 0) | (ids >= table_size)
             _raise_unknown(ids[outside])
-    # One gather yields both the provenance and whether the id is known.
-    provenance_table = torch.where(tables.known, tables.provenance, UNKNOWN_NATIVE_ID).to(torch.uint8)
-    provenance = provenance_table[ids]
-    unknown = provenance == UNKNOWN_NATIVE_ID
-    if bool(unknown.any()):
-        _raise_unknown(ids[unknown])
-    return ids, provenance
+    return ids
+
+
+def _codes(tables: MappingTables, voidable: torch.Tensor) -> torch.Tensor:
+    """(L,) uint8 per native id: its line's provenance code, TEACHER_VOIDED where `voidable` (L,) bool, and
+    UNKNOWN_NATIVE_ID for ids outside the native taxonomy."""
+    codes = tables.provenance.masked_fill(voidable, TEACHER_VOIDED)
+    return codes.masked_fill(~tables.known, UNKNOWN_NATIVE_ID).to(torch.uint8)
 
 
 def _raise_unknown(ids: torch.Tensor) -> None:

@@ -7,9 +7,9 @@ from unify.core.constants import (FROM_GROUND_TRUTH, IGNORE_INDEX, IGNORED, PROV
                                   TEACHER_FILLED, TEACHER_VOIDED)
 from unify.core.errors import UnifyError
 from unify.core.mapping import LabelMapping, get_mapping
-from unify.core.pseudo_label_kernel import (PseudoLabels, constrained_pseudo_labels, provenance_statistics,
-                                            reference_constrained_pseudo_labels, tta_probabilities,
-                                            unconstrained_labels)
+from unify.core.pseudo_label_kernel import (PseudoLabels, constrained_pseudo_labels, provenance_counts,
+                                            provenance_statistics, reference_constrained_pseudo_labels,
+                                            teacher_choice_counts, tta_probabilities, unconstrained_labels)
 from unify.core.taxonomy import get_taxonomy
 
 # synthetic_shifted -> synthetic_fine has every kind of line: unlabeled (0) is filled in, road (1) may become
@@ -374,6 +374,65 @@ def test_provenance_statistics_reject_ids_outside_the_taxonomy():
     labels = PseudoLabels(torch.tensor([[[1]]], dtype=torch.uint8), torch.tensor([[[5]]], dtype=torch.uint8))
     with pytest.raises(UnifyError, match=r"provenance codes \[5\]; expected .* codes 0..4"):
         provenance_statistics(labels, num_labels=3)
+
+
+def test_provenance_counts_defer_the_range_check_to_a_last_bin():
+    label = torch.tensor([[[0, 3, IGNORE_INDEX], [2, 1, 1]]], dtype=torch.uint8)
+    provenance = torch.tensor([[[0, 0, 3], [1, 7, 2]]], dtype=torch.uint8)
+    counts = provenance_counts(PseudoLabels(label, provenance), num_labels=3)
+    assert counts.shape == (len(PROVENANCE_NAMES) * 4 + 1,) and int(counts[-1]) == 2  # id 3, code 7
+    good = PseudoLabels(label.masked_fill(label == 3, 0), provenance.masked_fill(provenance == 7, 1))
+    assert torch.equal(provenance_counts(good, 3)[:-1].view(-1, 4), provenance_statistics(good, 3))
+
+
+def test_counting_without_a_host_read_back_equals_bincount():
+    index = torch.randint(0, 37, (5000,), generator=torch.Generator().manual_seed(3))
+    assert torch.equal(pl._count_on_device(index, 40), torch.bincount(index, minlength=40))
+
+
+def test_teacher_choice_counts_pair_each_output_cell_with_the_native_id_at_its_centre():
+    generator = torch.Generator().manual_seed(4)
+    for (height, width), (out_h, out_w) in (((32, 48), (8, 12)), ((30, 50), (7, 13)), ((8, 8), (8, 8))):
+        scores = torch.randn(2, 6, out_h, out_w, generator=generator)
+        native = torch.randint(0, 9, (2, height, width), generator=generator, dtype=torch.uint8)
+        counts = teacher_choice_counts(scores, native, num_native_ids=256)
+        centre = F.interpolate(native[:, None].float(), size=(out_h, out_w), mode="nearest-exact")[:, 0].long()
+        expected = torch.zeros(256, 6, dtype=torch.int64)
+        expected.index_put_((centre.reshape(-1), scores.argmax(dim=1).reshape(-1)),
+                            torch.ones(centre.numel(), dtype=torch.int64), accumulate=True)
+        assert torch.equal(counts, expected)
+    # 4 x 4 cells: the centre of cell (i, j) is pixel (4i + 2, 4j + 2)
+    native = torch.zeros(1, 8, 8, dtype=torch.uint8)
+    native[0, 2, 6] = 5
+    scores = torch.zeros(1, 3, 2, 2)
+    scores[0, 2, 0, 1] = 1.0
+    counts = teacher_choice_counts(scores, native, 256)
+    assert counts[5].tolist() == [0, 0, 1] and counts[0].tolist() == [3, 0, 0]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_on_cuda_the_kernel_reads_back_once_and_the_statistics_never():
+    """Only the dense ways run here (every pixel filled in), whose one read-back is the four counts."""
+    device = torch.device("cuda")
+    generator = torch.Generator().manual_seed(8)
+    mapping = all_fill_in()
+    tables = mapping.tables.to(device)
+    native = random_native(mapping, (2, 64, 96), generator).to(device)
+    probs = torch.randn(2, 15, 16, 24, generator=generator).to(device)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("warn")
+    try:
+        with pytest.warns(UserWarning, match="synchroniz") as caught:
+            result = constrained_pseudo_labels(probs, native, tables)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert len([w for w in caught if "synchroniz" in str(w.message)]) == 1
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        provenance_counts(result, 15)
+        teacher_choice_counts(probs, native, tables.known.numel())
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
 
 
 class Ramp(torch.nn.Module):

@@ -1,0 +1,80 @@
+"""What a shard's labels depend on, where its statistics are, and whether a finished shard can be reused.
+
+A shard's statistics file (`stats/<shard>.json`) holds its fingerprint: the settings of `settings` (every
+setting the labels depend on besides the input rows) and the shard's rows (positions and a sha256 of their
+ids, image and label bytes). A finished shard is reused only when its fingerprint is this run's and its
+statistics hold every count this version reports.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+from unify.core.constants import FINE_LABEL, FORMAT_VERSION, IMAGE, IMAGE_ID
+from unify.core.folder import LabelColumns
+from unify.core.mapping import LabelMapping
+from unify.core.segmenter import Segmenter
+from unify.pseudo_label_driver.options import LabellingOptions
+
+logger = logging.getLogger(__name__)
+STATS_FOLDER = "stats"
+"""Per-shard statistics and fingerprints, beside `data/`; merged into the report at the end."""
+STATS_KEYS = ("fingerprint", "teacher", "counts", "accuracy", "teacher_choices")
+"""What a shard's statistics file holds; one written before the mapping audit lacks `teacher_choices`."""
+
+
+def settings_of(segmenter: Segmenter, mapping: LabelMapping, options: LabellingOptions, precision: str) -> dict:
+    """Every setting the labels depend on besides the input rows, as plain JSON."""
+    def digest(value) -> str:
+        return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
+
+    return {"format_version": FORMAT_VERSION, "teacher_sha256": segmenter.identity.sha256,
+            "teacher_normalization": {"mean": list(segmenter.mean), "std": list(segmenter.std),
+                                      "rescale": segmenter.rescale},
+            "unified_taxonomy": digest(mapping.unified.to_json()), "mapping": digest(mapping.to_json()),
+            "tta": {"scales": sorted(options.scales), "flip": options.flip}, "precision": precision}
+
+
+def shard_fingerprint(settings: dict, records: list[dict], start: int, columns: LabelColumns) -> dict:
+    """The settings, the shard's row positions and a sha256 of its rows (ids, image and label bytes, in order)."""
+    digest = hashlib.sha256()
+    for row in records:
+        digest.update(row[IMAGE_ID].encode() + b"\0")
+        for column in (IMAGE, columns.native, FINE_LABEL):
+            if column in row:
+                data = row[column]["bytes"]
+                digest.update(len(data).to_bytes(8, "little") + data)
+    return {"settings": settings, "rows": [start, start + len(records)], "input_sha256": digest.hexdigest()}
+
+
+def stats_path(data_path: Path) -> Path:
+    """The statistics file of the shard `data_path` (`OUT/data/x.parquet` -> `OUT/stats/x.json`)."""
+    return data_path.parent.parent / STATS_FOLDER / f"{data_path.stem}.json"
+
+
+def read_stats(data_path: Path) -> dict:
+    return json.loads(stats_path(data_path).read_text(encoding="utf-8"))
+
+
+def is_done(path: Path, fingerprint: dict) -> bool:
+    """Whether `path` holds this shard's labels already; a shard of other rows is redone, with a log line.
+
+    So is a shard whose statistics lack a count this version reports (labelling again gives the same bytes).
+    """
+    if not path.is_file() or not stats_path(path).is_file():
+        return False
+    stats = read_stats(path)
+    recorded = stats["fingerprint"]
+    if recorded == fingerprint and all(key in stats for key in STATS_KEYS):
+        return True
+    if recorded != fingerprint and recorded["rows"] != fingerprint["rows"]:
+        why = f"it held rows {recorded['rows'][0]}..{recorded['rows'][1] - 1} (another --shard-size)"
+    elif recorded != fingerprint:
+        why = "its input rows changed since it was labelled (image or label bytes, or image ids)"
+    else:
+        why = f"its statistics lack {', '.join(k for k in STATS_KEYS if k not in stats)} (an earlier version)"
+    logger.info("%s: %s; labelling it again", path.name, why)
+    return False

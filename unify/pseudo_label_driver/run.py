@@ -1,0 +1,102 @@
+"""One run of the driver: check the input, prepare the output, label this process's shards, write the report.
+
+Every check that can refuse the run (input folder, recorded mapping, teacher, splits, output folder) comes
+before anything is written. Under several processes each labels its share of the shards; the main process
+writes the folder's own files last, after every process finished.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+from accelerate import Accelerator
+
+from unify.core.constants import REPORT_FILE
+from unify.core.errors import UnifyError
+from unify.core.folder import BUILT, PSEUDO_LABELLED, FolderMetadata, LabelColumns
+from unify.core.mapping import LabelMapping, get_mapping
+from unify.core.segmenter import Segmenter
+from unify.pseudo_label_driver.fingerprints import settings_of
+from unify.pseudo_label_driver.options import LabellingOptions
+from unify.pseudo_label_driver.output import prepare_output, shards_of
+from unify.pseudo_label_driver.report import merge_statistics
+from unify.pseudo_label_driver.shard import Labeller
+
+logger = logging.getLogger(__name__)
+
+
+def pseudo_label_dataset(teacher: str, input_dir: Path | str, output_dir: Path | str,
+                         options: LabellingOptions) -> dict:
+    """Write the unified dataset and its statistics report into `output_dir`; returns the report.
+
+    `teacher` is a model folder or Hub id predicting the unified taxonomy. Raises `UnifyError` when the
+    input is not a built folder, its recorded mapping differs from the package's, the teacher predicts
+    other classes, `output_dir` is a folder of another kind, or `output_dir` holds labels made with other
+    settings (without `options.overwrite`); these checks run before anything is written.
+    """
+    input_dir, output_dir = Path(input_dir), Path(output_dir)
+    accelerator = Accelerator()
+    metadata = FolderMetadata.read(input_dir)
+    mapping = recorded_mapping(metadata, options.taxonomy, input_dir)
+    segmenter = Segmenter.load(teacher, device=accelerator.device)
+    segmenter.check_predicts(mapping.unified, role="the teacher")
+    splits = options.splits or tuple(metadata.splits)
+    missing = [s for s in splits if s not in metadata.splits]
+    if missing:
+        raise UnifyError(f"{input_dir} has no split(s) {missing}; it has {list(metadata.splits)}")
+    precision = options.precision(segmenter.device)
+    settings = settings_of(segmenter, mapping, options, precision)
+    prepare_output(input_dir, output_dir, settings, options.overwrite, accelerator)
+    work = shards_of(input_dir, output_dir, splits, options.shard_size, accelerator)
+    labeller = Labeller(segmenter, mapping, metadata.columns, options, precision)
+    started = time.perf_counter()
+    mine = work[accelerator.process_index::accelerator.num_processes]
+    labelled = labeller.run(mine, settings, show=accelerator.is_local_main_process)
+    if labelled:
+        seconds = time.perf_counter() - started
+        logger.info("labelled %d images in %.1f s (%.2f images/s) on %s", labelled, seconds, labelled / seconds,
+                    segmenter.device)
+    accelerator.wait_for_everyone()
+    report = merge_statistics(output_dir, splits, mapping, segmenter, options)
+    if accelerator.is_main_process:
+        result = FolderMetadata(kind=PSEUDO_LABELLED, dataset=metadata.dataset, config=metadata.config,
+                                mapping=mapping, splits={s: metadata.splits[s] for s in splits},
+                                columns=LabelColumns.for_kind(PSEUDO_LABELLED), source=metadata.source,
+                                skipped=metadata.skipped, raw_fingerprint=metadata.raw_fingerprint,
+                                teacher=report["teacher"], tta=report["tta"])
+        result.write(output_dir)
+        (output_dir / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    accelerator.wait_for_everyone()
+    return report
+
+
+def recorded_mapping(metadata: FolderMetadata, taxonomy: str | None, folder: Path) -> LabelMapping:
+    """The mapping recorded in a built folder, after checking it against the package's file for the same pair.
+
+    Raises `UnifyError` when the folder is not a built one, was built for another unified taxonomy than
+    `taxonomy`, or when the package's mapping file now says something else (with the command that rebuilds).
+    """
+    if metadata.kind != BUILT:
+        raise UnifyError(f"{folder} is a {metadata.kind} folder; pseudo-label a folder written by `unify build`")
+    mapping = metadata.mapping
+    rebuild = (f"unify build {metadata.dataset} --config {metadata.config} "
+               f"--taxonomy {taxonomy or mapping.unified.name} --data-dir RAW --output {folder}")
+    if taxonomy is not None and taxonomy != mapping.unified.name:
+        raise UnifyError(f"{folder} was built for the unified taxonomy {mapping.unified.name}, not {taxonomy}; "
+                         f"rebuild it for {taxonomy}: {rebuild}")
+    try:
+        current = get_mapping(mapping.native.name, mapping.unified.name)
+    except UnifyError:
+        logger.info("no registered mapping %s -> %s: using the one recorded in %s", mapping.native.name,
+                    mapping.unified.name, folder)
+        return mapping
+    differences = mapping.differences(current)
+    if differences or [c.to_json() for c in current.unified.classes] != mapping.unified.to_json():
+        listed = "\n  ".join(differences[:10]) or "the unified class table differs"
+        raise UnifyError(f"the mapping recorded in {folder} (here) differs from the package's "
+                         f"{mapping.native.name} -> {mapping.unified.name} file (there):\n  {listed}\n"
+                         f"rebuild the folder with the current mapping: {rebuild}")
+    return mapping
