@@ -1,9 +1,14 @@
 import json
 
 import datasets
+import pytest
 from PIL import Image
 
+from train.config import TARGETS, load_config
 from unify.cli import main
+from unify.cli.demo import STUDENT_TARGETS
+from unify.core.errors import UnifyError
+from unify.demo import DemoSettings, student_folder
 
 
 def test_quick_demo_runs_the_whole_method_end_to_end(tmp_path, capsys):
@@ -24,3 +29,23 @@ def test_quick_demo_runs_the_whole_method_end_to_end(tmp_path, capsys):
     assert grid.width > 5 * 200
     out = capsys.readouterr().out
     assert "mIoU, source validation" in out and "metrics.json" in out
+
+
+def test_a_student_with_other_targets_reuses_the_teacher_and_sits_beside_the_first(tmp_path, capsys):
+    assert main(["demo", "--quick", "--output", str(tmp_path)]) == 0
+    teacher_log = (tmp_path / "teacher" / "log.jsonl").read_text()
+    assert main(["demo", "--quick", "--output", str(tmp_path), "--student-targets", "partial"]) == 0
+    assert (tmp_path / "teacher" / "log.jsonl").read_text().count('"loss"') == teacher_log.count('"loss"')  # not retrained
+    assert load_config(tmp_path / "student" / "config.yaml").targets == "hard"
+    assert load_config(tmp_path / "student-partial" / "config.yaml").targets == "partial"
+    assert (tmp_path / "student-partial" / "model" / "model.safetensors").is_file()
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["student_targets"] == "partial" and 0 <= metrics["student_miou_shifted"] <= 1
+    assert "student targets: partial" in capsys.readouterr().out
+
+
+def test_the_demo_offers_every_kind_of_targets_and_refuses_others():
+    assert STUDENT_TARGETS == TARGETS
+    assert [student_folder(t) for t in TARGETS] == ["student", "student-partial", "student-both"]
+    with pytest.raises(UnifyError, match="student_targets must be one of hard, partial, both, got 'soft'"):
+        DemoSettings(student_targets="soft")

@@ -5,6 +5,9 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+STUDENT_TARGETS = ("hard", "partial", "both")
+"""`train.config.TARGETS`, written out so that `unify` starts without importing torch (a test keeps them equal)."""
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -17,6 +20,10 @@ def add_parser(subparsers) -> None:
                         help="folder for datasets, models, comparison.png and metrics.json (default: demo_output)")
     parser.add_argument("--quick", action="store_true", help="a seconds-long run with tiny data, for tests")
     parser.add_argument("--steps", type=int, help="training steps of teacher and student (default: 800)")
+    parser.add_argument("--student-targets", choices=STUDENT_TARGETS,
+                        help="what the student learns from the extras: hard pseudo-labels, the partial-label loss on "
+                             "the classes each native label allows, or both (default: hard). A student with other "
+                             "than the default targets goes to student-<targets>/ and reuses the teacher")
     parser.set_defaults(run=run)
 
 
@@ -26,10 +33,12 @@ def run(args) -> int:
     settings = QUICK if args.quick else DemoSettings()
     if args.steps:
         settings = dataclasses.replace(settings, steps=args.steps)
+    if args.student_targets:
+        settings = dataclasses.replace(settings, student_targets=args.student_targets)
     metrics = run_demo(args.output, settings)
     rows = [("mIoU, source validation", "teacher_miou", "student_miou"),
             ("mIoU, shifted domain", "teacher_miou_shifted", "student_miou_shifted")]
-    print(f"\n{'':<28}{'teacher':>10}{'student':>10}")
+    print(f"\n{'':<28}{'teacher':>10}{'student':>10}   (student targets: {metrics['student_targets']})")
     for title, teacher, student in rows:
         print(f"{title:<28}{metrics[teacher]:>10.3f}{metrics[student]:>10.3f}")
     print(f"\npseudo-label pixel accuracy vs hidden truth: constrained "
