@@ -21,7 +21,7 @@ from unify.core.segmenter import SEGFORMER_SIZES
 TARGETS = ("hard", "partial", "both")
 """What a training source's pixels teach (`train.loss` defines each): hard labels, allowed sets, or both."""
 FILL_IN = ("teacher", "ignore")
-"""What `partial` and `both` do with fill-in pixels (native class allows every class): the teacher's label, or none."""
+"""What fill-in pixels (native class allows every class) teach: cross-entropy on the label column, or nothing."""
 TRACKERS = ("all", "aim", "tensorboard", "wandb", "trackio", "comet_ml", "mlflow", "clearml", "dvclive", "swanlab")
 """Experiment trackers Accelerate knows (`accelerate.utils.LoggerType`), by the names `log_with` takes."""
 

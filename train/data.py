@@ -87,20 +87,21 @@ def decode_pair(row: dict, column: str) -> tuple[np.ndarray, np.ndarray]:
 class MixedDataset(torch.utils.data.Dataset):
     """Several sources behind one index space; items are (index, augmentation seed) pairs.
 
-    Without `tables` an item is (pixels, label) of the transform. With them (a run with partial targets,
-    `train.loss`) it is (pixels, label, native, source): the native ids transformed with the label (long,
-    `OUTSIDE` where padded; all 0 for a source that needs none, whose table rows ignore the id) and the
-    source's index (0-dim long). Native ids outside the source's taxonomy raise `BadSampleError`.
+    Without `targets` an item is (pixels, label) of the transform. With each source's targets (a run with
+    partial targets, `source_targets`, `train.loss`) it is (pixels, label, native, source): the native ids
+    transformed with the label (long, `OUTSIDE` where padded; all 0 for a source that needs none, whose
+    table rows ignore the id) and the source's index (0-dim long). Native ids outside the source's taxonomy
+    raise `BadSampleError`.
     """
 
     def __init__(self, sources: list[DataSource], transform, taxonomy: Taxonomy,
-                 tables: TargetTables | None = None, native: list[bool] | None = None):
-        native = native or [False] * len(sources)
+                 targets: list[SourceTargets] | None = None):
+        native = [t.needs_native for t in targets] if targets is not None else [False] * len(sources)
         self.sources = sources
         self.parts = [open_source(s, taxonomy, needed) for s, needed in zip(sources, native)]
         self.offsets = np.cumsum([0] + [len(part.table) for part in self.parts])
         self.transform = transform
-        self.tables = tables
+        self.tables = None if targets is None else TargetTables.build(targets, taxonomy.num_labels)
         for source, part in zip(sources, self.parts):
             logger.info("train source %s: %d images, weight %s, labels from %r%s", source.name, len(part.table),
                         source.weight, part.column,
@@ -167,16 +168,15 @@ class MicroBatchSampler(torch.utils.data.Sampler):
 
 def train_loader(sources: list[DataSource], transform, taxonomy: Taxonomy, plan: BatchPlan, process_index: int,
                  seed: int, start: int, steps: int, num_workers: int, prefetch_factor: int = 2,
-                 targets: list[SourceTargets] | None = None,
-                 tables: TargetTables | None = None) -> torch.utils.data.DataLoader:
+                 targets: list[SourceTargets] | None = None) -> torch.utils.data.DataLoader:
     """This process's micro-batches of (pixels, labels), decoded and augmented by `num_workers` processes.
 
-    With `targets` and their CPU `tables` (`source_targets`, `TargetTables.build`), micro-batches of
-    (pixels, labels, native, source) as `MixedDataset` describes. Memory is pinned when CUDA is available, so that copies to the GPU can be asynchronous; workers persist
-    for the whole run. Raises `UnifyError` for a source without images.
+    With each source's `targets` (`source_targets`), micro-batches of (pixels, labels, native, source) as
+    `MixedDataset` describes. Memory is pinned when CUDA is available,
+    so that copies to the GPU can be asynchronous; workers persist for the whole run. Raises `UnifyError`
+    for a source without images.
     """
-    native = [t.needs_native for t in targets] if targets is not None else None
-    dataset = MixedDataset(sources, transform, taxonomy, tables, native)
+    dataset = MixedDataset(sources, transform, taxonomy, targets)
     sizes = [int(b - a) for a, b in zip(dataset.offsets[:-1], dataset.offsets[1:])]
     empty = [s.path for s, n in zip(sources, sizes) if n == 0]
     if empty:

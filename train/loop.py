@@ -190,7 +190,7 @@ def _train_steps(run: Run, start: int) -> dict:
     transform = TrainTransform.from_config(config, run.segmenter.normalization)
     loader = train_loader(config.train_data, transform, run.taxonomy, run.plan, accelerator.process_index,
                           config.seed, start, config.steps, config.num_workers, config.prefetch_factor,
-                          run.targets, None if run.tables is None else run.tables.to("cpu"))
+                          run.targets)
     batches = iter(loader)
     run.model.train()
     progress = tqdm(total=config.steps, initial=start, desc="train", disable=not accelerator.is_main_process)

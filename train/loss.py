@@ -2,10 +2,10 @@
 
 A pseudo-label throws away what the mapping knows: a pixel of the native class `vehicle` is certainly one
 of car, truck and bus, whichever the teacher picked. The partial-label loss of multi-dataset segmentation
-(Bevandić, Oršić, Šegvić, Grubišić, Šarić, "Multi-domain semantic segmentation with overlapping labels",
-WACV 2022) keeps that knowledge: a pixel whose native class allows the set S of unified classes costs
--log sum_{c in S} p(c). One allowed class gives plain cross-entropy. Each training source says what its
-pixels teach (`DataSource.targets`, else the run's `targets`):
+(Bevandić, Oršić, Grubišić, Šarić and Šegvić, "Multi-domain semantic segmentation with overlapping labels",
+WACV 2022, arXiv 2108.11224) keeps that knowledge: a pixel whose native class allows the set S of
+unified classes costs -log sum_{c in S} p(c). One allowed class gives plain cross-entropy. Each training
+source says what its pixels teach (`DataSource.targets`, else the run's `targets`):
 
 - `hard`: cross-entropy on the label column (the teacher's constrained pseudo-label in a pseudo-labelled
   folder, the ground-truth-only unified view in a built one). What the trainer has always done.

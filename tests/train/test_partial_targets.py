@@ -9,6 +9,8 @@ import pytest
 import torch
 import yaml
 
+from test_training import config as source_config
+from test_training import losses
 from train.config import AugmentConfig, DataSource, TrainConfig, load_config
 from train.data import MixedDataset, source_targets
 from train.loop import train
@@ -40,25 +42,17 @@ def folders(tmp_path_factory):
 
 
 def config(folders, output_dir, **overrides) -> TrainConfig:
-    values = dict(output_dir=str(output_dir), taxonomy=TAXONOMY, model="mit-pico",
-                  train_data=[{"path": str(folders / name)} for name in ("source", "coarse", "shifted")],
-                  eval_data=[], crop_size=(64, 128), scale_range=(0.5, 1.0), global_batch_size=4, steps=30,
-                  learning_rate=5e-3, warmup_steps=2, checkpoint_every=0, log_every=1, num_workers=0)
-    values.update(overrides)
-    return TrainConfig(**values)
-
-
-def losses(run_dir) -> dict[int, float]:
-    records = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
-    return {r["step"]: r["loss"] for r in records if "loss" in r}
+    """test_training's small run, on the built source and both pseudo-labelled extras, evaluated nowhere."""
+    values = dict(train_data=[{"path": str(folders / name)} for name in ("source", "coarse", "shifted")],
+                  eval_data=[], learning_rate=5e-3)
+    return source_config(folders / "source", output_dir, **{**values, **overrides})
 
 
 def test_native_ids_stay_aligned_with_the_pseudo_labels_through_every_change(folders, tmp_path):
     cfg = config(folders, tmp_path, targets="partial", train_data=[{"path": str(folders / "coarse")}])
     targets = source_targets(cfg)
-    tables = TargetTables.build(targets, get_taxonomy(TAXONOMY).num_labels)
     transform = TrainTransform((64, 96), (0.4, 1.2), augment=AugmentConfig(shear_degrees=(8.0, 10.0)))
-    dataset = MixedDataset(cfg.train_data, transform, get_taxonomy(TAXONOMY), tables, [True])
+    dataset = MixedDataset(cfg.train_data, transform, get_taxonomy(TAXONOMY), targets)
     single = targets[0].mapping.tables.single  # native id -> the class its ground truth fixes, else 255
     checked = 0
     for index in range(len(dataset)):
@@ -101,9 +95,8 @@ def test_a_folder_without_native_ids_is_refused_for_partial_targets(folders, tmp
     metadata.columns = dataclasses.replace(metadata.columns, native=None)
     metadata.write(copy)
     cfg = config(folders, tmp_path, targets="partial", train_data=[{"path": str(copy)}])
-    tables = TargetTables.build(source_targets(cfg), get_taxonomy(TAXONOMY).num_labels)
     with pytest.raises(UnifyError, match=r"labels_only .* has no native label column .* train it with targets: hard"):
-        MixedDataset(cfg.train_data, TrainTransform((32, 32), (1.0, 1.0)), get_taxonomy(TAXONOMY), tables, [True])
+        MixedDataset(cfg.train_data, TrainTransform((32, 32), (1.0, 1.0)), get_taxonomy(TAXONOMY), source_targets(cfg))
 
 
 def test_native_ids_outside_the_taxonomy_are_bad_samples(folders, tmp_path):

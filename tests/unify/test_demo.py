@@ -35,7 +35,7 @@ def test_a_student_with_other_targets_reuses_the_teacher_and_sits_beside_the_fir
     assert main(["demo", "--quick", "--output", str(tmp_path)]) == 0
     teacher_log = (tmp_path / "teacher" / "log.jsonl").read_text()
     assert main(["demo", "--quick", "--output", str(tmp_path), "--student-targets", "partial"]) == 0
-    assert (tmp_path / "teacher" / "log.jsonl").read_text().count('"loss"') == teacher_log.count('"loss"')  # not retrained
+    assert (tmp_path / "teacher" / "log.jsonl").read_text() == teacher_log  # the teacher is not trained again
     assert load_config(tmp_path / "student" / "config.yaml").targets == "hard"
     assert load_config(tmp_path / "student-partial" / "config.yaml").targets == "partial"
     assert (tmp_path / "student-partial" / "model" / "model.safetensors").is_file()
