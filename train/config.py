@@ -18,6 +18,10 @@ import yaml
 from unify.core.errors import UnifyError
 from unify.core.segmenter import SEGFORMER_SIZES
 
+TARGETS = ("hard", "partial", "both")
+"""What a training source's pixels teach (`train.loss` defines each): hard labels, allowed sets, or both."""
+FILL_IN = ("teacher", "ignore")
+"""What fill-in pixels (native class allows every class) teach: cross-entropy on the label column, or nothing."""
 TRACKERS = ("all", "aim", "tensorboard", "wandb", "trackio", "comet_ml", "mlflow", "clearml", "dvclive", "swanlab")
 """Experiment trackers Accelerate knows (`accelerate.utils.LoggerType`), by the names `log_with` takes."""
 
@@ -29,10 +33,14 @@ class DataSource:
     weight: float = 1.0  # share of each batch drawn from this source, relative to the others
     label_column: str | None = None  # column of unified ids; None: the folder's declared unified column
     name: str | None = None  # name in logs and metrics; None: the folder's name
+    targets: str | None = None  # hard, partial or both (train/loss.py); None: the run's `targets`
+    fill_in: str | None = None  # teacher or ignore (train/loss.py); None: the run's `fill_in`
 
     def __post_init__(self):
         if self.weight <= 0:
             raise UnifyError(f"weight must be > 0, got {self.weight} for data source {self.path}")
+        _check_choice("targets", self.targets, TARGETS, f" for data source {self.path}", optional=True)
+        _check_choice("fill_in", self.fill_in, FILL_IN, f" for data source {self.path}", optional=True)
         self.name = self.name or Path(self.path).name
 
 
@@ -94,6 +102,10 @@ class TrainConfig:
     crop_size: tuple[int, int] = (512, 512)  # (height, width) of training crops
     scale_range: tuple[float, float] = (0.5, 2.0)  # random rescaling of the source before cropping
     augment: AugmentConfig = field(default_factory=AugmentConfig)  # photometric changes and shear of the crops
+    targets: str = "hard"  # what training pixels teach, for sources that do not say: hard (cross-entropy on the
+    # label column), partial (the union loss on the set the native label allows) or both; see train/loss.py
+    fill_in: str = "teacher"  # fill-in pixels (native class allows every class): teacher (cross-entropy on the
+    # label column, the teacher's label in a pseudo-labelled folder) or ignore (left out); see train/loss.py
     jpeg_draft: bool = True  # decode JPEG sources at 1/2, 1/4 or 1/8 size where the sampled scale is at most that
     global_batch_size: int = 8  # images per optimiser step, over all processes and accumulation steps
     per_device_batch_size: int | None = None  # images per forward pass of one process; null: global / processes
@@ -135,6 +147,8 @@ class TrainConfig:
         low, high = self.scale_range
         if not 0 < low <= high:
             raise UnifyError(f"scale_range must be [low, high] with 0 < low <= high, got {list(self.scale_range)}")
+        _check_choice("targets", self.targets, TARGETS)
+        _check_choice("fill_in", self.fill_in, FILL_IN)
         if self.mixed_precision not in ("auto", "bf16", "fp16", "no"):
             raise UnifyError(f"mixed_precision must be auto, bf16, fp16 or no, got {self.mixed_precision!r}")
         if not 0 <= self.warmup_steps < self.steps:
@@ -153,6 +167,16 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return _plain(dataclasses.asdict(self))
+
+    def targets_of(self, source: DataSource) -> tuple[str, str]:
+        """(targets, fill_in) of a training source: its own settings, else the run's."""
+        return source.targets or self.targets, source.fill_in or self.fill_in
+
+
+def _check_choice(name: str, value, choices: tuple[str, ...], where: str = "", optional: bool = False) -> None:
+    if not (value in choices or (optional and value is None)):
+        raise UnifyError(f"{name} must be one of {', '.join(choices)}{' or null' if optional else ''}, got "
+                         f"{value!r}{where}")
 
 
 def divisors(number: int) -> list[int]:

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import NamedTuple
 
 import datasets
 import numpy as np
 import torch
 
-from train.config import DataSource
+from train.config import DataSource, TrainConfig
 from train.decode import open_pair
+from train.loss import SourceTargets, TargetTables
 from train.parallel import BatchPlan
 from unify.core.constants import IMAGE
 from unify.core.errors import UnifyError
@@ -27,8 +29,17 @@ from unify.core.taxonomy import Taxonomy
 logger = logging.getLogger(__name__)
 
 
-def open_source(source: DataSource, taxonomy: Taxonomy) -> tuple[datasets.Dataset, str]:
-    """The split of a dataset folder with images left as bytes, and the column that holds its unified ids.
+class OpenSource(NamedTuple):
+    """A training or evaluation source's split, opened with images left as bytes."""
+
+    table: datasets.Dataset  # the image column, the label column and, where asked for, the native one
+    column: str  # the column of unified ids
+    native_column: str | None  # the column of native ids, when asked for
+
+
+def open_source(source: DataSource, taxonomy: Taxonomy, native: bool = False) -> OpenSource:
+    """The split of a dataset folder with images left as bytes, the column of its unified ids and, with `native`,
+    the column of its native ids (`FolderMetadata.columns.native`).
 
     The folder's recorded unified taxonomy must be the run's `taxonomy`, class for class: a source built for
     another label space would teach its ids as the run's classes. Raises `UnifyError` naming the source, its
@@ -48,7 +59,24 @@ def open_source(source: DataSource, taxonomy: Taxonomy) -> tuple[datasets.Datase
     if column not in table.column_names:
         raise UnifyError(f"data source {source.name} ({source.path}): no column {column!r}; columns are "
                          f"{table.column_names}")
-    return table.select_columns([IMAGE, column]), column
+    if not native:
+        return OpenSource(table.select_columns([IMAGE, column]), column, None)
+    native_column = metadata.columns.native
+    if native_column is None or native_column not in table.column_names:
+        raise UnifyError(f"data source {source.name} ({source.path}) has no native label column (declared: "
+                         f"{native_column!r}; columns are {table.column_names}), which its targets and fill_in "
+                         f"need; train it with targets: hard and fill_in: teacher, or rebuild the folder")
+    return OpenSource(table.select_columns([IMAGE, column, native_column]), column, native_column)
+
+
+def source_targets(config: TrainConfig) -> list[SourceTargets] | None:
+    """Each training source's `targets`, `fill_in` and recorded mapping, in order; None when every source is
+    `hard` with `fill_in: teacher` (the model's own loss, no native ids read)."""
+    settings = [config.targets_of(source) for source in config.train_data]
+    if all(targets == "hard" and fill_in == "teacher" for targets, fill_in in settings):
+        return None
+    return [SourceTargets(targets, fill_in, FolderMetadata.read(source.path).mapping)
+            for source, (targets, fill_in) in zip(config.train_data, settings)]
 
 
 def decode_pair(row: dict, column: str) -> tuple[np.ndarray, np.ndarray]:
@@ -57,15 +85,27 @@ def decode_pair(row: dict, column: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 class MixedDataset(torch.utils.data.Dataset):
-    """Several sources behind one index space; items are (index, augmentation seed) pairs."""
+    """Several sources behind one index space; items are (index, augmentation seed) pairs.
 
-    def __init__(self, sources: list[DataSource], transform, taxonomy: Taxonomy):
-        self.parts = [open_source(s, taxonomy) for s in sources]
-        self.offsets = np.cumsum([0] + [len(t) for t, _ in self.parts])
+    Without `targets` an item is (pixels, label) of the transform. With each source's targets (a run with
+    partial targets, `source_targets`, `train.loss`) it is (pixels, label, native, source): the native ids
+    transformed with the label (long, `OUTSIDE` where padded; all 0 for a source that needs none, whose
+    table rows ignore the id) and the source's index (0-dim long). Native ids outside the source's taxonomy
+    raise `BadSampleError`.
+    """
+
+    def __init__(self, sources: list[DataSource], transform, taxonomy: Taxonomy,
+                 targets: list[SourceTargets] | None = None):
+        native = [t.needs_native for t in targets] if targets is not None else [False] * len(sources)
+        self.sources = sources
+        self.parts = [open_source(s, taxonomy, needed) for s, needed in zip(sources, native)]
+        self.offsets = np.cumsum([0] + [len(part.table) for part in self.parts])
         self.transform = transform
-        for source, (table, column) in zip(sources, self.parts):
-            logger.info("train source %s: %d images, weight %s, labels from %r", source.name, len(table),
-                        source.weight, column)
+        self.tables = None if targets is None else TargetTables.build(targets, taxonomy.num_labels)
+        for source, part in zip(sources, self.parts):
+            logger.info("train source %s: %d images, weight %s, labels from %r%s", source.name, len(part.table),
+                        source.weight, part.column,
+                        f", native ids from {part.native_column!r}" if part.native_column else "")
 
     def __len__(self) -> int:
         return int(self.offsets[-1])
@@ -73,9 +113,20 @@ class MixedDataset(torch.utils.data.Dataset):
     def __getitem__(self, item: tuple[int, int]):
         index, seed = item
         part = int(np.searchsorted(self.offsets, index, side="right") - 1)
-        table, column = self.parts[part]
-        image, label = open_pair(table[int(index - self.offsets[part])], column)
-        return self.transform(image, label, np.random.default_rng(seed))
+        table, column, native_column = self.parts[part]
+        row = table[int(index - self.offsets[part])]
+        image, label = open_pair(row, column)
+        rng = np.random.default_rng(seed)
+        if self.tables is None:
+            return self.transform(image, label, rng)
+        source = torch.tensor(part)
+        if native_column is None:
+            pixels, target = self.transform(image, label, rng)
+            return pixels, target, torch.zeros_like(target), source
+        native = decode_label(row[native_column]["bytes"], source=native_column)
+        self.tables.check_known(native, part, f"{self.sources[part].path} ({self.sources[part].split} row "
+                                              f"{int(index - self.offsets[part])}, column {native_column})")
+        return (*self.transform(image, label, rng, native), source)
 
 
 def step_seed(seed: int, step: int, *more: int) -> int:
@@ -116,14 +167,16 @@ class MicroBatchSampler(torch.utils.data.Sampler):
 
 
 def train_loader(sources: list[DataSource], transform, taxonomy: Taxonomy, plan: BatchPlan, process_index: int,
-                 seed: int, start: int, steps: int, num_workers: int,
-                 prefetch_factor: int = 2) -> torch.utils.data.DataLoader:
+                 seed: int, start: int, steps: int, num_workers: int, prefetch_factor: int = 2,
+                 targets: list[SourceTargets] | None = None) -> torch.utils.data.DataLoader:
     """This process's micro-batches of (pixels, labels), decoded and augmented by `num_workers` processes.
 
-    Memory is pinned when CUDA is available, so that copies to the GPU can be asynchronous; workers persist
-    for the whole run. Raises `UnifyError` for a source without images.
+    With each source's `targets` (`source_targets`), micro-batches of (pixels, labels, native, source) as
+    `MixedDataset` describes. Memory is pinned when CUDA is available,
+    so that copies to the GPU can be asynchronous; workers persist for the whole run. Raises `UnifyError`
+    for a source without images.
     """
-    dataset = MixedDataset(sources, transform, taxonomy)
+    dataset = MixedDataset(sources, transform, taxonomy, targets)
     sizes = [int(b - a) for a, b in zip(dataset.offsets[:-1], dataset.offsets[1:])]
     empty = [s.path for s, n in zip(sources, sizes) if n == 0]
     if empty:

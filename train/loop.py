@@ -25,7 +25,8 @@ from accelerate.utils import ProjectConfiguration, broadcast_object_list, set_se
 from tqdm.auto import tqdm
 
 from train.config import TrainConfig, absolute_paths, write_run_config
-from train.data import step_seed, train_loader
+from train.data import source_targets, step_seed, train_loader
+from train.loss import SourceTargets, TargetTables, hard_label_loss, partial_label_loss
 from train.parallel import (BatchNormStatistics, BatchPlan, processes_without_gpu, use_sync_batchnorm,
                             warn_single_cpu_launch)
 from train.provenance import describe_source, write_provenance
@@ -60,6 +61,8 @@ class Run:
     scheduler: torch.optim.lr_scheduler.LRScheduler  # stepped once per optimiser step, here, not by Accelerate
     statistics: BatchNormStatistics
     memory_format: torch.memory_format
+    targets: list[SourceTargets] | None = None  # each training source's targets; None: all hard (the model's loss)
+    tables: TargetTables | None = None  # their lookup tables on the training device
 
 
 def train(config: TrainConfig) -> dict:
@@ -113,8 +116,10 @@ def prepare(config: TrainConfig, folder: Path, accelerator: Accelerator, plan: B
     optimizer, scheduler = _build_optimisation(config, module)
     model, optimizer = accelerator.prepare(module, optimizer)
     accelerator.register_for_checkpointing(scheduler)  # not prepared: Accelerate would step it once per process
+    targets = source_targets(config)
+    tables = None if targets is None else TargetTables.build(targets, taxonomy.num_labels).to(accelerator.device)
     return Run(config, folder, accelerator, plan, segmenter, taxonomy, model, optimizer, scheduler,
-               BatchNormStatistics(module, plan, accelerator.process_index), memory_format)
+               BatchNormStatistics(module, plan, accelerator.process_index), memory_format, targets, tables)
 
 
 def _precision(requested: str) -> str:
@@ -184,7 +189,8 @@ def _train_steps(run: Run, start: int) -> dict:
     config, accelerator = run.config, run.accelerator
     transform = TrainTransform.from_config(config, run.segmenter.normalization)
     loader = train_loader(config.train_data, transform, run.taxonomy, run.plan, accelerator.process_index,
-                          config.seed, start, config.steps, config.num_workers, config.prefetch_factor)
+                          config.seed, start, config.steps, config.num_workers, config.prefetch_factor,
+                          run.targets)
     batches = iter(loader)
     run.model.train()
     progress = tqdm(total=config.steps, initial=start, desc="train", disable=not accelerator.is_main_process)
@@ -210,20 +216,23 @@ def _train_steps(run: Run, start: int) -> dict:
     return metrics
 
 
-def optimiser_step(run: Run, batches: Iterator[tuple[torch.Tensor, torch.Tensor]], step: int) -> torch.Tensor:
-    """One optimiser step over this process's micro-batches; returns their mean loss, left on the device."""
+def optimiser_step(run: Run, batches: Iterator[tuple[torch.Tensor, ...]], step: int) -> torch.Tensor:
+    """One optimiser step over this process's micro-batches; returns their mean loss, left on the device.
+
+    A micro-batch is (pixels, labels), or (pixels, labels, native, source) in a run with partial targets.
+    """
     accelerator, plan = run.accelerator, run.plan
     run.statistics.snapshot()
     total = torch.zeros(1, device=accelerator.device)
     micro_batches = plan.micro_batches(accelerator.process_index)
     for micro_batch in micro_batches:
-        pixels, labels = next(batches)
+        pixels, *targets = next(batches)
         pixels = pixels.to(accelerator.device, non_blocking=True, memory_format=run.memory_format)
-        labels = labels.to(accelerator.device, non_blocking=True)
+        targets = [t.to(accelerator.device, non_blocking=True) for t in targets]
         torch.manual_seed(step_seed(run.config.seed, step, micro_batch))  # dropout: the same whoever runs it
         last = micro_batch == micro_batches[-1]
         with contextlib.nullcontext() if last else accelerator.no_sync(run.model):
-            loss = run.model(pixel_values=pixels, labels=labels).loss / plan.accumulation_steps
+            loss = _loss(run, pixels, *targets) / plan.accumulation_steps
             accelerator.backward(loss)
         total += loss.detach()
     run.statistics.merge()
@@ -231,6 +240,14 @@ def optimiser_step(run: Run, batches: Iterator[tuple[torch.Tensor, torch.Tensor]
     run.scheduler.step()
     run.optimizer.zero_grad(set_to_none=True)
     return total
+
+
+def _loss(run: Run, pixels: torch.Tensor, labels: torch.Tensor, native: torch.Tensor | None = None,
+          source: torch.Tensor | None = None) -> torch.Tensor:
+    """The model's own cross-entropy when every source is hard, else the partial-label loss (`train.loss`)."""
+    if run.tables is None:
+        return hard_label_loss(run.model, pixels, labels)
+    return partial_label_loss(run.model(pixel_values=pixels).logits, labels, native, source, run.tables)
 
 
 def _checkpoint(run: Run, step: int, keep: int = 2) -> None:

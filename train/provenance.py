@@ -27,7 +27,7 @@ def describe_source(source: DataSource, taxonomy: Taxonomy, run: Path) -> dict:
     Checks the source as training does (`open_source`: taxonomy, split and label column), so it raises the
     same `UnifyError`s. `images` counts the split's rows; `path` is relative to the run folder.
     """
-    table, column = open_source(source, taxonomy)
+    table, column, _ = open_source(source, taxonomy)
     metadata = FolderMetadata.read(source.path)
     return {"name": source.name, "path": relative_to_run(source.path, run), "split": source.split,
             "weight": source.weight, "label_column": column, "dataset": metadata.dataset,

@@ -26,6 +26,8 @@ from unify.core.errors import UnifyError
 from unify.core.segmenter import Normalization
 
 JPEG_REDUCTIONS = (8, 4, 2)  # the scales libjpeg decodes at directly (PIL's Image.draft): 1/8, 1/4, 1/2
+OUTSIDE = -1
+"""Value of the transformed native label where no source pixel lies (padding, sheared in): no native id is < 0."""
 
 
 class TrainTransform:
@@ -55,13 +57,22 @@ class TrainTransform:
         """The training transform a config asks for, normalising as the model's image processor does."""
         return cls(config.crop_size, config.scale_range, normalize, config.augment, config.jpeg_draft)
 
-    def __call__(self, image: np.ndarray | Image.Image, label: np.ndarray,
-                 rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """Image and (H, W) ids -> normalised float (3, crop_h, crop_w) and long (crop_h, crop_w), 255 outside."""
+    def __call__(self, image: np.ndarray | Image.Image, label: np.ndarray, rng: np.random.Generator,
+                 native: np.ndarray | None = None) -> tuple[torch.Tensor, ...]:
+        """Image and (H, W) ids -> normalised float (3, crop_h, crop_w) and long (crop_h, crop_w), 255 outside.
+
+        `native`, an optional second (H, W) id map of the same sample (the native label beside a unified one),
+        is cropped, resized (nearest), flipped and sheared exactly as `label` and returned third, long, with
+        `OUTSIDE` (-1) where no source pixel lies (padding, sheared in); the random draws and the first two
+        outputs are the same with or without it. Raises `UnifyError` when the sizes differ.
+        """
         height, width = label.shape
         size = image.size if isinstance(image, Image.Image) else image.shape[1::-1]
         if tuple(size) != (width, height):
             raise UnifyError(f"image of {size[0]}x{size[1]} pixels has a label of {width}x{height}")
+        if native is not None and native.shape != label.shape:
+            raise UnifyError(f"native label of {native.shape[1]}x{native.shape[0]} pixels beside a label of "
+                             f"{width}x{height}")
         scale = rng.uniform(*self.scale_range)
         win_h, win_w = max(1, round(self.crop_h / scale)), max(1, round(self.crop_w / scale))
         top = int(rng.integers(0, max(height - win_h, 0) + 1))
@@ -70,30 +81,43 @@ class TrainTransform:
         rows, label_rows = _window(top, win_h, height, reduction)
         cols, label_cols = _window(left, win_w, width, reduction)
         image_window = torch.from_numpy(np.array(image[rows, cols])).permute(2, 0, 1)
-        label_window = torch.from_numpy(label[label_rows, label_cols].astype(np.int64))
         # The window may be smaller than asked where the image is small: resize what is there, pad the rest.
         out_h = min(self.crop_h, round(image_window.shape[1] * reduction * scale))
         out_w = min(self.crop_w, round(image_window.shape[2] * reduction * scale))
         image_out = F.interpolate(image_window[None].float(), size=(out_h, out_w), mode="bilinear",
                                   align_corners=False, antialias=scale * reduction < 1)[0]
-        label_out = F.interpolate(label_window[None, None].float(), size=(out_h, out_w), mode="nearest")[0, 0].long()
+        label_out = _resized_ids(label[label_rows, label_cols], (out_h, out_w))
+        native_out = None if native is None else _resized_ids(native[label_rows, label_cols], (out_h, out_w))
         if rng.random() < 0.5:
             image_out, label_out = image_out.flip(-1), label_out.flip(-1)
+            native_out = None if native_out is None else native_out.flip(-1)
         change = Augmentation.draw(self.augment, rng)
         image_out = change.photometric(image_out, rng)
         pixels = torch.zeros(3, self.crop_h, self.crop_w)
         target = torch.full((self.crop_h, self.crop_w), IGNORE_INDEX, dtype=torch.long)
         pixels[:, :out_h, :out_w] = self.normalize(image_out.clamp(0, 255))
         target[:out_h, :out_w] = label_out
+        if native_out is None:
+            if change.shear_degrees:
+                pixels, target = shear(pixels, target, change.shear_degrees)
+            return pixels, target
+        native_target = torch.full((self.crop_h, self.crop_w), OUTSIDE, dtype=torch.long)
+        native_target[:out_h, :out_w] = native_out
         if change.shear_degrees:
-            pixels, target = shear(pixels, target, change.shear_degrees)
-        return pixels, target
+            pixels, target, native_target = shear(pixels, target, change.shear_degrees, native_target)
+        return pixels, target, native_target
 
     def _decode(self, image: np.ndarray | Image.Image, scale: float) -> tuple[np.ndarray, int]:
         """The (H / r, W / r, 3) uint8 pixels and r: 1 unless a JPEG is decoded at reduced size."""
         if isinstance(image, np.ndarray):
             return image, 1
         return decode_reduced(image, next((r for r in JPEG_REDUCTIONS if scale * r <= 1), 1) if self.jpeg_draft else 1)
+
+
+def _resized_ids(ids: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
+    """(h, w) integer ids -> long (size), nearest neighbour (float32 carries ids below 2**24 exactly)."""
+    window = torch.from_numpy(ids.astype(np.int64))
+    return F.interpolate(window[None, None].float(), size=size, mode="nearest")[0, 0].long()
 
 
 def _window(start: int, length: int, size: int, reduction: int) -> tuple[slice, slice]:
@@ -185,18 +209,27 @@ def gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
     return F.conv2d(rows, kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)[0]
 
 
-def shear(pixels: torch.Tensor, target: torch.Tensor, degrees: float) -> tuple[torch.Tensor, torch.Tensor]:
+def shear(pixels: torch.Tensor, target: torch.Tensor, degrees: float,
+          native: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
     """Shear (C, H, W) pixels and (H, W) label ids horizontally about the centre: row y moves tan(degrees) (y - H / 2).
 
     Pixels are sampled bilinearly, label ids at the nearest point of the same grid; what comes in
     from outside is 0 in `pixels` (the mean colour once normalised) and IGNORE_INDEX in `target`.
+    An optional (H, W) `native` id map (OUTSIDE where padded) is sampled at the same points, with OUTSIDE
+    coming in, and returned third.
     """
     grid = shear_grid(*target.shape, math.tan(math.radians(degrees)))
     pixels = F.grid_sample(pixels[None], grid, mode="bilinear", padding_mode="zeros", align_corners=False)[0]
+    shifted = _sheared_ids(target, grid)
+    sheared = (pixels, torch.where(shifted < 0, IGNORE_INDEX, shifted))
+    return sheared if native is None else (*sheared, _sheared_ids(native, grid))
+
+
+def _sheared_ids(ids: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """(H, W) ids >= -1 sampled at the nearest point of `grid`; -1 where the point lies outside."""
     # Sampled as id + 1, so that the zeros coming in from outside are told apart from id 0.
-    shifted = F.grid_sample((target + 1)[None, None].float(), grid, mode="nearest", padding_mode="zeros",
-                            align_corners=False)[0, 0].long() - 1
-    return pixels, torch.where(shifted < 0, IGNORE_INDEX, shifted)
+    return F.grid_sample((ids + 1)[None, None].float(), grid, mode="nearest", padding_mode="zeros",
+                         align_corners=False)[0, 0].long() - 1
 
 
 def shear_grid(height: int, width: int, slope: float) -> torch.Tensor:

@@ -2,11 +2,14 @@
 
 Build three synthetic datasets, train a teacher on the source, pseudo-label the two extras with
 and without the ground-truth constraint, train a student of the same architecture for the same
-number of steps on the compound, and compare them on the source and on the shifted domain.
+number of steps on the compound, and compare them on the source and on the shifted domain. The student
+learns from the extras' hard pseudo-labels, or from the sets of classes their native labels allow
+(`DemoSettings.student_targets`, `train.loss`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -17,10 +20,11 @@ import datasets
 import numpy as np
 import torch
 
-from train.config import AugmentConfig, DataSource, TrainConfig
+from train.config import TARGETS, AugmentConfig, DataSource, TrainConfig
 from train.loop import MODEL, train
 from unify.build import build_dataset
 from unify.core.constants import FINE_LABEL, IMAGE, LABEL, NATIVE_LABEL, REPORT_FILE
+from unify.core.errors import UnifyError
 from unify.core.folder import load_split
 from unify.core.pseudo_label_kernel import unconstrained_labels
 from unify.core.segmenter import Segmenter
@@ -46,6 +50,12 @@ class DemoSettings:
     shifted_test_images: int = 32
     num_workers: int = 0  # on a 2-core CPU, decoding in the main process is as fast as a worker
     augment: bool = False  # the paper's photometric changes and shear (off: plain scale, crop and flip)
+    student_targets: str = "hard"  # what the student learns from the extras' pixels: hard, partial or both
+    # (train/loss.py); the README compares the three
+
+    def __post_init__(self):
+        if self.student_targets not in TARGETS:
+            raise UnifyError(f"student_targets must be one of {', '.join(TARGETS)}, got {self.student_targets!r}")
 
 
 QUICK = DemoSettings(model="mit-pico", steps=4, batch_size=2, source_images=(4, 2), extra_images=4,
@@ -53,6 +63,13 @@ QUICK = DemoSettings(model="mit-pico", steps=4, batch_size=2, source_images=(4, 
 
 
 def run_demo(output: Path, settings: DemoSettings = DemoSettings()) -> dict:
+    """Run the demo into `output` and return (and write to `output/metrics.json`) its figures.
+
+    A rerun into the same folder rebuilds the data and relabels it, but finds the teacher's finished run and
+    does not train it again; the student goes to `student_folder(settings.student_targets)`, so a rerun with
+    other targets trains a second student from the same teacher and pseudo-labels. Raises what training,
+    building and labelling raise.
+    """
     start = time.perf_counter()
     stages: dict[str, float] = {}
     output.mkdir(parents=True, exist_ok=True)
@@ -74,14 +91,23 @@ def run_demo(output: Path, settings: DemoSettings = DemoSettings()) -> dict:
     compound = [DataSource(path=str(data["source"]), name="source", weight=source_weight),
                 DataSource(path=str(output / "unified" / "coarse"), name="coarse", weight=coarse_weight),
                 DataSource(path=str(output / "unified" / "shifted"), name="shifted", weight=shifted_weight)]
-    student = train(_train_config(output / "student", compound, evaluation, settings))
+    student_run = output / student_folder(settings.student_targets)
+    student = train(dataclasses.replace(_train_config(student_run, compound, evaluation, settings),
+                                        targets=settings.student_targets))
     stages["student"] = time.perf_counter() - start - sum(stages.values())
-    _draw_grid(output, teacher_model, output / "student" / MODEL)
+    _draw_grid(output, teacher_model, student_run / MODEL)
     stages["picture"] = time.perf_counter() - start - sum(stages.values())
-    metrics = _summarise(teacher, student, reports, time.perf_counter() - start)
+    metrics = {"student_targets": settings.student_targets,
+               **_summarise(teacher, student, reports, time.perf_counter() - start)}
     metrics["stage_seconds"] = {k: round(v, 1) for k, v in stages.items()}
     (output / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
+
+
+def student_folder(targets: str) -> str:
+    """The student's run folder in the demo's output: `student` for the default targets, else `student-<targets>`,
+    so that students trained with other targets sit beside it and share the teacher."""
+    return "student" if targets == DemoSettings.student_targets else f"student-{targets}"
 
 
 def _build_datasets(folder: Path, s: DemoSettings) -> dict[str, Path]:

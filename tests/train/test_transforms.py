@@ -11,7 +11,7 @@ from PIL import Image
 
 from train.config import AugmentConfig, TrainConfig, load_config, write_run_config
 from train.decode import open_pair
-from train.transforms import TrainTransform, gaussian_blur, hue_saturation, shear_grid
+from train.transforms import OUTSIDE, TrainTransform, gaussian_blur, hue_saturation, shear_grid
 from unify.core.constants import IGNORE_INDEX, IMAGE
 from unify.core.errors import BadSampleError, UnifyError
 from unify.core.segmenter import IMAGENET_MEAN, IMAGENET_STD, Normalization
@@ -68,8 +68,10 @@ def jpeg(image: np.ndarray, quality: int = 95) -> bytes:
     return buffer.getvalue()
 
 
-def run(transform, image, label, seed):
-    return transform(image, label, np.random.default_rng(seed))
+def run(transform, image, label, seed, native=None):
+    if native is None:
+        return transform(image, label, np.random.default_rng(seed))
+    return transform(image, label, np.random.default_rng(seed), native)
 
 
 @pytest.mark.parametrize("scale_range", [(0.6, 1.4), (0.2, 0.3), (2.0, 3.0)])
@@ -267,6 +269,27 @@ def test_an_image_and_label_of_different_sizes_are_refused():
     image, label = scene()
     with pytest.raises(UnifyError, match="image of 160x96 pixels has a label of 80x96"):
         TrainTransform(CROP, (1.0, 1.0))(image, label[:, :80], np.random.default_rng(0))
+    with pytest.raises(UnifyError, match="native label of 80x96 pixels beside a label of 160x96"):
+        TrainTransform(CROP, (1.0, 1.0))(image, label, np.random.default_rng(0), label[:, :80])
+
+
+@pytest.mark.parametrize("settings", [AugmentConfig.none(), AugmentConfig(**STRONG)], ids=["plain", "augmented"])
+def test_a_native_label_goes_through_every_geometric_change_with_the_label(settings):
+    image, label = scene()
+    native = (label.astype(np.uint16) * 300 + 1).astype(np.uint16)  # ids above 255 and none equal to the label's
+    transforms = [TrainTransform(CROP, (0.3, 1.6), augment=settings),
+                  TrainTransform(CROP, (0.2, 0.45), augment=settings, jpeg_draft=True)]
+    for transform in transforms:
+        for seed in range(8):
+            source = Image.open(io.BytesIO(jpeg(image))) if transform.jpeg_draft else image
+            pixels, target, moved = run(transform, source, label, seed, native)
+            source = Image.open(io.BytesIO(jpeg(image))) if transform.jpeg_draft else image
+            alone = run(transform, source, label, seed)
+            assert torch.equal(pixels, alone[0]) and torch.equal(target, alone[1])  # unchanged by the native map
+            assert moved.dtype == torch.long and moved.shape == target.shape
+            outside = target == IGNORE_INDEX  # the scene's labels hold no 255: ignored = padded or sheared in
+            assert torch.equal(moved == OUTSIDE, outside)
+            assert torch.equal(moved[~outside], target[~outside] * 300 + 1)
 
 
 def test_the_training_config_carries_the_settings_to_the_transform(tmp_path):
