@@ -19,8 +19,8 @@ import os
 import sys
 
 import torch
-
 from timing import cpu_seconds_per_call, interleaved_medians, single_core_setup
+
 from train.config import AugmentConfig
 from train.transforms import TrainTransform
 
@@ -44,15 +44,34 @@ def variants() -> dict[str, AugmentConfig]:
 def main() -> int:
     args, frames = single_core_setup(__doc__.splitlines()[0], frames=4, crops=24, rounds=7)
     transforms = {name: TrainTransform(CROP, SCALE_RANGE, augment=settings) for name, settings in variants().items()}
-    seconds = interleaved_medians({name: lambda t=transform: cpu_seconds_per_call(lambda frame, rng: t(*frame, rng),
-                                                                                  frames, args.crops)
-                                   for name, transform in transforms.items()}, args.rounds)
+    seconds = interleaved_medians(
+        {
+            name: lambda t=transform: cpu_seconds_per_call(lambda frame, rng: t(*frame, rng), frames, args.crops)
+            for name, transform in transforms.items()
+        },
+        args.rounds,
+    )
     plain = seconds["plain (augmentation off)"]
-    results = {name: {"ms_per_crop": round(1000 * value, 2), "ratio_to_plain": round(value / plain, 3)}
-               for name, value in seconds.items()}
-    print(json.dumps({"crop": list(CROP), "scale_range": list(SCALE_RANGE), "source": "2048x1024 decoded arrays",
-                      "threads": torch.get_num_threads(), "crops_per_round": args.crops, "rounds": args.rounds,
-                      "cpu_count": os.cpu_count(), "load_average": os.getloadavg()[0], "results": results}, indent=2))
+    results = {
+        name: {"ms_per_crop": round(1000 * value, 2), "ratio_to_plain": round(value / plain, 3)}
+        for name, value in seconds.items()
+    }
+    print(
+        json.dumps(
+            {
+                "crop": list(CROP),
+                "scale_range": list(SCALE_RANGE),
+                "source": "2048x1024 decoded arrays",
+                "threads": torch.get_num_threads(),
+                "crops_per_round": args.crops,
+                "rounds": args.rounds,
+                "cpu_count": os.cpu_count(),
+                "load_average": os.getloadavg()[0],
+                "results": results,
+            },
+            indent=2,
+        )
+    )
     return 0
 
 

@@ -38,11 +38,23 @@ def make_frame(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     label[yy > horizon] = 7  # road
     label[(yy > horizon) & ((xx < WIDTH * 0.15) | (xx > WIDTH * 0.85))] = 8  # sidewalk
     for _ in range(rng.integers(3, 8)):  # cars
-        cx, cy, w, h = rng.integers(0, WIDTH), rng.integers(horizon, HEIGHT), rng.integers(80, 400), rng.integers(60, 200)
-        label[max(cy - h, 0):cy, max(cx - w // 2, 0):cx + w // 2] = 26
-    label[int(HEIGHT * 0.85):, :] = 1  # ego vehicle
+        cx, cy, w, h = (
+            rng.integers(0, WIDTH),
+            rng.integers(horizon, HEIGHT),
+            rng.integers(80, 400),
+            rng.integers(60, 200),
+        )
+        label[max(cy - h, 0) : cy, max(cx - w // 2, 0) : cx + w // 2] = 26
+    label[int(HEIGHT * 0.85) :, :] = 1  # ego vehicle
     palette = np.zeros((256, 3), dtype=np.float32)
-    palette[[23, 11, 7, 8, 26, 1]] = [(70, 130, 180), (90, 85, 80), (110, 100, 110), (170, 160, 165), (30, 30, 90), (20, 20, 20)]
+    palette[[23, 11, 7, 8, 26, 1]] = [
+        (70, 130, 180),
+        (90, 85, 80),
+        (110, 100, 110),
+        (170, 160, 165),
+        (30, 30, 90),
+        (20, 20, 20),
+    ]
     rgb = palette[label] + rng.normal(0, 6, size=(HEIGHT, WIDTH, 3)).astype(np.float32)
     rgb += (yy[..., None] / HEIGHT * 30).astype(np.float32)
     return np.clip(rgb, 0, 255).astype(np.uint8), label
@@ -72,8 +84,9 @@ def time_build(data_dir: Path, output: Path, num_proc: int) -> tuple[float, floa
     from unify.cli import main
 
     start, cpu_start = time.perf_counter(), cpu_seconds()
-    code = main(["build", "cityscapes", "--data-dir", str(data_dir), "--output", str(output),
-                 "--num-proc", str(num_proc)])
+    code = main(
+        ["build", "cityscapes", "--data-dir", str(data_dir), "--output", str(output), "--num-proc", str(num_proc)]
+    )
     elapsed, cpu = time.perf_counter() - start, cpu_seconds() - cpu_start
     if code != 0:
         raise SystemExit(f"unify build exited with {code}")
@@ -88,6 +101,7 @@ def main() -> int:
     args = parser.parse_args()
     logging.disable(logging.INFO)
     import datasets
+
     import unify.build  # noqa: F401  (the one-off import is not part of the build rate)
 
     datasets.disable_progress_bars()
@@ -96,17 +110,36 @@ def main() -> int:
         if not (raw / "leftImg8bit").is_dir():
             start = time.perf_counter()
             write_dataset(raw, args.images)
-            print(f"wrote {args.images} frames of {WIDTH}x{HEIGHT} in {time.perf_counter() - start:.1f} s",
-                  file=sys.stderr)
+            print(
+                f"wrote {args.images} frames of {WIDTH}x{HEIGHT} in {time.perf_counter() - start:.1f} s",
+                file=sys.stderr,
+            )
         size = sum(p.stat().st_size for p in raw.rglob("*.png")) / args.images / 2**20
         results = []
         for num_proc in args.num_proc:
             elapsed, cpu = time_build(raw, Path(tmp) / f"out-{num_proc}", num_proc)
-            results.append({"num_proc": num_proc, "wall_s": round(elapsed, 2), "cpu_s": round(cpu, 2),
-                            "images_per_s_wall": round(args.images / elapsed, 1),
-                            "images_per_s_per_core": round(args.images / cpu, 1)})
-    print(json.dumps({"images": args.images, "size": f"{WIDTH}x{HEIGHT}", "mib_per_image_pair": round(size, 2),
-                      "cpu_count": os.cpu_count(), "load_average": os.getloadavg()[0], "results": results}, indent=2))
+            results.append(
+                {
+                    "num_proc": num_proc,
+                    "wall_s": round(elapsed, 2),
+                    "cpu_s": round(cpu, 2),
+                    "images_per_s_wall": round(args.images / elapsed, 1),
+                    "images_per_s_per_core": round(args.images / cpu, 1),
+                }
+            )
+    print(
+        json.dumps(
+            {
+                "images": args.images,
+                "size": f"{WIDTH}x{HEIGHT}",
+                "mib_per_image_pair": round(size, 2),
+                "cpu_count": os.cpu_count(),
+                "load_average": os.getloadavg()[0],
+                "results": results,
+            },
+            indent=2,
+        )
+    )
     return 0
 
 

@@ -28,14 +28,16 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         metrics = run_demo(args.output or Path(tmp), DemoSettings())
-    figures = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-                          f"torch {torch.__version__}, {torch.get_num_threads()} threads",
-               **metrics,
-               "within_10_minutes": metrics["seconds"] <= 600,
-               "student_beats_teacher": metrics["student_miou"] >= metrics["teacher_miou"]
-               and metrics["student_miou_shifted"] >= metrics["teacher_miou_shifted"],
-               "constrained_beats_unconstrained": metrics["pseudo_label_pixel_accuracy_constrained"]
-               > metrics["pseudo_label_pixel_accuracy_unconstrained"]}
+    figures = {
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads",
+        **metrics,
+        "within_10_minutes": metrics["seconds"] <= 600,
+        "student_beats_teacher": metrics["student_miou"] >= metrics["teacher_miou"]
+        and metrics["student_miou_shifted"] >= metrics["teacher_miou_shifted"],
+        "constrained_beats_unconstrained": metrics["pseudo_label_pixel_accuracy_constrained"]
+        > metrics["pseudo_label_pixel_accuracy_unconstrained"],
+    }
     print(json.dumps(figures, indent=2))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))

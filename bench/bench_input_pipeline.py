@@ -38,8 +38,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-
 from timing import cpu_seconds_per_call, interleaved_medians, single_core_setup, steady_seconds_per_batch
+
 from train.config import AugmentConfig
 from train.data import decode_pair
 from train.decode import open_pair
@@ -59,21 +59,35 @@ def encode(image: np.ndarray, fmt: str) -> bytes:
     return buffer.getvalue()
 
 
-def resize_then_crop(image: np.ndarray, label: np.ndarray, rng: np.random.Generator, scale_range: tuple[float, float],
-                     crop: tuple[int, int] = CROP) -> tuple[torch.Tensor, torch.Tensor]:
+def resize_then_crop(
+    image: np.ndarray,
+    label: np.ndarray,
+    rng: np.random.Generator,
+    scale_range: tuple[float, float],
+    crop: tuple[int, int] = CROP,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The whole image resized by a random scale, padded to the crop, cropped at random and flipped."""
     scale = rng.uniform(*scale_range)
     height, width = round(label.shape[0] * scale), round(label.shape[1] * scale)
-    pixels = F.interpolate(torch.from_numpy(np.array(image)).permute(2, 0, 1)[None].float(), size=(height, width),
-                           mode="bilinear", align_corners=False, antialias=scale < 1)[0]
-    target = F.interpolate(torch.from_numpy(label.astype(np.int64))[None, None].float(), size=(height, width),
-                           mode="nearest")[0, 0].long()
+    pixels = F.interpolate(
+        torch.from_numpy(np.array(image)).permute(2, 0, 1)[None].float(),
+        size=(height, width),
+        mode="bilinear",
+        align_corners=False,
+        antialias=scale < 1,
+    )[0]
+    target = F.interpolate(
+        torch.from_numpy(label.astype(np.int64))[None, None].float(), size=(height, width), mode="nearest"
+    )[0, 0].long()
     pad_h, pad_w = max(crop[0] - height, 0), max(crop[1] - width, 0)
     pixels = F.pad(Normalization()(pixels.clamp(0, 255)), (0, pad_w, 0, pad_h))
     target = F.pad(target, (0, pad_w, 0, pad_h), value=IGNORE_INDEX)
     top = int(rng.integers(0, pixels.shape[1] - crop[0] + 1))
     left = int(rng.integers(0, pixels.shape[2] - crop[1] + 1))
-    pixels, target = pixels[:, top:top + crop[0], left:left + crop[1]], target[top:top + crop[0], left:left + crop[1]]
+    pixels, target = (
+        pixels[:, top : top + crop[0], left : left + crop[1]],
+        target[top : top + crop[0], left : left + crop[1]],
+    )
     if rng.random() < 0.5:
         pixels, target = pixels.flip(-1), target.flip(-1)
     return pixels, target
@@ -91,12 +105,13 @@ def train_ids(label: np.ndarray) -> np.ndarray:
 
 def encoded_rows(frames: list[tuple[np.ndarray, np.ndarray]], fmt: str) -> list[dict]:
     """Rows as a training source holds them: image bytes in `fmt` (JPEG or PNG), train-id label PNG bytes."""
-    return [{IMAGE: {"bytes": encode(image, fmt)}, LABEL: {"bytes": encode_label(train_ids(label))}}
-            for image, label in frames]
+    return [
+        {IMAGE: {"bytes": encode(image, fmt)}, LABEL: {"bytes": encode_label(train_ids(label))}}
+        for image, label in frames
+    ]
 
 
-def _resize_then_crop_row(scale_range: tuple[float, float], crop: tuple[int, int], row: dict,
-                          rng: np.random.Generator):
+def _resize_then_crop_row(scale_range: tuple[float, float], crop: tuple[int, int], row: dict, rng: np.random.Generator):
     return resize_then_crop(*decode_pair(row, LABEL), rng, scale_range, crop)
 
 
@@ -139,15 +154,21 @@ class Crops(torch.utils.data.Dataset):
         return self.work(self.rows[index % len(self.rows)], np.random.default_rng(index))
 
 
-def crop_loader(rows: list[dict], work: Callable, batch_size: int, batches: int,
-                workers: int) -> torch.utils.data.DataLoader:
+def crop_loader(
+    rows: list[dict], work: Callable, batch_size: int, batches: int, workers: int
+) -> torch.utils.data.DataLoader:
     """A DataLoader of `batches` batches of crops, built by `workers` processes (memory pinned under CUDA)."""
-    return torch.utils.data.DataLoader(Crops(rows, work, batch_size * batches), batch_size=batch_size,
-                                       num_workers=workers, pin_memory=torch.cuda.is_available())
+    return torch.utils.data.DataLoader(
+        Crops(rows, work, batch_size * batches),
+        batch_size=batch_size,
+        num_workers=workers,
+        pin_memory=torch.cuda.is_available(),
+    )
 
 
-def measure_loader(rows: list[dict], works: dict[str, Callable], batch_size: int, workers: int, skip: int,
-                   count: int) -> dict[str, float]:
+def measure_loader(
+    rows: list[dict], works: dict[str, Callable], batch_size: int, workers: int, skip: int, count: int
+) -> dict[str, float]:
     """Images per second (wall) each pipeline delivers through a DataLoader of `workers` processes.
 
     Each pipeline gets a fresh loader; `count` batches are timed after the first `skip` (see
@@ -162,6 +183,7 @@ def measure_loader(rows: list[dict], works: dict[str, Callable], batch_size: int
 
 def decode_rates(rows: list[dict], rounds: int) -> dict[str, float]:
     """Images per CPU second of decoding alone: whole images, JPEG at reduced size, labels."""
+
     def whole(row):
         np.asarray(Image.open(io.BytesIO(row[IMAGE]["bytes"])).convert("RGB"))
 
@@ -170,6 +192,7 @@ def decode_rates(rows: list[dict], rounds: int) -> dict[str, float]:
             image = Image.open(io.BytesIO(row[IMAGE]["bytes"]))
             image.draft("RGB", (image.width // factor, image.height // factor))
             np.asarray(image.convert("RGB"))
+
         return run
 
     def label(row):
@@ -178,26 +201,47 @@ def decode_rates(rows: list[dict], rounds: int) -> dict[str, float]:
     works = {"whole image": whole, "label PNG": label}
     if rows[0][IMAGE]["bytes"][:2] == b"\xff\xd8":
         works.update({f"JPEG at 1/{f}": reduced(f) for f in (2, 4, 8)})
-    seconds = interleaved_medians({name: lambda w=work: cpu_seconds_per_call(lambda row, rng: w(row), rows, len(rows))
-                                   for name, work in works.items()}, rounds)
+    seconds = interleaved_medians(
+        {
+            name: lambda w=work: cpu_seconds_per_call(lambda row, rng: w(row), rows, len(rows))
+            for name, work in works.items()
+        },
+        rounds,
+    )
     return {name: round(1 / value, 1) for name, value in seconds.items()}
 
 
 def main() -> int:
     args, frames = single_core_setup(__doc__.splitlines()[0], frames=6, crops=12, rounds=5)
-    report: dict = {"size": "2048x1024", "crop": list(CROP), "threads": torch.get_num_threads(),
-                    "cpu_count": os.cpu_count(), "sources": {}}
+    report: dict = {
+        "size": "2048x1024",
+        "crop": list(CROP),
+        "threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "sources": {},
+    }
     for fmt in ("JPEG", "PNG"):
         rows = encoded_rows(frames, fmt)
-        source = {"mb_per_image": round(sum(len(r[IMAGE]["bytes"]) for r in rows) / len(rows) / 1e6, 2),
-                  "decode_images_per_cpu_s": decode_rates(rows, args.rounds), "scale_ranges": {}}
+        source = {
+            "mb_per_image": round(sum(len(r[IMAGE]["bytes"]) for r in rows) / len(rows) / 1e6, 2),
+            "decode_images_per_cpu_s": decode_rates(rows, args.rounds),
+            "scale_ranges": {},
+        }
         for scale_range in SCALE_RANGES:
-            seconds = interleaved_medians({name: lambda w=work: cpu_seconds_per_call(w, rows, args.crops)
-                                           for name, work in pipelines(scale_range).items()}, args.rounds)
+            seconds = interleaved_medians(
+                {
+                    name: lambda w=work, r=rows: cpu_seconds_per_call(w, r, args.crops)
+                    for name, work in pipelines(scale_range).items()
+                },
+                args.rounds,
+            )
             source["scale_ranges"][str(list(scale_range))] = {
-                name: {"images_per_cpu_s": round(1 / value, 1),
-                       "ratio_to_resize_then_crop": round(seconds["resize-then-crop"] / value, 2)}
-                for name, value in seconds.items()}
+                name: {
+                    "images_per_cpu_s": round(1 / value, 1),
+                    "ratio_to_resize_then_crop": round(seconds["resize-then-crop"] / value, 2),
+                }
+                for name, value in seconds.items()
+            }
         report["sources"][fmt] = source
     report["load_average"] = os.getloadavg()[0]
     print(json.dumps(report, indent=2))

@@ -35,9 +35,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from timing import timed
 
 import unify.evaluate_metric
-from timing import timed
 from unify.core.constants import IGNORE_INDEX
 from unify.core.metrics import ConfusionMatrix
 from unify.evaluate_metric import unified_mean_iou
@@ -95,16 +95,24 @@ def load_hub_mean_iou(timeout_s: float = 60.0):
 def device_matrix(predictions: list[torch.Tensor], references: list[torch.Tensor], num_labels: int) -> dict:
     """`mean_iou`'s numbers from the package's ConfusionMatrix, updated where the maps are."""
     matrix = ConfusionMatrix(num_labels, device=references[0].device)
-    for prediction, reference in zip(predictions, references):
+    for prediction, reference in zip(predictions, references, strict=True):
         matrix.update(prediction, reference)
     scores = matrix.compute()
     iou = np.array(scores.iou)
     return {"mean_iou": np.nanmean(iou), "per_category_iou": iou, "overall_accuracy": scores.pixel_accuracy}
 
 
-def measure_metrics(maps: int = 50, height: int = 1024, width: int = 2048, classes: int = 19, repeats: int = 3,
-                    seed: int = 0, device: str | None = None, local_evaluate: bool = True,
-                    hub_mean_iou=None) -> dict:
+def measure_metrics(
+    maps: int = 50,
+    height: int = 1024,
+    width: int = 2048,
+    classes: int = 19,
+    repeats: int = 3,
+    seed: int = 0,
+    device: str | None = None,
+    local_evaluate: bool = True,
+    hub_mean_iou=None,
+) -> dict:
     """Seconds of every variant above on the same maps; every variant checked against the plain reference.
 
     `device`: also time (d) there; `local_evaluate`: time (b) (needs `evaluate`); `hub_mean_iou`: a loaded
@@ -123,14 +131,17 @@ def measure_metrics(maps: int = 50, height: int = 1024, width: int = 2048, class
     checked = {name: tuple(expected) for name in variants}  # the keys each variant must give as the reference does
     clocks = {name: "cpu" for name in variants}  # where each variant's work runs, to synchronise the timer
     if device is not None:
-        on_device = ([torch.from_numpy(p).to(device) for p in predictions],
-                     [torch.from_numpy(r).to(device) for r in references])
+        on_device = (
+            [torch.from_numpy(p).to(device) for p in predictions],
+            [torch.from_numpy(r).to(device) for r in references],
+        )
         variants["confusion_matrix_on_device"] = lambda: device_matrix(*on_device, classes)
         checked["confusion_matrix_on_device"] = ("mean_iou", "per_category_iou", "overall_accuracy")
         clocks["confusion_matrix_on_device"] = device
     if hub_mean_iou is not None:
-        variants["evaluate_mean_iou"] = lambda: hub_mean_iou.compute(predictions=predictions, references=references,
-                                                                     **arguments)
+        variants["evaluate_mean_iou"] = lambda: hub_mean_iou.compute(
+            predictions=predictions, references=references, **arguments
+        )
         checked["evaluate_mean_iou"] = ("mean_iou", "overall_accuracy")  # its own arithmetic: to 1e-9
         clocks["evaluate_mean_iou"] = "cpu"
     with tempfile.TemporaryDirectory() as cache:
@@ -140,28 +151,48 @@ def measure_metrics(maps: int = 50, height: int = 1024, width: int = 2048, class
             small_predictions = [p.astype(np.uint8) for p in predictions]
             metric = evaluate.load(unify.evaluate_metric.path(), cache_dir=cache)
             variants["evaluate_int64_predictions"] = lambda: metric.compute(
-                predictions=predictions, references=references, **arguments)
+                predictions=predictions, references=references, **arguments
+            )
             variants["evaluate_uint8_predictions"] = lambda: metric.compute(
-                predictions=small_predictions, references=references, **arguments)
+                predictions=small_predictions, references=references, **arguments
+            )
             for name in ("evaluate_int64_predictions", "evaluate_uint8_predictions"):
                 checked[name], clocks[name] = tuple(expected), "cpu"
         seconds: dict[str, list[float]] = {name: [] for name in variants}
         for _ in range(repeats):
             for name, run in variants.items():
                 found: dict = {}
-                seconds[name].append(timed(lambda: found.update(run()), clocks[name]))
-                assert_identical(found, {key: expected[key] for key in checked[name]}, name,
-                                 1e-9 if name == "evaluate_mean_iou" else 0.0)
+                seconds[name].append(timed(lambda found=found, run=run: found.update(run()), clocks[name]))
+                assert_identical(
+                    found,
+                    {key: expected[key] for key in checked[name]},
+                    name,
+                    1e-9 if name == "evaluate_mean_iou" else 0.0,
+                )
     medians = {name: statistics.median(times) for name, times in seconds.items()}
     baseline = medians["plain_reference"]
-    return {"maps": maps, "height": height, "width": width, "classes": classes, "repeats": repeats,
-            "threads": torch.get_num_threads(), "torch": torch.__version__, "numpy": np.__version__,
-            "device": device, "machine": platform.processor() or platform.machine(),
-            "mean_iou": float(expected["mean_iou"]),
-            "variants": {name: {"median_s": medians[name], "min_s": min(seconds[name]),
-                                "ms_per_map": 1000 * medians[name] / maps,
-                                "speedup_vs_plain_reference": baseline / medians[name]}
-                         for name in variants}}
+    return {
+        "maps": maps,
+        "height": height,
+        "width": width,
+        "classes": classes,
+        "repeats": repeats,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "device": device,
+        "machine": platform.processor() or platform.machine(),
+        "mean_iou": float(expected["mean_iou"]),
+        "variants": {
+            name: {
+                "median_s": medians[name],
+                "min_s": min(seconds[name]),
+                "ms_per_map": 1000 * medians[name] / maps,
+                "speedup_vs_plain_reference": baseline / medians[name],
+            }
+            for name in variants
+        },
+    }
 
 
 def main() -> None:
@@ -181,16 +212,19 @@ def main() -> None:
     hub_metric, reason = load_hub_mean_iou() if args.hub_mean_iou else (None, None)
     if reason:
         print(f"evaluate's mean_iou not timed: {reason}", file=sys.stderr)
-    results = measure_metrics(args.maps, args.height, args.width, args.classes, args.repeats, args.seed, args.device,
-                              True, hub_metric)
+    results = measure_metrics(
+        args.maps, args.height, args.width, args.classes, args.repeats, args.seed, args.device, True, hub_metric
+    )
     import evaluate
 
     results["evaluate"] = evaluate.__version__
     print(f"{args.maps} maps of {args.height} x {args.width}, {args.classes} classes, {args.repeats} rounds")
     print(f"{'variant':<30}{'median s':>10}{'min s':>9}{'ms/map':>9}{'speedup':>9}")
     for name, row in results["variants"].items():
-        print(f"{name:<30}{row['median_s']:>10.3f}{row['min_s']:>9.3f}{row['ms_per_map']:>9.1f}"
-              f"{row['speedup_vs_plain_reference']:>8.2f}x")
+        print(
+            f"{name:<30}{row['median_s']:>10.3f}{row['min_s']:>9.3f}{row['ms_per_map']:>9.1f}"
+            f"{row['speedup_vs_plain_reference']:>8.2f}x"
+        )
     if args.output:
         Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
 

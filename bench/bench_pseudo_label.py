@@ -34,26 +34,42 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from timing import timed
 
 from unify.core.constants import FROM_GROUND_TRUTH, IGNORED, TEACHER_CHOSE, TEACHER_FILLED, TEACHER_VOIDED
 from unify.core.mapping import LabelMapping
-from timing import timed
-from unify.core.pseudo_label_kernel import (constrained_pseudo_labels, reference_constrained_pseudo_labels,
-                                            teacher_choice_counts, unconstrained_labels)
+from unify.core.pseudo_label_kernel import (
+    constrained_pseudo_labels,
+    reference_constrained_pseudo_labels,
+    teacher_choice_counts,
+    unconstrained_labels,
+)
 from unify.core.segmenter import SEGFORMER_SIZES
 from unify.core.taxonomy import ClassInfo, Taxonomy, get_taxonomy
 
 # A coarser native taxonomy mapped into the 19 Cityscapes classes, as many real datasets are.
 NATIVE_CLASSES: dict[str, tuple[str, ...] | str] = {
-    "road": ("road",), "sidewalk": ("sidewalk",), "building": ("building",), "wall": ("wall",),
-    "fence": ("fence",), "pole": ("pole",), "traffic light": ("traffic light",),
-    "traffic sign": ("traffic sign",), "vegetation": ("vegetation",), "terrain": ("terrain",), "sky": ("sky",),
+    "road": ("road",),
+    "sidewalk": ("sidewalk",),
+    "building": ("building",),
+    "wall": ("wall",),
+    "fence": ("fence",),
+    "pole": ("pole",),
+    "traffic light": ("traffic light",),
+    "traffic sign": ("traffic sign",),
+    "vegetation": ("vegetation",),
+    "terrain": ("terrain",),
+    "sky": ("sky",),
     "train": ("train",),
-    "vehicle": ("car", "truck", "bus"), "human": ("person", "rider"), "two-wheeler": ("motorcycle", "bicycle"),
+    "vehicle": ("car", "truck", "bus"),
+    "human": ("person", "rider"),
+    "two-wheeler": ("motorcycle", "bicycle"),
     "unlabeled": "*",
     "ego vehicle": (),
     # void beside classes, as the paper's tables have it (A2D2 buildings, non-drivable street, signal corpus)
-    "buildings": ("building", "wall"), "non-drivable street": ("terrain",), "signal corpus": ("traffic light",),
+    "buildings": ("building", "wall"),
+    "non-drivable street": ("terrain",),
+    "signal corpus": ("traffic light",),
 }
 VOID_BESIDE = ("buildings", "non-drivable street", "signal corpus")
 EXTRA_CLASSES = "street furniture"
@@ -75,11 +91,13 @@ def bench_mapping(classes: int = 19) -> LabelMapping:
     if classes < cityscapes.num_labels:
         raise ValueError(f"classes must be at least {cityscapes.num_labels}, got {classes}")
     extra = tuple(ClassInfo(i, f"extra class {i}", (i, i, i), False) for i in range(cityscapes.num_labels, classes))
-    unified = cityscapes if not extra else Taxonomy(name=f"bench_unified{classes}",
-                                                    classes=(*cityscapes.trainable, *extra))
+    unified = (
+        cityscapes if not extra else Taxonomy(name=f"bench_unified{classes}", classes=(*cityscapes.trainable, *extra))
+    )
     targets_of = {**NATIVE_CLASSES, **({EXTRA_CLASSES: tuple(c.name for c in extra)} if extra else {})}
-    native = Taxonomy(name="bench_native", classes=tuple(ClassInfo(i, name, (i, i, i), False)
-                                                         for i, name in enumerate(targets_of)))
+    native = Taxonomy(
+        name="bench_native", classes=tuple(ClassInfo(i, name, (i, i, i), False) for i, name in enumerate(targets_of))
+    )
     allowed = {}
     for i, targets in enumerate(targets_of.values()):
         ids = [c.id for c in unified.trainable] if targets == "*" else [unified.by_name[t].id for t in targets]
@@ -92,12 +110,21 @@ def group_of(mapping: LabelMapping, native_id: int) -> str:
     """Which of GROUPS a native class belongs to, as `LabelMapping.coverage` groups them."""
     if native_id in mapping.void_allowed:
         return "maybe_void"
-    return {FROM_GROUND_TRUTH: "one_to_one", TEACHER_CHOSE: "one_to_many", TEACHER_FILLED: "fill_in",
-            IGNORED: "void"}[mapping.kind(native_id)]
+    return {FROM_GROUND_TRUTH: "one_to_one", TEACHER_CHOSE: "one_to_many", TEACHER_FILLED: "fill_in", IGNORED: "void"}[
+        mapping.kind(native_id)
+    ]
 
 
-def draw_native_maps(mapping: LabelMapping, shares: tuple[float, ...], batch: int, height: int, width: int,
-                     generator: torch.Generator, regions: int = 300, cell: int = 8) -> torch.Tensor:
+def draw_native_maps(
+    mapping: LabelMapping,
+    shares: tuple[float, ...],
+    batch: int,
+    height: int,
+    width: int,
+    generator: torch.Generator,
+    regions: int = 300,
+    cell: int = 8,
+) -> torch.Tensor:
     """(B, H, W) uint8 native maps of Voronoi regions; each group of native classes covers about its share."""
     groups = {g: [i for i in mapping.allowed if group_of(mapping, i) == g] for g in GROUPS}
     bounds = torch.tensor(shares).cumsum(0)
@@ -113,17 +140,22 @@ def draw_native_maps(mapping: LabelMapping, shares: tuple[float, ...], batch: in
         middle = area[order].cumsum(0) - area[order] / 2
         kind = torch.empty(regions, dtype=torch.long)
         kind[order] = torch.bucketize(middle, bounds[:-1], right=True)
-        region_class = torch.tensor([groups[GROUPS[k]][int(torch.randint(len(groups[GROUPS[k]]), (1,),
-                                                                          generator=generator))]
-                                     for k in kind.tolist()], dtype=torch.uint8)
+        region_class = torch.tensor(
+            [
+                groups[GROUPS[k]][int(torch.randint(len(groups[GROUPS[k]]), (1,), generator=generator))]
+                for k in kind.tolist()
+            ],
+            dtype=torch.uint8,
+        )
         coarse = region_class[region].view(coarse_h, coarse_w)
         maps.append(coarse.repeat_interleave(cell, 0).repeat_interleave(cell, 1)[:height, :width])
     return torch.stack(maps)
 
 
 def measured_shares(native: torch.Tensor, mapping: LabelMapping) -> dict[str, float]:
-    group = torch.tensor([GROUPS.index(group_of(mapping, i)) if i in mapping.allowed else -1
-                          for i in range(int(native.max()) + 1)])[native.long()]
+    group = torch.tensor(
+        [GROUPS.index(group_of(mapping, i)) if i in mapping.allowed else -1 for i in range(int(native.max()) + 1)]
+    )[native.long()]
     return {name: round(float((group == g).float().mean()), 3) for g, name in enumerate(GROUPS)}
 
 
@@ -134,11 +166,13 @@ def full_resolution_choice_counts(logits: torch.Tensor, native: torch.Tensor, nu
     return torch.bincount(pairs.view(-1), minlength=num_ids * logits.shape[1])
 
 
-def run_scenario(model, pixel_values, native, tables, size, warmup: int, repeats: int, post_repeats: int,
-                 device: torch.device) -> dict:
+def run_scenario(
+    model, pixel_values, native, tables, size, warmup: int, repeats: int, post_repeats: int, device: torch.device
+) -> dict:
     post_processing: dict[str, Callable[[torch.Tensor], object]] = {
-        "upsample_argmax": lambda logits: F.interpolate(logits, size=size, mode="bilinear",
-                                                        align_corners=False).argmax(dim=1),
+        "upsample_argmax": lambda logits: F.interpolate(logits, size=size, mode="bilinear", align_corners=False).argmax(
+            dim=1
+        ),
         "naive_constrained": lambda logits: reference_constrained_pseudo_labels(logits, native, tables),
         "constrained": lambda logits: constrained_pseudo_labels(logits, native, tables),
         "unconstrained_labels": lambda logits: unconstrained_labels(logits, size),
@@ -149,14 +183,14 @@ def run_scenario(model, pixel_values, native, tables, size, warmup: int, repeats
     end_to_end: dict[str, list[float]] = {name: [] for name in variants}
     for repeat in range(warmup + repeats):
         for name, fn in variants.items():
-            sample = timed(lambda: fn(model(pixel_values=pixel_values).logits), device)
+            sample = timed(lambda fn=fn: fn(model(pixel_values=pixel_values).logits), device)
             if repeat >= warmup:
                 end_to_end[name].append(sample)
     logits = model(pixel_values=pixel_values).logits
     post: dict[str, list[float]] = {name: [] for name in variants}
     for repeat in range(warmup + post_repeats):
         for name, fn in variants.items():
-            sample = timed(lambda: fn(logits), device)
+            sample = timed(lambda fn=fn: fn(logits), device)
             if repeat >= warmup:
                 post[name].append(sample)
     fast = constrained_pseudo_labels(logits, native, tables)
@@ -165,34 +199,57 @@ def run_scenario(model, pixel_values, native, tables, size, warmup: int, repeats
     rows = {}
     for name in variants:
         total = statistics.median(end_to_end[name])
-        rows[name] = {"images_per_s": pixel_values.shape[0] / total, "end_to_end_s": total,
-                      "extra_end_to_end_pct": 100 * (total - forward) / forward,
-                      "post_s": statistics.median(post[name]), "post_min_s": min(post[name]),
-                      "extra_post_pct": 100 * statistics.median(post[name]) / forward,
-                      "extra_post_min_pct": 100 * min(post[name]) / forward_min}
-    return {"variants": rows,
-            "mismatching_pixels": int(((fast.label != naive.label) | (fast.provenance != naive.provenance)).sum()),
-            "voided_pixels": int((fast.provenance == TEACHER_VOIDED).sum())}
+        rows[name] = {
+            "images_per_s": pixel_values.shape[0] / total,
+            "end_to_end_s": total,
+            "extra_end_to_end_pct": 100 * (total - forward) / forward,
+            "post_s": statistics.median(post[name]),
+            "post_min_s": min(post[name]),
+            "extra_post_pct": 100 * statistics.median(post[name]) / forward,
+            "extra_post_min_pct": 100 * min(post[name]) / forward_min,
+        }
+    return {
+        "variants": rows,
+        "mismatching_pixels": int(((fast.label != naive.label) | (fast.provenance != naive.provenance)).sum()),
+        "voided_pixels": int((fast.provenance == TEACHER_VOIDED).sum()),
+    }
 
 
 def print_table(results: dict) -> None:
-    header = (f"{'scenario':<16} {'variant':<20} {'images/s':>9} {'extra e2e %':>11} "
-              f"{'post ms':>8} {'extra post %':>12} {'min post ms':>11} {'extra min %':>11}")
+    header = (
+        f"{'scenario':<16} {'variant':<20} {'images/s':>9} {'extra e2e %':>11} "
+        f"{'post ms':>8} {'extra post %':>12} {'min post ms':>11} {'extra min %':>11}"
+    )
     print(header)
     print("-" * len(header))
     for scenario, result in results["scenarios"].items():
         for name, row in result["variants"].items():
-            print(f"{scenario:<16} {name:<20} {row['images_per_s']:>9.3f} {row['extra_end_to_end_pct']:>11.1f} "
-                  f"{1000 * row['post_s']:>8.1f} {row['extra_post_pct']:>12.1f} {1000 * row['post_min_s']:>11.1f} "
-                  f"{row['extra_post_min_pct']:>11.1f}")
-        print(f"{scenario:<16} pixel shares {result['shares']}; constrained vs naive: "
-              f"{result['mismatching_pixels']} mismatching pixels; {result['voided_pixels']} pixels voided")
+            print(
+                f"{scenario:<16} {name:<20} {row['images_per_s']:>9.3f} {row['extra_end_to_end_pct']:>11.1f} "
+                f"{1000 * row['post_s']:>8.1f} {row['extra_post_pct']:>12.1f} {1000 * row['post_min_s']:>11.1f} "
+                f"{row['extra_post_min_pct']:>11.1f}"
+            )
+        print(
+            f"{scenario:<16} pixel shares {result['shares']}; constrained vs naive: "
+            f"{result['mismatching_pixels']} mismatching pixels; {result['voided_pixels']} pixels voided"
+        )
 
 
-def measure_kernel(model: str = "mit-b0", batch_size: int = 1, height: int = 512, width: int = 1024,
-                   classes: int = 19, scenarios: tuple[str, ...] = tuple(SCENARIOS), warmup: int = 2,
-                   repeats: int = 7, post_repeats: int = 21, device: str = "cpu", dtype: str = "float32",
-                   channels_last: bool = False, seed: int = 0) -> dict:
+def measure_kernel(
+    model: str = "mit-b0",
+    batch_size: int = 1,
+    height: int = 512,
+    width: int = 1024,
+    classes: int = 19,
+    scenarios: tuple[str, ...] = tuple(SCENARIOS),
+    warmup: int = 2,
+    repeats: int = 7,
+    post_repeats: int = 21,
+    device: str = "cpu",
+    dtype: str = "float32",
+    channels_last: bool = False,
+    seed: int = 0,
+) -> dict:
     """Seconds and images/s of every variant above, per scenario (keys of SCENARIOS).
 
     `model`: a SegFormer size name (`unify.core.segmenter.SEGFORMER_SIZES`), random weights, `classes` outputs,
@@ -213,15 +270,24 @@ def measure_kernel(model: str = "mit-b0", batch_size: int = 1, height: int = 512
     pixel_values = torch.randn(batch_size, 3, height, width, generator=generator).to(device, torch_dtype)
     pixel_values = pixel_values.contiguous(memory_format=memory_format)
     tables = mapping.tables.to(device)
-    results = {"model": f"segformer {model} (random weights), {mapping.unified.num_labels} classes",
-               "batch_size": batch_size, "size": [height, width], "dtype": dtype, "channels_last": channels_last,
-               "device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
-               "machine": platform.processor() or platform.machine(), "scenarios": {}}
+    results = {
+        "model": f"segformer {model} (random weights), {mapping.unified.num_labels} classes",
+        "batch_size": batch_size,
+        "size": [height, width],
+        "dtype": dtype,
+        "channels_last": channels_last,
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "machine": platform.processor() or platform.machine(),
+        "scenarios": {},
+    }
     with torch.inference_mode():
         for scenario in scenarios:
             native = draw_native_maps(mapping, SCENARIOS[scenario], batch_size, height, width, generator)
-            result = run_scenario(teacher, pixel_values, native.to(device), tables, (height, width), warmup, repeats,
-                                  post_repeats, device)
+            result = run_scenario(
+                teacher, pixel_values, native.to(device), tables, (height, width), warmup, repeats, post_repeats, device
+            )
             result["shares"] = measured_shares(native, mapping)
             results["scenarios"][scenario] = result
     return results
@@ -247,9 +313,21 @@ def main() -> None:
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
-    results = measure_kernel(args.model, args.batch_size, args.height, args.width, args.classes,
-                             tuple(args.scenarios), args.warmup, args.repeats, args.post_repeats, args.device,
-                             args.dtype, args.channels_last, args.seed)
+    results = measure_kernel(
+        args.model,
+        args.batch_size,
+        args.height,
+        args.width,
+        args.classes,
+        tuple(args.scenarios),
+        args.warmup,
+        args.repeats,
+        args.post_repeats,
+        args.device,
+        args.dtype,
+        args.channels_last,
+        args.seed,
+    )
     print_table(results)
     if args.output:
         with open(args.output, "w", encoding="utf-8") as f:

@@ -37,9 +37,9 @@ from pathlib import Path
 
 import datasets
 import torch
+from timing import synchronise
 
 from dataset_scripts.synthetic_scenes import Camera
-from timing import synchronise
 from unify.build import build_dataset
 from unify.core.constants import FINE_LABEL
 from unify.core.folder import load_split, split_shards
@@ -92,11 +92,16 @@ def forward_only(teacher: Path, folder: Path, options: LabellingOptions, device:
     memory_format = torch.channels_last if segmenter.device.type == "cuda" else torch.contiguous_format
     segmenter.model.to(memory_format=memory_format)
     rows = load_split(folder, "train", decode=False)
-    batches = [segmenter.preprocess(torch.from_numpy(b.images).permute(0, 3, 1, 2).to(segmenter.device))
-               .contiguous(memory_format=memory_format)
-               for b in batches_of_equal_size(iter(rows), ["label"], options.batch_size)]
-    with torch.inference_mode(), torch.autocast(segmenter.device.type, dtype=precision,
-                                                enabled=precision != torch.float32):
+    batches = [
+        segmenter.preprocess(torch.from_numpy(b.images).permute(0, 3, 1, 2).to(segmenter.device)).contiguous(
+            memory_format=memory_format
+        )
+        for b in batches_of_equal_size(iter(rows), ["label"], options.batch_size)
+    ]
+    with (
+        torch.inference_mode(),
+        torch.autocast(segmenter.device.type, dtype=precision, enabled=precision != torch.float32),
+    ):
         segmenter.logits(batches[0])  # warm-up, at the batch's shape
         synchronise(segmenter.device)
         start = time.perf_counter()
@@ -123,12 +128,16 @@ def driver(teacher: Path, folder: Path, scratch: Path, options: LabellingOptions
 def summarise(images: int, forward: list[float], runs: list[dict]) -> dict:
     total = statistics.median(r["total_s"] for r in runs)
     labelling = statistics.median(r["total_s"] - r["fixed_s"] for r in runs)
-    row = {"images_per_s": images / total, "images_per_s_without_fixed_cost": images / labelling,
-           "fixed_cost_s": statistics.median(r["fixed_s"] for r in runs),
-           "teacher_share_of_time": statistics.median(r["teacher_s"] / r["total_s"] for r in runs),
-           "teacher_share_without_fixed_cost": statistics.median(r["teacher_s"] / (r["total_s"] - r["fixed_s"])
-                                                                 for r in runs),
-           "min_total_s": min(r["total_s"] for r in runs)}
+    row = {
+        "images_per_s": images / total,
+        "images_per_s_without_fixed_cost": images / labelling,
+        "fixed_cost_s": statistics.median(r["fixed_s"] for r in runs),
+        "teacher_share_of_time": statistics.median(r["teacher_s"] / r["total_s"] for r in runs),
+        "teacher_share_without_fixed_cost": statistics.median(
+            r["teacher_s"] / (r["total_s"] - r["fixed_s"]) for r in runs
+        ),
+        "min_total_s": min(r["total_s"] for r in runs),
+    }
     if forward:
         ceiling = images / statistics.median(forward)
         row["ratio_to_forward"] = row["images_per_s"] / ceiling
@@ -139,16 +148,33 @@ def summarise(images: int, forward: list[float], runs: list[dict]) -> dict:
 def build_inputs(folder: Path, images: int, height: int, width: int, num_proc: int | None = None) -> Path:
     """A synthetic driving folder (the `coarse` extra) of `images` train images of height x width, without its
     hidden truth; returns `folder`."""
-    build_dataset("synthetic_driving", folder, config="coarse", splits=(("train", images),), num_proc=num_proc,
-                  camera=Camera(height=height, width=width, hood=True))
+    build_dataset(
+        "synthetic_driving",
+        folder,
+        config="coarse",
+        splits=(("train", images),),
+        num_proc=num_proc,
+        camera=Camera(height=height, width=width, hood=True),
+    )
     drop_hidden_truth(folder)
     return folder
 
 
-def measure_driver(model: str = "mit-b0", images: int = 8, height: int = 512, width: int = 1024,
-                   batch_size: int = 2, shard_size: int = 4, workers: int = 2, rounds: int = 3,
-                   sequential: bool = True, tta_scales: tuple[float, ...] = (0.75, 1.0, 1.25), tta_images: int = 4,
-                   device: str | None = None, inputs: Path | None = None) -> dict:
+def measure_driver(
+    model: str = "mit-b0",
+    images: int = 8,
+    height: int = 512,
+    width: int = 1024,
+    batch_size: int = 2,
+    shard_size: int = 4,
+    workers: int = 2,
+    rounds: int = 3,
+    sequential: bool = True,
+    tta_scales: tuple[float, ...] = (0.75, 1.0, 1.25),
+    tta_images: int = 4,
+    device: str | None = None,
+    inputs: Path | None = None,
+) -> dict:
     """Throughput of `pseudo_label_dataset` against the teacher's forward pass alone, on a synthetic folder.
 
     `model`: size name of the random teacher (15 classes of the synthetic world); images of height x width,
@@ -183,17 +209,29 @@ def measure_driver(model: str = "mit-b0", images: int = 8, height: int = 512, wi
             forward.append(forward_only(teacher, inputs / "input", variants[f"workers={workers}"], device))
             for name, options in variants.items():
                 runs[name].append(driver(teacher, inputs / "input", scratch, options))
-        results = {"model": f"{model} (random weights), 15 classes", "size": [height, width], "images": images,
-                   "batch_size": batch_size, "shard_size": shard_size, "threads": torch.get_num_threads(),
-                   "device": device, "torch": torch.__version__, "machine": platform.processor() or platform.machine()}
+        results = {
+            "model": f"{model} (random weights), 15 classes",
+            "size": [height, width],
+            "images": images,
+            "batch_size": batch_size,
+            "shard_size": shard_size,
+            "threads": torch.get_num_threads(),
+            "device": device,
+            "torch": torch.__version__,
+            "machine": platform.processor() or platform.machine(),
+        }
         if rounds:
             results["forward_only_images_per_s"] = images / statistics.median(forward)
             results["driver"] = {name: summarise(images, forward, found) for name, found in runs.items()}
         if tta_scales:
             options = LabellingOptions(**base, flip=True, scales=tuple(tta_scales), workers=workers)
             run = driver(teacher, inputs / "tta_input", scratch, options)
-            results["tta"] = {"scales": list(tta_scales), "flip": True, "images": tta_images,
-                              **summarise(tta_images, [], [run])}
+            results["tta"] = {
+                "scales": list(tta_scales),
+                "flip": True,
+                "images": tta_images,
+                **summarise(tta_images, [], [run]),
+            }
     return results
 
 
@@ -206,10 +244,16 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--shard-size", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="interleaved rounds with TTA off (medians reported; 0: skip them)")
-    parser.add_argument("--tta-scales", type=float, nargs="*", default=[0.75, 1.0, 1.25],
-                        help="scales of the flip + scales run (empty: skip it)")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="interleaved rounds with TTA off (medians reported; 0: skip them)"
+    )
+    parser.add_argument(
+        "--tta-scales",
+        type=float,
+        nargs="*",
+        default=[0.75, 1.0, 1.25],
+        help="scales of the flip + scales run (empty: skip it)",
+    )
     parser.add_argument("--tta-images", type=int, default=4, help="images of the flip + scales run")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -219,8 +263,20 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    results = measure_driver(args.model, args.images, args.height, args.width, args.batch_size, args.shard_size,
-                             args.workers, args.rounds, True, tuple(args.tta_scales), args.tta_images, args.device)
+    results = measure_driver(
+        args.model,
+        args.images,
+        args.height,
+        args.width,
+        args.batch_size,
+        args.shard_size,
+        args.workers,
+        args.rounds,
+        True,
+        tuple(args.tta_scales),
+        args.tta_images,
+        args.device,
+    )
     print(json.dumps(results, indent=2))
     if args.output:
         Path(args.output).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")

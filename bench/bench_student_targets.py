@@ -39,21 +39,33 @@ def main() -> None:
             runs[targets] = metrics
             (output / f"metrics-{targets}.json").write_text(json.dumps(metrics, indent=2))
     first = runs[args.targets[0]]
-    figures = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-                          f"torch {torch.__version__}, {torch.get_num_threads()} threads",
-               "teacher": {"miou": first["teacher_miou"], "miou_shifted": first["teacher_miou_shifted"],
-                           "same_in_every_run": len({(m["teacher_miou"], m["teacher_miou_shifted"])
-                                                     for m in runs.values()}) == 1},
-               "students": {t: {"miou": m["student_miou"], "miou_shifted": m["student_miou_shifted"],
-                                "beats_teacher": m["student_miou"] >= m["teacher_miou"]
-                                and m["student_miou_shifted"] >= m["teacher_miou_shifted"],
-                                "seconds": m["seconds"], "student_seconds": m["stage_seconds"]["student"]}
-                            for t, m in runs.items()}}
+    figures = {
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads",
+        "teacher": {
+            "miou": first["teacher_miou"],
+            "miou_shifted": first["teacher_miou_shifted"],
+            "same_in_every_run": len({(m["teacher_miou"], m["teacher_miou_shifted"]) for m in runs.values()}) == 1,
+        },
+        "students": {
+            t: {
+                "miou": m["student_miou"],
+                "miou_shifted": m["student_miou_shifted"],
+                "beats_teacher": m["student_miou"] >= m["teacher_miou"]
+                and m["student_miou_shifted"] >= m["teacher_miou_shifted"],
+                "seconds": m["seconds"],
+                "student_seconds": m["stage_seconds"]["student"],
+            }
+            for t, m in runs.items()
+        },
+    }
     print(f"{'':<10}{'source val':>12}{'shifted':>10}{'run s':>8}{'student s':>11}")
     print(f"{'teacher':<10}{figures['teacher']['miou']:>12.3f}{figures['teacher']['miou_shifted']:>10.3f}")
     for targets, student in figures["students"].items():
-        print(f"{targets:<10}{student['miou']:>12.3f}{student['miou_shifted']:>10.3f}{student['seconds']:>8.0f}"
-              f"{student['student_seconds']:>11.0f}")
+        print(
+            f"{targets:<10}{student['miou']:>12.3f}{student['miou_shifted']:>10.3f}{student['seconds']:>8.0f}"
+            f"{student['student_seconds']:>11.0f}"
+        )
     print(json.dumps(figures, indent=2))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))

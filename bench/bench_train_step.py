@@ -34,8 +34,8 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState
-
 from timing import steady_seconds_per_batch, synchronise
+
 from train.config import TrainConfig
 from train.loop import optimiser_step, prepare
 from train.parallel import BatchPlan
@@ -55,8 +55,9 @@ PACKAGE_VARIANTS: dict[str, dict] = {
 _TORCH_TF32 = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)  # PyTorch's defaults
 
 
-def batch(size: int, images: int, classes: int, device: torch.device | str = "cpu"
-          ) -> tuple[torch.Tensor, torch.Tensor]:
+def batch(
+    size: int, images: int, classes: int, device: torch.device | str = "cpu"
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Random (images, 3, size, size) float32 pixels and (images, size, size) int64 labels in 0..classes-1."""
     generator = torch.Generator().manual_seed(0)
     pixels = torch.randn(images, 3, size, size, generator=generator)
@@ -94,11 +95,17 @@ class PackageStep:
     """`train.loop.optimiser_step` on a run that `train.loop.prepare` built from a config."""
 
     def __init__(self, segmenter: Segmenter, images: int, **options):
-        self.config = TrainConfig(output_dir="unused", taxonomy=TAXONOMY, train_data=[{"path": "unused"}],
-                                  global_batch_size=images, steps=10**6, warmup_steps=0, learning_rate=6e-5,
-                                  **options)
-        accelerator = fresh_accelerator(resolved_precision(self.config.mixed_precision),
-                                        compile=self.config.compile)
+        self.config = TrainConfig(
+            output_dir="unused",
+            taxonomy=TAXONOMY,
+            train_data=[{"path": "unused"}],
+            global_batch_size=images,
+            steps=10**6,
+            warmup_steps=0,
+            learning_rate=6e-5,
+            **options,
+        )
+        accelerator = fresh_accelerator(resolved_precision(self.config.mixed_precision), compile=self.config.compile)
         plan = BatchPlan.for_processes(images, None, 1)
         self.run = prepare(self.config, Path("unused"), accelerator, plan, segmenter, get_taxonomy(TAXONOMY))
         self.device = accelerator.device
@@ -142,8 +149,15 @@ def build_variants(template: Segmenter, images: int, names: Iterable[str]) -> di
     return variants
 
 
-def measure_train_step(model: str, size: int, images: int, steps: int, repeats: int,
-                       variants: Iterable[str] = (BASELINE, PACKAGE), warmup: int = 1) -> dict:
+def measure_train_step(
+    model: str,
+    size: int,
+    images: int,
+    steps: int,
+    repeats: int,
+    variants: Iterable[str] = (BASELINE, PACKAGE),
+    warmup: int = 1,
+) -> dict:
     """Seconds per training step of each variant on one random batch of `images` square `size` crops.
 
     `model` is a size name (random weights, 19 classes). Returns medians over `repeats` interleaved timings
@@ -170,8 +184,14 @@ def measure_train_step(model: str, size: int, images: int, steps: int, repeats: 
             synchronise(device)
             wall[name].append((time.perf_counter() - start) / steps)
             cpu[name].append((time.process_time() - start_cpu) / steps)
-    figures: dict = {"model": model, "size": size, "images": images, "steps": steps, "repeats": repeats,
-                     "device": str(device)}
+    figures: dict = {
+        "model": model,
+        "size": size,
+        "images": images,
+        "steps": steps,
+        "repeats": repeats,
+        "device": str(device),
+    }
     for label, times in (("wall", wall), ("cpu", cpu)):
         figures[f"{label}_seconds_per_step"] = {k: statistics.median(v) for k, v in times.items()}
     figures["images_per_s"] = {k: images / v for k, v in figures["wall_seconds_per_step"].items()}
@@ -182,8 +202,9 @@ def measure_train_step(model: str, size: int, images: int, steps: int, repeats: 
     return figures
 
 
-def measure_with_data(model: str, images: int, feeds: dict[str, tuple[str, Callable[[], Iterable]]],
-                      skip: int, count: int) -> dict[str, float]:
+def measure_with_data(
+    model: str, images: int, feeds: dict[str, tuple[str, Callable[[], Iterable]]], skip: int, count: int
+) -> dict[str, float]:
     """Images per second of training steps fed by data loaders, end to end.
 
     `feeds`: name -> (variant, factory of an iterable of (pixels, labels) CPU batches of `images` images), the
@@ -195,8 +216,9 @@ def measure_with_data(model: str, images: int, feeds: dict[str, tuple[str, Calla
     rates = {}
     for name, (variant_name, make_batches) in feeds.items():
         variant = build_variants(template, images, [variant_name])[variant_name]
-        seconds = steady_seconds_per_batch(make_batches(), lambda pair: variant.step(*pair), skip, count,
-                                           variant.device)
+        seconds = steady_seconds_per_batch(
+            make_batches(), lambda pair, variant=variant: variant.step(*pair), skip, count, variant.device
+        )
         rates[name] = images / seconds
     return rates
 
@@ -216,13 +238,14 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     variants = [BASELINE, *(name for name in PACKAGE_VARIANTS if args.compile or "compile" not in name)]
     measured = measure_train_step(args.model, args.size, args.batch, args.steps, args.repeats, variants)
-    figures = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch "
-                          f"{torch.__version__}, {torch.get_num_threads()} threads, load average "
-                          f"{os.getloadavg()[0]:.1f}",
-               "setting": f"{args.model}, {args.batch} x {args.size}x{args.size}, {args.steps} steps x "
-                          f"{args.repeats} interleaved repeats, {measured['device']}"}
-    for key in ("wall_seconds_per_step", "wall_speedup_vs_baseline", "cpu_seconds_per_step",
-                "cpu_speedup_vs_baseline"):
+    figures = {
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch "
+        f"{torch.__version__}, {torch.get_num_threads()} threads, load average "
+        f"{os.getloadavg()[0]:.1f}",
+        "setting": f"{args.model}, {args.batch} x {args.size}x{args.size}, {args.steps} steps x "
+        f"{args.repeats} interleaved repeats, {measured['device']}",
+    }
+    for key in ("wall_seconds_per_step", "wall_speedup_vs_baseline", "cpu_seconds_per_step", "cpu_speedup_vs_baseline"):
         figures[key] = {name: round(value, 4) for name, value in measured[key].items()}
     print(json.dumps(figures, indent=2))
     if args.json:

@@ -136,38 +136,108 @@ def _workers(count: int) -> str:
 PRESETS: dict[str, Callable[[], Settings]] = {
     "gpu": lambda: Settings(
         train_cases=(TrainCase("mit-b0", 512, 16, B0_GOAL), TrainCase("mit-b2", 1024, 4, B2_GOAL)),
-        train_steps=5, train_repeats=3, train_warmup=3,
-        crop=512, frames=8, loader_workers=max(1, _cores() - 2), loader_batches=2 * max(1, _cores() - 2),
+        train_steps=5,
+        train_repeats=3,
+        train_warmup=3,
+        crop=512,
+        frames=8,
+        loader_workers=max(1, _cores() - 2),
+        loader_batches=2 * max(1, _cores() - 2),
         data_case=TrainCase("mit-b0", 512, 16, B0_GOAL),
-        kernel_cases=(TeacherCase("mit-b5", 2, Goal("≥ 1.22× (95% of forward at the anchors' naive cost)",
-                                                    ratio=TTA_OFF_SHARE * 39.7 / 30.8)),
-                      TeacherCase("mit-b0", 8, Goal("≥ 2.26× (95% of forward at the anchors' naive cost)",
-                                                    ratio=TTA_OFF_SHARE * 188 / 79))),
-        kernel_size=(1024, 2048), kernel_classes=65, kernel_warmup=3, kernel_repeats=10, kernel_post_repeats=10,
-        driver_cases=(TeacherCase("mit-b5", 2), TeacherCase("mit-b0", 8)), driver_size=(1024, 2048),
-        driver_images=32, driver_shard_size=16, driver_workers=2, driver_rounds=2,
-        tta_model="mit-b5", tta_batch=1, tta_images=4,  # one image and its mirror per pass: at scale 2 that is
+        kernel_cases=(
+            TeacherCase(
+                "mit-b5",
+                2,
+                Goal("≥ 1.22× (95% of forward at the anchors' naive cost)", ratio=TTA_OFF_SHARE * 39.7 / 30.8),
+            ),
+            TeacherCase(
+                "mit-b0", 8, Goal("≥ 2.26× (95% of forward at the anchors' naive cost)", ratio=TTA_OFF_SHARE * 188 / 79)
+            ),
+        ),
+        kernel_size=(1024, 2048),
+        kernel_classes=65,
+        kernel_warmup=3,
+        kernel_repeats=10,
+        kernel_post_repeats=10,
+        driver_cases=(TeacherCase("mit-b5", 2), TeacherCase("mit-b0", 8)),
+        driver_size=(1024, 2048),
+        driver_images=32,
+        driver_shard_size=16,
+        driver_workers=2,
+        driver_rounds=2,
+        tta_model="mit-b5",
+        tta_batch=1,
+        tta_images=4,  # one image and its mirror per pass: at scale 2 that is
         # 2 x 2048 x 4096 pixels, whose first-stage attention alone takes tens of GB
-        metric_maps=50, metric_size=(1024, 2048), metric_classes=19, metric_repeats=2),
+        metric_maps=50,
+        metric_size=(1024, 2048),
+        metric_classes=19,
+        metric_repeats=2,
+    ),
     "medium": lambda: Settings(
         train_cases=(TrainCase("mit-b0", 256, 2, B0_GOAL), TrainCase("mit-b2", 256, 1, B2_GOAL)),
-        train_steps=2, train_repeats=3, train_warmup=1,
-        crop=512, frames=4, loader_workers=max(1, _cores() - 1), loader_batches=2 * max(1, _cores() - 1),
+        train_steps=2,
+        train_repeats=3,
+        train_warmup=1,
+        crop=512,
+        frames=4,
+        loader_workers=max(1, _cores() - 1),
+        loader_batches=2 * max(1, _cores() - 1),
         data_case=TrainCase("mit-b0", 256, 2, B0_GOAL),
-        kernel_cases=(TeacherCase("mit-b0", 1),), kernel_size=(512, 1024), kernel_classes=65, kernel_warmup=1,
-        kernel_repeats=3, kernel_post_repeats=5,
-        driver_cases=(TeacherCase("mit-b0", 2),), driver_size=(256, 512), driver_images=8, driver_shard_size=4,
-        driver_workers=2, driver_rounds=2, tta_model="mit-b0", tta_batch=2, tta_images=2,
-        metric_maps=10, metric_size=(1024, 2048), metric_classes=19, metric_repeats=2, threads=1),
+        kernel_cases=(TeacherCase("mit-b0", 1),),
+        kernel_size=(512, 1024),
+        kernel_classes=65,
+        kernel_warmup=1,
+        kernel_repeats=3,
+        kernel_post_repeats=5,
+        driver_cases=(TeacherCase("mit-b0", 2),),
+        driver_size=(256, 512),
+        driver_images=8,
+        driver_shard_size=4,
+        driver_workers=2,
+        driver_rounds=2,
+        tta_model="mit-b0",
+        tta_batch=2,
+        tta_images=2,
+        metric_maps=10,
+        metric_size=(1024, 2048),
+        metric_classes=19,
+        metric_repeats=2,
+        threads=1,
+    ),
     "tiny": lambda: Settings(
-        train_cases=(TrainCase("mit-pico", 64, 2, B0_GOAL),), train_steps=1, train_repeats=1, train_warmup=1,
-        crop=64, frames=1, loader_workers=1, loader_batches=1, data_case=TrainCase("mit-pico", 64, 2, B0_GOAL),
-        kernel_cases=(TeacherCase("mit-pico", 2),), kernel_size=(64, 128),
-        kernel_classes=65, kernel_warmup=1, kernel_repeats=1, kernel_post_repeats=1,
-        driver_cases=(TeacherCase("mit-pico", 2),), driver_size=(64, 128), driver_images=2, driver_shard_size=2,
-        driver_workers=1, driver_rounds=1, tta_model="mit-pico", tta_batch=1, tta_images=1,
-        metric_maps=2, metric_size=(64, 128), metric_classes=19, metric_repeats=1, try_hub_mean_iou=False,
-        threads=1, device_note="tiny: CPU, tiny models and sizes, 1 iteration; the numbers only show that it runs"),
+        train_cases=(TrainCase("mit-pico", 64, 2, B0_GOAL),),
+        train_steps=1,
+        train_repeats=1,
+        train_warmup=1,
+        crop=64,
+        frames=1,
+        loader_workers=1,
+        loader_batches=1,
+        data_case=TrainCase("mit-pico", 64, 2, B0_GOAL),
+        kernel_cases=(TeacherCase("mit-pico", 2),),
+        kernel_size=(64, 128),
+        kernel_classes=65,
+        kernel_warmup=1,
+        kernel_repeats=1,
+        kernel_post_repeats=1,
+        driver_cases=(TeacherCase("mit-pico", 2),),
+        driver_size=(64, 128),
+        driver_images=2,
+        driver_shard_size=2,
+        driver_workers=1,
+        driver_rounds=1,
+        tta_model="mit-pico",
+        tta_batch=1,
+        tta_images=1,
+        metric_maps=2,
+        metric_size=(64, 128),
+        metric_classes=19,
+        metric_repeats=1,
+        try_hub_mean_iou=False,
+        threads=1,
+        device_note="tiny: CPU, tiny models and sizes, 1 iteration; the numbers only show that it runs",
+    ),
 }
 
 
@@ -204,13 +274,28 @@ class Row:
     def cells(self) -> list[str]:
         ratio = f"{self.ratio:.2f}×" if self.ratio is not None else (self.note or "—")
         met = {True: "yes", False: "no", None: "—" if self.goal is None else "n/a"}[self.met]
-        return [self.section, self.what, _figure(self.package, self.unit), _figure(self.baseline, self.unit), ratio,
-                self.goal.text if self.goal else "—", met]
+        return [
+            self.section,
+            self.what,
+            _figure(self.package, self.unit),
+            _figure(self.baseline, self.unit),
+            ratio,
+            self.goal.text if self.goal else "—",
+            met,
+        ]
 
     def to_json(self) -> dict:
-        return {"section": self.section, "what": self.what, "unit": self.unit, "package": self.package,
-                "baseline": self.baseline, "ratio": self.ratio, "note": self.note or None,
-                "goal": dataclasses.asdict(self.goal) if self.goal else None, "met": self.met}
+        return {
+            "section": self.section,
+            "what": self.what,
+            "unit": self.unit,
+            "package": self.package,
+            "baseline": self.baseline,
+            "ratio": self.ratio,
+            "note": self.note or None,
+            "goal": dataclasses.asdict(self.goal) if self.goal else None,
+            "met": self.met,
+        }
 
 
 def _figure(value: float | None, unit: str) -> str:
@@ -236,8 +321,9 @@ class Suite:
         for name in names:
             elapsed = time.perf_counter() - self.start
             if elapsed > self.budget_s:
-                self.sections[name] = {"status": f"skipped: {elapsed:.0f} s spent, over the {self.budget_s:.0f} s "
-                                                 f"budget"}
+                self.sections[name] = {
+                    "status": f"skipped: {elapsed:.0f} s spent, over the {self.budget_s:.0f} s budget"
+                }
                 self.rows.append(Row(name, self.sections[name]["status"], "", None, None))
                 after_each()
                 continue
@@ -250,8 +336,11 @@ class Suite:
                 traceback.print_exc()
                 measurements, status = {}, f"failed: {type(error).__name__}: {error}"
                 self.rows.append(Row(name, status.splitlines()[0][:200], "", None, None))
-            self.sections[name] = {"status": status, "seconds": time.perf_counter() - section_start,
-                                   "measurements": measurements}
+            self.sections[name] = {
+                "status": status,
+                "seconds": time.perf_counter() - section_start,
+                "measurements": measurements,
+            }
             gc.collect()
             if self.device == "cuda":
                 import torch
@@ -278,8 +367,9 @@ class Suite:
 
         s = self.settings
         work = pipelines((0.5, 1.0), (s.crop, s.crop))[pipeline]
-        return lambda: crop_loader(self.encoded(fmt), work, batch, s.loader_workers + s.loader_batches,
-                                   s.loader_workers)
+        return lambda: crop_loader(
+            self.encoded(fmt), work, batch, s.loader_workers + s.loader_batches, s.loader_workers
+        )
 
     # --- sections --------------------------------------------------------------------------------------------------
     def _train(self) -> dict:
@@ -288,22 +378,46 @@ class Suite:
         s, found = self.settings, {}
         for case in s.train_cases:
             key = f"{case.model} {case.size}x{case.size} x{case.batch}"
-            found[key] = measure_train_step(case.model, case.size, case.batch, s.train_steps, s.train_repeats,
-                                            (BASELINE, PACKAGE), s.train_warmup)
+            found[key] = measure_train_step(
+                case.model, case.size, case.batch, s.train_steps, s.train_repeats, (BASELINE, PACKAGE), s.train_warmup
+            )
             rates = found[key]["images_per_s"]
-            self.rows.append(Row("train", f"step, {case.model} {case.size}² ×{case.batch}: package vs the "
-                                          f"transformers example", "img/s", rates[PACKAGE], rates[BASELINE],
-                                 case.goal))
+            self.rows.append(
+                Row(
+                    "train",
+                    f"step, {case.model} {case.size}² ×{case.batch}: package vs the transformers example",
+                    "img/s",
+                    rates[PACKAGE],
+                    rates[BASELINE],
+                    case.goal,
+                )
+            )
         case = s.data_case
-        feeds = {"package": (PACKAGE, self._loader_factory("JPEG", "+ paper augmentation", case.batch)),
-                 "baseline": (BASELINE, self._loader_factory("JPEG", "resize-then-crop", case.batch))}
+        feeds = {
+            "package": (PACKAGE, self._loader_factory("JPEG", "+ paper augmentation", case.batch)),
+            "baseline": (BASELINE, self._loader_factory("JPEG", "resize-then-crop", case.batch)),
+        }
         with_data = measure_with_data(case.model, case.batch, feeds, s.loader_workers, s.loader_batches)
-        found["with data"] = {"model": case.model, "crop": s.crop, "batch": case.batch, "source": "JPEG 2048x1024",
-                              "workers": s.loader_workers, "images_per_s": with_data}
-        self.rows.append(Row("train", f"end to end with data, {case.model} {s.crop}² ×{case.batch}, JPEG, "
-                                      f"{_workers(s.loader_workers)}: package (paper augmentation) vs the example "
-                                      f"(resize-then-crop)", "img/s", with_data["package"], with_data["baseline"],
-                             case.goal))
+        found["with data"] = {
+            "model": case.model,
+            "crop": s.crop,
+            "batch": case.batch,
+            "source": "JPEG 2048x1024",
+            "workers": s.loader_workers,
+            "images_per_s": with_data,
+        }
+        self.rows.append(
+            Row(
+                "train",
+                f"end to end with data, {case.model} {s.crop}² ×{case.batch}, JPEG, "
+                f"{_workers(s.loader_workers)}: package (paper augmentation) vs the example "
+                f"(resize-then-crop)",
+                "img/s",
+                with_data["package"],
+                with_data["baseline"],
+                case.goal,
+            )
+        )
         return found
 
     def _pipeline(self) -> dict:
@@ -314,13 +428,22 @@ class Suite:
         chosen = ("resize-then-crop", "+ jpeg draft", "+ paper augmentation")
         works = {name: work for name, work in pipelines((0.5, 1.0), (s.crop, s.crop)).items() if name in chosen}
         for fmt in ("JPEG", "PNG"):
-            rates = measure_loader(self.encoded(fmt), works, batch, s.loader_workers, s.loader_workers,
-                                   s.loader_batches)
-            found[fmt] = {"images_per_s": rates, "crop": s.crop, "batch": batch, "workers": s.loader_workers,
-                          "scale_range": [0.5, 1.0], "frames": s.frames}
+            rates = measure_loader(
+                self.encoded(fmt), works, batch, s.loader_workers, s.loader_workers, s.loader_batches
+            )
+            found[fmt] = {
+                "images_per_s": rates,
+                "crop": s.crop,
+                "batch": batch,
+                "workers": s.loader_workers,
+                "scale_range": [0.5, 1.0],
+                "frames": s.frames,
+            }
             for name, label in (("+ jpeg draft", "augmentation off"), ("+ paper augmentation", "paper augmentation")):
-                what = (f"{fmt} 2048×1024 → {s.crop}², scale 0.5–1, {_workers(s.loader_workers)}: package ({label}) "
-                        f"vs resize-then-crop")
+                what = (
+                    f"{fmt} 2048×1024 → {s.crop}², scale 0.5–1, {_workers(s.loader_workers)}: package ({label}) "
+                    f"vs resize-then-crop"
+                )
                 self.rows.append(Row("pipeline", what, "img/s", rates[name], rates["resize-then-crop"], PIPELINE_GOAL))
         return found
 
@@ -332,16 +455,43 @@ class Suite:
         cuda = self.device == "cuda"
         for case in s.kernel_cases:
             key = f"{case.model} x{case.batch}"
-            found[key] = measure_kernel(case.model, case.batch, height, width, s.kernel_classes, ("realistic",),
-                                        s.kernel_warmup, s.kernel_repeats, s.kernel_post_repeats, self.device,
-                                        "bfloat16" if cuda else "float32", channels_last=cuda)
+            found[key] = measure_kernel(
+                case.model,
+                case.batch,
+                height,
+                width,
+                s.kernel_classes,
+                ("realistic",),
+                s.kernel_warmup,
+                s.kernel_repeats,
+                s.kernel_post_repeats,
+                self.device,
+                "bfloat16" if cuda else "float32",
+                channels_last=cuda,
+            )
             variants = found[key]["scenarios"]["realistic"]["variants"]
             rate = {name: row["images_per_s"] for name, row in variants.items()}
             what = f"{case.model} ×{case.batch}, {height}×{width}, {s.kernel_classes} classes"
-            self.rows.append(Row("pseudo", f"{what}: forward + constraint vs forward only", "img/s",
-                                 rate["constrained"], rate["forward"], FORWARD_SHARE_GOAL))
-            self.rows.append(Row("pseudo", f"{what}: forward + constraint vs forward + naive constraint", "img/s",
-                                 rate["constrained"], rate["naive_constrained"], case.naive_goal))
+            self.rows.append(
+                Row(
+                    "pseudo",
+                    f"{what}: forward + constraint vs forward only",
+                    "img/s",
+                    rate["constrained"],
+                    rate["forward"],
+                    FORWARD_SHARE_GOAL,
+                )
+            )
+            self.rows.append(
+                Row(
+                    "pseudo",
+                    f"{what}: forward + constraint vs forward + naive constraint",
+                    "img/s",
+                    rate["constrained"],
+                    rate["naive_constrained"],
+                    case.naive_goal,
+                )
+            )
         return found
 
     def _driver(self) -> dict:
@@ -356,35 +506,82 @@ class Suite:
             build_inputs(inputs / "tta_input", s.tta_images, height, width, num_proc=min(processes, s.tta_images))
             for case in s.driver_cases:
                 key = f"{case.model} x{case.batch}"
-                found[key] = measure_driver(case.model, s.driver_images, height, width, case.batch,
-                                            s.driver_shard_size, s.driver_workers, s.driver_rounds, sequential=False,
-                                            tta_scales=(), device=self.device, inputs=inputs)
+                found[key] = measure_driver(
+                    case.model,
+                    s.driver_images,
+                    height,
+                    width,
+                    case.batch,
+                    s.driver_shard_size,
+                    s.driver_workers,
+                    s.driver_rounds,
+                    sequential=False,
+                    tta_scales=(),
+                    device=self.device,
+                    inputs=inputs,
+                )
                 summary = found[key]["driver"][f"workers={s.driver_workers}"]
-                what = (f"`unify pseudo-label`, {case.model} ×{case.batch}, {height}×{width}, 15 classes, TTA off, "
-                        f"{s.driver_images} images, without the fixed cost: vs forward only")
-                self.rows.append(Row("driver", what, "img/s", summary["images_per_s_without_fixed_cost"],
-                                     found[key]["forward_only_images_per_s"], FORWARD_SHARE_GOAL))
+                what = (
+                    f"`unify pseudo-label`, {case.model} ×{case.batch}, {height}×{width}, 15 classes, TTA off, "
+                    f"{s.driver_images} images, without the fixed cost: vs forward only"
+                )
+                self.rows.append(
+                    Row(
+                        "driver",
+                        what,
+                        "img/s",
+                        summary["images_per_s_without_fixed_cost"],
+                        found[key]["forward_only_images_per_s"],
+                        FORWARD_SHARE_GOAL,
+                    )
+                )
             key = f"{s.tta_model} x{s.tta_batch}, flip + {len(TTA_SCALES)} scales"
-            found[key] = measure_driver(s.tta_model, s.tta_images, height, width, s.tta_batch, s.driver_shard_size,
-                                        s.driver_workers, rounds=0, sequential=False, tta_scales=TTA_SCALES,
-                                        device=self.device, inputs=inputs)
+            found[key] = measure_driver(
+                s.tta_model,
+                s.tta_images,
+                height,
+                width,
+                s.tta_batch,
+                s.driver_shard_size,
+                s.driver_workers,
+                rounds=0,
+                sequential=False,
+                tta_scales=TTA_SCALES,
+                device=self.device,
+                inputs=inputs,
+            )
         tta = found[key]["tta"]
-        self.rows.append(Row("driver", f"`unify pseudo-label`, {s.tta_model} ×{s.tta_batch}, flip + scales "
-                                       f"{', '.join(f'{x:g}' for x in TTA_SCALES)}, {s.tta_images} images, without "
-                                       f"the fixed cost", "img/s", tta["images_per_s_without_fixed_cost"], None,
-                             Goal("report images/s and the teacher's share"),
-                             note=f"teacher {100 * tta['teacher_share_without_fixed_cost']:.0f}% of the time"))
+        self.rows.append(
+            Row(
+                "driver",
+                f"`unify pseudo-label`, {s.tta_model} ×{s.tta_batch}, flip + scales "
+                f"{', '.join(f'{x:g}' for x in TTA_SCALES)}, {s.tta_images} images, without "
+                f"the fixed cost",
+                "img/s",
+                tta["images_per_s_without_fixed_cost"],
+                None,
+                Goal("report images/s and the teacher's share"),
+                note=f"teacher {100 * tta['teacher_share_without_fixed_cost']:.0f}% of the time",
+            )
+        )
         return found
 
     def _eval(self) -> dict:
         from bench_metrics import load_hub_mean_iou, measure_metrics
 
         s = self.settings
-        metric, reason = (load_hub_mean_iou() if s.try_hub_mean_iou
-                          else (None, "not tried (tiny run: it needs the Hub)"))
+        metric, reason = load_hub_mean_iou() if s.try_hub_mean_iou else (None, "not tried (tiny run: it needs the Hub)")
         height, width = s.metric_size
-        found = measure_metrics(s.metric_maps, height, width, s.metric_classes, s.metric_repeats,
-                                device=self.device, local_evaluate=False, hub_mean_iou=metric)
+        found = measure_metrics(
+            s.metric_maps,
+            height,
+            width,
+            s.metric_classes,
+            s.metric_repeats,
+            device=self.device,
+            local_evaluate=False,
+            hub_mean_iou=metric,
+        )
         found["hub_mean_iou"] = "timed" if metric is not None else reason
         if metric is not None:
             base, base_name = found["variants"]["evaluate_mean_iou"]["median_s"], "`evaluate`'s mean_iou"
@@ -392,12 +589,26 @@ class Suite:
             base = found["variants"]["plain_reference"]["median_s"]
             base_name = "the numpy statement of mean_iou's rules (mean_iou itself does not load here)"
         what = f"mIoU of {s.metric_maps} maps {height}×{width}, {s.metric_classes} classes"
-        self.rows.append(Row("eval", f"{what}: unified_mean_iou (CPU) vs {base_name}", "s",
-                             found["variants"]["unified_mean_iou"]["median_s"], base, Goal("> 1×", ratio=1.0)))
-        self.rows.append(Row("eval", f"{what}: ConfusionMatrix on {self.device}, maps there (the evaluator) vs "
-                                     f"{base_name}", "s",
-                             found["variants"]["confusion_matrix_on_device"]["median_s"], base,
-                             Goal("> 1×", ratio=1.0)))
+        self.rows.append(
+            Row(
+                "eval",
+                f"{what}: unified_mean_iou (CPU) vs {base_name}",
+                "s",
+                found["variants"]["unified_mean_iou"]["median_s"],
+                base,
+                Goal("> 1×", ratio=1.0),
+            )
+        )
+        self.rows.append(
+            Row(
+                "eval",
+                f"{what}: ConfusionMatrix on {self.device}, maps there (the evaluator) vs {base_name}",
+                "s",
+                found["variants"]["confusion_matrix_on_device"]["median_s"],
+                base,
+                Goal("> 1×", ratio=1.0),
+            )
+        )
         return found
 
 
@@ -407,11 +618,19 @@ def machine(device: str) -> dict:
     import transformers
 
     gpu = torch.cuda.get_device_name(0) if device == "cuda" else None
-    return {"device": device, "gpu": gpu, "cpu": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(), "torch": torch.__version__, "transformers": transformers.__version__,
-            "python": platform.python_version(), "cuda": torch.version.cuda if device == "cuda" else None,
-            "torch_threads": torch.get_num_threads(), "load_average": os.getloadavg()[0],
-            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+    return {
+        "device": device,
+        "gpu": gpu,
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "python": platform.python_version(),
+        "cuda": torch.version.cuda if device == "cuda" else None,
+        "torch_threads": torch.get_num_threads(),
+        "load_average": os.getloadavg()[0],
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
 
 
 def table(suite: Suite, about: dict, preset: str) -> str:
@@ -419,9 +638,11 @@ def table(suite: Suite, about: dict, preset: str) -> str:
     from unify.core.markdown import markdown_table
 
     where = about["gpu"] or f"CPU ({about['cpu']})"
-    header = (f"**{where}**, {about['cpu_count']} CPU cores, torch {about['torch']}, transformers "
-              f"{about['transformers']}, {about['date']}, preset `{preset}`, "
-              f"{time.perf_counter() - suite.start:.0f} s")
+    header = (
+        f"**{where}**, {about['cpu_count']} CPU cores, torch {about['torch']}, transformers "
+        f"{about['transformers']}, {about['date']}, preset `{preset}`, "
+        f"{time.perf_counter() - suite.start:.0f} s"
+    )
     if suite.settings.device_note:
         header += f" ({suite.settings.device_note})"
     rows = [row.cells() for row in suite.rows]
@@ -436,8 +657,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--preset", choices=list(PRESETS), help="sizes (default: gpu; tiny with --tiny)")
     parser.add_argument("--only", help=f"comma-separated sections to run, of {','.join(SECTIONS)} (default: all)")
     parser.add_argument("--output", type=Path, default=Path("."), help="folder for gpu_suite.json and gpu_suite.md")
-    parser.add_argument("--budget", type=float, default=480.0,
-                        help="seconds after which sections not yet started are skipped (default: 8 minutes)")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=480.0,
+        help="seconds after which sections not yet started are skipped (default: 8 minutes)",
+    )
     args = parser.parse_args(argv)
     if args.tiny and args.preset not in (None, "tiny"):
         parser.error("--tiny is the tiny preset; leave out --preset")
@@ -459,10 +684,16 @@ def write_report(suite: Suite, about: dict, args: argparse.Namespace) -> str:
         row.judge(on_anchor_machine)
     text = table(suite, about, args.preset)
     args.output.mkdir(parents=True, exist_ok=True)
-    report = {"machine": about, "preset": args.preset, "settings": dataclasses.asdict(suite.settings),
-              "absolute_goals_checked": on_anchor_machine, "seconds": time.perf_counter() - suite.start,
-              "complete": len(suite.sections) == len(args.sections), "sections": suite.sections,
-              "rows": [row.to_json() for row in suite.rows]}
+    report = {
+        "machine": about,
+        "preset": args.preset,
+        "settings": dataclasses.asdict(suite.settings),
+        "absolute_goals_checked": on_anchor_machine,
+        "seconds": time.perf_counter() - suite.start,
+        "complete": len(suite.sections) == len(args.sections),
+        "sections": suite.sections,
+        "rows": [row.to_json() for row in suite.rows],
+    }
     for name, content in (("gpu_suite.md", text), ("gpu_suite.json", json.dumps(report, indent=2, default=str))):
         partial = args.output / f"{name}.tmp"
         partial.write_text(content + "\n", encoding="utf-8")

@@ -9,7 +9,6 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-
 from bench_build import make_frame
 
 
@@ -62,8 +61,9 @@ def timed(fn: Callable[[], object], device: torch.device | str) -> float:
     return time.perf_counter() - start
 
 
-def steady_seconds_per_batch(batches, consume: Callable[[object], object], skip: int, count: int,
-                             device: torch.device | str) -> float:
+def steady_seconds_per_batch(
+    batches, consume: Callable[[object], object], skip: int, count: int, device: torch.device | str
+) -> float:
     """Wall seconds per batch over `count` batches of an iterable, after the first `skip` (at least 1).
 
     With N data-loader workers, each building whole batches, the first N batches arrive together after the

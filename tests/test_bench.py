@@ -47,8 +47,14 @@ def run_script(monkeypatch, capsys, module_name: str, *arguments: str) -> str:
 @pytest.mark.slow
 def test_gpu_suite_tiny_runs_every_section_and_prints_one_table(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    done = subprocess.run([sys.executable, str(BENCH / "gpu_suite.py"), "--tiny", "--output", str(tmp_path)],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "gpu_suite.py"), "--tiny", "--output", str(tmp_path)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads((tmp_path / "gpu_suite.json").read_text())
     assert list(report["sections"]) == list(gpu_suite.SECTIONS)
@@ -114,32 +120,77 @@ def test_only_names_known_sections():
 @pytest.mark.slow
 @pytest.mark.usefixtures("restored_process_state")
 def test_train_step_script(monkeypatch, capsys, tmp_path):
-    run_script(monkeypatch, capsys, "bench_train_step", "--model", "mit-pico", "--size", "32", "--batch", "1",
-               "--steps", "1", "--repeats", "1", "--threads", "1", "--json", str(tmp_path / "step.json"))
+    run_script(
+        monkeypatch,
+        capsys,
+        "bench_train_step",
+        "--model",
+        "mit-pico",
+        "--size",
+        "32",
+        "--batch",
+        "1",
+        "--steps",
+        "1",
+        "--repeats",
+        "1",
+        "--threads",
+        "1",
+        "--json",
+        str(tmp_path / "step.json"),
+    )
     figures = json.loads((tmp_path / "step.json").read_text())
-    assert set(figures["wall_speedup_vs_baseline"]) == {"baseline (transformers example)", "package",
-                                                        "package, channels_last", "package, bf16 autocast"}
+    assert set(figures["wall_speedup_vs_baseline"]) == {
+        "baseline (transformers example)",
+        "package",
+        "package, channels_last",
+        "package, bf16 autocast",
+    }
     assert figures["wall_speedup_vs_baseline"]["baseline (transformers example)"] == 1.0
 
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("restored_process_state")
 def test_input_pipeline_and_augment_scripts(monkeypatch, capsys):
-    report = json.loads(run_script(monkeypatch, capsys, "bench_input_pipeline", "--frames", "1", "--crops", "1",
-                                   "--rounds", "1"))
+    report = json.loads(
+        run_script(monkeypatch, capsys, "bench_input_pipeline", "--frames", "1", "--crops", "1", "--rounds", "1")
+    )
     rates = report["sources"]["PNG"]["scale_ranges"]["[0.5, 1.0]"]
     assert rates["resize-then-crop"]["ratio_to_resize_then_crop"] == 1.0
     assert all(row["images_per_cpu_s"] > 0 for row in rates.values())
-    report = json.loads(run_script(monkeypatch, capsys, "bench_augment", "--frames", "1", "--crops", "1",
-                                   "--rounds", "1"))
+    report = json.loads(
+        run_script(monkeypatch, capsys, "bench_augment", "--frames", "1", "--crops", "1", "--rounds", "1")
+    )
     assert report["results"]["plain (augmentation off)"]["ratio_to_plain"] == 1.0
 
 
 @pytest.mark.usefixtures("restored_process_state")
 def test_pseudo_label_kernel_script(monkeypatch, capsys, tmp_path):
-    out = run_script(monkeypatch, capsys, "bench_pseudo_label", "--model", "mit-pico", "--height", "32", "--width",
-                     "64", "--classes", "21", "--scenarios", "realistic_void", "--warmup", "0", "--repeats", "1",
-                     "--post-repeats", "1", "--threads", "1", "--output", str(tmp_path / "kernel.json"))
+    out = run_script(
+        monkeypatch,
+        capsys,
+        "bench_pseudo_label",
+        "--model",
+        "mit-pico",
+        "--height",
+        "32",
+        "--width",
+        "64",
+        "--classes",
+        "21",
+        "--scenarios",
+        "realistic_void",
+        "--warmup",
+        "0",
+        "--repeats",
+        "1",
+        "--post-repeats",
+        "1",
+        "--threads",
+        "1",
+        "--output",
+        str(tmp_path / "kernel.json"),
+    )
     result = json.loads((tmp_path / "kernel.json").read_text())["scenarios"]["realistic_void"]
     assert result["mismatching_pixels"] == 0  # the fast constraint labels as the plain one does
     assert result["voided_pixels"] > 0 and "realistic_void" in out
@@ -147,9 +198,34 @@ def test_pseudo_label_kernel_script(monkeypatch, capsys, tmp_path):
 
 @pytest.mark.usefixtures("restored_process_state")
 def test_pseudo_label_driver_script(monkeypatch, capsys, tmp_path):
-    run_script(monkeypatch, capsys, "bench_pseudo_label_driver", "--model", "mit-pico", "--images", "2", "--height",
-               "64", "--width", "128", "--batch-size", "2", "--shard-size", "2", "--rounds", "1", "--tta-scales",
-               "0.5", "1.0", "--tta-images", "1", "--threads", "1", "--output", str(tmp_path / "driver.json"))
+    run_script(
+        monkeypatch,
+        capsys,
+        "bench_pseudo_label_driver",
+        "--model",
+        "mit-pico",
+        "--images",
+        "2",
+        "--height",
+        "64",
+        "--width",
+        "128",
+        "--batch-size",
+        "2",
+        "--shard-size",
+        "2",
+        "--rounds",
+        "1",
+        "--tta-scales",
+        "0.5",
+        "1.0",
+        "--tta-images",
+        "1",
+        "--threads",
+        "1",
+        "--output",
+        str(tmp_path / "driver.json"),
+    )
     results = json.loads((tmp_path / "driver.json").read_text())
     assert results["forward_only_images_per_s"] > 0
     assert set(results["driver"]) == {"workers=2", "workers=0"}
@@ -158,11 +234,33 @@ def test_pseudo_label_driver_script(monkeypatch, capsys, tmp_path):
 
 @pytest.mark.usefixtures("restored_process_state")
 def test_metrics_script(monkeypatch, capsys, tmp_path):
-    run_script(monkeypatch, capsys, "bench_metrics", "--maps", "2", "--height", "32", "--width", "64", "--repeats",
-               "1", "--threads", "1", "--device", "cpu", "--output", str(tmp_path / "metrics.json"))
+    run_script(
+        monkeypatch,
+        capsys,
+        "bench_metrics",
+        "--maps",
+        "2",
+        "--height",
+        "32",
+        "--width",
+        "64",
+        "--repeats",
+        "1",
+        "--threads",
+        "1",
+        "--device",
+        "cpu",
+        "--output",
+        str(tmp_path / "metrics.json"),
+    )
     variants = json.loads((tmp_path / "metrics.json").read_text())["variants"]
-    assert set(variants) == {"unified_mean_iou", "plain_reference", "confusion_matrix_on_device",
-                             "evaluate_int64_predictions", "evaluate_uint8_predictions"}
+    assert set(variants) == {
+        "unified_mean_iou",
+        "plain_reference",
+        "confusion_matrix_on_device",
+        "evaluate_int64_predictions",
+        "evaluate_uint8_predictions",
+    }
 
 
 def test_hub_mean_iou_offline_gives_a_reason_not_a_hang():
@@ -174,5 +272,5 @@ def test_hub_mean_iou_offline_gives_a_reason_not_a_hang():
 @pytest.mark.usefixtures("restored_process_state")
 def test_build_script(monkeypatch, capsys):
     out = run_script(monkeypatch, capsys, "bench_build", "--images", "1", "--num-proc", "1")
-    results = json.loads(out[out.rindex("\n{"):])  # after what `unify build` itself prints
+    results = json.loads(out[out.rindex("\n{") :])  # after what `unify build` itself prints
     assert results["results"][0]["images_per_s_wall"] > 0

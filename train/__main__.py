@@ -12,10 +12,17 @@ from unify.core.errors import UnifyError
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="YAML training config (see configs in the README)")
-    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                        help="override config keys, values parsed as YAML (e.g. steps=200 model=mit-b0)")
-    parser.add_argument("--init", metavar="MODEL",
-                        help="start from these weights (folder or Hub id): the same as the override model=MODEL")
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="override config keys, values parsed as YAML (e.g. steps=200 model=mit-b0)",
+    )
+    parser.add_argument(
+        "--init",
+        metavar="MODEL",
+        help="start from these weights (folder or Hub id): the same as the override model=MODEL",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

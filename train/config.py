@@ -65,8 +65,13 @@ class AugmentConfig:
     noise_std: float = 0.01  # noise std drawn from [0, noise_std], as a fraction of 255; paper's
 
     def __post_init__(self):
-        ranges = {"brightness": (0, None), "contrast": (0, None), "saturation": (0, None),
-                  "hue_degrees": (-180, 180), "shear_degrees": (-45, 45)}
+        ranges = {
+            "brightness": (0, None),
+            "contrast": (0, None),
+            "saturation": (0, None),
+            "hue_degrees": (-180, 180),
+            "shear_degrees": (-45, 45),
+        }
         for name, (lowest, highest) in ranges.items():
             value = getattr(self, name)
             low, high = value if isinstance(value, (list, tuple)) and len(value) == 2 else (None, None)
@@ -85,8 +90,15 @@ class AugmentConfig:
     @classmethod
     def none(cls) -> AugmentConfig:
         """Every change at its identity: the crops of the plain scale, crop and flip."""
-        return cls(brightness=(1.0, 1.0), contrast=(1.0, 1.0), hue_degrees=(0.0, 0.0), saturation=(1.0, 1.0),
-                   shear_degrees=(0.0, 0.0), blur_probability=0.0, noise_probability=0.0)
+        return cls(
+            brightness=(1.0, 1.0),
+            contrast=(1.0, 1.0),
+            hue_degrees=(0.0, 0.0),
+            saturation=(1.0, 1.0),
+            shear_degrees=(0.0, 0.0),
+            blur_probability=0.0,
+            noise_probability=0.0,
+        )
 
 
 @dataclass
@@ -162,8 +174,10 @@ class TrainConfig:
         if per_device is None:
             return
         if not 0 < per_device <= self.global_batch_size or self.global_batch_size % per_device:
-            raise UnifyError(f"per_device_batch_size must divide global_batch_size={self.global_batch_size}, got "
-                             f"{per_device}; set it to one of {divisors(self.global_batch_size)} or null")
+            raise UnifyError(
+                f"per_device_batch_size must divide global_batch_size={self.global_batch_size}, got "
+                f"{per_device}; set it to one of {divisors(self.global_batch_size)} or null"
+            )
 
     def to_dict(self) -> dict:
         return _plain(dataclasses.asdict(self))
@@ -175,8 +189,9 @@ class TrainConfig:
 
 def _check_choice(name: str, value, choices: tuple[str, ...], where: str = "", optional: bool = False) -> None:
     if not (value in choices or (optional and value is None)):
-        raise UnifyError(f"{name} must be one of {', '.join(choices)}{' or null' if optional else ''}, got "
-                         f"{value!r}{where}")
+        raise UnifyError(
+            f"{name} must be one of {', '.join(choices)}{' or null' if optional else ''}, got {value!r}{where}"
+        )
 
 
 def divisors(number: int) -> list[int]:

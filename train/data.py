@@ -46,26 +46,32 @@ def open_source(source: DataSource, taxonomy: Taxonomy, native: bool = False) ->
     taxonomy and the run's, or a missing folder, split or column.
     """
     if not Path(source.path).is_dir():
-        raise UnifyError(f"data source {source.path} does not exist; write it with `unify build` or "
-                         f"`unify pseudo-label`")
+        raise UnifyError(
+            f"data source {source.path} does not exist; write it with `unify build` or `unify pseudo-label`"
+        )
     metadata = FolderMetadata.read(source.path)
     recorded = metadata.unified_taxonomy
     if [c.to_json() for c in recorded.trainable] != [c.to_json() for c in taxonomy.trainable]:
-        raise UnifyError(f"data source {source.name} ({source.path}) holds labels in the {recorded.name} taxonomy "
-                         f"({recorded.num_labels} classes) but the run trains {taxonomy.name} "
-                         f"({taxonomy.num_labels} classes); build or pseudo-label it for {taxonomy.name}")
+        raise UnifyError(
+            f"data source {source.name} ({source.path}) holds labels in the {recorded.name} taxonomy "
+            f"({recorded.num_labels} classes) but the run trains {taxonomy.name} "
+            f"({taxonomy.num_labels} classes); build or pseudo-label it for {taxonomy.name}"
+        )
     table = load_split(source.path, source.split, decode=False)
     column = source.label_column or metadata.columns.unified
     if column not in table.column_names:
-        raise UnifyError(f"data source {source.name} ({source.path}): no column {column!r}; columns are "
-                         f"{table.column_names}")
+        raise UnifyError(
+            f"data source {source.name} ({source.path}): no column {column!r}; columns are {table.column_names}"
+        )
     if not native:
         return OpenSource(table.select_columns([IMAGE, column]), column, None)
     native_column = metadata.columns.native
     if native_column is None or native_column not in table.column_names:
-        raise UnifyError(f"data source {source.name} ({source.path}) has no native label column (declared: "
-                         f"{native_column!r}; columns are {table.column_names}), which its targets and fill_in "
-                         f"need; train it with targets: hard and fill_in: teacher, or rebuild the folder")
+        raise UnifyError(
+            f"data source {source.name} ({source.path}) has no native label column (declared: "
+            f"{native_column!r}; columns are {table.column_names}), which its targets and fill_in "
+            f"need; train it with targets: hard and fill_in: teacher, or rebuild the folder"
+        )
     return OpenSource(table.select_columns([IMAGE, column, native_column]), column, native_column)
 
 
@@ -75,8 +81,10 @@ def source_targets(config: TrainConfig) -> list[SourceTargets] | None:
     settings = [config.targets_of(source) for source in config.train_data]
     if all(targets == "hard" and fill_in == "teacher" for targets, fill_in in settings):
         return None
-    return [SourceTargets(targets, fill_in, FolderMetadata.read(source.path).mapping)
-            for source, (targets, fill_in) in zip(config.train_data, settings)]
+    return [
+        SourceTargets(targets, fill_in, FolderMetadata.read(source.path).mapping)
+        for source, (targets, fill_in) in zip(config.train_data, settings, strict=True)
+    ]
 
 
 def decode_pair(row: dict, column: str) -> tuple[np.ndarray, np.ndarray]:
@@ -94,18 +102,24 @@ class MixedDataset(torch.utils.data.Dataset):
     raise `BadSampleError`.
     """
 
-    def __init__(self, sources: list[DataSource], transform, taxonomy: Taxonomy,
-                 targets: list[SourceTargets] | None = None):
+    def __init__(
+        self, sources: list[DataSource], transform, taxonomy: Taxonomy, targets: list[SourceTargets] | None = None
+    ):
         native = [t.needs_native for t in targets] if targets is not None else [False] * len(sources)
         self.sources = sources
-        self.parts = [open_source(s, taxonomy, needed) for s, needed in zip(sources, native)]
+        self.parts = [open_source(s, taxonomy, needed) for s, needed in zip(sources, native, strict=True)]
         self.offsets = np.cumsum([0] + [len(part.table) for part in self.parts])
         self.transform = transform
         self.tables = None if targets is None else TargetTables.build(targets, taxonomy.num_labels)
-        for source, part in zip(sources, self.parts):
-            logger.info("train source %s: %d images, weight %s, labels from %r%s", source.name, len(part.table),
-                        source.weight, part.column,
-                        f", native ids from {part.native_column!r}" if part.native_column else "")
+        for source, part in zip(sources, self.parts, strict=True):
+            logger.info(
+                "train source %s: %d images, weight %s, labels from %r%s",
+                source.name,
+                len(part.table),
+                source.weight,
+                part.column,
+                f", native ids from {part.native_column!r}" if part.native_column else "",
+            )
 
     def __len__(self) -> int:
         return int(self.offsets[-1])
@@ -124,8 +138,12 @@ class MixedDataset(torch.utils.data.Dataset):
             pixels, target = self.transform(image, label, rng)
             return pixels, target, torch.zeros_like(target), source
         native = decode_label(row[native_column]["bytes"], source=native_column)
-        self.tables.check_known(native, part, f"{self.sources[part].path} ({self.sources[part].split} row "
-                                              f"{int(index - self.offsets[part])}, column {native_column})")
+        self.tables.check_known(
+            native,
+            part,
+            f"{self.sources[part].path} ({self.sources[part].split} row "
+            f"{int(index - self.offsets[part])}, column {native_column})",
+        )
         return (*self.transform(image, label, rng, native), source)
 
 
@@ -142,15 +160,23 @@ def global_batch(probabilities: torch.Tensor, size: int, seed: int, step: int) -
     generator = torch.Generator().manual_seed(step_seed(seed, step))
     indices = torch.multinomial(probabilities, size, replacement=True, generator=generator)
     seeds = torch.randint(0, 2**31 - 1, (size,), generator=generator)
-    return list(zip(indices.tolist(), seeds.tolist()))
+    return list(zip(indices.tolist(), seeds.tolist(), strict=True))
 
 
 class MicroBatchSampler(torch.utils.data.Sampler):
     """One process's micro-batches of steps start+1..steps, in the order the training loop runs them."""
 
-    def __init__(self, sizes: list[int], weights: list[float], plan: BatchPlan, process_index: int, seed: int,
-                 start: int, steps: int):
-        per_sample = [w / n for w, n in zip(weights, sizes) for _ in range(n)]
+    def __init__(
+        self,
+        sizes: list[int],
+        weights: list[float],
+        plan: BatchPlan,
+        process_index: int,
+        seed: int,
+        start: int,
+        steps: int,
+    ):
+        per_sample = [w / n for w, n in zip(weights, sizes, strict=True) for _ in range(n)]
         self.probabilities = torch.tensor(per_sample, dtype=torch.double)
         self.plan, self.process_index = plan, process_index
         self.seed, self.start, self.steps = seed, start, steps
@@ -163,12 +189,22 @@ class MicroBatchSampler(torch.utils.data.Sampler):
         for step in range(self.start + 1, self.steps + 1):
             batch = global_batch(self.probabilities, self.plan.global_batch_size, self.seed, step)
             for micro_batch in self.plan.micro_batches(self.process_index):
-                yield batch[micro_batch * size:(micro_batch + 1) * size]
+                yield batch[micro_batch * size : (micro_batch + 1) * size]
 
 
-def train_loader(sources: list[DataSource], transform, taxonomy: Taxonomy, plan: BatchPlan, process_index: int,
-                 seed: int, start: int, steps: int, num_workers: int, prefetch_factor: int = 2,
-                 targets: list[SourceTargets] | None = None) -> torch.utils.data.DataLoader:
+def train_loader(
+    sources: list[DataSource],
+    transform,
+    taxonomy: Taxonomy,
+    plan: BatchPlan,
+    process_index: int,
+    seed: int,
+    start: int,
+    steps: int,
+    num_workers: int,
+    prefetch_factor: int = 2,
+    targets: list[SourceTargets] | None = None,
+) -> torch.utils.data.DataLoader:
     """This process's micro-batches of (pixels, labels), decoded and augmented by `num_workers` processes.
 
     With each source's `targets` (`source_targets`), micro-batches of (pixels, labels, native, source) as
@@ -177,11 +213,12 @@ def train_loader(sources: list[DataSource], transform, taxonomy: Taxonomy, plan:
     for a source without images.
     """
     dataset = MixedDataset(sources, transform, taxonomy, targets)
-    sizes = [int(b - a) for a, b in zip(dataset.offsets[:-1], dataset.offsets[1:])]
-    empty = [s.path for s, n in zip(sources, sizes) if n == 0]
+    sizes = [int(b - a) for a, b in zip(dataset.offsets[:-1], dataset.offsets[1:], strict=True)]
+    empty = [s.path for s, n in zip(sources, sizes, strict=True) if n == 0]
     if empty:
         raise UnifyError(f"training sources without images: {empty}")
     sampler = MicroBatchSampler(sizes, [s.weight for s in sources], plan, process_index, seed, start, steps)
     workers = dict(persistent_workers=True, prefetch_factor=prefetch_factor) if num_workers > 0 else {}
-    return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers,
-                                       pin_memory=torch.cuda.is_available(), **workers)
+    return torch.utils.data.DataLoader(
+        dataset, batch_sampler=sampler, num_workers=num_workers, pin_memory=torch.cuda.is_available(), **workers
+    )

@@ -27,8 +27,13 @@ from tqdm.auto import tqdm
 from train.config import TrainConfig, absolute_paths, write_run_config
 from train.data import source_targets, step_seed, train_loader
 from train.loss import SourceTargets, TargetTables, hard_label_loss, partial_label_loss
-from train.parallel import (BatchNormStatistics, BatchPlan, processes_without_gpu, use_sync_batchnorm,
-                            warn_single_cpu_launch)
+from train.parallel import (
+    BatchNormStatistics,
+    BatchPlan,
+    processes_without_gpu,
+    use_sync_batchnorm,
+    warn_single_cpu_launch,
+)
 from train.provenance import describe_source, write_provenance
 from train.tracking import start_tracking, track_evaluation, trackers
 from train.transforms import TrainTransform
@@ -86,28 +91,43 @@ def _start(config: TrainConfig) -> Run:
     """Accelerator, batch plan, checked sources, model, optimiser and schedule, prepared for the processes."""
     folder = Path(config.output_dir)
     warn_single_cpu_launch()
-    accelerator = Accelerator(mixed_precision=_precision(config.mixed_precision), cpu=processes_without_gpu(),
-                              dynamo_backend="inductor" if config.compile else "no",
-                              log_with=trackers(config, folder) or None,
-                              project_config=ProjectConfiguration(project_dir=str(folder)))
-    plan = BatchPlan.for_processes(config.global_batch_size, config.per_device_batch_size,
-                                   accelerator.num_processes)
+    accelerator = Accelerator(
+        mixed_precision=_precision(config.mixed_precision),
+        cpu=processes_without_gpu(),
+        dynamo_backend="inductor" if config.compile else "no",
+        log_with=trackers(config, folder) or None,
+        project_config=ProjectConfiguration(project_dir=str(folder)),
+    )
+    plan = BatchPlan.for_processes(config.global_batch_size, config.per_device_batch_size, accelerator.num_processes)
     set_seed(config.seed)
     _fast_math(config, accelerator.device)
     taxonomy = get_taxonomy(config.taxonomy)
-    sources = {role: [describe_source(s, taxonomy, folder) for s in data]  # every source checked before step 1
-               for role, data in (("train", config.train_data), ("eval", config.eval_data))}
+    sources = {
+        role: [describe_source(s, taxonomy, folder) for s in data]  # every source checked before step 1
+        for role, data in (("train", config.train_data), ("eval", config.eval_data))
+    }
     segmenter = Segmenter.for_training(config.model, taxonomy)
     if accelerator.is_main_process:
         folder.mkdir(parents=True, exist_ok=True)
         write_provenance(folder, config, segmenter.identity, plan, sources)
-    logger.info("batches: %d images per step = %d per forward pass x %d processes x %d accumulation steps",
-                plan.global_batch_size, plan.per_device_batch_size, plan.num_processes, plan.accumulation_steps)
+    logger.info(
+        "batches: %d images per step = %d per forward pass x %d processes x %d accumulation steps",
+        plan.global_batch_size,
+        plan.per_device_batch_size,
+        plan.num_processes,
+        plan.accumulation_steps,
+    )
     return prepare(config, folder, accelerator, plan, segmenter, taxonomy)
 
 
-def prepare(config: TrainConfig, folder: Path, accelerator: Accelerator, plan: BatchPlan, segmenter: Segmenter,
-            taxonomy: Taxonomy) -> Run:
+def prepare(
+    config: TrainConfig,
+    folder: Path,
+    accelerator: Accelerator,
+    plan: BatchPlan,
+    segmenter: Segmenter,
+    taxonomy: Taxonomy,
+) -> Run:
     """The model (memory format, SyncBatchNorm), optimiser and schedule, prepared by Accelerate for its processes."""
     memory_format = _memory_format(config, accelerator.device)
     module = segmenter.model.to(memory_format=memory_format)
@@ -118,8 +138,21 @@ def prepare(config: TrainConfig, folder: Path, accelerator: Accelerator, plan: B
     accelerator.register_for_checkpointing(scheduler)  # not prepared: Accelerate would step it once per process
     targets = source_targets(config)
     tables = None if targets is None else TargetTables.build(targets, taxonomy.num_labels).to(accelerator.device)
-    return Run(config, folder, accelerator, plan, segmenter, taxonomy, model, optimizer, scheduler,
-               BatchNormStatistics(module, plan, accelerator.process_index), memory_format, targets, tables)
+    return Run(
+        config,
+        folder,
+        accelerator,
+        plan,
+        segmenter,
+        taxonomy,
+        model,
+        optimizer,
+        scheduler,
+        BatchNormStatistics(module, plan, accelerator.process_index),
+        memory_format,
+        targets,
+        tables,
+    )
 
 
 def _precision(requested: str) -> str:
@@ -144,9 +177,11 @@ def _build_optimisation(config: TrainConfig, model: torch.nn.Module):
     """AdamW (fused on CUDA; no weight decay on biases and norms) and the poly schedule with linear warm-up."""
     decay = [p for n, p in model.named_parameters() if p.ndim > 1]
     no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=config.learning_rate,
-                                  fused=torch.cuda.is_available())
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.learning_rate,
+        fused=torch.cuda.is_available(),
+    )
 
     def poly_with_warmup(done: int) -> float:  # factor of the learning rate of step done + 1
         if done < config.warmup_steps:
@@ -166,20 +201,30 @@ def _resume(run: Run) -> int:
     complete = [p for p in checkpoints if (p / STATE_FILE).is_file()]
     if not complete:
         if any((p / "done").is_file() for p in checkpoints):
-            raise UnifyError(f"{run.folder / CHECKPOINTS} holds checkpoints of an older trainer, without "
-                             f"{STATE_FILE}; continue in a new output_dir, or delete {run.folder / CHECKPOINTS}")
+            raise UnifyError(
+                f"{run.folder / CHECKPOINTS} holds checkpoints of an older trainer, without "
+                f"{STATE_FILE}; continue in a new output_dir, or delete {run.folder / CHECKPOINTS}"
+            )
         return 0
     state = json.loads((complete[-1] / STATE_FILE).read_text())
     if state["global_batch_size"] != run.plan.global_batch_size:
-        raise UnifyError(f"{complete[-1]} was trained with global_batch_size={state['global_batch_size']}, the "
-                         f"config says {run.plan.global_batch_size}; set global_batch_size="
-                         f"{state['global_batch_size']} to continue it, or use a new output_dir")
+        raise UnifyError(
+            f"{complete[-1]} was trained with global_batch_size={state['global_batch_size']}, the "
+            f"config says {run.plan.global_batch_size}; set global_batch_size="
+            f"{state['global_batch_size']} to continue it, or use a new output_dir"
+        )
     run.accelerator.load_state(str(complete[-1]))
     if state["num_processes"] != run.plan.num_processes:
-        logger.info("resuming step %d, trained on %d processes, with %d: each step keeps its %d images, now %d per "
-                    "forward pass x %d accumulation steps", state["step"], state["num_processes"],
-                    run.plan.num_processes, run.plan.global_batch_size, run.plan.per_device_batch_size,
-                    run.plan.accumulation_steps)
+        logger.info(
+            "resuming step %d, trained on %d processes, with %d: each step keeps its %d images, now %d per "
+            "forward pass x %d accumulation steps",
+            state["step"],
+            state["num_processes"],
+            run.plan.num_processes,
+            run.plan.global_batch_size,
+            run.plan.per_device_batch_size,
+            run.plan.accumulation_steps,
+        )
     logger.info("resumed from %s at step %d", complete[-1], state["step"])
     return int(state["step"])
 
@@ -188,9 +233,19 @@ def _train_steps(run: Run, start: int) -> dict:
     """Steps start+1..steps with logging, checkpoints and evaluations; returns the final evaluation."""
     config, accelerator = run.config, run.accelerator
     transform = TrainTransform.from_config(config, run.segmenter.normalization)
-    loader = train_loader(config.train_data, transform, run.taxonomy, run.plan, accelerator.process_index,
-                          config.seed, start, config.steps, config.num_workers, config.prefetch_factor,
-                          run.targets)
+    loader = train_loader(
+        config.train_data,
+        transform,
+        run.taxonomy,
+        run.plan,
+        accelerator.process_index,
+        config.seed,
+        start,
+        config.steps,
+        config.num_workers,
+        config.prefetch_factor,
+        run.targets,
+    )
     batches = iter(loader)
     run.model.train()
     progress = tqdm(total=config.steps, initial=start, desc="train", disable=not accelerator.is_main_process)
@@ -202,8 +257,12 @@ def _train_steps(run: Run, start: int) -> dict:
         progress.update(1)
         if step % config.log_every == 0 or step == config.steps:
             rate = (step - window[1]) * run.plan.global_batch_size / (time.perf_counter() - window[0])
-            record = {"step": step, "loss": accelerator.reduce(loss, "mean").item(), "lr": learning_rate,
-                      "images_per_second": round(rate, 2)}
+            record = {
+                "step": step,
+                "loss": accelerator.reduce(loss, "mean").item(),
+                "lr": learning_rate,
+                "images_per_second": round(rate, 2),
+            }
             _log(run, record)
             progress.set_postfix(loss=f"{record['loss']:.3f}")
             window = (time.perf_counter(), step)
@@ -242,8 +301,13 @@ def optimiser_step(run: Run, batches: Iterator[tuple[torch.Tensor, ...]], step: 
     return total
 
 
-def _loss(run: Run, pixels: torch.Tensor, labels: torch.Tensor, native: torch.Tensor | None = None,
-          source: torch.Tensor | None = None) -> torch.Tensor:
+def _loss(
+    run: Run,
+    pixels: torch.Tensor,
+    labels: torch.Tensor,
+    native: torch.Tensor | None = None,
+    source: torch.Tensor | None = None,
+) -> torch.Tensor:
     """The model's own cross-entropy when every source is hard, else the partial-label loss (`train.loss`)."""
     if run.tables is None:
         return hard_label_loss(run.model, pixels, labels)
@@ -266,11 +330,17 @@ def _evaluate(run: Run, step: int) -> dict:
     """mIoU and pixel accuracy on every evaluation source, split across the processes and summed; logged."""
     results = {}
     for source in run.config.eval_data:
-        evaluation = evaluate_split(run.segmenter, source.path, source.split, label_column=source.label_column,
-                                    native=False, process_index=run.accelerator.process_index,
-                                    num_processes=run.accelerator.num_processes,
-                                    show_progress=run.accelerator.is_main_process,
-                                    description=f"evaluate {source.name}")
+        evaluation = evaluate_split(
+            run.segmenter,
+            source.path,
+            source.split,
+            label_column=source.label_column,
+            native=False,
+            process_index=run.accelerator.process_index,
+            num_processes=run.accelerator.num_processes,
+            show_progress=run.accelerator.is_main_process,
+            description=f"evaluate {source.name}",
+        )
         scores = evaluation.unified.scores
         results[source.name] = {"miou": scores.miou, "pixel_accuracy": scores.pixel_accuracy}
     if results:
@@ -282,8 +352,9 @@ def _evaluate(run: Run, step: int) -> dict:
 def _finish(run: Run, metrics: dict | None) -> dict:
     """Write the model and metrics.json; evaluate first when this launch trained no step and they are missing."""
     if metrics is None:
-        logger.info("the run is already at step %d of %d: writing its model and metrics", run.config.steps,
-                    run.config.steps)
+        logger.info(
+            "the run is already at step %d of %d: writing its model and metrics", run.config.steps, run.config.steps
+        )
         metrics = broadcast_object_list([_complete_metrics(run) if run.accelerator.is_main_process else None])[0]
         if metrics is None:
             metrics = _evaluate(run, run.config.steps)
@@ -309,7 +380,8 @@ def _log(run: Run, record: dict) -> None:
         run.accelerator.log(scalars, step=record["step"])
     if not run.accelerator.is_main_process:
         return
-    logger.info(" ".join(f"{k}={v:.4g}" if isinstance(v, float) and math.isfinite(v) else f"{k}={v}"
-                         for k, v in record.items()))
+    logger.info(
+        " ".join(f"{k}={v:.4g}" if isinstance(v, float) and math.isfinite(v) else f"{k}={v}" for k, v in record.items())
+    )
     with open(run.folder / LOG_FILE, "a") as f:
         f.write(json.dumps(record) + "\n")

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from unify.core.constants import (FROM_GROUND_TRUTH, IGNORE_INDEX, IGNORED, TEACHER_CHOSE, TEACHER_FILLED)
+from unify.core.constants import FROM_GROUND_TRUTH, IGNORE_INDEX, IGNORED, TEACHER_CHOSE, TEACHER_FILLED
 from unify.core.errors import BadSampleError, UnifyError
 from unify.core.mapping import LabelMapping
 
@@ -107,14 +107,16 @@ class TargetTables:
         for index, source in enumerate(sources):
             first = index * width
             if not source.needs_native:
-                class_term[first:first + width] = LABEL_CLASS
-                known[first:first + width] = True
+                class_term[first : first + width] = LABEL_CLASS
+                known[first : first + width] = True
                 continue
             mapping = source.mapping
             if mapping is None or mapping.unified.num_labels != num_labels:
-                raise UnifyError(f"targets {source.targets!r} with fill_in {source.fill_in!r} need a recorded "
-                                 f"mapping onto {num_labels} classes, got "
-                                 f"{'none' if mapping is None else mapping.unified.num_labels}")
+                raise UnifyError(
+                    f"targets {source.targets!r} with fill_in {source.fill_in!r} need a recorded "
+                    f"mapping onto {num_labels} classes, got "
+                    f"{'none' if mapping is None else mapping.unified.num_labels}"
+                )
             for native_id, allowed in mapping.allowed.items():
                 row = first + native_id
                 known[row] = True
@@ -129,13 +131,20 @@ class TargetTables:
         return cls(class_term, native_class, set_id, voidable, known, log_sets, width)
 
     def to(self, device: torch.device | str) -> TargetTables:
-        return TargetTables(self.class_term.to(device), self.native_class.to(device), self.set_id.to(device),
-                            self.voidable.to(device), self.known.to(device), self.log_sets.to(device), self.width)
+        return TargetTables(
+            self.class_term.to(device),
+            self.native_class.to(device),
+            self.set_id.to(device),
+            self.voidable.to(device),
+            self.known.to(device),
+            self.log_sets.to(device),
+            self.width,
+        )
 
     def check_known(self, native: np.ndarray, source: int, where: str) -> None:
         """Raise `BadSampleError` naming `where` when the (H, W) ids `native` hold ids that the native taxonomy
         of source number `source` lacks (up to 20 of them listed)."""
-        known = self.known[source * self.width:(source + 1) * self.width].numpy()
+        known = self.known[source * self.width : (source + 1) * self.width].numpy()
         ids = np.unique(native)
         unknown = ids[(ids >= len(known)) | ~known[np.minimum(ids, len(known) - 1)]]
         if unknown.size:
@@ -161,8 +170,9 @@ def hard_label_loss(model: torch.nn.Module, pixels: torch.Tensor, label: torch.T
     return model(pixel_values=pixels, labels=label).loss
 
 
-def partial_label_loss(logits: torch.Tensor, label: torch.Tensor, native: torch.Tensor, source: torch.Tensor,
-                       tables: TargetTables) -> torch.Tensor:
+def partial_label_loss(
+    logits: torch.Tensor, label: torch.Tensor, native: torch.Tensor, source: torch.Tensor, tables: TargetTables
+) -> torch.Tensor:
     """The mean loss of the pixels that have a term, as the module docstring defines it (0 when none has).
 
     `logits` (B, C, h, w), any floating dtype (computed in at least float32); `label` (B, H, W) long ids of
@@ -171,11 +181,14 @@ def partial_label_loss(logits: torch.Tensor, label: torch.Tensor, native: torch.
     be on the logits' device. Returns a scalar.
     """
     if logits.dim() != 4 or label.shape != native.shape or label.shape[0] != logits.shape[0]:
-        raise UnifyError(f"expected logits (B, C, h, w) and label and native maps (B, H, W), got "
-                         f"{tuple(logits.shape)}, {tuple(label.shape)} and {tuple(native.shape)}")
+        raise UnifyError(
+            f"expected logits (B, C, h, w) and label and native maps (B, H, W), got "
+            f"{tuple(logits.shape)}, {tuple(label.shape)} and {tuple(native.shape)}"
+        )
     if logits.shape[1] != tables.log_sets.shape[1]:
-        raise UnifyError(f"the model predicts {logits.shape[1]} classes, the target tables know "
-                         f"{tables.log_sets.shape[1]}")
+        raise UnifyError(
+            f"the model predicts {logits.shape[1]} classes, the target tables know {tables.log_sets.shape[1]}"
+        )
     logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
     log_p = F.log_softmax(F.interpolate(logits, size=label.shape[-2:], mode="bilinear", align_corners=False), 1)
     rows = source.view(-1, 1, 1) * tables.width + native.clamp(min=0)
@@ -196,8 +209,13 @@ def partial_label_loss(logits: torch.Tensor, label: torch.Tensor, native: torch.
     return total / (class_on | set_on).sum().clamp(min=1)
 
 
-def reference_partial_label_loss(logits: torch.Tensor, label: torch.Tensor, native: torch.Tensor,
-                                 source: torch.Tensor, sources: Sequence[SourceTargets]) -> torch.Tensor:
+def reference_partial_label_loss(
+    logits: torch.Tensor,
+    label: torch.Tensor,
+    native: torch.Tensor,
+    source: torch.Tensor,
+    sources: Sequence[SourceTargets],
+) -> torch.Tensor:
     """The same loss, written plainly from the mappings with a (B, C, H, W) allowed mask: the tests' oracle.
 
     Computed in float64 as -log of summed probabilities; arguments as `partial_label_loss`, with the

@@ -39,22 +39,25 @@ class BatchPlan:
         return self.global_batch_size // (self.per_device_batch_size * self.num_processes)
 
     @classmethod
-    def for_processes(cls, global_batch_size: int, per_device_batch_size: int | None,
-                      num_processes: int) -> BatchPlan:
+    def for_processes(cls, global_batch_size: int, per_device_batch_size: int | None, num_processes: int) -> BatchPlan:
         """The plan for `num_processes`; `per_device_batch_size` None: global / processes.
 
         Raises `UnifyError` saying what to set when the global batch is not per device x processes x a whole
         number of accumulation steps.
         """
         if global_batch_size % num_processes:
-            raise UnifyError(f"global_batch_size={global_batch_size} does not split over {num_processes} "
-                             f"processes; set global_batch_size to a multiple of {num_processes}")
+            raise UnifyError(
+                f"global_batch_size={global_batch_size} does not split over {num_processes} "
+                f"processes; set global_batch_size to a multiple of {num_processes}"
+            )
         per_device = per_device_batch_size or global_batch_size // num_processes
         if global_batch_size % (per_device * num_processes):
             fitting = [d for d in range(global_batch_size, 0, -1) if global_batch_size % (d * num_processes) == 0]
-            raise UnifyError(f"global_batch_size={global_batch_size} is not per_device_batch_size={per_device} x "
-                             f"{num_processes} processes x a whole number of accumulation steps; set "
-                             f"per_device_batch_size to one of {fitting}")
+            raise UnifyError(
+                f"global_batch_size={global_batch_size} is not per_device_batch_size={per_device} x "
+                f"{num_processes} processes x a whole number of accumulation steps; set "
+                f"per_device_batch_size to one of {fitting}"
+            )
         return cls(global_batch_size, per_device, num_processes)
 
     def micro_batches(self, process_index: int) -> range:
@@ -63,8 +66,12 @@ class BatchPlan:
         return range(first, first + self.accumulation_steps)
 
     def to_json(self) -> dict:
-        return {"global_batch_size": self.global_batch_size, "per_device_batch_size": self.per_device_batch_size,
-                "num_processes": self.num_processes, "accumulation_steps": self.accumulation_steps}
+        return {
+            "global_batch_size": self.global_batch_size,
+            "per_device_batch_size": self.per_device_batch_size,
+            "num_processes": self.num_processes,
+            "accumulation_steps": self.accumulation_steps,
+        }
 
 
 def processes_without_gpu() -> bool:
@@ -87,9 +94,11 @@ def warn_single_cpu_launch() -> None:
     """
     cpu = os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
     if cpu and "MASTER_ADDR" in os.environ and "WORLD_SIZE" not in os.environ:
-        logger.warning("`accelerate launch --cpu` started one process: it runs several CPU processes only through "
-                       "MPI (--mpirun_hostfile). For N processes on this machine run `torchrun --nproc_per_node N "
-                       "-m train CONFIG` or `accelerate launch --multi_gpu --num_processes N -m train CONFIG`")
+        logger.warning(
+            "`accelerate launch --cpu` started one process: it runs several CPU processes only through "
+            "MPI (--mpirun_hostfile). For N processes on this machine run `torchrun --nproc_per_node N "
+            "-m train CONFIG` or `accelerate launch --multi_gpu --num_processes N -m train CONFIG`"
+        )
 
 
 def use_sync_batchnorm(model: torch.nn.Module, accelerator: Accelerator) -> torch.nn.Module:
@@ -97,11 +106,16 @@ def use_sync_batchnorm(model: torch.nn.Module, accelerator: Accelerator) -> torc
     if accelerator.num_processes == 1:
         return model
     if accelerator.device.type != "cuda":
-        logger.warning("sync_batchnorm: SyncBatchNorm works only on CUDA; the %d processes on %s keep BatchNorm "
-                       "statistics per micro-batch", accelerator.num_processes, accelerator.device.type)
+        logger.warning(
+            "sync_batchnorm: SyncBatchNorm works only on CUDA; the %d processes on %s keep BatchNorm "
+            "statistics per micro-batch",
+            accelerator.num_processes,
+            accelerator.device.type,
+        )
         return model
-    logger.info("sync_batchnorm: BatchNorm statistics over the micro-batches of all %d processes",
-                accelerator.num_processes)
+    logger.info(
+        "sync_batchnorm: BatchNorm statistics over the micro-batches of all %d processes", accelerator.num_processes
+    )
     return torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
 
 
@@ -118,13 +132,23 @@ class BatchNormStatistics:
 
     def __init__(self, model: torch.nn.Module, plan: BatchPlan, process_index: int):
         self.plan, self.process_index = plan, process_index
-        self.layers = [layer for layer in model.modules()
-                       if isinstance(layer, torch.nn.modules.batchnorm._BatchNorm) and layer.track_running_stats
-                       and not isinstance(layer, torch.nn.SyncBatchNorm)] if plan.num_processes > 1 else []
+        self.layers = (
+            [
+                layer
+                for layer in model.modules()
+                if isinstance(layer, torch.nn.modules.batchnorm._BatchNorm)
+                and layer.track_running_stats
+                and not isinstance(layer, torch.nn.SyncBatchNorm)
+            ]
+            if plan.num_processes > 1
+            else []
+        )
         cumulative = [layer for layer in self.layers if layer.momentum is None]
         if cumulative:
-            raise UnifyError(f"{len(cumulative)} BatchNorm layer(s) use a cumulative average (momentum=None), "
-                             f"whose running statistics cannot be merged across processes; train on one process")
+            raise UnifyError(
+                f"{len(cumulative)} BatchNorm layer(s) use a cumulative average (momentum=None), "
+                f"whose running statistics cannot be merged across processes; train on one process"
+            )
         self.before: list[torch.Tensor] = []
 
     def snapshot(self) -> None:
@@ -137,16 +161,16 @@ class BatchNormStatistics:
             return
         a, n, p = self.plan.accumulation_steps, self.plan.num_processes, self.process_index
         parts = []
-        for layer, before in zip(self.layers, self.before):
+        for layer, before in zip(self.layers, self.before, strict=True):
             keep = 1.0 - layer.momentum
             now = torch.cat([layer.running_mean, layer.running_var])
-            parts.append((now - keep ** a * before) * keep ** (a * (n - 1 - p)))
+            parts.append((now - keep**a * before) * keep ** (a * (n - 1 - p)))
         merged = torch.cat(parts)
         torch.distributed.all_reduce(merged)
         offset = 0
-        for layer, before in zip(self.layers, self.before):
-            total = (1.0 - layer.momentum) ** (a * n) * before + merged[offset:offset + before.numel()]
-            layer.running_mean.copy_(total[:layer.num_features])
-            layer.running_var.copy_(total[layer.num_features:])
+        for layer, before in zip(self.layers, self.before, strict=True):
+            total = (1.0 - layer.momentum) ** (a * n) * before + merged[offset : offset + before.numel()]
+            layer.running_mean.copy_(total[: layer.num_features])
+            layer.running_var.copy_(total[layer.num_features :])
             layer.num_batches_tracked.add_((n - 1) * a)  # each process counted its own a micro-batches
             offset += before.numel()

@@ -29,17 +29,33 @@ def describe_source(source: DataSource, taxonomy: Taxonomy, run: Path) -> dict:
     """
     table, column, _ = open_source(source, taxonomy)
     metadata = FolderMetadata.read(source.path)
-    return {"name": source.name, "path": relative_to_run(source.path, run), "split": source.split,
-            "weight": source.weight, "label_column": column, "dataset": metadata.dataset,
-            "config": metadata.config, "kind": metadata.kind, "teacher": metadata.teacher, "images": len(table),
-            "unified_taxonomy": metadata.unified_taxonomy.name}
+    return {
+        "name": source.name,
+        "path": relative_to_run(source.path, run),
+        "split": source.split,
+        "weight": source.weight,
+        "label_column": column,
+        "dataset": metadata.dataset,
+        "config": metadata.config,
+        "kind": metadata.kind,
+        "teacher": metadata.teacher,
+        "images": len(table),
+        "unified_taxonomy": metadata.unified_taxonomy.name,
+    }
 
 
-def write_provenance(run: Path, config: TrainConfig, model: ModelIdentity, plan: BatchPlan,
-                     sources: dict[str, list[dict]]) -> None:
+def write_provenance(
+    run: Path, config: TrainConfig, model: ModelIdentity, plan: BatchPlan, sources: dict[str, list[dict]]
+) -> None:
     """Write `run/provenance.json`; `sources` maps "train" and "eval" to `describe_source` records."""
-    record = {"format_version": PROVENANCE_VERSION, "taxonomy": config.taxonomy, "model": model.to_json(),
-              "global_batch_size": plan.global_batch_size, "steps": config.steps,
-              "num_processes": plan.num_processes,
-              "per_device_batch_size": plan.per_device_batch_size, "sources": sources}
+    record = {
+        "format_version": PROVENANCE_VERSION,
+        "taxonomy": config.taxonomy,
+        "model": model.to_json(),
+        "global_batch_size": plan.global_batch_size,
+        "steps": config.steps,
+        "num_processes": plan.num_processes,
+        "per_device_batch_size": plan.per_device_batch_size,
+        "sources": sources,
+    }
     (run / PROVENANCE_FILE).write_text(json.dumps(record, indent=2) + "\n")

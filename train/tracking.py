@@ -39,26 +39,37 @@ def trackers(config: TrainConfig, run: Path) -> list:
     if missing:
         hints = "; ".join(EXTRAS.get(name, f"pip install {name}") for name in missing)
         raise UnifyError(f"log_with asks for {missing}, which is not installed: {hints}")
-    return [TensorBoardTracker(TENSORBOARD_DIR, str(run)) if name == "tensorboard" else name
-            for name in config.log_with]
+    return [
+        TensorBoardTracker(TENSORBOARD_DIR, str(run)) if name == "tensorboard" else name for name in config.log_with
+    ]
 
 
 def start_tracking(accelerator: Accelerator, config: TrainConfig, run: Path) -> None:
     """Open the trackers of `config.log_with` with the config as hyperparameters (flat: lists as JSON text)."""
     if not config.log_with:
         return
-    values = {key: value if isinstance(value, (int, float, str, bool)) else json.dumps(value)
-              for key, value in config.to_dict().items()}
+    values = {
+        key: value if isinstance(value, (int, float, str, bool)) else json.dumps(value)
+        for key, value in config.to_dict().items()
+    }
     accelerator.init_trackers(PROJECT, config=values, init_kwargs={"wandb": {"name": run.name}})
 
 
-def track_evaluation(accelerator: Accelerator, segmenter: Segmenter, sources: list[DataSource], metrics: dict,
-                     step: int, taxonomy: Taxonomy, images: int = 2) -> None:
+def track_evaluation(
+    accelerator: Accelerator,
+    segmenter: Segmenter,
+    sources: list[DataSource],
+    metrics: dict,
+    step: int,
+    taxonomy: Taxonomy,
+    images: int = 2,
+) -> None:
     """Scores of every source as scalars, and `images` predictions per source for trackers that take images."""
     if not accelerator.trackers:
         return
-    accelerator.log({f"eval/{name}/{key}": value for name, scores in metrics.items()
-                     for key, value in scores.items()}, step=step)
+    accelerator.log(
+        {f"eval/{name}/{key}": value for name, scores in metrics.items() for key, value in scores.items()}, step=step
+    )
     takers = [t for t in accelerator.trackers if t.name in ("tensorboard", "wandb")]
     if not takers or not accelerator.is_main_process:
         return

@@ -43,9 +43,14 @@ class TrainTransform:
     the decoded array.
     """
 
-    def __init__(self, crop_size: tuple[int, int], scale_range: tuple[float, float],
-                 normalize: Normalization = Normalization(), augment: AugmentConfig | None = None,
-                 jpeg_draft: bool = False):
+    def __init__(
+        self,
+        crop_size: tuple[int, int],
+        scale_range: tuple[float, float],
+        normalize: Normalization = Normalization(),
+        augment: AugmentConfig | None = None,
+        jpeg_draft: bool = False,
+    ):
         self.crop_h, self.crop_w = crop_size
         self.scale_range = scale_range
         self.normalize = normalize
@@ -57,8 +62,13 @@ class TrainTransform:
         """The training transform a config asks for, normalising as the model's image processor does."""
         return cls(config.crop_size, config.scale_range, normalize, config.augment, config.jpeg_draft)
 
-    def __call__(self, image: np.ndarray | Image.Image, label: np.ndarray, rng: np.random.Generator,
-                 native: np.ndarray | None = None) -> tuple[torch.Tensor, ...]:
+    def __call__(
+        self,
+        image: np.ndarray | Image.Image,
+        label: np.ndarray,
+        rng: np.random.Generator,
+        native: np.ndarray | None = None,
+    ) -> tuple[torch.Tensor, ...]:
         """Image and (H, W) ids -> normalised float (3, crop_h, crop_w) and long (crop_h, crop_w), 255 outside.
 
         `native`, an optional second (H, W) id map of the same sample (the native label beside a unified one),
@@ -71,8 +81,9 @@ class TrainTransform:
         if tuple(size) != (width, height):
             raise UnifyError(f"image of {size[0]}x{size[1]} pixels has a label of {width}x{height}")
         if native is not None and native.shape != label.shape:
-            raise UnifyError(f"native label of {native.shape[1]}x{native.shape[0]} pixels beside a label of "
-                             f"{width}x{height}")
+            raise UnifyError(
+                f"native label of {native.shape[1]}x{native.shape[0]} pixels beside a label of {width}x{height}"
+            )
         scale = rng.uniform(*self.scale_range)
         win_h, win_w = max(1, round(self.crop_h / scale)), max(1, round(self.crop_w / scale))
         top = int(rng.integers(0, max(height - win_h, 0) + 1))
@@ -84,8 +95,13 @@ class TrainTransform:
         # The window may be smaller than asked where the image is small: resize what is there, pad the rest.
         out_h = min(self.crop_h, round(image_window.shape[1] * reduction * scale))
         out_w = min(self.crop_w, round(image_window.shape[2] * reduction * scale))
-        image_out = F.interpolate(image_window[None].float(), size=(out_h, out_w), mode="bilinear",
-                                  align_corners=False, antialias=scale * reduction < 1)[0]
+        image_out = F.interpolate(
+            image_window[None].float(),
+            size=(out_h, out_w),
+            mode="bilinear",
+            align_corners=False,
+            antialias=scale * reduction < 1,
+        )[0]
         label_out = _resized_ids(label[label_rows, label_cols], (out_h, out_w))
         native_out = None if native is None else _resized_ids(native[label_rows, label_cols], (out_h, out_w))
         if rng.random() < 0.5:
@@ -150,8 +166,15 @@ class Augmentation:
         contrast, brightness = rng.uniform(*settings.contrast), rng.uniform(*settings.brightness)
         blurred, sigma = rng.random() < settings.blur_probability, rng.uniform(0, settings.blur_sigma)
         noisy, std = rng.random() < settings.noise_probability, rng.uniform(0, settings.noise_std)
-        return cls(hue, saturation, contrast, brightness, sigma if blurred else 0.0, 255 * std if noisy else 0.0,
-                   rng.uniform(*settings.shear_degrees))
+        return cls(
+            hue,
+            saturation,
+            contrast,
+            brightness,
+            sigma if blurred else 0.0,
+            255 * std if noisy else 0.0,
+            rng.uniform(*settings.shear_degrees),
+        )
 
     def photometric(self, image: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
         """(3, H, W) float RGB in [0, 255] -> the same, changed in the order of the paper's code.
@@ -186,8 +209,9 @@ def hue_saturation(image: torch.Tensor, hue_degrees: float, saturation: float) -
     value, lowest = image.amax(0), image.amin(0)
     chroma = value - lowest
     # H / 60 in [-1, 5), from the channel that is largest; grey pixels (C = 0) get 0 and keep V whatever H is.
-    sixths = torch.where(value == red, green - blue,
-                         torch.where(value == green, blue - red + 2 * chroma, red - green + 4 * chroma))
+    sixths = torch.where(
+        value == red, green - blue, torch.where(value == green, blue - red + 2 * chroma, red - green + 4 * chroma)
+    )
     sixths = sixths / chroma.clamp(min=1e-12) + hue_degrees / 60
     chroma = torch.minimum(chroma * saturation, value)
     channels = []
@@ -209,8 +233,9 @@ def gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
     return F.conv2d(rows, kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)[0]
 
 
-def shear(pixels: torch.Tensor, target: torch.Tensor, degrees: float,
-          native: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+def shear(
+    pixels: torch.Tensor, target: torch.Tensor, degrees: float, native: torch.Tensor | None = None
+) -> tuple[torch.Tensor, ...]:
     """Shear (C, H, W) pixels and (H, W) label ids horizontally about the centre: row y moves tan(degrees) (y - H / 2).
 
     Pixels are sampled bilinearly, label ids at the nearest point of the same grid; what comes in
@@ -228,8 +253,12 @@ def shear(pixels: torch.Tensor, target: torch.Tensor, degrees: float,
 def _sheared_ids(ids: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
     """(H, W) ids >= -1 sampled at the nearest point of `grid`; -1 where the point lies outside."""
     # Sampled as id + 1, so that the zeros coming in from outside are told apart from id 0.
-    return F.grid_sample((ids + 1)[None, None].float(), grid, mode="nearest", padding_mode="zeros",
-                         align_corners=False)[0, 0].long() - 1
+    return (
+        F.grid_sample((ids + 1)[None, None].float(), grid, mode="nearest", padding_mode="zeros", align_corners=False)[
+            0, 0
+        ].long()
+        - 1
+    )
 
 
 def shear_grid(height: int, width: int, slope: float) -> torch.Tensor:
@@ -241,4 +270,3 @@ def shear_grid(height: int, width: int, slope: float) -> torch.Tensor:
     xs = (torch.arange(width) * 2 + 1) / width - 1  # pixel centres in [-1, 1]
     ys = ((torch.arange(height) * 2 + 1) / height - 1)[:, None]
     return torch.stack(torch.broadcast_tensors(xs + slope * height / width * ys, ys), -1)[None]
-

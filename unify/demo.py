@@ -58,8 +58,9 @@ class DemoSettings:
             raise UnifyError(f"student_targets must be one of {', '.join(TARGETS)}, got {self.student_targets!r}")
 
 
-QUICK = DemoSettings(model="mit-pico", steps=4, batch_size=2, source_images=(4, 2), extra_images=4,
-                     shifted_test_images=2, num_workers=0)
+QUICK = DemoSettings(
+    model="mit-pico", steps=4, batch_size=2, source_images=(4, 2), extra_images=4, shifted_test_images=2, num_workers=0
+)
 
 
 def run_demo(output: Path, settings: DemoSettings = DemoSettings()) -> dict:
@@ -76,29 +77,42 @@ def run_demo(output: Path, settings: DemoSettings = DemoSettings()) -> dict:
     datasets.disable_progress_bars()  # the demo shows its own progress, stage by stage
     data = _build_datasets(output / "datasets", settings)
     stages["build"] = time.perf_counter() - start
-    evaluation = [DataSource(path=str(data["source"]), split="validation", name="source"),
-                  DataSource(path=str(data["shifted"]), split="test", label_column=FINE_LABEL, name="shifted")]
+    evaluation = [
+        DataSource(path=str(data["source"]), split="validation", name="source"),
+        DataSource(path=str(data["shifted"]), split="test", label_column=FINE_LABEL, name="shifted"),
+    ]
     teacher = train(_train_config(output / "teacher", [DataSource(path=str(data["source"]))], evaluation, settings))
     stages["teacher"] = time.perf_counter() - start - sum(stages.values())
     teacher_model = output / "teacher" / MODEL
     reports = {}
     for extra in ("coarse", "shifted"):
-        pseudo_label_dataset(str(teacher_model), data[extra], output / "unified" / extra,
-                             LabellingOptions(taxonomy=TAXONOMY, splits=("train",), overwrite=True))
+        pseudo_label_dataset(
+            str(teacher_model),
+            data[extra],
+            output / "unified" / extra,
+            LabellingOptions(taxonomy=TAXONOMY, splits=("train",), overwrite=True),
+        )
         reports[extra] = json.loads((output / "unified" / extra / REPORT_FILE).read_text())
     stages["pseudo_label"] = time.perf_counter() - start - sum(stages.values())
     source_weight, coarse_weight, shifted_weight = settings.mix
-    compound = [DataSource(path=str(data["source"]), name="source", weight=source_weight),
-                DataSource(path=str(output / "unified" / "coarse"), name="coarse", weight=coarse_weight),
-                DataSource(path=str(output / "unified" / "shifted"), name="shifted", weight=shifted_weight)]
+    compound = [
+        DataSource(path=str(data["source"]), name="source", weight=source_weight),
+        DataSource(path=str(output / "unified" / "coarse"), name="coarse", weight=coarse_weight),
+        DataSource(path=str(output / "unified" / "shifted"), name="shifted", weight=shifted_weight),
+    ]
     student_run = output / student_folder(settings.student_targets)
-    student = train(dataclasses.replace(_train_config(student_run, compound, evaluation, settings),
-                                        targets=settings.student_targets))
+    student = train(
+        dataclasses.replace(
+            _train_config(student_run, compound, evaluation, settings), targets=settings.student_targets
+        )
+    )
     stages["student"] = time.perf_counter() - start - sum(stages.values())
     _draw_grid(output, teacher_model, student_run / MODEL)
     stages["picture"] = time.perf_counter() - start - sum(stages.values())
-    metrics = {"student_targets": settings.student_targets,
-               **_summarise(teacher, student, reports, time.perf_counter() - start)}
+    metrics = {
+        "student_targets": settings.student_targets,
+        **_summarise(teacher, student, reports, time.perf_counter() - start),
+    }
     metrics["stage_seconds"] = {k: round(v, 1) for k, v in stages.items()}
     (output / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
@@ -111,21 +125,34 @@ def student_folder(targets: str) -> str:
 
 
 def _build_datasets(folder: Path, s: DemoSettings) -> dict[str, Path]:
-    splits = {"source": (("train", s.source_images[0]), ("validation", s.source_images[1])),
-              "coarse": (("train", s.extra_images),),
-              "shifted": (("train", s.extra_images), ("test", s.shifted_test_images))}
+    splits = {
+        "source": (("train", s.source_images[0]), ("validation", s.source_images[1])),
+        "coarse": (("train", s.extra_images),),
+        "shifted": (("train", s.extra_images), ("test", s.shifted_test_images)),
+    }
     for config, config_splits in splits.items():
         build_dataset("synthetic_driving", folder / config, config=config, splits=config_splits)
     return {config: folder / config for config in splits}
 
 
 def _train_config(output_dir: Path, train_data, eval_data, s: DemoSettings) -> TrainConfig:
-    return TrainConfig(output_dir=str(output_dir), taxonomy=TAXONOMY, model=s.model, train_data=train_data,
-                       eval_data=eval_data, crop_size=(128, 256), scale_range=(0.75, 1.5),
-                       global_batch_size=s.batch_size, steps=s.steps, learning_rate=s.learning_rate,
-                       warmup_steps=max(1, s.steps // 20),
-                       checkpoint_every=0, log_every=max(1, s.steps // 10), num_workers=s.num_workers,
-                       augment=AugmentConfig() if s.augment else AugmentConfig.none())
+    return TrainConfig(
+        output_dir=str(output_dir),
+        taxonomy=TAXONOMY,
+        model=s.model,
+        train_data=train_data,
+        eval_data=eval_data,
+        crop_size=(128, 256),
+        scale_range=(0.75, 1.5),
+        global_batch_size=s.batch_size,
+        steps=s.steps,
+        learning_rate=s.learning_rate,
+        warmup_steps=max(1, s.steps // 20),
+        checkpoint_every=0,
+        log_every=max(1, s.steps // 10),
+        num_workers=s.num_workers,
+        augment=AugmentConfig() if s.augment else AugmentConfig.none(),
+    )
 
 
 def _summarise(teacher: dict, student: dict, reports: dict, seconds: float) -> dict:
@@ -138,8 +165,10 @@ def _summarise(teacher: dict, student: dict, reports: dict, seconds: float) -> d
         return correct / total
 
     return {
-        "teacher_miou": teacher["source"]["miou"], "student_miou": student["source"]["miou"],
-        "teacher_miou_shifted": teacher["shifted"]["miou"], "student_miou_shifted": student["shifted"]["miou"],
+        "teacher_miou": teacher["source"]["miou"],
+        "student_miou": student["source"]["miou"],
+        "teacher_miou_shifted": teacher["shifted"]["miou"],
+        "student_miou_shifted": student["shifted"]["miou"],
         "pseudo_label_pixel_accuracy_constrained": accuracy("constrained"),
         "pseudo_label_pixel_accuracy_unconstrained": accuracy("unconstrained"),
         "pseudo_label_share_by_provenance": {k: r["share_by_provenance"] for k, r in reports.items()},
@@ -161,8 +190,14 @@ def _draw_grid(output: Path, teacher_path: Path, student_path: Path, rows: int =
         size = image.shape[:2]
         teacher_only = unconstrained_labels(teacher.probabilities(teacher.preprocess(batch)), size)
         student_pred = student.logits(student.preprocess(batch), size).argmax(1)
-        panels.append([image, label_image(np.asarray(row[NATIVE_LABEL]), native_palette),
-                       label_image(teacher_only[0].numpy(), fine), label_image(np.asarray(row[LABEL]), fine),
-                       label_image(student_pred[0].numpy(), fine)])
+        panels.append(
+            [
+                image,
+                label_image(np.asarray(row[NATIVE_LABEL]), native_palette),
+                label_image(teacher_only[0].numpy(), fine),
+                label_image(np.asarray(row[LABEL]), fine),
+                label_image(student_pred[0].numpy(), fine),
+            ]
+        )
     titles = ["image", "ground truth (native)", "teacher", "constrained pseudo-label", "student"]
     comparison_grid(panels, titles).save(output / "comparison.png")

@@ -7,9 +7,9 @@ import torch
 import yaml
 from transformers import SegformerConfig, SegformerForSemanticSegmentation
 
-from unify.core.segmenter import SEGFORMER_SIZES, Segmenter
 from unify.build import build_dataset
 from unify.cli import main
+from unify.core.segmenter import SEGFORMER_SIZES, Segmenter
 from unify.core.taxonomy import ClassInfo, Taxonomy, get_taxonomy
 
 FINE = get_taxonomy("synthetic_fine")
@@ -21,8 +21,14 @@ def student(hub, tmp_path):
     from huggingface_hub import HfApi
 
     torch.manual_seed(0)
-    model = SegformerForSemanticSegmentation(SegformerConfig(**SEGFORMER_SIZES["mit-pico"], num_labels=FINE.num_labels,
-                                                             id2label=FINE.id2label(), label2id=FINE.label2id()))
+    model = SegformerForSemanticSegmentation(
+        SegformerConfig(
+            **SEGFORMER_SIZES["mit-pico"],
+            num_labels=FINE.num_labels,
+            id2label=FINE.id2label(),
+            label2id=FINE.label2id(),
+        )
+    )
     model.save_pretrained(tmp_path / "student")
     HfApi().create_repo("tester/student")
     HfApi().upload_folder(repo_id="tester/student", folder_path=tmp_path / "student")
@@ -47,15 +53,18 @@ def test_other_classes_keep_the_backbone_and_reinitialise_the_classifier(student
     assert weights["decode_head.classifier.weight"].shape[0] == 19
     assert model.config.id2label == cityscapes.id2label()
     total = len(weights)
-    assert f"{total - 2} of {total} tensors loaded, 2 new (decode_head.classifier) for the 19 classes of cityscapes19" \
+    assert (
+        f"{total - 2} of {total} tensors loaded, 2 new (decode_head.classifier) for the 19 classes of cityscapes19"
         in caplog.text
+    )
 
 
 def test_a_same_sized_head_for_other_classes_is_reinitialised_too(student, caplog):
     caplog.set_level(logging.INFO, logger="unify.core.segmenter")
     reversed_names = [c.name for c in reversed(FINE.trainable)]
-    shuffled = Taxonomy("reversed", tuple(ClassInfo(i, name, (0, 0, 0), False)
-                                          for i, name in enumerate(reversed_names)))
+    shuffled = Taxonomy(
+        "reversed", tuple(ClassInfo(i, name, (0, 0, 0), False) for i, name in enumerate(reversed_names))
+    )
     model = Segmenter.for_training("tester/student", shuffled).model
     weights = model.state_dict()
     assert not torch.equal(weights["decode_head.classifier.weight"], student["decode_head.classifier.weight"])
@@ -68,10 +77,22 @@ def test_unify_train_init_fine_tunes_the_published_student(student, tmp_path, ca
     caplog.set_level(logging.INFO, logger="unify.core.segmenter")
     build_dataset("synthetic_driving", tmp_path / "data", config="source", splits=(("train", 4),))
     config = tmp_path / "finetune.yaml"
-    config.write_text(yaml.safe_dump({
-        "output_dir": str(tmp_path / "run"), "taxonomy": "synthetic_fine", "model": "mit-b0",
-        "train_data": [{"path": str(tmp_path / "data")}], "crop_size": [64, 64], "global_batch_size": 2, "steps": 2,
-        "warmup_steps": 0, "checkpoint_every": 0, "num_workers": 0}))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "output_dir": str(tmp_path / "run"),
+                "taxonomy": "synthetic_fine",
+                "model": "mit-b0",
+                "train_data": [{"path": str(tmp_path / "data")}],
+                "crop_size": [64, 64],
+                "global_batch_size": 2,
+                "steps": 2,
+                "warmup_steps": 0,
+                "checkpoint_every": 0,
+                "num_workers": 0,
+            }
+        )
+    )
 
     assert main(["train", str(config), "--init", "tester/student"]) == 0
 

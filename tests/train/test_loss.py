@@ -6,24 +6,40 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from train.loss import (SourceTargets, TargetTables, partial_label_loss, reference_partial_label_loss)
+from train.loss import SourceTargets, TargetTables, partial_label_loss, reference_partial_label_loss
 from train.transforms import OUTSIDE
 from unify.core.constants import IGNORE_INDEX
 from unify.core.errors import UnifyError
 from unify.core.mapping import LabelMapping, identity_mapping
 from unify.core.taxonomy import Taxonomy
 
-UNIFIED = Taxonomy.from_json("five", [{"id": i, "name": f"u{i}", "color": [i, i, i], "ignore": False}
-                                      for i in range(5)] + [{"id": 255, "name": "void", "color": [0, 0, 0],
-                                                             "ignore": True}])
+UNIFIED = Taxonomy.from_json(
+    "five",
+    [{"id": i, "name": f"u{i}", "color": [i, i, i], "ignore": False} for i in range(5)]
+    + [{"id": 255, "name": "void", "color": [0, 0, 0], "ignore": True}],
+)
 # native id: (name, allowed unified ids, void beside them)
-LINES = {0: ("one", (1,), False), 1: ("pair", (2, 3), False), 2: ("all", (0, 1, 2, 3, 4), False),
-         3: ("void", (), False), 4: ("pair or void", (0, 4), True), 5: ("one or void", (2,), True),
-         6: ("all or void", (0, 1, 2, 3, 4), True), 300: ("wide id", (0, 1, 3), False)}
-NATIVE = Taxonomy.from_json("native", [{"id": i, "name": name, "color": [0, 0, 0], "ignore": not allowed}
-                                       for i, (name, allowed, _) in LINES.items()])
-MAPPING = LabelMapping(NATIVE, UNIFIED, {i: allowed for i, (_, allowed, _) in LINES.items()}, {},
-                       void_allowed=frozenset(i for i, (_, _, beside) in LINES.items() if beside))
+LINES = {
+    0: ("one", (1,), False),
+    1: ("pair", (2, 3), False),
+    2: ("all", (0, 1, 2, 3, 4), False),
+    3: ("void", (), False),
+    4: ("pair or void", (0, 4), True),
+    5: ("one or void", (2,), True),
+    6: ("all or void", (0, 1, 2, 3, 4), True),
+    300: ("wide id", (0, 1, 3), False),
+}
+NATIVE = Taxonomy.from_json(
+    "native",
+    [{"id": i, "name": name, "color": [0, 0, 0], "ignore": not allowed} for i, (name, allowed, _) in LINES.items()],
+)
+MAPPING = LabelMapping(
+    NATIVE,
+    UNIFIED,
+    {i: allowed for i, (_, allowed, _) in LINES.items()},
+    {},
+    void_allowed=frozenset(i for i, (_, _, beside) in LINES.items() if beside),
+)
 SETTINGS = [(targets, fill_in) for targets in ("hard", "partial", "both") for fill_in in ("teacher", "ignore")]
 
 
@@ -74,8 +90,9 @@ def test_singletons_are_cross_entropy():
 def one_pixel(native_id: int, label: int, targets: str, fill_in: str = "teacher") -> torch.Tensor:
     logits = torch.tensor([1.0, 2.0, -1.0, 0.5, 3.0], dtype=torch.float64).view(1, 5, 1, 1)
     tables = tables_of([SourceTargets(targets, fill_in, MAPPING)])
-    return partial_label_loss(logits, torch.tensor([[[label]]]), torch.tensor([[[native_id]]]),
-                              torch.tensor([0]), tables)
+    return partial_label_loss(
+        logits, torch.tensor([[[label]]]), torch.tensor([[[native_id]]]), torch.tensor([0]), tables
+    )
 
 
 def test_each_line_costs_what_the_issue_says_on_one_pixel():
@@ -107,15 +124,19 @@ def test_pixels_without_a_term_count_for_nothing_in_the_mean():
     allowed = MAPPING.tables.allowed[native.clamp(min=0)].permute(0, 3, 1, 2)
     union = -torch.logsumexp(log_p.masked_fill(~allowed, -torch.inf), 1)
     assert loss.item() == pytest.approx(union[kept].mean().item(), rel=1e-12)
-    nothing = partial_label_loss(logits, torch.full_like(label, IGNORE_INDEX), torch.full_like(native, OUTSIDE),
-                                 source, tables)
+    nothing = partial_label_loss(
+        logits, torch.full_like(label, IGNORE_INDEX), torch.full_like(native, OUTSIDE), source, tables
+    )
     assert nothing.item() == 0
     assert torch.equal(torch.autograd.grad(nothing, logits)[0], torch.zeros_like(logits))
 
 
 def test_one_micro_batch_mixes_sources_with_their_own_settings():
-    sources = [SourceTargets("hard", "teacher", None), SourceTargets("both", "ignore", MAPPING),
-               SourceTargets("partial", "teacher", MAPPING)]
+    sources = [
+        SourceTargets("hard", "teacher", None),
+        SourceTargets("both", "ignore", MAPPING),
+        SourceTargets("partial", "teacher", MAPPING),
+    ]
     logits, label, native = scene(batch=3, seed=3)
     native[0] = 0  # a hard source needs no native ids: all 0
     label[0, 0, :4] = torch.tensor([0, 4, 2, IGNORE_INDEX])
@@ -123,8 +144,12 @@ def test_one_micro_batch_mixes_sources_with_their_own_settings():
     fast = partial_label_loss(logits, label, native, source, tables_of(sources))
     oracle = reference_partial_label_loss(logits, label, native, source, sources)
     assert fast.item() == pytest.approx(oracle.item(), rel=1e-12)
-    single = [partial_label_loss(logits[i:i + 1], label[i:i + 1], native[i:i + 1], torch.tensor([0]),
-                                 tables_of([sources[i]])) for i in range(3)]
+    single = [
+        partial_label_loss(
+            logits[i : i + 1], label[i : i + 1], native[i : i + 1], torch.tensor([0]), tables_of([sources[i]])
+        )
+        for i in range(3)
+    ]
     assert fast.item() != pytest.approx(sum(s.item() for s in single) / 3)  # a mean over pixels, not over images
 
 
@@ -141,8 +166,9 @@ def test_low_precision_logits_are_computed_in_float32():
     tables = tables_of([SourceTargets("partial", "teacher", MAPPING)])
     loss = partial_label_loss(logits.detach().bfloat16(), label, native, source, tables)
     assert loss.dtype == torch.float32
-    expected = reference_partial_label_loss(logits.detach().bfloat16(), label, native, source,
-                                            [SourceTargets("partial", "teacher", MAPPING)])
+    expected = reference_partial_label_loss(
+        logits.detach().bfloat16(), label, native, source, [SourceTargets("partial", "teacher", MAPPING)]
+    )
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
 
 

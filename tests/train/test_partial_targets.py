@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 import yaml
-
 from test_training import config as source_config
 from test_training import losses
+
 from train.config import AugmentConfig, DataSource, TrainConfig, load_config
 from train.data import MixedDataset, source_targets
 from train.loop import train
@@ -36,15 +36,19 @@ def folders(tmp_path_factory):
     Segmenter.for_training("mit-pico", get_taxonomy(TAXONOMY)).save(root / "teacher")
     for extra in ("coarse", "shifted"):
         build_dataset("synthetic_driving", root / "built" / extra, config=extra, splits=(("train", 4),))
-        pseudo_label_dataset(str(root / "teacher"), root / "built" / extra, root / extra,
-                             LabellingOptions(taxonomy=TAXONOMY, workers=0))
+        pseudo_label_dataset(
+            str(root / "teacher"), root / "built" / extra, root / extra, LabellingOptions(taxonomy=TAXONOMY, workers=0)
+        )
     return root
 
 
 def config(folders, output_dir, **overrides) -> TrainConfig:
     """test_training's small run, on the built source and both pseudo-labelled extras, evaluated nowhere."""
-    values = dict(train_data=[{"path": str(folders / name)} for name in ("source", "coarse", "shifted")],
-                  eval_data=[], learning_rate=5e-3)
+    values = dict(
+        train_data=[{"path": str(folders / name)} for name in ("source", "coarse", "shifted")],
+        eval_data=[],
+        learning_rate=5e-3,
+    )
     return source_config(folders / "source", output_dir, **{**values, **overrides})
 
 
@@ -71,11 +75,17 @@ def test_native_ids_stay_aligned_with_the_pseudo_labels_through_every_change(fol
 
 
 def test_settings_resolve_per_source_and_bad_values_name_the_field(folders, tmp_path):
-    cfg = config(folders, tmp_path, targets="both", train_data=[
-        {"path": str(folders / "source")}, {"path": str(folders / "coarse"), "targets": "hard", "fill_in": "ignore"},
-        {"path": str(folders / "shifted"), "fill_in": "ignore"}])
-    assert [cfg.targets_of(s) for s in cfg.train_data] == [("both", "teacher"), ("hard", "ignore"),
-                                                           ("both", "ignore")]
+    cfg = config(
+        folders,
+        tmp_path,
+        targets="both",
+        train_data=[
+            {"path": str(folders / "source")},
+            {"path": str(folders / "coarse"), "targets": "hard", "fill_in": "ignore"},
+            {"path": str(folders / "shifted"), "fill_in": "ignore"},
+        ],
+    )
+    assert [cfg.targets_of(s) for s in cfg.train_data] == [("both", "teacher"), ("hard", "ignore"), ("both", "ignore")]
     assert [t.needs_native for t in source_targets(cfg)] == [True, True, True]
     assert source_targets(config(folders, tmp_path)) is None  # all hard: the model's own loss, no native ids
     with pytest.raises(UnifyError, match="targets must be one of hard, partial, both, got 'soft'"):
@@ -85,7 +95,9 @@ def test_settings_resolve_per_source_and_bad_values_name_the_field(folders, tmp_
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump({"output_dir": "run", "taxonomy": TAXONOMY, "train_data": [{"path": "x"}]}))
     assert load_config(path, ["targets=partial", "fill_in=ignore"]).targets_of(DataSource(path="x")) == (
-        "partial", "ignore")
+        "partial",
+        "ignore",
+    )
 
 
 def test_a_folder_without_native_ids_is_refused_for_partial_targets(folders, tmp_path):
@@ -123,8 +135,14 @@ def train_run(folders, run_dir, **overrides):
 
 def test_loss_falls_with_partial_targets_and_the_run_records_them(folders, tmp_path):
     # the built source (one class per line: cross-entropy) and the coarse and shifted extras (unions) mixed
-    run = train_run(folders, tmp_path / "run", steps=30, targets="partial", fill_in="ignore",
-                    eval_data=[{"path": str(folders / "source"), "split": "validation"}])
+    run = train_run(
+        folders,
+        tmp_path / "run",
+        steps=30,
+        targets="partial",
+        fill_in="ignore",
+        eval_data=[{"path": str(folders / "source"), "split": "validation"}],
+    )
     curve = losses(run)
     first, last = sum(curve[s] for s in (1, 2, 3)) / 3, sum(curve[s] for s in (28, 29, 30)) / 3
     assert last < 0.8 * first  # from about 2.5 (random, 15 classes) to about 1.8

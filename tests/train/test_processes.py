@@ -21,18 +21,33 @@ from unify.core.evaluator import evaluate_split
 from unify.core.segmenter import Segmenter
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIG = {"taxonomy": "synthetic_fine", "model": "mit-pico", "crop_size": [32, 48], "global_batch_size": 4,
-          "per_device_batch_size": 2, "steps": 4, "warmup_steps": 1, "learning_rate": 3e-3, "checkpoint_every": 2,
-          "log_every": 1, "num_workers": 0, "sync_batchnorm": True}
+CONFIG = {
+    "taxonomy": "synthetic_fine",
+    "model": "mit-pico",
+    "crop_size": [32, 48],
+    "global_batch_size": 4,
+    "per_device_batch_size": 2,
+    "steps": 4,
+    "warmup_steps": 1,
+    "learning_rate": 3e-3,
+    "checkpoint_every": 2,
+    "log_every": 1,
+    "num_workers": 0,
+    "sync_batchnorm": True,
+}
 
 
 def launch(config: Path, processes: int, cwd: Path) -> str:
     """Run `python -m train CONFIG` (1 process) or `torchrun --nproc_per_node N -m train CONFIG`; its stderr."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "true"}
-    runner = ([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"]
-              if processes > 1 else [sys.executable])
-    done = subprocess.run([*runner, "-m", "train", str(config)], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=300)
+    runner = (
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"]
+        if processes > 1
+        else [sys.executable]
+    )
+    done = subprocess.run(
+        [*runner, "-m", "train", str(config)], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stderr
 
@@ -62,13 +77,18 @@ def runs(tmp_path_factory):
     folder = tmp_path_factory.mktemp("processes")
     build_dataset("synthetic_driving", folder / "data", config="source", splits=(("train", 6), ("validation", 2)))
     build_dataset("synthetic_driving", folder / "single", config="source", splits=(("validation", 1),))
-    evaluation = [{"path": "data", "split": "validation", "name": "val"},
-                  {"path": "single", "split": "validation"}]  # one image: the second process evaluates none
+    evaluation = [
+        {"path": "data", "split": "validation", "name": "val"},
+        {"path": "single", "split": "validation"},
+    ]  # one image: the second process evaluates none
     out = {}
     for name, processes in (("one", 1), ("two", 2)):
         config = folder / f"{name}.yaml"
-        config.write_text(yaml.safe_dump({**CONFIG, "output_dir": f"runs/{name}", "train_data": [{"path": "data"}],
-                                          "eval_data": evaluation}))
+        config.write_text(
+            yaml.safe_dump(
+                {**CONFIG, "output_dir": f"runs/{name}", "train_data": [{"path": "data"}], "eval_data": evaluation}
+            )
+        )
         out[f"log_{name}"] = launch(config, processes, cwd=folder)
         out[name] = folder / "runs" / name
     return out
@@ -79,8 +99,13 @@ def test_two_processes_make_the_optimiser_steps_of_the_config(runs):
     assert sorted(step_records(run)) == [1, 2, 3, 4]
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-00000002", "step-00000004"]
     state = json.loads((run / "checkpoints" / "step-00000004" / "state.json").read_text())
-    assert state == {"step": 4, "global_batch_size": 4, "per_device_batch_size": 2, "num_processes": 2,
-                     "accumulation_steps": 1}
+    assert state == {
+        "step": 4,
+        "global_batch_size": 4,
+        "per_device_batch_size": 2,
+        "num_processes": 2,
+        "accumulation_steps": 1,
+    }
     provenance = json.loads((run / "provenance.json").read_text())
     assert (provenance["num_processes"], provenance["global_batch_size"], provenance["steps"]) == (2, 4, 4)
     assert 0 < json.loads((run / "metrics.json").read_text())["val"]["miou"] <= 1
@@ -100,8 +125,9 @@ def test_two_processes_compute_what_one_process_computes_with_accumulation(runs)
 
 def test_the_evaluation_split_over_two_processes_equals_one_process(runs):
     segmenter = Segmenter.load(runs["two"] / "model", device="cpu")
-    alone = evaluate_split(segmenter, runs["two"].parent.parent / "data", "validation", native=False,
-                           show_progress=False).unified.scores
+    alone = evaluate_split(
+        segmenter, runs["two"].parent.parent / "data", "validation", native=False, show_progress=False
+    ).unified.scores
     split = json.loads((runs["two"] / "metrics.json").read_text())
     assert split["val"] == {"miou": alone.miou, "pixel_accuracy": alone.pixel_accuracy}
     assert split["single"] == json.loads((runs["one"] / "metrics.json").read_text())["single"]

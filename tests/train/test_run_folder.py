@@ -32,11 +32,25 @@ def project(tmp_path, monkeypatch):
     folder = tmp_path / "project"
     build_dataset("synthetic_driving", folder / "data", config="source", splits=(("train", 4), ("validation", 1)))
     (folder / "configs").mkdir()
-    (folder / "configs" / "run.yaml").write_text(yaml.safe_dump({
-        "root": "..", "output_dir": "runs/first", "taxonomy": "synthetic_fine", "model": "mit-pico",
-        "train_data": [{"path": "data"}], "eval_data": [{"path": "./data/", "split": "validation", "name": "val"}],
-        "crop_size": [32, 48], "global_batch_size": 2, "steps": 2, "warmup_steps": 0, "checkpoint_every": 1,
-        "log_every": 1, "num_workers": 0}))
+    (folder / "configs" / "run.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "root": "..",
+                "output_dir": "runs/first",
+                "taxonomy": "synthetic_fine",
+                "model": "mit-pico",
+                "train_data": [{"path": "data"}],
+                "eval_data": [{"path": "./data/", "split": "validation", "name": "val"}],
+                "crop_size": [32, 48],
+                "global_batch_size": 2,
+                "steps": 2,
+                "warmup_steps": 0,
+                "checkpoint_every": 1,
+                "log_every": 1,
+                "num_workers": 0,
+            }
+        )
+    )
     monkeypatch.chdir(folder)
     return folder
 
@@ -69,9 +83,19 @@ def test_a_run_reads_and_resumes_the_same_from_another_directory(project, monkey
     assert [s.path for s in reloaded.train_data + reloaded.eval_data] == [str(project / "data")] * 2
     sources = provenance["sources"]["train"] + provenance["sources"]["eval"]
     assert [(run / s["path"]).resolve() for s in sources] == [(project / "data").resolve()] * 2
-    assert sources[0] == {"name": "data", "path": "../../data", "split": "train", "weight": 1.0,
-                          "label_column": "unified_label", "dataset": "synthetic_driving", "config": "source",
-                          "kind": "built", "teacher": None, "images": 4, "unified_taxonomy": "synthetic_fine"}
+    assert sources[0] == {
+        "name": "data",
+        "path": "../../data",
+        "split": "train",
+        "weight": 1.0,
+        "label_column": "unified_label",
+        "dataset": "synthetic_driving",
+        "config": "source",
+        "kind": "built",
+        "teacher": None,
+        "images": 4,
+        "unified_taxonomy": "synthetic_fine",
+    }
     assert provenance["model"] == {"name": "mit-pico", "sha256": None, "revision": None}
     assert (provenance["format_version"], provenance["global_batch_size"], provenance["num_processes"]) == ("2", 2, 1)
 
@@ -89,8 +113,20 @@ def test_a_run_reads_and_resumes_the_same_from_another_directory(project, monkey
 
 def test_a_model_folder_to_start_from_is_written_relative_to_the_run(project):
     assert main(["train", "configs/run.yaml", "steps=1", "eval_data=[]", "output_dir=runs/first"]) == 0
-    assert main(["train", "configs/run.yaml", "steps=1", "eval_data=[]", "output_dir=runs/second",
-                 "--init", "runs/first/model"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "configs/run.yaml",
+                "steps=1",
+                "eval_data=[]",
+                "output_dir=runs/second",
+                "--init",
+                "runs/first/model",
+            ]
+        )
+        == 0
+    )
     second = project / "runs" / "second"
     assert yaml.safe_load((second / "config.yaml").read_text())["model"] == "../first/model"
     model = json.loads((second / "provenance.json").read_text())["model"]

@@ -14,11 +14,23 @@ def test_tensorboard_events_hold_the_training_scalars_and_predictions(tmp_path):
 
     build_dataset("synthetic_driving", tmp_path / "data", config="source", splits=(("train", 2), ("validation", 1)))
     run = tmp_path / "run"
-    metrics = train(TrainConfig(output_dir=str(run), taxonomy="synthetic_fine", model="mit-pico",
-                                train_data=[{"path": str(tmp_path / "data")}],
-                                eval_data=[{"path": str(tmp_path / "data"), "split": "validation", "name": "val"}],
-                                crop_size=(32, 48), global_batch_size=2, steps=2, warmup_steps=0, checkpoint_every=0,
-                                log_every=1, num_workers=0, log_with=["tensorboard"]))
+    metrics = train(
+        TrainConfig(
+            output_dir=str(run),
+            taxonomy="synthetic_fine",
+            model="mit-pico",
+            train_data=[{"path": str(tmp_path / "data")}],
+            eval_data=[{"path": str(tmp_path / "data"), "split": "validation", "name": "val"}],
+            crop_size=(32, 48),
+            global_batch_size=2,
+            steps=2,
+            warmup_steps=0,
+            checkpoint_every=0,
+            log_every=1,
+            num_workers=0,
+            log_with=["tensorboard"],
+        )
+    )
 
     events = EventAccumulator(str(run / "tensorboard"), size_guidance={"scalars": 0, "images": 0}).Reload()
     tags = events.Tags()
@@ -33,8 +45,16 @@ def test_a_tracker_that_is_not_installed_is_an_error_that_says_how_to_install_it
     import accelerate.tracking
 
     monkeypatch.setattr(accelerate.tracking, "_available_trackers", [])
-    config = TrainConfig(output_dir=str(tmp_path / "run"), taxonomy="synthetic_fine", model="mit-pico",
-                         train_data=[{"path": str(tmp_path)}], log_with=["tensorboard"])
-    with pytest.raises(UnifyError, match=r"log_with asks for \['tensorboard'\], which is not installed: "
-                                         r"pip install 'unify-driving\[tensorboard\]'"):
+    config = TrainConfig(
+        output_dir=str(tmp_path / "run"),
+        taxonomy="synthetic_fine",
+        model="mit-pico",
+        train_data=[{"path": str(tmp_path)}],
+        log_with=["tensorboard"],
+    )
+    with pytest.raises(
+        UnifyError,
+        match=r"log_with asks for \['tensorboard'\], which is not installed: "
+        r"pip install 'unify-driving\[tensorboard\]'",
+    ):
         train(config)

@@ -24,10 +24,22 @@ def source(tmp_path_factory):
 
 
 def config(source, output_dir, **overrides) -> TrainConfig:
-    values = dict(output_dir=str(output_dir), taxonomy="synthetic_fine", model="mit-pico",
-                  train_data=[{"path": str(source)}], eval_data=[{"path": str(source), "split": "validation"}],
-                  crop_size=(64, 128), scale_range=(0.5, 1.0), global_batch_size=4, steps=30, learning_rate=3e-3,
-                  warmup_steps=2, checkpoint_every=0, log_every=1, num_workers=0)
+    values = dict(
+        output_dir=str(output_dir),
+        taxonomy="synthetic_fine",
+        model="mit-pico",
+        train_data=[{"path": str(source)}],
+        eval_data=[{"path": str(source), "split": "validation"}],
+        crop_size=(64, 128),
+        scale_range=(0.5, 1.0),
+        global_batch_size=4,
+        steps=30,
+        learning_rate=3e-3,
+        warmup_steps=2,
+        checkpoint_every=0,
+        log_every=1,
+        num_workers=0,
+    )
     values.update(overrides)
     return TrainConfig(**values)
 
@@ -86,9 +98,9 @@ def test_processes_share_each_global_batch_in_micro_batch_order():
     probabilities = MicroBatchSampler([3, 5], [1.0, 3.0], BatchPlan(8, 2, 1), 0, 1, 0, 6).probabilities
     for step in range(1, 7):
         expected = global_batch(probabilities, 8, seed=1, step=step)
-        mine = one[4 * (step - 1):4 * step]
+        mine = one[4 * (step - 1) : 4 * step]
         assert sum(mine, []) == expected
-        assert two[0][2 * (step - 1):2 * step] == mine[:2] and two[1][2 * (step - 1):2 * step] == mine[2:]
+        assert two[0][2 * (step - 1) : 2 * step] == mine[:2] and two[1][2 * (step - 1) : 2 * step] == mine[2:]
     assert sampled(BatchPlan(8, 2, 2), 1, start=4) == two[1][8:]  # resuming after step 4: the same micro-batches
 
 
@@ -96,11 +108,16 @@ def test_batch_plan_errors_say_what_to_set():
     assert BatchPlan.for_processes(8, None, 2).accumulation_steps == 1
     assert BatchPlan.for_processes(8, 2, 2).accumulation_steps == 2
     assert list(BatchPlan.for_processes(8, 1, 2).micro_batches(1)) == [4, 5, 6, 7]
-    with pytest.raises(UnifyError, match="global_batch_size=6 does not split over 4 processes; set global_batch_size "
-                                         "to a multiple of 4"):
+    with pytest.raises(
+        UnifyError,
+        match="global_batch_size=6 does not split over 4 processes; set global_batch_size to a multiple of 4",
+    ):
         BatchPlan.for_processes(6, None, 4)
-    with pytest.raises(UnifyError, match=r"per_device_batch_size=4 x 2 processes .* set per_device_batch_size to one "
-                                         r"of \[6, 3, 2, 1\]"):
+    with pytest.raises(
+        UnifyError,
+        match=r"per_device_batch_size=4 x 2 processes .* set per_device_batch_size to one "
+        r"of \[6, 3, 2, 1\]",
+    ):
         BatchPlan.for_processes(12, 4, 2)
 
 
@@ -128,8 +145,11 @@ def test_train_transform_crops_pads_with_ignore_and_keeps_pairs_aligned():
 def test_config_errors_name_the_field_and_value(source, tmp_path):
     with pytest.raises(UnifyError, match="global_batch_size must be > 0, got 0"):
         config(source, tmp_path, global_batch_size=0)
-    with pytest.raises(UnifyError, match=r"per_device_batch_size must divide global_batch_size=4, got 3; set it to "
-                                         r"one of \[4, 2, 1\] or null"):
+    with pytest.raises(
+        UnifyError,
+        match=r"per_device_batch_size must divide global_batch_size=4, got 3; set it to "
+        r"one of \[4, 2, 1\] or null",
+    ):
         config(source, tmp_path, per_device_batch_size=3)
     with pytest.raises(UnifyError, match=r"log_with names unknown trackers \['tensorbored'\]"):
         config(source, tmp_path, log_with=["tensorbored"])

@@ -19,8 +19,15 @@ from unify.core.segmenter import IMAGENET_MEAN, IMAGENET_STD, Normalization
 CROP = (48, 64)
 normalize = Normalization()
 # Each change switched on strongly, the others at their identity.
-STRONG = {"brightness": (1.3, 1.4), "contrast": (1.3, 1.4), "hue_degrees": (40.0, 50.0), "saturation": (0.3, 0.4),
-          "shear_degrees": (10.0, 12.0), "blur_probability": 1.0, "noise_probability": 1.0}
+STRONG = {
+    "brightness": (1.3, 1.4),
+    "contrast": (1.3, 1.4),
+    "hue_degrees": (40.0, 50.0),
+    "saturation": (0.3, 0.4),
+    "shear_degrees": (10.0, 12.0),
+    "blur_probability": 1.0,
+    "noise_probability": 1.0,
+}
 
 
 def only(**changes) -> AugmentConfig:
@@ -44,15 +51,15 @@ def todays_transform(image, label, rng, crop=CROP, scale_range=(0.6, 1.4)):
     scale = rng.uniform(*scale_range)
     win_h, win_w = max(1, round(crop[0] / scale)), max(1, round(crop[1] / scale))
     top, left = int(rng.integers(0, max(height - win_h, 0) + 1)), int(rng.integers(0, max(width - win_w, 0) + 1))
-    window = torch.from_numpy(np.array(image[top:top + win_h, left:left + win_w])).permute(2, 0, 1)[None].float()
-    label_window = torch.from_numpy(label[top:top + win_h, left:left + win_w].astype(np.int64))[None, None].float()
+    window = torch.from_numpy(np.array(image[top : top + win_h, left : left + win_w])).permute(2, 0, 1)[None].float()
+    label_window = torch.from_numpy(label[top : top + win_h, left : left + win_w].astype(np.int64))[None, None].float()
     size = (min(crop[0], round(window.shape[2] * scale)), min(crop[1], round(window.shape[3] * scale)))
     image_out = F.interpolate(window, size=size, mode="bilinear", align_corners=False, antialias=scale < 1)[0]
     label_out = F.interpolate(label_window, size=size, mode="nearest")[0, 0].long()
     if rng.random() < 0.5:
         image_out, label_out = image_out.flip(-1), label_out.flip(-1)
     pixels, target = torch.zeros(3, *crop), torch.full(crop, IGNORE_INDEX, dtype=torch.long)
-    pixels[:, :size[0], :size[1]], target[:size[0], :size[1]] = normalize(image_out.clamp(0, 255)), label_out
+    pixels[:, : size[0], : size[1]], target[: size[0], : size[1]] = normalize(image_out.clamp(0, 255)), label_out
     return pixels, target
 
 
@@ -80,8 +87,9 @@ def test_everything_off_gives_todays_output_bit_for_bit(scale_range):
     for transform in (TrainTransform(CROP, scale_range), TrainTransform(CROP, scale_range, augment=only())):
         for seed in range(6):
             pixels, target = run(transform, image, label, seed)
-            expected_pixels, expected_target = todays_transform(image, label, np.random.default_rng(seed),
-                                                                scale_range=scale_range)
+            expected_pixels, expected_target = todays_transform(
+                image, label, np.random.default_rng(seed), scale_range=scale_range
+            )
             assert torch.equal(pixels, expected_pixels) and torch.equal(target, expected_target)
 
 
@@ -158,8 +166,14 @@ def test_drawn_values_stay_in_their_ranges():
     edge = np.zeros((16, 16, 3), dtype=np.uint8)
     edge[:, 6:10] = 200  # a bar that the flip leaves in place
     blur = TrainTransform((16, 16), (1.0, 1.0), augment=only(blur_probability=0.3))
-    blurred = [(rgb(run(blur, edge, label, seed)[0]) - rgb(normalize(torch.from_numpy(edge).permute(2, 0, 1))))
-               .abs().max().item() > 1 for seed in range(200)]
+    blurred = [
+        (rgb(run(blur, edge, label, seed)[0]) - rgb(normalize(torch.from_numpy(edge).permute(2, 0, 1))))
+        .abs()
+        .max()
+        .item()
+        > 1
+        for seed in range(200)
+    ]
     assert 0.2 < np.mean(blurred) < 0.4
     red = np.zeros((16, 16, 3), dtype=np.uint8)
     red[..., 0], red[..., 1], red[..., 2] = 200, 100, 100  # hue 0, saturation 0.5
@@ -177,8 +191,9 @@ def test_drawn_values_stay_in_their_ranges():
 
 def test_shear_stays_in_its_range():
     image, label = scene(64, 64)
-    transform = TrainTransform((64, 64), (1.0, 1.0), augment=dataclasses.replace(AugmentConfig.none(),
-                                                                        shear_degrees=(-4.0, 4.0)))
+    transform = TrainTransform(
+        (64, 64), (1.0, 1.0), augment=dataclasses.replace(AugmentConfig.none(), shear_degrees=(-4.0, 4.0))
+    )
     ignored_left = []
     for seed in range(40):
         target = run(transform, image, label, seed)[1]
@@ -256,8 +271,10 @@ def test_without_draft_or_where_it_cannot_serve_an_opened_image_gives_the_decode
     encoded = jpeg(image)
     decoded = np.asarray(Image.open(io.BytesIO(encoded)).convert("RGB"))
     row = {IMAGE: {"bytes": encoded}, "label": {"bytes": _png(label)}}
-    for transform in (TrainTransform(CROP, (0.2, 0.4), augment=AugmentConfig(**STRONG)),
-                      TrainTransform(CROP, (0.6, 1.4), augment=AugmentConfig(**STRONG), jpeg_draft=True)):
+    for transform in (
+        TrainTransform(CROP, (0.2, 0.4), augment=AugmentConfig(**STRONG)),
+        TrainTransform(CROP, (0.6, 1.4), augment=AugmentConfig(**STRONG), jpeg_draft=True),
+    ):
         for seed in range(4):
             opened, opened_label = open_pair(row, "label")
             assert np.array_equal(opened_label, label)
@@ -277,8 +294,10 @@ def test_an_image_and_label_of_different_sizes_are_refused():
 def test_a_native_label_goes_through_every_geometric_change_with_the_label(settings):
     image, label = scene()
     native = (label.astype(np.uint16) * 300 + 1).astype(np.uint16)  # ids above 255 and none equal to the label's
-    transforms = [TrainTransform(CROP, (0.3, 1.6), augment=settings),
-                  TrainTransform(CROP, (0.2, 0.45), augment=settings, jpeg_draft=True)]
+    transforms = [
+        TrainTransform(CROP, (0.3, 1.6), augment=settings),
+        TrainTransform(CROP, (0.2, 0.45), augment=settings, jpeg_draft=True),
+    ]
     for transform in transforms:
         for seed in range(8):
             source = Image.open(io.BytesIO(jpeg(image))) if transform.jpeg_draft else image
@@ -294,8 +313,10 @@ def test_a_native_label_goes_through_every_geometric_change_with_the_label(setti
 
 def test_the_training_config_carries_the_settings_to_the_transform(tmp_path):
     path = tmp_path / "c.yaml"
-    path.write_text("output_dir: x\ntaxonomy: synthetic_fine\ntrain_data: [{path: x}]\n"
-                    "augment: {brightness: [0.9, 1.1], blur_probability: 0}\njpeg_draft: false\n")
+    path.write_text(
+        "output_dir: x\ntaxonomy: synthetic_fine\ntrain_data: [{path: x}]\n"
+        "augment: {brightness: [0.9, 1.1], blur_probability: 0}\njpeg_draft: false\n"
+    )
     config = load_config(path)
     assert config.augment == dataclasses.replace(AugmentConfig(), brightness=(0.9, 1.1), blur_probability=0)
     transform = TrainTransform.from_config(config)
@@ -306,15 +327,21 @@ def test_the_training_config_carries_the_settings_to_the_transform(tmp_path):
     assert TrainConfig(output_dir="x", taxonomy="t", train_data=[{"path": "x"}]).jpeg_draft is True
 
 
-@pytest.mark.parametrize("settings, message", [
-    ({"brightness": [1.2, 0.8]}, r"augment.brightness must be \[low, high\] with 0 <= low <= high, got \[1.2, 0.8\]"),
-    ({"contrast": 1.1}, r"augment.contrast must be \[low, high\] .* got 1.1"),
-    ({"hue_degrees": [-200, 0]}, r"augment.hue_degrees must be .* -180 <= low <= high <= 180, got \[-200, 0\]"),
-    ({"shear_degrees": [0, 60]}, r"augment.shear_degrees must be .* <= 45, got \[0, 60\]"),
-    ({"blur_probability": 1.5}, r"augment.blur_probability must be in \[0, 1\], got 1.5"),
-    ({"noise_std": -0.1}, r"augment.noise_std must be >= 0, got -0.1"),
-    ({"hue": [0, 1]}, r"unknown augment keys \['hue'\]"),
-])
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        (
+            {"brightness": [1.2, 0.8]},
+            r"augment.brightness must be \[low, high\] with 0 <= low <= high, got \[1.2, 0.8\]",
+        ),
+        ({"contrast": 1.1}, r"augment.contrast must be \[low, high\] .* got 1.1"),
+        ({"hue_degrees": [-200, 0]}, r"augment.hue_degrees must be .* -180 <= low <= high <= 180, got \[-200, 0\]"),
+        ({"shear_degrees": [0, 60]}, r"augment.shear_degrees must be .* <= 45, got \[0, 60\]"),
+        ({"blur_probability": 1.5}, r"augment.blur_probability must be in \[0, 1\], got 1.5"),
+        ({"noise_std": -0.1}, r"augment.noise_std must be >= 0, got -0.1"),
+        ({"hue": [0, 1]}, r"unknown augment keys \['hue'\]"),
+    ],
+)
 def test_bad_augment_settings_name_the_field_and_value(settings, message):
     with pytest.raises(UnifyError, match=message):
         TrainConfig(output_dir="x", taxonomy="t", train_data=[{"path": "x"}], augment=settings)

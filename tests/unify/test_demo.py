@@ -27,11 +27,22 @@ def quick_demo(tmp_path_factory):
 def test_quick_demo_runs_the_whole_method_end_to_end(quick_demo):
     folder, out = quick_demo
     metrics = json.loads((folder / "metrics.json").read_text())
-    for key in ("teacher_miou", "student_miou", "teacher_miou_shifted", "student_miou_shifted",
-                "pseudo_label_pixel_accuracy_constrained", "pseudo_label_pixel_accuracy_unconstrained"):
+    for key in (
+        "teacher_miou",
+        "student_miou",
+        "teacher_miou_shifted",
+        "student_miou_shifted",
+        "pseudo_label_pixel_accuracy_constrained",
+        "pseudo_label_pixel_accuracy_unconstrained",
+    ):
         assert 0.0 <= metrics[key] <= 1.0, key
-    assert metrics["seconds"] > 0 and set(metrics["stage_seconds"]) == {"build", "teacher", "pseudo_label", "student",
-                                                                          "picture"}
+    assert metrics["seconds"] > 0 and set(metrics["stage_seconds"]) == {
+        "build",
+        "teacher",
+        "pseudo_label",
+        "student",
+        "picture",
+    }
     # the ground truth alone already fixes most pixels: constrained labels beat the teacher alone
     assert metrics["pseudo_label_pixel_accuracy_constrained"] > metrics["pseudo_label_pixel_accuracy_unconstrained"]
     unified = datasets.load_dataset(str(folder / "unified" / "shifted"), split="train")

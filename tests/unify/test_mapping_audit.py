@@ -93,8 +93,9 @@ def audited(tmp_path_factory):
             get_mapping.cache_clear()
             build_dataset("synthetic_driving", root / name, config="coarse", splits=(("train", IMAGES),))
             oracle_loader(root / name, monkeypatch)
-            reports[name] = pseudo_label_dataset(str(root / "teacher"), root / name, root / f"{name}_out",
-                                                 LabellingOptions(shard_size=4))
+            reports[name] = pseudo_label_dataset(
+                str(root / "teacher"), root / name, root / f"{name}_out", LabellingOptions(shard_size=4)
+            )
     get_mapping.cache_clear()
     recorded = FolderMetadata.read(root / "wrong").mapping
     assert recorded.allowed[8] == (get_taxonomy("synthetic_fine").by_name["road"].id,)  # the mistake is recorded
@@ -164,8 +165,22 @@ def test_cli_pseudo_label_names_the_highest_conflict(audited, capsys, monkeypatc
     monkeypatch.setattr(unify.core.mapping, "MAPPING_DIR", root / "mappings")  # the file the folder was built with
     get_mapping.cache_clear()
     try:
-        assert main(["pseudo-label", "--teacher", str(root / "teacher"), "--dataset", str(root / "wrong"),
-                     "--output", str(root / "wrong_out"), "--shard-size", "4"]) == 0
+        assert (
+            main(
+                [
+                    "pseudo-label",
+                    "--teacher",
+                    str(root / "teacher"),
+                    "--dataset",
+                    str(root / "wrong"),
+                    "--output",
+                    str(root / "wrong_out"),
+                    "--shard-size",
+                    "4",
+                ]
+            )
+            == 0
+        )
     finally:
         monkeypatch.undo()
         get_mapping.cache_clear()

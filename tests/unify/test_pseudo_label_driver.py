@@ -19,8 +19,12 @@ from unify.core.mapping import LabelMapping, get_mapping
 from unify.core.pseudo_label_kernel import PseudoLabels
 from unify.core.segmenter import Segmenter
 from unify.core.taxonomy import get_taxonomy
-from unify.pseudo_label_driver import (LabellingOptions, batches_by_size, pseudo_label_dataset,
-                                       view_batched_probabilities)
+from unify.pseudo_label_driver import (
+    LabellingOptions,
+    batches_by_size,
+    pseudo_label_dataset,
+    view_batched_probabilities,
+)
 from unify.pseudo_label_driver.tally import Tally
 
 
@@ -103,8 +107,9 @@ def test_an_interrupted_run_redoes_only_the_missing_shards(coarse_and_teacher, l
     before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in shards}
     shards[-1].unlink()  # as if the run had stopped before its last shard
     pseudo_label_dataset(str(teacher), data, tmp_path / "out", options)
-    after = {p.name: (p.stat().st_mtime_ns, p.read_bytes())
-             for p in sorted((tmp_path / "out" / "data").glob("*.parquet"))}
+    after = {
+        p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted((tmp_path / "out" / "data").glob("*.parquet"))
+    }
     assert set(after) == set(before)
     assert all(after[name] == before[name] for name in list(before)[:-1])  # finished shards untouched
     assert after[shards[-1].name][0] != before[shards[-1].name][0]
@@ -115,24 +120,29 @@ def test_a_teacher_of_another_taxonomy_is_refused(coarse_and_teacher, tmp_path):
     data, _ = coarse_and_teacher
     Segmenter.for_training("mit-pico", get_taxonomy("cityscapes19")).save(tmp_path / "city")
     with pytest.raises(UnifyError, match="not the 15 classes of synthetic_fine"):
-        pseudo_label_dataset(str(tmp_path / "city"), data, tmp_path / "out",
-                             LabellingOptions(taxonomy="synthetic_fine"))
+        pseudo_label_dataset(
+            str(tmp_path / "city"), data, tmp_path / "out", LabellingOptions(taxonomy="synthetic_fine")
+        )
 
 
 def test_the_report_counts_the_pixels_the_teacher_voided(coarse_and_teacher, tmp_path, monkeypatch):
     data, teacher = coarse_and_teacher
     plain = get_mapping("synthetic_coarse", "synthetic_fine")
     maybe_void = {plain.native.by_name[name].id for name in ("sidewalk", "vehicle")}  # one class and void, several
-    mapping = LabelMapping(plain.native, plain.unified, plain.allowed, plain.comments,
-                           void_allowed=frozenset(maybe_void))
+    mapping = LabelMapping(
+        plain.native, plain.unified, plain.allowed, plain.comments, void_allowed=frozenset(maybe_void)
+    )
     shutil.copytree(data, tmp_path / "in")  # a folder built with that mapping, which the package's file says too
     dataclasses.replace(FolderMetadata.read(tmp_path / "in"), mapping=mapping).write(tmp_path / "in")
     monkeypatch.setattr("unify.pseudo_label_driver.run.get_mapping", lambda native, unified: mapping)
-    report = pseudo_label_dataset(str(teacher), tmp_path / "in", tmp_path / "out",
-                                  LabellingOptions(taxonomy="synthetic_fine"))
+    report = pseudo_label_dataset(
+        str(teacher), tmp_path / "in", tmp_path / "out", LabellingOptions(taxonomy="synthetic_fine")
+    )
     rows = load_split(tmp_path / "out", "train")
-    native, label, provenance = (np.concatenate([np.asarray(r[column]).ravel() for r in rows])
-                                 for column in ("native_label", "label", "provenance"))
+    native, label, provenance = (
+        np.concatenate([np.asarray(r[column]).ravel() for r in rows])
+        for column in ("native_label", "label", "provenance")
+    )
     voided = provenance == TEACHER_VOIDED
     assert report["pixels_by_provenance"]["teacher_voided"] == int(voided.sum()) > 0
     assert report["pixels_by_provenance_and_class"]["teacher_voided"] == {"void": int(voided.sum())}
@@ -142,8 +152,9 @@ def test_the_report_counts_the_pixels_the_teacher_voided(coarse_and_teacher, tmp
 
 
 # -- reruns: what is reused, recomputed or refused --------------------------------------------------------
-def test_another_teacher_is_refused_before_any_shard_is_touched_and_overwrite_relabels_all(coarse_and_teacher,
-                                                                                          labelled, tmp_path):
+def test_another_teacher_is_refused_before_any_shard_is_touched_and_overwrite_relabels_all(
+    coarse_and_teacher, labelled, tmp_path
+):
     data, _ = coarse_and_teacher
     out = tmp_path / "out"
     shutil.copytree(labelled[0], out)
@@ -156,19 +167,23 @@ def test_another_teacher_is_refused_before_any_shard_is_touched_and_overwrite_re
     assert "3 shard(s)" in str(caught.value) and "set by --teacher" in str(caught.value)
     assert folder_bytes(out) == before and modification_times(out) == times  # nothing touched
 
-    report = pseudo_label_dataset(str(tmp_path / "other_teacher"), data, out,
-                                  LabellingOptions(shard_size=2, overwrite=True))
+    report = pseudo_label_dataset(
+        str(tmp_path / "other_teacher"), data, out, LabellingOptions(shard_size=2, overwrite=True)
+    )
     assert all(times[name] != mtime for name, mtime in modification_times(out).items())  # every shard again
     assert report["teacher"]["name"] == "other_teacher"
     assert json.loads((out / "unify.json").read_text())["teacher"]["name"] == "other_teacher"
-    fresh = pseudo_label_dataset(str(tmp_path / "other_teacher"), data, tmp_path / "fresh",
-                                 LabellingOptions(shard_size=2))
+    fresh = pseudo_label_dataset(
+        str(tmp_path / "other_teacher"), data, tmp_path / "fresh", LabellingOptions(shard_size=2)
+    )
     assert fresh == report
     assert folder_bytes(out) == folder_bytes(tmp_path / "fresh")  # as if the first teacher had never been there
 
 
-@pytest.mark.parametrize("change, setting", [(dict(flip=True), "tta"), (dict(scales=(1.0, 0.5)), "tta"),
-                                             (dict(dtype="bfloat16"), "precision")])
+@pytest.mark.parametrize(
+    "change, setting",
+    [(dict(flip=True), "tta"), (dict(scales=(1.0, 0.5)), "tta"), (dict(dtype="bfloat16"), "precision")],
+)
 def test_other_test_time_augmentation_or_precision_is_refused(coarse_and_teacher, labelled, change, setting):
     data, teacher = coarse_and_teacher
     before = folder_bytes(labelled[0])
@@ -177,8 +192,7 @@ def test_other_test_time_augmentation_or_precision_is_refused(coarse_and_teacher
     assert folder_bytes(labelled[0]) == before
 
 
-def test_a_changed_input_row_recomputes_only_its_shard_with_a_log_line(coarse_and_teacher, labelled, tmp_path,
-                                                                       caplog):
+def test_a_changed_input_row_recomputes_only_its_shard_with_a_log_line(coarse_and_teacher, labelled, tmp_path, caplog):
     data, teacher = coarse_and_teacher
     changed = tmp_path / "coarse"
     shutil.copytree(data, changed)
@@ -200,8 +214,7 @@ def test_a_changed_input_row_recomputes_only_its_shard_with_a_log_line(coarse_an
     assert folder_bytes(tmp_path / "out") == folder_bytes(tmp_path / "fresh")
 
 
-def test_leftovers_of_a_killed_run_are_never_read_and_the_result_is_identical(coarse_and_teacher, labelled,
-                                                                                tmp_path):
+def test_leftovers_of_a_killed_run_are_never_read_and_the_result_is_identical(coarse_and_teacher, labelled, tmp_path):
     data, teacher = coarse_and_teacher
     options = LabellingOptions(shard_size=2)
     out = tmp_path / "out"
@@ -220,9 +233,9 @@ def test_leftovers_of_a_killed_run_are_never_read_and_the_result_is_identical(co
     assert sum(report["pixels_by_provenance"].values()) == 5 * 128 * 256
 
 
-def test_a_shard_whose_statistics_lack_the_audit_counts_is_labelled_again_to_the_same_bytes(coarse_and_teacher,
-                                                                                            labelled, tmp_path,
-                                                                                            caplog):
+def test_a_shard_whose_statistics_lack_the_audit_counts_is_labelled_again_to_the_same_bytes(
+    coarse_and_teacher, labelled, tmp_path, caplog
+):
     data, teacher = coarse_and_teacher
     out = tmp_path / "out"
     shutil.copytree(labelled[0], out)
@@ -251,8 +264,9 @@ def test_the_statistics_refuse_pixels_out_of_range_once_per_shard():
         tally.to_json("b.parquet")
 
 
-def test_shards_without_statistics_are_refused_and_another_kind_of_folder_is_never_overwritten(coarse_and_teacher,
-                                                                                              labelled, tmp_path):
+def test_shards_without_statistics_are_refused_and_another_kind_of_folder_is_never_overwritten(
+    coarse_and_teacher, labelled, tmp_path
+):
     data, teacher = coarse_and_teacher
     shutil.copytree(labelled[0], tmp_path / "out")
     shutil.rmtree(tmp_path / "out" / "stats")
@@ -308,15 +322,17 @@ def test_errors_in_background_threads_reach_the_caller(coarse_and_teacher, tmp_p
 def test_flipped_views_in_one_forward_equal_the_unbatched_test_time_augmentation(coarse_and_teacher):
     _, teacher = coarse_and_teacher
     segmenter = Segmenter.load(teacher, device="cpu")
-    pixels = segmenter.preprocess(torch.randint(0, 256, (3, 3, 96, 160), dtype=torch.uint8,
-                                                generator=torch.Generator().manual_seed(0)))
+    pixels = segmenter.preprocess(
+        torch.randint(0, 256, (3, 3, 96, 160), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    )
     with torch.inference_mode():
         for scales in ((1.0,), (0.5, 1.0, 1.5)):
             batched = view_batched_probabilities(segmenter, pixels, scales, flip=True)
-            torch.testing.assert_close(batched, segmenter.probabilities(pixels, scales, flip=True),
-                                       rtol=0, atol=1e-6)
-        assert torch.equal(view_batched_probabilities(segmenter, pixels, (1.0,), flip=False),
-                           segmenter.probabilities(pixels, (1.0,), flip=False))
+            torch.testing.assert_close(batched, segmenter.probabilities(pixels, scales, flip=True), rtol=0, atol=1e-6)
+        assert torch.equal(
+            view_batched_probabilities(segmenter, pixels, (1.0,), flip=False),
+            segmenter.probabilities(pixels, (1.0,), flip=False),
+        )
 
 
 def test_bad_options_are_refused():
@@ -328,12 +344,15 @@ def test_bad_options_are_refused():
         LabellingOptions(shard_size=0)
 
 
-def test_bfloat16_teacher_runs_on_the_cpu_and_agrees_with_float32_almost_everywhere(coarse_and_teacher, labelled,
-                                                                                    tmp_path):
+def test_bfloat16_teacher_runs_on_the_cpu_and_agrees_with_float32_almost_everywhere(
+    coarse_and_teacher, labelled, tmp_path
+):
     data, teacher = coarse_and_teacher
     pseudo_label_dataset(str(teacher), data, tmp_path / "bf16", LabellingOptions(shard_size=2, dtype="bfloat16"))
     float32, bfloat16 = load_split(labelled[0], "train"), load_split(tmp_path / "bf16", "train")
-    agreement = np.mean([(np.asarray(a[LABEL]) == np.asarray(b[LABEL])).mean() for a, b in zip(float32, bfloat16)])
+    agreement = np.mean(
+        [(np.asarray(a[LABEL]) == np.asarray(b[LABEL])).mean() for a, b in zip(float32, bfloat16, strict=True)]
+    )
     assert 0.98 < agreement < 1  # bfloat16 rounds the teacher's scores: a few near-ties go the other way
     stats = json.loads((tmp_path / "bf16" / "stats" / "train-00000-of-00003.json").read_text())
     assert stats["fingerprint"]["settings"]["precision"] == "bfloat16"

@@ -28,8 +28,14 @@ IMAGES = 12
 
 
 def environment() -> dict[str, str]:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-               OMP_NUM_THREADS="1", ACCELERATE_USE_CPU="true", HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+        OMP_NUM_THREADS="1",
+        ACCELERATE_USE_CPU="true",
+        HF_HUB_OFFLINE="1",
+        HF_DATASETS_OFFLINE="1",
+    )
     return env
 
 
@@ -40,16 +46,32 @@ def command(tmp_path_factory) -> Callable[[Path], list[str]]:
     build_dataset("synthetic_driving", root / "coarse", config="coarse", splits=(("train", IMAGES),))
     torch.manual_seed(0)
     Segmenter.for_training("mit-pico", get_taxonomy("synthetic_fine")).save(root / "teacher")
-    return lambda out: ["pseudo-label", "--teacher", str(root / "teacher"), "--dataset", str(root / "coarse"),
-                        "--output", str(out), "--shard-size", "1", "--batch-size", "1", "--tta",
-                        "--scales", "0.5", "1", "1.5"]
+    return lambda out: [
+        "pseudo-label",
+        "--teacher",
+        str(root / "teacher"),
+        "--dataset",
+        str(root / "coarse"),
+        "--output",
+        str(out),
+        "--shard-size",
+        "1",
+        "--batch-size",
+        "1",
+        "--tta",
+        "--scales",
+        "0.5",
+        "1",
+        "1.5",
+    ]
 
 
 @pytest.fixture(scope="module")
 def uninterrupted(command, tmp_path_factory) -> dict[str, bytes]:
     out = tmp_path_factory.mktemp("uninterrupted") / "out"
-    subprocess.run([sys.executable, "-m", "unify.cli", *command(out)], env=environment(), check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "unify.cli", *command(out)], env=environment(), check=True, capture_output=True
+    )
     return folder_bytes(out)
 
 
@@ -70,8 +92,12 @@ def kill_when(args: list[str], ready: Callable[[], bool], timeout: float = 300) 
 
     Returns whether the process was killed (False: it finished before `ready` held).
     """
-    process = subprocess.Popen([sys.executable, "-m", "unify.cli", *args], env=environment(),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "unify.cli", *args],
+        env=environment(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + timeout
     try:
         while process.poll() is None and time.monotonic() < deadline:
@@ -124,28 +150,39 @@ def test_killed_at_any_moment_then_rerun_gives_the_bytes_of_an_uninterrupted_run
     # 4. while the folder's own files are written, once all shards are done
     for _ in range(3):
         written = (out / METADATA_FILE).stat().st_mtime_ns if (out / METADATA_FILE).is_file() else None
-        metadata_changed = lambda: ((out / METADATA_FILE).is_file()  # noqa: E731
-                                    and (out / METADATA_FILE).stat().st_mtime_ns != written)
+
+        def metadata_changed(written=written) -> bool:
+            return (out / METADATA_FILE).is_file() and (out / METADATA_FILE).stat().st_mtime_ns != written
+
         if not kill_when(args, metadata_changed):
             break
         report = out / REPORT_FILE
         if not report.is_file() or report.stat().st_mtime_ns < (out / METADATA_FILE).stat().st_mtime_ns:
             hits["while the folder's files are written"] = True
             break
-    completed = subprocess.run([sys.executable, "-m", "unify.cli", *args], env=environment(), capture_output=True,
-                               text=True)
+    completed = subprocess.run(
+        [sys.executable, "-m", "unify.cli", *args], env=environment(), capture_output=True, text=True
+    )
     assert completed.returncode == 0, completed.stderr
     assert not leftovers(out)
     assert folder_bytes(out) == uninterrupted
-    assert hits == {"after a shard": True, "mid-shard": True, "while a shard is written": True,
-                    "while the folder's files are written": True}
+    assert hits == {
+        "after a shard": True,
+        "mid-shard": True,
+        "while a shard is written": True,
+        "while the folder's files are written": True,
+    }
 
 
 def test_two_processes_write_the_bytes_of_one(command, uninterrupted, tmp_path):
     torchrun = Path(sys.executable).parent / "torchrun"
     launcher = [str(torchrun)] if torchrun.exists() else [sys.executable, "-m", "torch.distributed.run"]
-    completed = subprocess.run([*launcher, "--standalone", "--nproc_per_node", "2", "-m", "unify.cli",
-                                *command(tmp_path / "out")], env=environment(), capture_output=True, text=True)
+    completed = subprocess.run(
+        [*launcher, "--standalone", "--nproc_per_node", "2", "-m", "unify.cli", *command(tmp_path / "out")],
+        env=environment(),
+        capture_output=True,
+        text=True,
+    )
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert completed.stdout.count('"share_by_provenance"') == 1  # printed by the main process only
     assert folder_bytes(tmp_path / "out") == uninterrupted

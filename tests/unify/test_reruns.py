@@ -20,8 +20,10 @@ CITYSCAPES_IDS = [0, 7, 8, 11, 21, 23, 26]
 def kitti_frame(root, stem: str, seed: int, size=(32, 48)) -> None:
     """One KITTI semantics training frame: a PNG photo and its Cityscapes-id label."""
     rng = np.random.default_rng(seed)
-    for folder, array in (("image_2", rng.integers(0, 256, (*size, 3), dtype=np.uint8)),
-                          ("semantic", rng.choice(CITYSCAPES_IDS, size=size).astype(np.uint8))):
+    for folder, array in (
+        ("image_2", rng.integers(0, 256, (*size, 3), dtype=np.uint8)),
+        ("semantic", rng.choice(CITYSCAPES_IDS, size=size).astype(np.uint8)),
+    ):
         (root / "training" / folder).mkdir(parents=True, exist_ok=True)
         Image.fromarray(array).save(root / "training" / folder / f"{stem}.png")
 
@@ -81,8 +83,11 @@ def test_pseudo_labelling_refuses_a_folder_whose_recorded_mapping_is_not_the_pac
 
 def test_pseudo_labelling_into_another_taxonomy_than_the_build_names_the_rebuild(coarse_and_teacher, tmp_path):
     data, teacher = coarse_and_teacher
-    with pytest.raises(UnifyError, match=r"built for the unified taxonomy synthetic_fine, not cityscapes19.*"
-                                         r"--taxonomy cityscapes19"):
+    with pytest.raises(
+        UnifyError,
+        match=r"built for the unified taxonomy synthetic_fine, not cityscapes19.*"
+        r"--taxonomy cityscapes19",
+    ):
         pseudo_label_dataset(str(teacher), data, tmp_path / "out", LabellingOptions(taxonomy="cityscapes19"))
 
 
@@ -92,10 +97,21 @@ def test_training_refuses_a_source_of_another_taxonomy_before_step_one(coarse_an
     from train.loop import train
 
     data, _ = coarse_and_teacher
-    config = TrainConfig(output_dir=str(tmp_path / "run"), taxonomy=run_taxonomy, model="mit-pico",
-                         train_data=[{"path": str(data), "name": "coarse"}], steps=2, warmup_steps=0,
-                         crop_size=(32, 32), num_workers=0, checkpoint_every=0)
-    with pytest.raises(UnifyError, match=rf"data source coarse \(.*\) holds labels in the synthetic_fine taxonomy "
-                                         rf"\(15 classes\) but the run trains {run_taxonomy}"):
+    config = TrainConfig(
+        output_dir=str(tmp_path / "run"),
+        taxonomy=run_taxonomy,
+        model="mit-pico",
+        train_data=[{"path": str(data), "name": "coarse"}],
+        steps=2,
+        warmup_steps=0,
+        crop_size=(32, 32),
+        num_workers=0,
+        checkpoint_every=0,
+    )
+    with pytest.raises(
+        UnifyError,
+        match=rf"data source coarse \(.*\) holds labels in the synthetic_fine taxonomy "
+        rf"\(15 classes\) but the run trains {run_taxonomy}",
+    ):
         train(config)
     assert not (tmp_path / "run" / "log.jsonl").exists()

@@ -8,8 +8,8 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from tiny_teachers import save_teacher
 
+from tiny_teachers import save_teacher
 from unify.build import build_dataset
 from unify.cli import main
 from unify.core.constants import IGNORE_INDEX, TEACHER_CHOSE, TEACHER_FILLED, TEACHER_VOIDED
@@ -34,8 +34,24 @@ def coarse(tmp_path_factory):
 def test_a_mask2former_teacher_pseudo_labels_a_built_dataset(coarse, tmp_path, capsys):
     teacher = save_teacher("mask2former", NAMES, tmp_path / "m2f")
     out = tmp_path / "out"
-    assert main(["pseudo-label", "--teacher", str(teacher), "--dataset", str(coarse), "--taxonomy", "synthetic_fine",
-                 "--output", str(out), "--batch-size", "1"]) == 0
+    assert (
+        main(
+            [
+                "pseudo-label",
+                "--teacher",
+                str(teacher),
+                "--dataset",
+                str(coarse),
+                "--taxonomy",
+                "synthetic_fine",
+                "--output",
+                str(out),
+                "--batch-size",
+                "1",
+            ]
+        )
+        == 0
+    )
     assert '"output"' in capsys.readouterr().out
     assert FolderMetadata.read(out).teacher["name"] == "m2f"
     segmenter = Segmenter.load(teacher, device="cpu")
@@ -47,8 +63,9 @@ def test_a_mask2former_teacher_pseudo_labels_a_built_dataset(coarse, tmp_path, c
         native = torch.from_numpy(np.asarray(row["native_label"]).astype(np.int64))[None]
         image = torch.from_numpy(np.array(row["image"].convert("RGB"))).permute(2, 0, 1)[None]
         with torch.inference_mode():
-            expected = reference_constrained_pseudo_labels(segmenter.probabilities(segmenter.preprocess(image)),
-                                                           native, tables)
+            expected = reference_constrained_pseudo_labels(
+                segmenter.probabilities(segmenter.preprocess(image)), native, tables
+            )
         label, provenance = np.asarray(row["label"]), np.asarray(row["provenance"])
         assert np.array_equal(label, expected.label[0].numpy())  # the Mask2Former's scores decided
         assert np.array_equal(provenance, expected.provenance[0].numpy())
@@ -61,8 +78,25 @@ def test_a_mask2former_teacher_pseudo_labels_a_built_dataset(coarse, tmp_path, c
 def test_an_upernet_or_dpt_teacher_drafts_a_mapping(family, tmp_path, capsys):
     teacher = save_teacher(family, NAMES, tmp_path / family)
     output = tmp_path / "draft.txt"
-    assert main(["mappings", "suggest", "synthetic_driving", "synthetic_fine", "--teacher", str(teacher),
-                 "--config", "coarse", "--samples", "2", "--output", str(output)]) == 0
+    assert (
+        main(
+            [
+                "mappings",
+                "suggest",
+                "synthetic_driving",
+                "synthetic_fine",
+                "--teacher",
+                str(teacher),
+                "--config",
+                "coarse",
+                "--samples",
+                "2",
+                "--output",
+                str(output),
+            ]
+        )
+        == 0
+    )
     assert f"wrote {output}" in capsys.readouterr().out
     parse_mapping(output, get_taxonomy("synthetic_coarse"), FINE)
 
@@ -87,8 +121,9 @@ def test_a_mask2former_no_object_score_voids_pixels_where_void_stands_beside_cla
             expected = constrained_pseudo_labels(scores, native, mapping.tables, no_object=True)
             without = constrained_pseudo_labels(scores[:, :-1], native, mapping.tables)
         label, provenance = np.asarray(row["label"]), np.asarray(row["provenance"])
-        assert np.array_equal(label, expected.label[0].numpy()) and np.array_equal(provenance,
-                                                                                expected.provenance[0].numpy())
+        assert np.array_equal(label, expected.label[0].numpy()) and np.array_equal(
+            provenance, expected.provenance[0].numpy()
+        )
         assert np.isin(np.asarray(row["native_label"])[provenance == TEACHER_VOIDED], sorted(maybe_void)).all()
         voided += int((provenance == TEACHER_VOIDED).sum())
         differs_without_no_object += int((without.label[0].numpy() != label).sum())

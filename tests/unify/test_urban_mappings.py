@@ -30,8 +30,18 @@ def test_mappings_check(native, unified, capsys):
 def test_camera_void_is_void_and_unlabeled_is_filled_in(native, unified):
     mapping = get_mapping(native, unified)
     for c in mapping.native.classes:
-        if c.name in {"ego vehicle", "egovehicle", "void--ego-vehicle", "void--car-mount", "dashcammount",
-                      "out of roi", "outofroi", "rectification border", "overlay", "invalid"}:
+        if c.name in {
+            "ego vehicle",
+            "egovehicle",
+            "void--ego-vehicle",
+            "void--car-mount",
+            "dashcammount",
+            "out of roi",
+            "outofroi",
+            "rectification border",
+            "overlay",
+            "invalid",
+        }:
             assert mapping.kind(c.id) == IGNORED, c.name
         if c.name in {"unlabeled", "void--unlabeled"}:
             assert mapping.kind(c.id) == TEACHER_FILLED, c.name
@@ -54,8 +64,11 @@ def test_acdc_maps_cityscapes_ids_exactly_as_cityscapes(unified):
 
 def test_cityscapes_to_cityscapes19_is_the_official_train_id_conversion():
     mapping = get_mapping("cityscapes", "cityscapes19")
-    single = {c.name: mapping.unified.by_id[mapping.allowed[c.id][0]].name
-              for c in mapping.native.classes if mapping.kind(c.id) == FROM_GROUND_TRUTH}
+    single = {
+        c.name: mapping.unified.by_id[mapping.allowed[c.id][0]].name
+        for c in mapping.native.classes
+        if mapping.kind(c.id) == FROM_GROUND_TRUTH
+    }
     assert single == {c.name: c.name for c in mapping.native.classes if not c.ignore}
 
 

@@ -20,27 +20,38 @@ HINT_CONFLICT = 0.2
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser("mappings", help="list mappings, check one, or suggest a draft",
-                                   description="Without arguments, list every registered (native, unified) mapping. "
-                                               "`check DATASET TAXONOMY` validates one and prints its coverage; "
-                                               "`suggest DATASET TAXONOMY` drafts one from a teacher's predictions.")
-    actions = parser.add_subparsers(dest="action", metavar="ACTION",
-                                    help="check: validate one mapping; suggest: draft one from a teacher; "
-                                         "audit: find mapping lines the teacher disagrees with")
-    check = actions.add_parser("check", help="validate one mapping and print how each native class is treated",
-                               description="Read the mapping file of DATASET into TAXONOMY, report every problem in "
-                                           "it at once, and print the native classes grouped by what happens to "
-                                           "them: one-to-one, one-to-many, fill-in (*), maybe void (classes "
-                                           "with void beside them) and void.")
+    parser = subparsers.add_parser(
+        "mappings",
+        help="list mappings, check one, or suggest a draft",
+        description="Without arguments, list every registered (native, unified) mapping. "
+        "`check DATASET TAXONOMY` validates one and prints its coverage; "
+        "`suggest DATASET TAXONOMY` drafts one from a teacher's predictions.",
+    )
+    actions = parser.add_subparsers(
+        dest="action",
+        metavar="ACTION",
+        help="check: validate one mapping; suggest: draft one from a teacher; "
+        "audit: find mapping lines the teacher disagrees with",
+    )
+    check = actions.add_parser(
+        "check",
+        help="validate one mapping and print how each native class is treated",
+        description="Read the mapping file of DATASET into TAXONOMY, report every problem in "
+        "it at once, and print the native classes grouped by what happens to "
+        "them: one-to-one, one-to-many, fill-in (*), maybe void (classes "
+        "with void beside them) and void.",
+    )
     check.add_argument("dataset", help="native taxonomy (the builder's name)")
     check.add_argument("taxonomy", help="unified taxonomy")
     suggest = actions.add_parser(
-        "suggest", help="draft a mapping file from what a teacher predicts on each native class",
+        "suggest",
+        help="draft a mapping file from what a teacher predicts on each native class",
         description="Run a teacher (any transformers semantic-segmentation or mask-classification model, e.g. "
-                    "SegFormer, UperNet, DPT, BEiT, Mask2Former, OneFormer; its id2label the unified taxonomy) over "
-                    "a sample of the dataset read from its raw folder, count how often each native class is "
-                    "predicted as each unified class, and write a draft mapping file with those shares as "
-                    "comments, for a person to edit. The rule is described in the draft's header.")
+        "SegFormer, UperNet, DPT, BEiT, Mask2Former, OneFormer; its id2label the unified taxonomy) over "
+        "a sample of the dataset read from its raw folder, count how often each native class is "
+        "predicted as each unified class, and write a draft mapping file with those shares as "
+        "comments, for a person to edit. The rule is described in the draft's header.",
+    )
     suggest.add_argument("dataset", help="builder name, as `unify datasets` lists it")
     suggest.add_argument("taxonomy", help="unified taxonomy the teacher predicts")
     suggest.add_argument("--teacher", type=Path, required=True, help="teacher model folder (save_pretrained) or Hub id")
@@ -48,20 +59,30 @@ def add_parser(subparsers) -> None:
     suggest.add_argument("--config", help="builder configuration (default: the builder's first)")
     suggest.add_argument("--samples", type=int, default=64, help="images to run the teacher on (default: 64)")
     suggest.add_argument("--output", type=Path, required=True, help="draft mapping file to write")
-    suggest.add_argument("--min-share", type=float, default=0.05,
-                         help="share of a native class's pixels that makes a unified class allowed (default: 0.05)")
-    suggest.add_argument("--spread", type=float, default=0.5,
-                         help="perplexity, as a fraction of the unified classes, from which a class becomes '*' "
-                              "(default: 0.5)")
+    suggest.add_argument(
+        "--min-share",
+        type=float,
+        default=0.05,
+        help="share of a native class's pixels that makes a unified class allowed (default: 0.05)",
+    )
+    suggest.add_argument(
+        "--spread",
+        type=float,
+        default=0.5,
+        help="perplexity, as a fraction of the unified classes, from which a class becomes '*' (default: 0.5)",
+    )
     suggest.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
     suggest.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
     audit = actions.add_parser(
-        "audit", help="list the native classes whose mapping line the teacher disagrees with most",
-        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=AUDIT_HELP,
+        "audit",
+        help="list the native classes whose mapping line the teacher disagrees with most",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=AUDIT_HELP,
         description="Read the mapping audit of a pseudo-labelled dataset (its pseudo_label_report.json, written "
-                    "by `unify pseudo-label`) and print its native classes by conflict share, highest first: how "
-                    "often the teacher's own choice falls outside the classes the mapping line allows, what it "
-                    "chose instead, and how the line could read.")
+        "by `unify pseudo-label`) and print its native classes by conflict share, highest first: how "
+        "often the teacher's own choice falls outside the classes the mapping line allows, what it "
+        "chose instead, and how the line could read.",
+    )
     audit.add_argument("report", type=Path, help="pseudo_label_report.json, or the folder `unify pseudo-label` wrote")
     audit.add_argument("--top", type=int, default=10, help="native classes to print (default: 10; 0: all)")
     audit.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
@@ -84,8 +105,11 @@ def run(args) -> int:
     print(f"{args.dataset} -> {args.taxonomy}: {len(mapping.native.classes)} native classes, all accounted for")
     for group, names in coverage.items():
         print(f"  {group:<12}{len(names):>4}  {', '.join(names)}")
-    unreached = [c.name for c in mapping.unified.trainable
-                 if not any(c.id in ids for ids in mapping.allowed.values() if len(ids) < mapping.unified.num_labels)]
+    unreached = [
+        c.name
+        for c in mapping.unified.trainable
+        if not any(c.id in ids for ids in mapping.allowed.values() if len(ids) < mapping.unified.num_labels)
+    ]
     if unreached:
         print(f"  unified classes only reachable by fill-in: {', '.join(unreached)}")
     return 0
@@ -94,13 +118,25 @@ def run(args) -> int:
 def run_suggest(args) -> int:
     from unify.suggest import SuggestionRule, suggest_mapping
 
-    rule = SuggestionRule(min_share=args.min_share, min_evidence=min(SuggestionRule.min_evidence, args.min_share),
-                          spread=args.spread)
-    suggestion = suggest_mapping(args.dataset, args.taxonomy, args.teacher, args.output, data_dir=args.data_dir,
-                                 config=args.config, samples=args.samples, rule=rule, device=args.device,
-                                 overwrite=args.force)
-    print(f"wrote {suggestion.output}: a draft {suggestion.native.name} -> {suggestion.unified.name} from "
-          f"{suggestion.num_images} images")
+    rule = SuggestionRule(
+        min_share=args.min_share, min_evidence=min(SuggestionRule.min_evidence, args.min_share), spread=args.spread
+    )
+    suggestion = suggest_mapping(
+        args.dataset,
+        args.taxonomy,
+        args.teacher,
+        args.output,
+        data_dir=args.data_dir,
+        config=args.config,
+        samples=args.samples,
+        rule=rule,
+        device=args.device,
+        overwrite=args.force,
+    )
+    print(
+        f"wrote {suggestion.output}: a draft {suggestion.native.name} -> {suggestion.unified.name} from "
+        f"{suggestion.num_images} images"
+    )
     for line in suggestion.lines:
         print(f"  {line.native} : {line.targets}")
     for skip in suggestion.skipped:
@@ -120,18 +156,21 @@ def run_audit(args) -> int:
     try:
         report = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise UnifyError(f"{path} does not exist; give a folder written by `unify pseudo-label` or its "
-                         f"{REPORT_FILE}") from exc
+        raise UnifyError(
+            f"{path} does not exist; give a folder written by `unify pseudo-label` or its {REPORT_FILE}"
+        ) from exc
     except (OSError, ValueError) as exc:
         raise UnifyError(f"{path} is not a readable pseudo-label report ({exc})") from exc
     rows = audit_rows(report, str(path))
-    rows = rows[:args.top] if args.top else rows
+    rows = rows[: args.top] if args.top else rows
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
     audit = report["mapping_audit"]
-    print(f"{audit['native_taxonomy']} -> {audit['unified_taxonomy']}: the teacher's own choice on each native class "
-          f"({path}), highest conflict first")
+    print(
+        f"{audit['native_taxonomy']} -> {audit['unified_taxonomy']}: the teacher's own choice on each native class "
+        f"({path}), highest conflict first"
+    )
     width = max([len("native class"), *(len(r["native"]) for r in rows)])
     line_width = min(max([len("line"), *(len(r["line"]) for r in rows)]), 32)
     print(f"{'native class':<{width}}  {'conflict':>8}  {'pixels':>11}  {'line':<{line_width}}  the teacher chose")
@@ -157,5 +196,7 @@ def _audit_hint(row: dict, audit: dict) -> str | None:
     line = ", ".join(suggested + ([VOID] if VOID in row["line"].split(", ") else []))
     path = mapping_path(resolve_alias(audit["native_taxonomy"]), audit["unified_taxonomy"])
     where = path if path.is_file() else f"the {audit['native_taxonomy']} -> {audit['unified_taxonomy']} mapping file"
-    return (f"if the teacher is right, the line would read `{row['native']} : {line}` in {where}; "
-            f"then rebuild the dataset and pseudo-label it again")
+    return (
+        f"if the teacher is right, the line would read `{row['native']} : {line}` in {where}; "
+        f"then rebuild the dataset and pseudo-label it again"
+    )

@@ -27,37 +27,63 @@ interrupting and rerunning:
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
-        "pseudo-label", help="pseudo-label a built dataset with a teacher",
-        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=RERUNS,
+        "pseudo-label",
+        help="pseudo-label a built dataset with a teacher",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=RERUNS,
         description="Run a teacher over a dataset written by `unify build` and write the unified dataset: each "
-                    "pixel whose native class allows one unified class keeps its ground truth, several allowed "
-                    "classes are decided by the teacher among them only, 'unlabeled' is filled in by the teacher, "
-                    "void stays 255. Writes Parquet (image, label, provenance, native_label, image_id, dataset) "
-                    "and pseudo_label_report.json, whose mapping audit `unify mappings audit OUTPUT` prints: the "
-                    "native classes whose pixels the teacher, on its own, puts outside their mapping line.")
-    parser.add_argument("--teacher", required=True,
-                        help="teacher model folder (save_pretrained) or Hub id: any transformers semantic-"
-                             "segmentation or mask-classification model (SegFormer, UperNet, DPT, BEiT, Mask2Former, "
-                             "OneFormer, ...) whose id2label is the unified taxonomy")
+        "pixel whose native class allows one unified class keeps its ground truth, several allowed "
+        "classes are decided by the teacher among them only, 'unlabeled' is filled in by the teacher, "
+        "void stays 255. Writes Parquet (image, label, provenance, native_label, image_id, dataset) "
+        "and pseudo_label_report.json, whose mapping audit `unify mappings audit OUTPUT` prints: the "
+        "native classes whose pixels the teacher, on its own, puts outside their mapping line.",
+    )
+    parser.add_argument(
+        "--teacher",
+        required=True,
+        help="teacher model folder (save_pretrained) or Hub id: any transformers semantic-"
+        "segmentation or mask-classification model (SegFormer, UperNet, DPT, BEiT, Mask2Former, "
+        "OneFormer, ...) whose id2label is the unified taxonomy",
+    )
     parser.add_argument("--dataset", type=Path, required=True, help="folder written by `unify build`")
-    parser.add_argument("--taxonomy", help="unified taxonomy (the teacher's label space); default: the one the "
-                                           "dataset was built for, which it must equal when given")
+    parser.add_argument(
+        "--taxonomy",
+        help="unified taxonomy (the teacher's label space); default: the one the "
+        "dataset was built for, which it must equal when given",
+    )
     parser.add_argument("--output", type=Path, required=True, help="folder of the unified dataset")
     parser.add_argument("--tta", action="store_true", help="test-time augmentation: flip and scales 0.75, 1, 1.25")
     parser.add_argument("--scales", type=float, nargs="+", help="test-time scales (implies --tta's averaging)")
-    parser.add_argument("--batch-size", type=int, default=4,
-                        help="images of one size per forward pass, twice as many views with --tta (default: 4)")
-    parser.add_argument("--shard-size", type=int, default=256,
-                        help="images per output shard, the unit of resuming and of sharing work (default: 256)")
-    parser.add_argument("--dtype", choices=["float32", "bfloat16"],
-                        help="teacher precision (default: bfloat16 autocast on CUDA GPUs, float32 elsewhere)")
-    parser.add_argument("--workers", type=int, default=2,
-                        help="background threads that read, decode, encode and write beside the teacher; 0 does "
-                             "it all in order in one thread (default: 2)")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=4,
+        help="images of one size per forward pass, twice as many views with --tta (default: 4)",
+    )
+    parser.add_argument(
+        "--shard-size",
+        type=int,
+        default=256,
+        help="images per output shard, the unit of resuming and of sharing work (default: 256)",
+    )
+    parser.add_argument(
+        "--dtype",
+        choices=["float32", "bfloat16"],
+        help="teacher precision (default: bfloat16 autocast on CUDA GPUs, float32 elsewhere)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="background threads that read, decode, encode and write beside the teacher; 0 does "
+        "it all in order in one thread (default: 2)",
+    )
     parser.add_argument("--splits", nargs="+", help="splits to label (default: all)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace pseudo-labels that --output holds from a run with other settings "
-                             "(default: refuse)")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace pseudo-labels that --output holds from a run with other settings (default: refuse)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -67,13 +93,28 @@ def run(args) -> int:
     from unify.pseudo_label_driver import LabellingOptions, audit_rows, pseudo_label_dataset
 
     scales = tuple(args.scales) if args.scales else ((0.75, 1.0, 1.25) if args.tta else (1.0,))
-    options = LabellingOptions(taxonomy=args.taxonomy, scales=scales, flip=args.tta, batch_size=args.batch_size,
-                               shard_size=args.shard_size, splits=tuple(args.splits) if args.splits else None,
-                               overwrite=args.overwrite, dtype=args.dtype, workers=args.workers)
+    options = LabellingOptions(
+        taxonomy=args.taxonomy,
+        scales=scales,
+        flip=args.tta,
+        batch_size=args.batch_size,
+        shard_size=args.shard_size,
+        splits=tuple(args.splits) if args.splits else None,
+        overwrite=args.overwrite,
+        dtype=args.dtype,
+        workers=args.workers,
+    )
     report = pseudo_label_dataset(args.teacher, args.dataset, args.output, options)
     if PartialState().is_main_process:  # one line, not one per process
         top = audit_rows(report)[0]
         highest = {k: top[k] for k in ("native", "line", "conflict_share")} if top["conflict_share"] else None
-        print(json.dumps({"output": str(args.output), "share_by_provenance": report["share_by_provenance"],
-                          "highest_mapping_conflict": highest}))
+        print(
+            json.dumps(
+                {
+                    "output": str(args.output),
+                    "share_by_provenance": report["share_by_provenance"],
+                    "highest_mapping_conflict": highest,
+                }
+            )
+        )
     return 0

@@ -40,8 +40,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from unify.core.constants import (IGNORE_INDEX, IGNORED, PROVENANCE_NAMES, TEACHER_CHOSE, TEACHER_FILLED,
-                                  TEACHER_VOIDED)
+from unify.core.constants import IGNORE_INDEX, IGNORED, PROVENANCE_NAMES, TEACHER_CHOSE, TEACHER_FILLED, TEACHER_VOIDED
 from unify.core.errors import UnifyError
 from unify.core.mapping import UNKNOWN_NATIVE_ID, MappingTables
 
@@ -59,8 +58,9 @@ class PseudoLabels:
     provenance: torch.Tensor  # (B, H, W) uint8 provenance codes from unify.core.constants
 
 
-def constrained_pseudo_labels(probs: torch.Tensor, native: torch.Tensor, tables: MappingTables,
-                              no_object: bool = False) -> PseudoLabels:
+def constrained_pseudo_labels(
+    probs: torch.Tensor, native: torch.Tensor, tables: MappingTables, no_object: bool = False
+) -> PseudoLabels:
     """Unified labels at the ground truth's resolution, each pixel limited to what its native class allows.
 
     `probs` (B, C, h, w) are the teacher's class scores (probabilities or logits, any floating dtype) at its
@@ -81,7 +81,8 @@ def constrained_pseudo_labels(probs: torch.Tensor, native: torch.Tensor, tables:
     # The one read-back of the batch: pixels per route, which choose the sparse or the dense way and check ids.
     routes = _count(flat_provenance, 256)
     num_unknown, num_chose, num_filled, num_voidable = torch.stack(
-        [routes[UNKNOWN_NATIVE_ID], routes[TEACHER_CHOSE], routes[TEACHER_FILLED], routes[TEACHER_VOIDED]]).tolist()
+        [routes[UNKNOWN_NATIVE_ID], routes[TEACHER_CHOSE], routes[TEACHER_FILLED], routes[TEACHER_VOIDED]]
+    ).tolist()
     if num_unknown:
         _raise_unknown(flat_ids[flat_provenance == UNKNOWN_NATIVE_ID])
     if num_chose + num_filled + num_voidable == 0:
@@ -89,8 +90,10 @@ def constrained_pseudo_labels(probs: torch.Tensor, native: torch.Tensor, tables:
     size = (native.shape[-2], native.shape[-1])
     every_class = num_filled + num_voidable  # pixels that need the score of every class
     dense_fill = num_filled > DENSE_FILL_FRACTION * flat.numel()
-    if (every_class > DENSE_FILL_FRACTION * flat.numel()
-            or num_chose + every_class > DENSE_TEACHER_FRACTION * flat.numel()):
+    if (
+        every_class > DENSE_FILL_FRACTION * flat.numel()
+        or num_chose + every_class > DENSE_TEACHER_FRACTION * flat.numel()
+    ):
         scores: _DenseScores | _SparseScores = _DenseScores(probs, size)
     else:
         scores = _SparseScores(probs, size)
@@ -121,8 +124,9 @@ def unconstrained_labels(probs: torch.Tensor, size: tuple[int, int]) -> torch.Te
     return _channel_argmax(F.interpolate(probs, size=size, mode="bilinear", align_corners=False))
 
 
-def reference_constrained_pseudo_labels(probs: torch.Tensor, native: torch.Tensor, tables: MappingTables,
-                                        no_object: bool = False) -> PseudoLabels:
+def reference_constrained_pseudo_labels(
+    probs: torch.Tensor, native: torch.Tensor, tables: MappingTables, no_object: bool = False
+) -> PseudoLabels:
     """The plain formulation: mask the densely upsampled scores with a (B, C, H, W) allowed mask.
 
     Arguments and result as `constrained_pseudo_labels`. Where void stands beside classes, the pixel is
@@ -147,8 +151,12 @@ def reference_constrained_pseudo_labels(probs: torch.Tensor, native: torch.Tenso
     return PseudoLabels(label, provenance.masked_fill(voided, TEACHER_VOIDED))
 
 
-def tta_probabilities(predict: Callable[[torch.Tensor], torch.Tensor], pixel_values: torch.Tensor,
-                      scales: Sequence[float] = (1.0,), flip: bool = False) -> torch.Tensor:
+def tta_probabilities(
+    predict: Callable[[torch.Tensor], torch.Tensor],
+    pixel_values: torch.Tensor,
+    scales: Sequence[float] = (1.0,),
+    flip: bool = False,
+) -> torch.Tensor:
     """Softmax probabilities averaged over test-time augmentation, at the output size of scale 1.0.
 
     `predict` maps (B, 3, H', W') pixel values to logits (B, C, h', w'). Each scale resizes the input
@@ -157,8 +165,9 @@ def tta_probabilities(predict: Callable[[torch.Tensor], torch.Tensor], pixel_val
     """
     scales = list(scales)
     if 1.0 not in scales:
-        raise UnifyError(f"test-time scales must include 1.0, whose output size the others are resized to; "
-                         f"got {scales}")
+        raise UnifyError(
+            f"test-time scales must include 1.0, whose output size the others are resized to; got {scales}"
+        )
     bad = [s for s in scales if not s > 0]
     if bad:
         raise UnifyError(f"test-time scales must be positive, got {bad}")
@@ -193,9 +202,11 @@ def provenance_statistics(labels: PseudoLabels, num_labels: int) -> torch.Tensor
     if int(counts[-1]):
         label, provenance = labels.label.reshape(-1).long(), labels.provenance.reshape(-1).long()
         bad = _invalid(label, provenance, num_labels)
-        raise UnifyError(f"pseudo-labels hold unified ids {sorted(set(label[bad].tolist()))} with provenance codes "
-                         f"{sorted(set(provenance[bad].tolist()))}; expected ids 0..{num_labels - 1} or "
-                         f"{IGNORE_INDEX} and codes 0..{NUM_PROVENANCES - 1}")
+        raise UnifyError(
+            f"pseudo-labels hold unified ids {sorted(set(label[bad].tolist()))} with provenance codes "
+            f"{sorted(set(provenance[bad].tolist()))}; expected ids 0..{num_labels - 1} or "
+            f"{IGNORE_INDEX} and codes 0..{NUM_PROVENANCES - 1}"
+        )
     return counts[:-1].view(NUM_PROVENANCES, num_labels + 1)
 
 
@@ -234,8 +245,11 @@ def teacher_choice_counts(scores: torch.Tensor, native: torch.Tensor, num_native
 
 def _invalid(label: torch.Tensor, provenance: torch.Tensor, num_labels: int) -> torch.Tensor:
     """Pixels whose unified id (other than void) or provenance code is outside its range."""
-    return (((label != IGNORE_INDEX) & ((label < 0) | (label >= num_labels)))
-            | (provenance < 0) | (provenance >= NUM_PROVENANCES))
+    return (
+        ((label != IGNORE_INDEX) & ((label < 0) | (label >= num_labels)))
+        | (provenance < 0)
+        | (provenance >= NUM_PROVENANCES)
+    )
 
 
 def _count(index: torch.Tensor, size: int) -> torch.Tensor:
@@ -262,20 +276,26 @@ def _checked_ids(probs: torch.Tensor, native: torch.Tensor, tables: MappingTable
     host; whether an id is in the native taxonomy is left to the caller (`_codes` marks it).
     """
     if probs.dim() != 4 or native.dim() != 3 or probs.shape[0] != native.shape[0]:
-        raise UnifyError(f"expected teacher scores (B, C, h, w) and native labels (B, H, W) with the same B, "
-                         f"got {tuple(probs.shape)} and {tuple(native.shape)}")
+        raise UnifyError(
+            f"expected teacher scores (B, C, h, w) and native labels (B, H, W) with the same B, "
+            f"got {tuple(probs.shape)} and {tuple(native.shape)}"
+        )
     num_classes = tables.allowed.shape[1]
     if probs.shape[1] != num_classes + no_object:
         expected = f"{num_classes} + 1 (no-object)" if no_object else f"{num_classes}"
-        raise UnifyError(f"the teacher predicts {probs.shape[1]} channels but the mapping's unified taxonomy has "
-                         f"{num_classes} classes, so {expected} were expected")
+        raise UnifyError(
+            f"the teacher predicts {probs.shape[1]} channels but the mapping's unified taxonomy has "
+            f"{num_classes} classes, so {expected} were expected"
+        )
     if native.dtype.is_floating_point or native.dtype.is_complex or native.dtype == torch.bool:
         raise UnifyError(f"native labels must hold integer ids, got dtype {native.dtype}")
     if not probs.dtype.is_floating_point:
         raise UnifyError(f"teacher scores must be floating point, got dtype {probs.dtype}")
     if not probs.device == native.device == tables.allowed.device:
-        raise UnifyError(f"teacher scores, native labels and mapping tables must be on one device, got "
-                         f"{probs.device}, {native.device} and {tables.allowed.device} (use tables.to(device))")
+        raise UnifyError(
+            f"teacher scores, native labels and mapping tables must be on one device, got "
+            f"{probs.device}, {native.device} and {tables.allowed.device} (use tables.to(device))"
+        )
     ids = native.long()
     table_size = tables.known.numel()
     if native.dtype != torch.uint8 or table_size < 256:
@@ -296,8 +316,10 @@ def _codes(tables: MappingTables, voidable: torch.Tensor) -> torch.Tensor:
 def _raise_unknown(ids: torch.Tensor) -> None:
     values = torch.unique(ids).tolist()
     shown = ", ".join(str(v) for v in values[:20]) + (f", ... ({len(values)} in all)" if len(values) > 20 else "")
-    raise UnifyError(f"native label ids not in the mapping's native taxonomy: {shown} ({ids.numel()} pixels); "
-                     f"was the label map decoded with the right taxonomy?")
+    raise UnifyError(
+        f"native label ids not in the mapping's native taxonomy: {shown} ({ids.numel()} pixels); "
+        f"was the label map decoded with the right taxonomy?"
+    )
 
 
 def _void_checked(tables: MappingTables, no_object: bool) -> torch.Tensor:
@@ -311,8 +333,9 @@ def _void_checked(tables: MappingTables, no_object: bool) -> torch.Tensor:
     return tables.void_allowed & ~tables.allowed.all(dim=1)
 
 
-def _choose_or_void(scores: _DenseScores | _SparseScores, pixels: torch.Tensor, classes: torch.Tensor,
-                    num_classes: int, no_object: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def _choose_or_void(
+    scores: _DenseScores | _SparseScores, pixels: torch.Tensor, classes: torch.Tensor, num_classes: int, no_object: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 labels (N,) at flat `pixels` (N,) whose listed classes are the rows of `classes` (N, K), 255 where
     void, and the (N,) bool mask of the voided ones.
 
@@ -343,8 +366,7 @@ def _choice_table(tables: MappingTables, lines: torch.Tensor) -> torch.Tensor:
     return torch.where(position < counts.unsqueeze(1), order, order[:, :1])
 
 
-def _source_weights(in_size: int, out_size: int, dtype: torch.dtype,
-                    device: torch.device) -> tuple[torch.Tensor, ...]:
+def _source_weights(in_size: int, out_size: int, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, ...]:
     """Per output index along one axis: the two source indices and their weights, as `F.interpolate` has them.
 
     The source coordinate scale * (i + 0.5) - 0.5 is rounded once, as the fused multiply-add in
@@ -419,8 +441,11 @@ class _DenseScores:
         # Index the storage through the strides: F.interpolate keeps the input's memory format.
         image_stride, class_stride, row_stride, col_stride = self.upsampled.stride()
         within = pixels % self.plane
-        offset = ((pixels // self.plane) * image_stride + (within // self.width) * row_stride
-                  + (within % self.width) * col_stride)
+        offset = (
+            (pixels // self.plane) * image_stride
+            + (within // self.width) * row_stride
+            + (within % self.width) * col_stride
+        )
         storage = self.upsampled.as_strided((self.upsampled.numel(),), (1,))
         return storage.take(offset.unsqueeze(1) + classes * class_stride)
 

@@ -46,5 +46,12 @@ from unify.pseudo_label_driver.report import audit_rows
 from unify.pseudo_label_driver.run import pseudo_label_dataset, recorded_mapping
 from unify.pseudo_label_driver.shard import view_batched_probabilities
 
-__all__ = ["PRECISIONS", "LabellingOptions", "audit_rows", "batches_by_size", "pseudo_label_dataset",
-           "recorded_mapping", "view_batched_probabilities"]
+__all__ = [
+    "PRECISIONS",
+    "LabellingOptions",
+    "audit_rows",
+    "batches_by_size",
+    "pseudo_label_dataset",
+    "recorded_mapping",
+    "view_batched_probabilities",
+]

@@ -28,14 +28,23 @@ STATS_KEYS = ("fingerprint", "teacher", "counts", "accuracy", "teacher_choices")
 
 def settings_of(segmenter: Segmenter, mapping: LabelMapping, options: LabellingOptions, precision: str) -> dict:
     """Every setting the labels depend on besides the input rows, as plain JSON."""
+
     def digest(value) -> str:
         return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
 
-    return {"format_version": FORMAT_VERSION, "teacher_sha256": segmenter.identity.sha256,
-            "teacher_normalization": {"mean": list(segmenter.mean), "std": list(segmenter.std),
-                                      "rescale": segmenter.rescale},
-            "unified_taxonomy": digest(mapping.unified.to_json()), "mapping": digest(mapping.to_json()),
-            "tta": {"scales": sorted(options.scales), "flip": options.flip}, "precision": precision}
+    return {
+        "format_version": FORMAT_VERSION,
+        "teacher_sha256": segmenter.identity.sha256,
+        "teacher_normalization": {
+            "mean": list(segmenter.mean),
+            "std": list(segmenter.std),
+            "rescale": segmenter.rescale,
+        },
+        "unified_taxonomy": digest(mapping.unified.to_json()),
+        "mapping": digest(mapping.to_json()),
+        "tta": {"scales": sorted(options.scales), "flip": options.flip},
+        "precision": precision,
+    }
 
 
 def shard_fingerprint(settings: dict, records: list[dict], start: int, columns: LabelColumns) -> dict:

@@ -33,8 +33,9 @@ class LabellingOptions:
         if self.workers < 0:
             raise UnifyError(f"workers must be >= 0, got {self.workers}")
         if self.dtype is not None and self.dtype not in PRECISIONS:
-            raise UnifyError(f"dtype must be one of {', '.join(PRECISIONS)} (or None for the device's default), "
-                             f"got {self.dtype!r}")
+            raise UnifyError(
+                f"dtype must be one of {', '.join(PRECISIONS)} (or None for the device's default), got {self.dtype!r}"
+            )
 
     def precision(self, device: torch.device) -> str:
         """The teacher precision on `device`: `dtype`, else bfloat16 on CUDA GPUs that support it, else float32."""

@@ -25,9 +25,15 @@ from unify.pseudo_label_driver.fingerprints import STATS_FOLDER, read_stats, sta
 logger = logging.getLogger(__name__)
 FOLDER_FILES = (METADATA_FILE, ID2LABEL_FILE, "README.md", REPORT_FILE)
 """Files a finished run writes at the output's root (with `metadata/`), last."""
-_FLAGS = {"teacher_sha256": "--teacher", "teacher_normalization": "--teacher", "tta": "--tta / --scales",
-          "precision": "--dtype", "unified_taxonomy": "--dataset (rebuilt)", "mapping": "--dataset (rebuilt)",
-          "format_version": "this package's version"}
+_FLAGS = {
+    "teacher_sha256": "--teacher",
+    "teacher_normalization": "--teacher",
+    "tta": "--tta / --scales",
+    "precision": "--dtype",
+    "unified_taxonomy": "--dataset (rebuilt)",
+    "mapping": "--dataset (rebuilt)",
+    "format_version": "this package's version",
+}
 """The command-line option behind each setting, named when a rerun is refused."""
 
 
@@ -42,8 +48,9 @@ class Work:
     desc: str  # for the progress bar
 
 
-def prepare_output(input_dir: Path, output_dir: Path, settings: dict, overwrite: bool,
-                   accelerator: Accelerator) -> None:
+def prepare_output(
+    input_dir: Path, output_dir: Path, settings: dict, overwrite: bool, accelerator: Accelerator
+) -> None:
     """Refuse an output folder that is no place for these labels; then clear what cannot be reused.
 
     Every process checks (so that all raise alike) before the main process removes anything: leftovers
@@ -60,8 +67,11 @@ def prepare_output(input_dir: Path, output_dir: Path, settings: dict, overwrite:
     accelerator.wait_for_everyone()  # every process has read the folder before anything is removed
     if accelerator.is_main_process:
         if differing or unverifiable:
-            logger.warning("replacing the pseudo-labels in %s: %s", output_dir,
-                           _refusal(output_dir, settings, differing, unverifiable).split(": ", 1)[1])
+            logger.warning(
+                "replacing the pseudo-labels in %s: %s",
+                output_dir,
+                _refusal(output_dir, settings, differing, unverifiable).split(": ", 1)[1],
+            )
             for name in ("data", STATS_FOLDER, "metadata", *FOLDER_FILES):
                 target = output_dir / name
                 shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
@@ -82,11 +92,15 @@ def _check_folder_kind(output_dir: Path, overwrite: bool) -> None:
     except UnifyError as exc:
         if overwrite:
             return
-        raise UnifyError(f"--output {output_dir} holds a dataset this package cannot read ({exc}); pass "
-                         f"--overwrite to replace it, or choose another --output") from exc
+        raise UnifyError(
+            f"--output {output_dir} holds a dataset this package cannot read ({exc}); pass "
+            f"--overwrite to replace it, or choose another --output"
+        ) from exc
     if kind != PSEUDO_LABELLED:
-        raise UnifyError(f"--output {output_dir} is a {kind} dataset folder, not pseudo-labels; choose another "
-                         f"--output (--overwrite never replaces another kind of folder)")
+        raise UnifyError(
+            f"--output {output_dir} is a {kind} dataset folder, not pseudo-labels; choose another "
+            f"--output (--overwrite never replaces another kind of folder)"
+        )
 
 
 def _earlier_shards(output_dir: Path) -> tuple[dict[str, dict], list[str]]:
@@ -103,9 +117,11 @@ def _earlier_shards(output_dir: Path) -> tuple[dict[str, dict], list[str]]:
 def _refusal(output_dir: Path, settings: dict, differing: dict[str, dict], unverifiable: list[str]) -> str:
     """The error for an output folder that holds labels of other (or unknown) settings."""
     if not differing:
-        return (f"{output_dir} holds {len(unverifiable)} shard(s) without the statistics that say how they were "
-                f"made (e.g. {unverifiable[0]}), so they cannot be reused: pass --overwrite to replace them, or "
-                f"choose another --output")
+        return (
+            f"{output_dir} holds {len(unverifiable)} shard(s) without the statistics that say how they were "
+            f"made (e.g. {unverifiable[0]}), so they cannot be reused: pass --overwrite to replace them, or "
+            f"choose another --output"
+        )
     name, stats = next(iter(differing.items()))
     recorded = stats["fingerprint"]["settings"]
     earlier_teacher = (stats.get("teacher") or {}).get("name")
@@ -116,9 +132,11 @@ def _refusal(output_dir: Path, settings: dict, differing: dict[str, dict], unver
             if key == "teacher_sha256" and earlier_teacher:
                 there += f" (teacher {earlier_teacher})"
             differs.append(f"{key}: {there} there, {now} now (set by {_FLAGS.get(key, key)})")
-    return (f"{output_dir} holds pseudo-labels made with other settings ({len(differing)} shard(s), e.g. {name}): "
-            f"{'; '.join(differs)}. Rerun with the earlier settings to resume, pass --overwrite to replace them, "
-            f"or choose another --output")
+    return (
+        f"{output_dir} holds pseudo-labels made with other settings ({len(differing)} shard(s), e.g. {name}): "
+        f"{'; '.join(differs)}. Rerun with the earlier settings to resume, pass --overwrite to replace them, "
+        f"or choose another --output"
+    )
 
 
 def _short(value) -> str:
@@ -149,8 +167,15 @@ def shards_of(input_dir: Path, output_dir: Path, splits, shard_size: int, accele
         for shard in range(count):
             start = shard * shard_size
             rows = table.select(range(start, min(len(table), start + shard_size)))
-            work.append(Work(split, rows, start, output_dir / "data" / shard_name(split, shard, count),
-                             f"{split} {shard + 1}/{count}"))
+            work.append(
+                Work(
+                    split,
+                    rows,
+                    start,
+                    output_dir / "data" / shard_name(split, shard, count),
+                    f"{split} {shard + 1}/{count}",
+                )
+            )
     return work
 
 

@@ -57,4 +57,4 @@ def batches_by_size(sizes: list[tuple[int, int]], batch_size: int) -> list[list[
     groups: dict[tuple[int, int], list[int]] = {}
     for position, size in enumerate(sizes):
         groups.setdefault(size, []).append(position)
-    return [group[k:k + batch_size] for group in groups.values() for k in range(0, len(group), batch_size)]
+    return [group[k : k + batch_size] for group in groups.values() for k in range(0, len(group), batch_size)]

@@ -28,8 +28,9 @@ AUDIT_TOP = 5
 """Unified classes listed per native class in the audit, most chosen first."""
 
 
-def merge_statistics(output_dir: Path, splits, mapping: LabelMapping, segmenter: Segmenter,
-                     options: LabellingOptions) -> dict:
+def merge_statistics(
+    output_dir: Path, splits, mapping: LabelMapping, segmenter: Segmenter, options: LabellingOptions
+) -> dict:
     """Sum the statistics of the shards that are in `data/` (and only those) into the report."""
     unified = mapping.unified
     counts = torch.zeros(len(PROVENANCE_NAMES), unified.num_labels + 1, dtype=torch.int64)
@@ -41,19 +42,23 @@ def merge_statistics(output_dir: Path, splits, mapping: LabelMapping, segmenter:
             shard = read_stats(data_shard)
             counts += torch.tensor(shard["counts"])
             for key in accuracy:
-                accuracy[key] = [a + b for a, b in zip(accuracy[key], shard["accuracy"][key])]
+                accuracy[key] = [a + b for a, b in zip(accuracy[key], shard["accuracy"][key], strict=True)]
             for native_id, row in shard["teacher_choices"].items():
                 choices[int(native_id)] += row
     names = [c.name for c in unified.trainable] + ["void"]
     total = max(int(counts.sum()), 1)
     report = {
-        "teacher": segmenter.identity.to_json(), "taxonomy": unified.name, "splits": list(splits),
+        "teacher": segmenter.identity.to_json(),
+        "taxonomy": unified.name,
+        "splits": list(splits),
         "tta": {"scales": list(options.scales), "flip": options.flip},
         "pixels_by_provenance": {p: int(counts[i].sum()) for i, p in enumerate(PROVENANCE_NAMES)},
         "share_by_provenance": {p: round(int(counts[i].sum()) / total, 6) for i, p in enumerate(PROVENANCE_NAMES)},
         "pixels_by_class": {n: int(counts[:, j].sum()) for j, n in enumerate(names)},
-        "pixels_by_provenance_and_class": {p: {n: int(counts[i, j]) for j, n in enumerate(names) if counts[i, j]}
-                                           for i, p in enumerate(PROVENANCE_NAMES)},
+        "pixels_by_provenance_and_class": {
+            p: {n: int(counts[i, j]) for j, n in enumerate(names) if counts[i, j]}
+            for i, p in enumerate(PROVENANCE_NAMES)
+        },
     }
     if accuracy["constrained"][1]:
         report["pixel_accuracy_vs_fine_truth"] = {k: v[0] / v[1] for k, v in accuracy.items()}
@@ -71,21 +76,33 @@ def mapping_audit(mapping: LabelMapping, choices: np.ndarray) -> dict:
     where seen, `teacher_line` (the line `unify mappings suggest`'s rule draws from the same counts).
     """
     names = [c.name for c in mapping.unified.trainable]
-    drafts = {line.native: line.targets
-              for line in draft_lines(choices, mapping.native, mapping.unified, SuggestionRule())}
+    drafts = {
+        line.native: line.targets for line in draft_lines(choices, mapping.native, mapping.unified, SuggestionRule())
+    }
     classes = {}
     for native in mapping.native.classes:
         row, allowed = choices[native.id], list(mapping.allowed[native.id])
         pixels = int(row.sum())
-        entry = {"native_id": native.id, "line": line_text(mapping, native.id), "pixels": pixels,
-                 "conflict_share": round(1 - int(row[allowed].sum()) / pixels, 6) if pixels and allowed else None,
-                 "preferred": [{"class": names[j], "share": round(int(row[j]) / pixels, 6)}
-                               for j in np.argsort(-row, kind="stable")[:AUDIT_TOP] if row[j]]}
+        entry = {
+            "native_id": native.id,
+            "line": line_text(mapping, native.id),
+            "pixels": pixels,
+            "conflict_share": round(1 - int(row[allowed].sum()) / pixels, 6) if pixels and allowed else None,
+            "preferred": [
+                {"class": names[j], "share": round(int(row[j]) / pixels, 6)}
+                for j in np.argsort(-row, kind="stable")[:AUDIT_TOP]
+                if row[j]
+            ],
+        }
         if pixels:
             entry["teacher_line"] = drafts[native.name]
         classes[native.name] = entry
-    return {"native_taxonomy": mapping.native.name, "unified_taxonomy": mapping.unified.name,
-            "counted_on": "teacher output grid", "classes": classes}
+    return {
+        "native_taxonomy": mapping.native.name,
+        "unified_taxonomy": mapping.unified.name,
+        "counted_on": "teacher output grid",
+        "classes": classes,
+    }
 
 
 def line_text(mapping: LabelMapping, native_id: int) -> str:
@@ -93,8 +110,9 @@ def line_text(mapping: LabelMapping, native_id: int) -> str:
     allowed = mapping.allowed[native_id]
     if not allowed:
         return VOID
-    text = ALL if len(allowed) == mapping.unified.num_labels else ", ".join(
-        mapping.unified.by_id[i].name for i in allowed)
+    text = (
+        ALL if len(allowed) == mapping.unified.num_labels else ", ".join(mapping.unified.by_id[i].name for i in allowed)
+    )
     return text + (f", {VOID}" if native_id in mapping.void_allowed else "")
 
 
@@ -106,7 +124,9 @@ def audit_rows(report: dict, source: str = "the report") -> list[dict]:
     """
     audit = report.get("mapping_audit")
     if audit is None:
-        raise UnifyError(f"{source} has no mapping_audit; it was written by an earlier version of unify: run "
-                         f"`unify pseudo-label` again with the same --output (finished shards are relabelled)")
+        raise UnifyError(
+            f"{source} has no mapping_audit; it was written by an earlier version of unify: run "
+            f"`unify pseudo-label` again with the same --output (finished shards are relabelled)"
+        )
     rows = [{"native": name, **entry} for name, entry in audit["classes"].items()]
     return sorted(rows, key=lambda r: (r["conflict_share"] is None, -(r["conflict_share"] or 0), -r["pixels"]))

@@ -28,8 +28,9 @@ from unify.pseudo_label_driver.shard import Labeller
 logger = logging.getLogger(__name__)
 
 
-def pseudo_label_dataset(teacher: str, input_dir: Path | str, output_dir: Path | str,
-                         options: LabellingOptions) -> dict:
+def pseudo_label_dataset(
+    teacher: str, input_dir: Path | str, output_dir: Path | str, options: LabellingOptions
+) -> dict:
     """Write the unified dataset and its statistics report into `output_dir`; returns the report.
 
     `teacher` is a model folder or Hub id predicting the unified taxonomy. Raises `UnifyError` when the
@@ -53,20 +54,33 @@ def pseudo_label_dataset(teacher: str, input_dir: Path | str, output_dir: Path |
     work = shards_of(input_dir, output_dir, splits, options.shard_size, accelerator)
     labeller = Labeller(segmenter, mapping, metadata.columns, options, precision)
     started = time.perf_counter()
-    mine = work[accelerator.process_index::accelerator.num_processes]
+    mine = work[accelerator.process_index :: accelerator.num_processes]
     labelled = labeller.run(mine, settings, show=accelerator.is_local_main_process)
     if labelled:
         seconds = time.perf_counter() - started
-        logger.info("labelled %d images in %.1f s (%.2f images/s) on %s", labelled, seconds, labelled / seconds,
-                    segmenter.device)
+        logger.info(
+            "labelled %d images in %.1f s (%.2f images/s) on %s",
+            labelled,
+            seconds,
+            labelled / seconds,
+            segmenter.device,
+        )
     accelerator.wait_for_everyone()
     report = merge_statistics(output_dir, splits, mapping, segmenter, options)
     if accelerator.is_main_process:
-        result = FolderMetadata(kind=PSEUDO_LABELLED, dataset=metadata.dataset, config=metadata.config,
-                                mapping=mapping, splits={s: metadata.splits[s] for s in splits},
-                                columns=LabelColumns.for_kind(PSEUDO_LABELLED), source=metadata.source,
-                                skipped=metadata.skipped, raw_fingerprint=metadata.raw_fingerprint,
-                                teacher=report["teacher"], tta=report["tta"])
+        result = FolderMetadata(
+            kind=PSEUDO_LABELLED,
+            dataset=metadata.dataset,
+            config=metadata.config,
+            mapping=mapping,
+            splits={s: metadata.splits[s] for s in splits},
+            columns=LabelColumns.for_kind(PSEUDO_LABELLED),
+            source=metadata.source,
+            skipped=metadata.skipped,
+            raw_fingerprint=metadata.raw_fingerprint,
+            teacher=report["teacher"],
+            tta=report["tta"],
+        )
         result.write(output_dir)
         (output_dir / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     accelerator.wait_for_everyone()
@@ -82,21 +96,31 @@ def recorded_mapping(metadata: FolderMetadata, taxonomy: str | None, folder: Pat
     if metadata.kind != BUILT:
         raise UnifyError(f"{folder} is a {metadata.kind} folder; pseudo-label a folder written by `unify build`")
     mapping = metadata.mapping
-    rebuild = (f"unify build {metadata.dataset} --config {metadata.config} "
-               f"--taxonomy {taxonomy or mapping.unified.name} --data-dir RAW --output {folder}")
+    rebuild = (
+        f"unify build {metadata.dataset} --config {metadata.config} "
+        f"--taxonomy {taxonomy or mapping.unified.name} --data-dir RAW --output {folder}"
+    )
     if taxonomy is not None and taxonomy != mapping.unified.name:
-        raise UnifyError(f"{folder} was built for the unified taxonomy {mapping.unified.name}, not {taxonomy}; "
-                         f"rebuild it for {taxonomy}: {rebuild}")
+        raise UnifyError(
+            f"{folder} was built for the unified taxonomy {mapping.unified.name}, not {taxonomy}; "
+            f"rebuild it for {taxonomy}: {rebuild}"
+        )
     try:
         current = get_mapping(mapping.native.name, mapping.unified.name)
     except UnifyError:
-        logger.info("no registered mapping %s -> %s: using the one recorded in %s", mapping.native.name,
-                    mapping.unified.name, folder)
+        logger.info(
+            "no registered mapping %s -> %s: using the one recorded in %s",
+            mapping.native.name,
+            mapping.unified.name,
+            folder,
+        )
         return mapping
     differences = mapping.differences(current)
     if differences or [c.to_json() for c in current.unified.classes] != mapping.unified.to_json():
         listed = "\n  ".join(differences[:10]) or "the unified class table differs"
-        raise UnifyError(f"the mapping recorded in {folder} (here) differs from the package's "
-                         f"{mapping.native.name} -> {mapping.unified.name} file (there):\n  {listed}\n"
-                         f"rebuild the folder with the current mapping: {rebuild}")
+        raise UnifyError(
+            f"the mapping recorded in {folder} (here) differs from the package's "
+            f"{mapping.native.name} -> {mapping.unified.name} file (there):\n  {listed}\n"
+            f"rebuild the folder with the current mapping: {rebuild}"
+        )
     return mapping

@@ -49,15 +49,24 @@ class Batch:
 
     def pinned(self) -> Batch:
         """The same tensors in page-locked memory, for an asynchronous copy to the GPU."""
-        return Batch(self.images.pin_memory(), self.native.pin_memory(),
-                     self.fine.pin_memory() if self.fine is not None else None)
+        return Batch(
+            self.images.pin_memory(),
+            self.native.pin_memory(),
+            self.fine.pin_memory() if self.fine is not None else None,
+        )
 
 
 class Labeller:
     """Labels shards with `segmenter` under `mapping`, as `options` say, in `precision` (a key of PRECISIONS)."""
 
-    def __init__(self, segmenter: Segmenter, mapping: LabelMapping, columns: LabelColumns,
-                 options: LabellingOptions, precision: str):
+    def __init__(
+        self,
+        segmenter: Segmenter,
+        mapping: LabelMapping,
+        columns: LabelColumns,
+        options: LabellingOptions,
+        precision: str,
+    ):
         self.segmenter, self.columns, self.options = segmenter, columns, options
         self.device = segmenter.device
         self.tables = mapping.tables.to(self.device)
@@ -94,8 +103,15 @@ class Labeller:
         plan = batches_by_size(sizes, self.options.batch_size)
         return records, shard_fingerprint(settings, records, item.start, self.columns), plan
 
-    def _label_shard(self, records: list[dict], plan: list[list[int]], item: Work, fingerprint: dict,
-                     background: Background, show: bool) -> None:
+    def _label_shard(
+        self,
+        records: list[dict],
+        plan: list[list[int]],
+        item: Work,
+        fingerprint: dict,
+        background: Background,
+        show: bool,
+    ) -> None:
         """Label `records` batch by batch as `plan` groups them, and hand the shard to the writer thread."""
         has_fine = FINE_LABEL in item.rows.column_names
         ahead = max(1, self.options.workers)
@@ -116,8 +132,11 @@ class Labeller:
         while encoding:
             encoded.update(encoding.popleft().result())
         rows = [_output_row(r, self.columns, *encoded[i], has_fine) for i, r in enumerate(records)]
-        stats = {"fingerprint": fingerprint, "teacher": self.segmenter.identity.to_json(),
-                 **tally.to_json(item.path.name)}
+        stats = {
+            "fingerprint": fingerprint,
+            "teacher": self.segmenter.identity.to_json(),
+            **tally.to_json(item.path.name),
+        }
         background.write(_write_shard, item.path, rows, has_fine, stats)
 
     def _decode(self, records: list[dict], indices: list[int], has_fine: bool) -> list[tuple[Batch, list[int]]]:
@@ -126,12 +145,14 @@ class Labeller:
         out, taken = [], 0
         for batch in batches_of_equal_size((records[i] for i in indices), label_columns, len(indices)):
             native = batch.labels[self.columns.native]
-            tensors = Batch(torch.from_numpy(batch.images).permute(0, 3, 1, 2),
-                            torch.from_numpy(native if native.dtype == np.uint8 else native.astype(np.int64)),
-                            torch.from_numpy(batch.labels[FINE_LABEL]) if has_fine else None)
+            tensors = Batch(
+                torch.from_numpy(batch.images).permute(0, 3, 1, 2),
+                torch.from_numpy(native if native.dtype == np.uint8 else native.astype(np.int64)),
+                torch.from_numpy(batch.labels[FINE_LABEL]) if has_fine else None,
+            )
             if self.device.type == "cuda":
                 tensors = tensors.pinned()
-            out.append((tensors, indices[taken:taken + len(batch.rows)]))
+            out.append((tensors, indices[taken : taken + len(batch.rows)]))
             taken += len(batch.rows)
         return out
 
@@ -143,18 +164,19 @@ class Labeller:
         pixels = self.segmenter.preprocess(images)
         if self.device.type == "cuda":
             pixels = pixels.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(self.device.type, dtype=self.autocast_dtype,
-                            enabled=self.autocast_dtype != torch.float32):
-            probabilities = view_batched_probabilities(self.segmenter, pixels, self.options.scales, self.options.flip,
-                                                       self.with_no_object)
+        with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype != torch.float32):
+            probabilities = view_batched_probabilities(
+                self.segmenter, pixels, self.options.scales, self.options.flip, self.with_no_object
+            )
         result = constrained_pseudo_labels(probabilities, native, self.tables, no_object=self.with_no_object)
         fine = batch.fine.to(self.device, non_blocking=True) if batch.fine is not None else None
-        tally.add(result, probabilities[:, :self.segmenter.num_labels], native, fine)
+        tally.add(result, probabilities[:, : self.segmenter.num_labels], native, fine)
         return _to_host(result.label, result.provenance)
 
 
-def view_batched_probabilities(segmenter: Segmenter, pixels: torch.Tensor, scales, flip: bool,
-                               with_no_object: bool = False) -> torch.Tensor:
+def view_batched_probabilities(
+    segmenter: Segmenter, pixels: torch.Tensor, scales, flip: bool, with_no_object: bool = False
+) -> torch.Tensor:
     """`segmenter.probabilities(pixels, scales, flip, with_no_object)` with each view and its mirror in one forward.
 
     The teacher sees a (2B, 3, H, W) batch per scale instead of two of B; the mirrored half is averaged
@@ -163,8 +185,9 @@ def view_batched_probabilities(segmenter: Segmenter, pixels: torch.Tensor, scale
     """
     if not flip:
         return segmenter.probabilities(pixels, scales, flip=False, with_no_object=with_no_object)
-    views = segmenter.probabilities(torch.cat([pixels, pixels.flip(-1)]), scales, flip=False,
-                                    with_no_object=with_no_object)
+    views = segmenter.probabilities(
+        torch.cat([pixels, pixels.flip(-1)]), scales, flip=False, with_no_object=with_no_object
+    )
     plain, mirrored = views.chunk(2)
     return plain.add_(mirrored.flip(-1)).div_(2)
 
@@ -178,8 +201,9 @@ def _to_host(label: torch.Tensor, provenance: torch.Tensor) -> Ready:
     if label.device.type != "cuda":
         arrays = (label.cpu().numpy(), provenance.cpu().numpy())
         return lambda: arrays
-    host = [torch.empty(t.shape, dtype=t.dtype, pin_memory=True).copy_(t, non_blocking=True)
-            for t in (label, provenance)]
+    host = [
+        torch.empty(t.shape, dtype=t.dtype, pin_memory=True).copy_(t, non_blocking=True) for t in (label, provenance)
+    ]
     copied = torch.cuda.Event()
     copied.record()
 
@@ -196,8 +220,14 @@ def _encode(indices: list[int], ready: Ready) -> dict[int, tuple[bytes, bytes]]:
 
 
 def _output_row(row: dict, columns: LabelColumns, label: bytes, provenance: bytes, has_fine: bool) -> dict:
-    out = {IMAGE: row[IMAGE], LABEL: {"bytes": label, "path": None}, PROVENANCE: {"bytes": provenance, "path": None},
-           NATIVE_LABEL: row[columns.native], IMAGE_ID: row[IMAGE_ID], DATASET: row[DATASET]}
+    out = {
+        IMAGE: row[IMAGE],
+        LABEL: {"bytes": label, "path": None},
+        PROVENANCE: {"bytes": provenance, "path": None},
+        NATIVE_LABEL: row[columns.native],
+        IMAGE_ID: row[IMAGE_ID],
+        DATASET: row[DATASET],
+    }
     if has_fine:
         out[FINE_LABEL] = row[FINE_LABEL]
     return out
@@ -205,10 +235,17 @@ def _output_row(row: dict, columns: LabelColumns, label: bytes, provenance: byte
 
 def _write_shard(path: Path, rows: list[dict], has_fine: bool, stats: dict) -> None:
     """The shard's statistics, then its Parquet file, each written under a temporary name and renamed."""
-    features = datasets.Features({IMAGE: datasets.Image(), LABEL: datasets.Image(), PROVENANCE: datasets.Image(),
-                                  NATIVE_LABEL: datasets.Image(), IMAGE_ID: datasets.Value("string"),
-                                  DATASET: datasets.Value("string"),
-                                  **({FINE_LABEL: datasets.Image()} if has_fine else {})})
+    features = datasets.Features(
+        {
+            IMAGE: datasets.Image(),
+            LABEL: datasets.Image(),
+            PROVENANCE: datasets.Image(),
+            NATIVE_LABEL: datasets.Image(),
+            IMAGE_ID: datasets.Value("string"),
+            DATASET: datasets.Value("string"),
+            **({FINE_LABEL: datasets.Image()} if has_fine else {}),
+        }
+    )
     tmp = path.with_name(path.name + ".tmp")
     datasets.Dataset.from_list(rows, features=features).to_parquet(str(tmp))
     path_of_stats = stats_path(path)

@@ -13,8 +13,7 @@ import torch
 
 from unify.core.constants import IGNORE_INDEX, PROVENANCE_NAMES
 from unify.core.errors import UnifyError
-from unify.core.pseudo_label_kernel import (PseudoLabels, provenance_counts, teacher_choice_counts,
-                                            unconstrained_labels)
+from unify.core.pseudo_label_kernel import PseudoLabels, provenance_counts, teacher_choice_counts, unconstrained_labels
 
 
 class Tally:
@@ -46,11 +45,16 @@ class Tally:
         counts = self.counts.tolist()
         invalid = counts.pop()
         if invalid:
-            raise UnifyError(f"{shard}: {invalid} pseudo-label pixels hold a unified id outside "
-                             f"0..{self.num_labels - 1} (and {IGNORE_INDEX}) or a provenance code outside "
-                             f"0..{len(PROVENANCE_NAMES) - 1}")
+            raise UnifyError(
+                f"{shard}: {invalid} pseudo-label pixels hold a unified id outside "
+                f"0..{self.num_labels - 1} (and {IGNORE_INDEX}) or a provenance code outside "
+                f"0..{len(PROVENANCE_NAMES) - 1}"
+            )
         width = self.num_labels + 1
         accuracy = self.accuracy.tolist()
         choices = {str(i): row for i, row in enumerate(self.choices.tolist()) if any(row)}
-        return {"counts": [counts[k:k + width] for k in range(0, len(counts), width)],
-                "accuracy": {"constrained": accuracy[0], "unconstrained": accuracy[1]}, "teacher_choices": choices}
+        return {
+            "counts": [counts[k : k + width] for k in range(0, len(counts), width)],
+            "accuracy": {"constrained": accuracy[0], "unconstrained": accuracy[1]},
+            "teacher_choices": choices,
+        }

@@ -3,13 +3,27 @@ import torch
 import torch.nn.functional as F
 
 import unify.core.pseudo_label_kernel as pl
-from unify.core.constants import (FROM_GROUND_TRUTH, IGNORE_INDEX, IGNORED, PROVENANCE_NAMES, TEACHER_CHOSE,
-                                  TEACHER_FILLED, TEACHER_VOIDED)
+from unify.core.constants import (
+    FROM_GROUND_TRUTH,
+    IGNORE_INDEX,
+    IGNORED,
+    PROVENANCE_NAMES,
+    TEACHER_CHOSE,
+    TEACHER_FILLED,
+    TEACHER_VOIDED,
+)
 from unify.core.errors import UnifyError
 from unify.core.mapping import LabelMapping, get_mapping
-from unify.core.pseudo_label_kernel import (PseudoLabels, constrained_pseudo_labels, provenance_counts,
-                                            provenance_statistics, reference_constrained_pseudo_labels,
-                                            teacher_choice_counts, tta_probabilities, unconstrained_labels)
+from unify.core.pseudo_label_kernel import (
+    PseudoLabels,
+    constrained_pseudo_labels,
+    provenance_counts,
+    provenance_statistics,
+    reference_constrained_pseudo_labels,
+    teacher_choice_counts,
+    tta_probabilities,
+    unconstrained_labels,
+)
 from unify.core.taxonomy import get_taxonomy
 
 # synthetic_shifted -> synthetic_fine has every kind of line: unlabeled (0) is filled in, road (1) may become
@@ -89,16 +103,21 @@ def assert_same(ours: PseudoLabels, reference: PseudoLabels) -> None:
 def test_each_provenance_case_on_hand_built_tensors(path):
     # The teacher is sure of car everywhere, and prefers rider to person and bus to truck.
     probs = uniform_scores({"car": 9.0, "rider": 5.0, "person": 4.0, "bus": 3.0, "truck": 2.0, "road": 1.0})
-    native = torch.tensor([[[SIDEWALK, SIDEWALK, HUMAN, HUMAN],
-                            [UNLABELED, UNLABELED, LARGE_VEHICLE, EGO],
-                            [ROAD, ROAD, ROAD, ROAD]]], dtype=torch.uint8)
+    native = torch.tensor(
+        [[[SIDEWALK, SIDEWALK, HUMAN, HUMAN], [UNLABELED, UNLABELED, LARGE_VEHICLE, EGO], [ROAD, ROAD, ROAD, ROAD]]],
+        dtype=torch.uint8,
+    )
     result = constrained_pseudo_labels(probs, native, shifted().tables)
-    expected_label = [[FINE["sidewalk"], FINE["sidewalk"], FINE["rider"], FINE["rider"]],
-                      [FINE["car"], FINE["car"], FINE["bus"], IGNORE_INDEX],
-                      [FINE["road"]] * 4]
-    expected_provenance = [[FROM_GROUND_TRUTH, FROM_GROUND_TRUTH, TEACHER_CHOSE, TEACHER_CHOSE],
-                           [TEACHER_FILLED, TEACHER_FILLED, TEACHER_CHOSE, IGNORED],
-                           [TEACHER_CHOSE] * 4]
+    expected_label = [
+        [FINE["sidewalk"], FINE["sidewalk"], FINE["rider"], FINE["rider"]],
+        [FINE["car"], FINE["car"], FINE["bus"], IGNORE_INDEX],
+        [FINE["road"]] * 4,
+    ]
+    expected_provenance = [
+        [FROM_GROUND_TRUTH, FROM_GROUND_TRUTH, TEACHER_CHOSE, TEACHER_CHOSE],
+        [TEACHER_FILLED, TEACHER_FILLED, TEACHER_CHOSE, IGNORED],
+        [TEACHER_CHOSE] * 4,
+    ]
     assert result.label.tolist() == [expected_label]
     assert result.provenance.tolist() == [expected_provenance]
     assert result.label.shape == native.shape
@@ -130,35 +149,41 @@ def run_cases(cases: list[tuple], no_object: bool) -> None:
 
 def test_void_beside_classes_on_hand_built_scores(path):
     # shifted_void: human may be person, rider or void; sidewalk sidewalk or void; unlabeled anything or void.
-    run_cases([
-        (HUMAN, {"rider": 5.0, "person": 4.0}, "rider", TEACHER_CHOSE),  # the best class of all is listed
-        (HUMAN, {"car": 9.0, "rider": 5.0, "person": 4.0}, IGNORE_INDEX, TEACHER_VOIDED),  # car is not listed
-        (HUMAN, {"car": 5.0, "person": 5.0}, "person", TEACHER_CHOSE),  # a tie with an unlisted class keeps it
-        # Road (id 0) ties sidewalk (id 2): argmax over all classes says road, yet sidewalk is not voided.
-        (SIDEWALK, {"road": 2.0, "sidewalk": 2.0}, "sidewalk", TEACHER_CHOSE),
-        (SIDEWALK, {"sidewalk": 2.0, "building": 3.0}, IGNORE_INDEX, TEACHER_VOIDED),  # one class and void
-        (SIDEWALK, {"sidewalk": -1.0}, IGNORE_INDEX, TEACHER_VOIDED),  # every unlisted class scores 0 > -1
-        (LARGE_VEHICLE, {"car": 9.0, "truck": 1.0, "bus": 2.0}, "bus", TEACHER_CHOSE),  # no void beside
-        (CAR, {"bus": 9.0}, "car", FROM_GROUND_TRUTH),
-        (UNLABELED, {"sky": 7.0, "car": 1.0}, "sky", TEACHER_FILLED),  # void beside every class: none unlisted
-        (EGO, {"car": 1.0}, IGNORE_INDEX, IGNORED),
-    ], no_object=False)
+    run_cases(
+        [
+            (HUMAN, {"rider": 5.0, "person": 4.0}, "rider", TEACHER_CHOSE),  # the best class of all is listed
+            (HUMAN, {"car": 9.0, "rider": 5.0, "person": 4.0}, IGNORE_INDEX, TEACHER_VOIDED),  # car is not listed
+            (HUMAN, {"car": 5.0, "person": 5.0}, "person", TEACHER_CHOSE),  # a tie with an unlisted class keeps it
+            # Road (id 0) ties sidewalk (id 2): argmax over all classes says road, yet sidewalk is not voided.
+            (SIDEWALK, {"road": 2.0, "sidewalk": 2.0}, "sidewalk", TEACHER_CHOSE),
+            (SIDEWALK, {"sidewalk": 2.0, "building": 3.0}, IGNORE_INDEX, TEACHER_VOIDED),  # one class and void
+            (SIDEWALK, {"sidewalk": -1.0}, IGNORE_INDEX, TEACHER_VOIDED),  # every unlisted class scores 0 > -1
+            (LARGE_VEHICLE, {"car": 9.0, "truck": 1.0, "bus": 2.0}, "bus", TEACHER_CHOSE),  # no void beside
+            (CAR, {"bus": 9.0}, "car", FROM_GROUND_TRUTH),
+            (UNLABELED, {"sky": 7.0, "car": 1.0}, "sky", TEACHER_FILLED),  # void beside every class: none unlisted
+            (EGO, {"car": 1.0}, IGNORE_INDEX, IGNORED),
+        ],
+        no_object=False,
+    )
 
 
 def test_a_no_object_score_competes_only_where_void_stands_beside_classes(path):
-    run_cases([
-        (HUMAN, {"rider": 5.0, "person": 4.0}, 6.0, IGNORE_INDEX, TEACHER_VOIDED),  # no-object beats both
-        (HUMAN, {"car": 9.0, "rider": 5.0}, 1.0, "rider", TEACHER_CHOSE),  # unlisted classes no longer void
-        (HUMAN, {"rider": 5.0}, 5.0, "rider", TEACHER_CHOSE),  # a tie keeps the listed class
-        (SIDEWALK, {"sidewalk": 1.0}, 2.0, IGNORE_INDEX, TEACHER_VOIDED),
-        (SIDEWALK, {"sidewalk": 1.0, "sky": 9.0}, 0.5, "sidewalk", TEACHER_CHOSE),
-        (UNLABELED, {"sky": 7.0}, 8.0, IGNORE_INDEX, TEACHER_VOIDED),  # '*, void': only no-object voids it
-        (UNLABELED, {"sky": 7.0}, 6.0, "sky", TEACHER_FILLED),
-        (LARGE_VEHICLE, {"bus": 2.0}, 100.0, "bus", TEACHER_CHOSE),  # no void beside: never no-object
-        (ROAD, {"lane marking": 1.0}, 100.0, "lane marking", TEACHER_CHOSE),
-        (CAR, {}, 100.0, "car", FROM_GROUND_TRUTH),
-        (EGO, {}, 100.0, IGNORE_INDEX, IGNORED),
-    ], no_object=True)
+    run_cases(
+        [
+            (HUMAN, {"rider": 5.0, "person": 4.0}, 6.0, IGNORE_INDEX, TEACHER_VOIDED),  # no-object beats both
+            (HUMAN, {"car": 9.0, "rider": 5.0}, 1.0, "rider", TEACHER_CHOSE),  # unlisted classes no longer void
+            (HUMAN, {"rider": 5.0}, 5.0, "rider", TEACHER_CHOSE),  # a tie keeps the listed class
+            (SIDEWALK, {"sidewalk": 1.0}, 2.0, IGNORE_INDEX, TEACHER_VOIDED),
+            (SIDEWALK, {"sidewalk": 1.0, "sky": 9.0}, 0.5, "sidewalk", TEACHER_CHOSE),
+            (UNLABELED, {"sky": 7.0}, 8.0, IGNORE_INDEX, TEACHER_VOIDED),  # '*, void': only no-object voids it
+            (UNLABELED, {"sky": 7.0}, 6.0, "sky", TEACHER_FILLED),
+            (LARGE_VEHICLE, {"bus": 2.0}, 100.0, "bus", TEACHER_CHOSE),  # no void beside: never no-object
+            (ROAD, {"lane marking": 1.0}, 100.0, "lane marking", TEACHER_CHOSE),
+            (CAR, {}, 100.0, "car", FROM_GROUND_TRUTH),
+            (EGO, {}, 100.0, IGNORE_INDEX, IGNORED),
+        ],
+        no_object=True,
+    )
 
 
 def test_a_no_object_channel_changes_nothing_without_void_beside_classes(path):
@@ -276,8 +301,9 @@ def test_with_a_no_object_channel_equals_reference_on_random_scores(mapping_name
 
 
 @pytest.mark.parametrize("mapping_name", list(MAPPINGS))
-@pytest.mark.parametrize("sizes", [((19, 27), (150, 211)), ((50, 60), (31, 17)), ((20, 20), (20, 20)),
-                                   ((1, 1), (5, 3))])
+@pytest.mark.parametrize(
+    "sizes", [((19, 27), (150, 211)), ((50, 60), (31, 17)), ((20, 20), (20, 20)), ((1, 1), (5, 3))]
+)
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_equals_reference_on_random_scores_of_any_size(mapping_name, sizes, channels_last, path):
     # Random float64 scores: the chance of two allowed classes within rounding of each other is nil.
@@ -288,8 +314,10 @@ def test_equals_reference_on_random_scores_of_any_size(mapping_name, sizes, chan
     if channels_last:
         probs = probs.contiguous(memory_format=torch.channels_last)
     native = random_native(mapping, (2, height, width), generator)
-    assert_same(constrained_pseudo_labels(probs, native, mapping.tables),
-                reference_constrained_pseudo_labels(probs, native, mapping.tables))
+    assert_same(
+        constrained_pseudo_labels(probs, native, mapping.tables),
+        reference_constrained_pseudo_labels(probs, native, mapping.tables),
+    )
 
 
 @pytest.mark.parametrize("mapping_name", ["shifted", "shifted_void"])
@@ -332,8 +360,10 @@ def test_sparse_scores_are_the_interpolated_scores(dtype):
 
 def test_unconstrained_labels_are_the_plain_argmax():
     generator = torch.Generator().manual_seed(5)
-    for probs in (torch.randint(0, 3, (2, 7, 6, 8), generator=generator).float(),  # many ties
-                  torch.randn(1, 19, 9, 13, generator=generator)):
+    for probs in (
+        torch.randint(0, 3, (2, 7, 6, 8), generator=generator).float(),  # many ties
+        torch.randn(1, 19, 9, 13, generator=generator),
+    ):
         labels = unconstrained_labels(probs, (24, 40))
         upsampled = F.interpolate(probs, size=(24, 40), mode="bilinear", align_corners=False)
         assert labels.dtype == torch.uint8
@@ -341,17 +371,20 @@ def test_unconstrained_labels_are_the_plain_argmax():
 
 
 def test_provenance_statistics_on_a_known_case():
-    label = torch.tensor([[[0, 0, 2], [1, IGNORE_INDEX, 2]], [[2, 2, 2], [IGNORE_INDEX, IGNORE_INDEX, 1]]],
-                         dtype=torch.uint8)
+    label = torch.tensor(
+        [[[0, 0, 2], [1, IGNORE_INDEX, 2]], [[2, 2, 2], [IGNORE_INDEX, IGNORE_INDEX, 1]]], dtype=torch.uint8
+    )
     provenance = torch.tensor([[[0, 0, 1], [2, 3, 1]], [[0, 2, 2], [4, 3, 0]]], dtype=torch.uint8)
     counts = provenance_statistics(PseudoLabels(label, provenance), num_labels=3)
     assert counts.dtype == torch.int64
     assert len(PROVENANCE_NAMES) == 5 and PROVENANCE_NAMES[TEACHER_VOIDED] == "teacher_voided"
-    assert counts.tolist() == [[2, 1, 1, 0],  # ground truth: two 0s, one 1, one 2
-                               [0, 0, 2, 0],  # teacher chose: two 2s
-                               [0, 1, 2, 0],  # teacher filled: one 1, two 2s
-                               [0, 0, 0, 2],  # ignored: void
-                               [0, 0, 0, 1]]  # teacher voided: void
+    assert counts.tolist() == [
+        [2, 1, 1, 0],  # ground truth: two 0s, one 1, one 2
+        [0, 0, 2, 0],  # teacher chose: two 2s
+        [0, 1, 2, 0],  # teacher filled: one 1, two 2s
+        [0, 0, 0, 2],  # ignored: void
+        [0, 0, 0, 1],
+    ]  # teacher voided: void
 
 
 def test_provenance_statistics_count_every_pixel_of_a_result():
@@ -363,8 +396,11 @@ def test_provenance_statistics_count_every_pixel_of_a_result():
     for code in range(len(PROVENANCE_NAMES)):
         assert int(counts[code].sum()) == int((result.provenance == code).sum())
     assert int(counts[TEACHER_VOIDED].sum()) > 0
-    assert (int(counts[:, -1].sum()) == int((result.label == IGNORE_INDEX).sum())
-            == int(counts[IGNORED].sum()) + int(counts[TEACHER_VOIDED].sum()))
+    assert (
+        int(counts[:, -1].sum())
+        == int((result.label == IGNORE_INDEX).sum())
+        == int(counts[IGNORED].sum()) + int(counts[TEACHER_VOIDED].sum())
+    )
 
 
 def test_provenance_statistics_reject_ids_outside_the_taxonomy():
@@ -398,8 +434,11 @@ def test_teacher_choice_counts_pair_each_output_cell_with_the_native_id_at_its_c
         counts = teacher_choice_counts(scores, native, num_native_ids=256)
         centre = F.interpolate(native[:, None].float(), size=(out_h, out_w), mode="nearest-exact")[:, 0].long()
         expected = torch.zeros(256, 6, dtype=torch.int64)
-        expected.index_put_((centre.reshape(-1), scores.argmax(dim=1).reshape(-1)),
-                            torch.ones(centre.numel(), dtype=torch.int64), accumulate=True)
+        expected.index_put_(
+            (centre.reshape(-1), scores.argmax(dim=1).reshape(-1)),
+            torch.ones(centre.numel(), dtype=torch.int64),
+            accumulate=True,
+        )
         assert torch.equal(counts, expected)
     # 4 x 4 cells: the centre of cell (i, j) is pixel (4i + 2, 4j + 2)
     native = torch.zeros(1, 8, 8, dtype=torch.uint8)
@@ -473,8 +512,10 @@ def test_tta_flip_changes_nothing_for_a_mirror_symmetric_teacher():
     torch.testing.assert_close(flipped, plain)
     assert not torch.allclose(tta_probabilities(Ramp(), x, flip=True), tta_probabilities(Ramp(), x))
     native = random_native(shifted(), (2, 32, 48), generator)
-    assert_same(constrained_pseudo_labels(flipped, native, shifted().tables),
-                constrained_pseudo_labels(plain, native, shifted().tables))
+    assert_same(
+        constrained_pseudo_labels(flipped, native, shifted().tables),
+        constrained_pseudo_labels(plain, native, shifted().tables),
+    )
 
 
 def test_tta_scales_average_the_softmaxes_at_the_scale_one_size():
