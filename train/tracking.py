@@ -19,9 +19,10 @@ from train.config import DataSource, TrainConfig
 from train.data import decode_pair
 from unify.core.errors import UnifyError
 from unify.core.folder import FolderMetadata, load_split
+from unify.core.images import colorize
 from unify.core.segmenter import Segmenter
 from unify.core.taxonomy import Taxonomy
-from unify.core.visualize import comparison_grid, label_image
+from unify.core.visualize import comparison_grid
 
 logger = logging.getLogger(__name__)
 PROJECT = "unify-driving"
@@ -95,6 +96,6 @@ def prediction_grid(segmenter: Segmenter, source: DataSource, taxonomy: Taxonomy
         image, truth = decode_pair(row, column)
         pixels = torch.from_numpy(np.array(image)).permute(2, 0, 1)[None].to(segmenter.device)
         prediction = segmenter.logits(segmenter.preprocess(pixels), size=truth.shape).argmax(1)[0].cpu().numpy()
-        rows.append([image, label_image(truth, palette), label_image(prediction, palette)])
+        rows.append([image, colorize(truth, palette), colorize(prediction, palette)])
     segmenter.model.train(was_training)
     return np.asarray(comparison_grid(rows, ["image", "ground truth", "prediction"]))

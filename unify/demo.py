@@ -26,10 +26,11 @@ from unify.build import build_dataset
 from unify.core.constants import FINE_LABEL, IMAGE, LABEL, NATIVE_LABEL, REPORT_FILE
 from unify.core.errors import UnifyError
 from unify.core.folder import load_split
+from unify.core.images import colorize
 from unify.core.pseudo_label_kernel import unconstrained_labels
 from unify.core.segmenter import Segmenter
 from unify.core.taxonomy import get_taxonomy
-from unify.core.visualize import comparison_grid, label_image
+from unify.core.visualize import comparison_grid
 from unify.pseudo_label_driver import LabellingOptions, pseudo_label_dataset
 
 logger = logging.getLogger(__name__)
@@ -193,10 +194,10 @@ def _draw_grid(output: Path, teacher_path: Path, student_path: Path, rows: int =
         panels.append(
             [
                 image,
-                label_image(np.asarray(row[NATIVE_LABEL]), native_palette),
-                label_image(teacher_only[0].numpy(), fine),
-                label_image(np.asarray(row[LABEL]), fine),
-                label_image(student_pred[0].numpy(), fine),
+                colorize(np.asarray(row[NATIVE_LABEL]), native_palette),
+                colorize(teacher_only[0].numpy(), fine),
+                colorize(np.asarray(row[LABEL]), fine),
+                colorize(student_pred[0].numpy(), fine),
             ]
         )
     titles = ["image", "ground truth (native)", "teacher", "constrained pseudo-label", "student"]

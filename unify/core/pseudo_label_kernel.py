@@ -59,18 +59,18 @@ class PseudoLabels:
 
 
 def constrained_pseudo_labels(
-    probs: torch.Tensor, native: torch.Tensor, tables: MappingTables, no_object: bool = False
+    scores: torch.Tensor, native: torch.Tensor, tables: MappingTables, no_object: bool = False
 ) -> PseudoLabels:
     """Unified labels at the ground truth's resolution, each pixel limited to what its native class allows.
 
-    `probs` (B, C, h, w) are the teacher's class scores (probabilities or logits, any floating dtype) at its
+    `scores` (B, C, h, w) are the teacher's class scores (probabilities or logits, any floating dtype) at its
     own output resolution; with `no_object`, (B, C + 1, h, w) whose last channel is a no-object score in the
     same units, which competes only where void stands beside classes (module docstring). `native` (B, H, W)
     holds integer native ids, `tables` the mapping's lookup tables on the same device. Only comparisons of
     the bilinearly upsampled scores at a pixel count. Returns uint8 labels (255 void) and provenance codes.
     Raises `UnifyError` for shapes, dtypes or devices that do not fit, and for native ids the mapping lacks.
     """
-    ids = _checked_ids(probs, native, tables, no_object)
+    ids = _checked_ids(scores, native, tables, no_object)
     num_classes = tables.allowed.shape[1]
     checked = _void_checked(tables, no_object)
     # One gather routes every pixel: its line's provenance code, TEACHER_VOIDED where the teacher may void it
@@ -94,38 +94,38 @@ def constrained_pseudo_labels(
         every_class > DENSE_FILL_FRACTION * flat.numel()
         or num_chose + every_class > DENSE_TEACHER_FRACTION * flat.numel()
     ):
-        scores: _DenseScores | _SparseScores = _DenseScores(probs, size)
+        upsampled: _DenseScores | _SparseScores = _DenseScores(scores, size)
     else:
-        scores = _SparseScores(probs, size)
+        upsampled = _SparseScores(scores, size)
     if dense_fill:
-        flat.copy_(torch.where(flat_provenance == TEACHER_FILLED, scores.argmax(num_classes), flat))
+        flat.copy_(torch.where(flat_provenance == TEACHER_FILLED, upsampled.argmax(num_classes), flat))
     elif num_filled:
         pixels = (flat_provenance == TEACHER_FILLED).nonzero().squeeze(1)
-        flat[pixels] = scores.at(pixels)[:, :num_classes].argmax(dim=1).to(torch.uint8)
+        flat[pixels] = upsampled.at(pixels)[:, :num_classes].argmax(dim=1).to(torch.uint8)
     if num_chose:
         pixels = (flat_provenance == TEACHER_CHOSE).nonzero().squeeze(1)
         classes = _choice_table(tables, (tables.provenance == TEACHER_CHOSE) & ~checked)[flat_ids[pixels]]
-        best = scores.at(pixels, classes).argmax(dim=1, keepdim=True)
+        best = upsampled.at(pixels, classes).argmax(dim=1, keepdim=True)
         flat[pixels] = classes.gather(1, best).squeeze(1).to(torch.uint8)
     if num_voidable:
         pixels = (flat_provenance == TEACHER_VOIDED).nonzero().squeeze(1)
         classes = _choice_table(tables, checked)[flat_ids[pixels]]
-        flat[pixels], voided = _choose_or_void(scores, pixels, classes, num_classes, no_object)
+        flat[pixels], voided = _choose_or_void(upsampled, pixels, classes, num_classes, no_object)
         kept = tables.provenance.index_select(0, flat_ids[pixels])
         flat_provenance[pixels] = kept.masked_fill_(voided, TEACHER_VOIDED)
     return PseudoLabels(label, provenance)
 
 
-def unconstrained_labels(probs: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+def unconstrained_labels(scores: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """(B, H, W) uint8 argmax of the upsampled scores (B, C, h, w): the teacher alone, for comparison.
 
     Pass the C class channels only: a no-object channel is no class.
     """
-    return _channel_argmax(F.interpolate(probs, size=size, mode="bilinear", align_corners=False))
+    return _channel_argmax(F.interpolate(scores, size=size, mode="bilinear", align_corners=False))
 
 
 def reference_constrained_pseudo_labels(
-    probs: torch.Tensor, native: torch.Tensor, tables: MappingTables, no_object: bool = False
+    scores: torch.Tensor, native: torch.Tensor, tables: MappingTables, no_object: bool = False
 ) -> PseudoLabels:
     """The plain formulation: mask the densely upsampled scores with a (B, C, H, W) allowed mask.
 
@@ -134,18 +134,18 @@ def reference_constrained_pseudo_labels(
     higher than its best listed class. It is the specification `constrained_pseudo_labels` is tested
     against and the baseline it is benchmarked against; it costs far more.
     """
-    ids = _checked_ids(probs, native, tables, no_object)
+    ids = _checked_ids(scores, native, tables, no_object)
     provenance = _codes(tables, torch.zeros_like(tables.known))[ids]
     unknown = provenance == UNKNOWN_NATIVE_ID
     if bool(unknown.any()):
         _raise_unknown(ids[unknown])
     num_classes = tables.allowed.shape[1]
-    upsampled = F.interpolate(probs, size=native.shape[-2:], mode="bilinear", align_corners=False)
-    scores = upsampled[:, :num_classes]
+    upsampled = F.interpolate(scores, size=native.shape[-2:], mode="bilinear", align_corners=False)
+    class_scores = upsampled[:, :num_classes]
     allowed = tables.allowed[ids].permute(0, 3, 1, 2)
-    listed = scores.masked_fill(~allowed, float("-inf"))
+    listed = class_scores.masked_fill(~allowed, float("-inf"))
     label = listed.argmax(dim=1)
-    rival = upsampled[:, num_classes] if no_object else scores.masked_fill(allowed, float("-inf")).amax(dim=1)
+    rival = upsampled[:, num_classes] if no_object else class_scores.masked_fill(allowed, float("-inf")).amax(dim=1)
     voided = tables.void_allowed[ids] & (rival > listed.amax(dim=1))
     label = label.masked_fill((provenance == IGNORED) | voided, IGNORE_INDEX).to(torch.uint8)
     return PseudoLabels(label, provenance.masked_fill(voided, TEACHER_VOIDED))
@@ -269,32 +269,32 @@ def _count_on_device(index: torch.Tensor, size: int) -> torch.Tensor:
     return torch.zeros(size, dtype=torch.int64, device=index.device).index_add_(0, index, ones)
 
 
-def _checked_ids(probs: torch.Tensor, native: torch.Tensor, tables: MappingTables, no_object: bool) -> torch.Tensor:
+def _checked_ids(scores: torch.Tensor, native: torch.Tensor, tables: MappingTables, no_object: bool) -> torch.Tensor:
     """Native ids as long, after checking shapes, dtypes, devices and that every id indexes the tables.
 
     uint8 ids always fit the tables (at least 256 rows), so only other dtypes read their range back to the
     host; whether an id is in the native taxonomy is left to the caller (`_codes` marks it).
     """
-    if probs.dim() != 4 or native.dim() != 3 or probs.shape[0] != native.shape[0]:
+    if scores.dim() != 4 or native.dim() != 3 or scores.shape[0] != native.shape[0]:
         raise UnifyError(
             f"expected teacher scores (B, C, h, w) and native labels (B, H, W) with the same B, "
-            f"got {tuple(probs.shape)} and {tuple(native.shape)}"
+            f"got {tuple(scores.shape)} and {tuple(native.shape)}"
         )
     num_classes = tables.allowed.shape[1]
-    if probs.shape[1] != num_classes + no_object:
+    if scores.shape[1] != num_classes + no_object:
         expected = f"{num_classes} + 1 (no-object)" if no_object else f"{num_classes}"
         raise UnifyError(
-            f"the teacher predicts {probs.shape[1]} channels but the mapping's unified taxonomy has "
+            f"the teacher predicts {scores.shape[1]} channels but the mapping's unified taxonomy has "
             f"{num_classes} classes, so {expected} were expected"
         )
     if native.dtype.is_floating_point or native.dtype.is_complex or native.dtype == torch.bool:
         raise UnifyError(f"native labels must hold integer ids, got dtype {native.dtype}")
-    if not probs.dtype.is_floating_point:
-        raise UnifyError(f"teacher scores must be floating point, got dtype {probs.dtype}")
-    if not probs.device == native.device == tables.allowed.device:
+    if not scores.dtype.is_floating_point:
+        raise UnifyError(f"teacher scores must be floating point, got dtype {scores.dtype}")
+    if not scores.device == native.device == tables.allowed.device:
         raise UnifyError(
             f"teacher scores, native labels and mapping tables must be on one device, got "
-            f"{probs.device}, {native.device} and {tables.allowed.device} (use tables.to(device))"
+            f"{scores.device}, {native.device} and {tables.allowed.device} (use tables.to(device))"
         )
     ids = native.long()
     table_size = tables.known.numel()
@@ -387,15 +387,15 @@ def _source_weights(in_size: int, out_size: int, dtype: torch.dtype, device: tor
 class _SparseScores:
     """Bilinearly upsampled scores at chosen pixels only, each from its 4 low-resolution neighbours."""
 
-    def __init__(self, probs: torch.Tensor, size: tuple[int, int]):
-        _, self.num_classes, self.in_h, self.in_w = probs.shape
+    def __init__(self, scores: torch.Tensor, size: tuple[int, int]):
+        _, self.num_classes, self.in_h, self.in_w = scores.shape
         self.out_h, self.out_w = size
-        self.dtype = probs.dtype
-        compute = torch.float64 if probs.dtype == torch.float64 else torch.float32
+        self.dtype = scores.dtype
+        compute = torch.float64 if scores.dtype == torch.float64 else torch.float32
         # (B*h*w, C): the scores of one neighbour are contiguous.
-        self.cells = probs.permute(0, 2, 3, 1).to(compute).contiguous().view(-1, self.num_classes)
-        self.rows = _source_weights(self.in_h, self.out_h, compute, probs.device)
-        self.cols = _source_weights(self.in_w, self.out_w, compute, probs.device)
+        self.cells = scores.permute(0, 2, 3, 1).to(compute).contiguous().view(-1, self.num_classes)
+        self.rows = _source_weights(self.in_h, self.out_h, compute, scores.device)
+        self.cols = _source_weights(self.in_w, self.out_w, compute, scores.device)
 
     def at(self, pixels: torch.Tensor, classes: torch.Tensor | None = None) -> torch.Tensor:
         """(N, K) scores of `classes` (N, K) at flat pixel indices `pixels` (N,); all classes when None."""
@@ -428,8 +428,8 @@ class _SparseScores:
 class _DenseScores:
     """Every score upsampled with `F.interpolate`, for batches where most pixels need the teacher."""
 
-    def __init__(self, probs: torch.Tensor, size: tuple[int, int]):
-        self.upsampled = F.interpolate(probs, size=size, mode="bilinear", align_corners=False)
+    def __init__(self, scores: torch.Tensor, size: tuple[int, int]):
+        self.upsampled = F.interpolate(scores, size=size, mode="bilinear", align_corners=False)
         self.width = size[1]
         self.plane = size[0] * size[1]
         self._top: tuple[torch.Tensor, torch.Tensor] | None = None  # (max, argmax) over the classes, flat

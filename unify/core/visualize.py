@@ -6,13 +6,6 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from unify.core.images import colorize
-
-
-def label_image(label: np.ndarray, palette: np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint8 picture of an (H, W) id map through a (>= 256, 3) uint8 palette: `images.colorize`."""
-    return colorize(label, palette)
-
 
 def comparison_grid(rows: list[list[np.ndarray]], titles: list[str], cell_width: int = 256) -> Image.Image:
     """A grid of (H, W, 3) uint8 panels, one title per column, each panel scaled to `cell_width` pixels wide.

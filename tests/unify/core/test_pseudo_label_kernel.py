@@ -83,10 +83,10 @@ def path(request, monkeypatch):
 
 def uniform_scores(scores: dict[str, float], height: int = 2, width: int = 2) -> torch.Tensor:
     """(1, 15, h, w) teacher scores, the same at every position: upsampling cannot change them."""
-    probs = torch.zeros(1, 15, height, width)
+    teacher_scores = torch.zeros(1, 15, height, width)
     for name, value in scores.items():
-        probs[0, FINE[name]] = value
-    return probs
+        teacher_scores[0, FINE[name]] = value
+    return teacher_scores
 
 
 def random_native(mapping: LabelMapping, shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
@@ -102,12 +102,12 @@ def assert_same(ours: PseudoLabels, reference: PseudoLabels) -> None:
 
 def test_each_provenance_case_on_hand_built_tensors(path):
     # The teacher is sure of car everywhere, and prefers rider to person and bus to truck.
-    probs = uniform_scores({"car": 9.0, "rider": 5.0, "person": 4.0, "bus": 3.0, "truck": 2.0, "road": 1.0})
+    teacher_scores = uniform_scores({"car": 9.0, "rider": 5.0, "person": 4.0, "bus": 3.0, "truck": 2.0, "road": 1.0})
     native = torch.tensor(
         [[[SIDEWALK, SIDEWALK, HUMAN, HUMAN], [UNLABELED, UNLABELED, LARGE_VEHICLE, EGO], [ROAD, ROAD, ROAD, ROAD]]],
         dtype=torch.uint8,
     )
-    result = constrained_pseudo_labels(probs, native, shifted().tables)
+    result = constrained_pseudo_labels(teacher_scores, native, shifted().tables)
     expected_label = [
         [FINE["sidewalk"], FINE["sidewalk"], FINE["rider"], FINE["rider"]],
         [FINE["car"], FINE["car"], FINE["bus"], IGNORE_INDEX],
@@ -126,25 +126,25 @@ def test_each_provenance_case_on_hand_built_tensors(path):
 def pixel_scores(columns: list[dict[str, float]], no_object: list[float] | None = None) -> torch.Tensor:
     """(1, 15, 1, N) scores, or (1, 16, 1, N) with a no-object channel: one column per pixel of a (1, 1, N) label
     map, at its own resolution, so nothing is interpolated."""
-    probs = torch.zeros(1, 15 + (no_object is not None), 1, len(columns))
+    teacher_scores = torch.zeros(1, 15 + (no_object is not None), 1, len(columns))
     for x, scores in enumerate(columns):
         for name, value in scores.items():
-            probs[0, FINE[name], 0, x] = value
+            teacher_scores[0, FINE[name], 0, x] = value
     if no_object is not None:
-        probs[0, 15, 0] = torch.tensor(no_object)
-    return probs
+        teacher_scores[0, 15, 0] = torch.tensor(no_object)
+    return teacher_scores
 
 
 def run_cases(cases: list[tuple], no_object: bool) -> None:
     """Each case (native id, scores, [no-object score,] expected label name or IGNORE_INDEX, provenance)."""
     native = torch.tensor([[[case[0] for case in cases]]], dtype=torch.uint8)
-    probs = pixel_scores([case[1] for case in cases], [case[2] for case in cases] if no_object else None)
+    teacher_scores = pixel_scores([case[1] for case in cases], [case[2] for case in cases] if no_object else None)
     tables = shifted_void().tables
-    result = constrained_pseudo_labels(probs, native, tables, no_object=no_object)
+    result = constrained_pseudo_labels(teacher_scores, native, tables, no_object=no_object)
     expected = [FINE[case[-2]] if isinstance(case[-2], str) else case[-2] for case in cases]
     assert result.label.tolist() == [[expected]]
     assert result.provenance.tolist() == [[[case[-1] for case in cases]]]
-    assert_same(result, reference_constrained_pseudo_labels(probs, native, tables, no_object=no_object))
+    assert_same(result, reference_constrained_pseudo_labels(teacher_scores, native, tables, no_object=no_object))
 
 
 def test_void_beside_classes_on_hand_built_scores(path):
@@ -188,26 +188,26 @@ def test_a_no_object_score_competes_only_where_void_stands_beside_classes(path):
 
 def test_a_no_object_channel_changes_nothing_without_void_beside_classes(path):
     generator = torch.Generator().manual_seed(11)
-    probs = torch.randn(2, 15, 6, 9, generator=generator, dtype=torch.float64)
-    with_no_object = torch.cat([probs, torch.full((2, 1, 6, 9), 100.0, dtype=torch.float64)], dim=1)
+    teacher_scores = torch.randn(2, 15, 6, 9, generator=generator, dtype=torch.float64)
+    with_no_object = torch.cat([teacher_scores, torch.full((2, 1, 6, 9), 100.0, dtype=torch.float64)], dim=1)
     native = random_native(shifted(), (2, 24, 36), generator)
-    plain = constrained_pseudo_labels(probs, native, shifted().tables)
+    plain = constrained_pseudo_labels(teacher_scores, native, shifted().tables)
     assert_same(constrained_pseudo_labels(with_no_object, native, shifted().tables, no_object=True), plain)
     assert bool((plain.provenance == TEACHER_FILLED).any()) and bool((plain.provenance == TEACHER_CHOSE).any())
 
 
 def test_chooses_between_neighbours_with_bilinear_weights(path):
     # Two low-resolution columns upsampled to four: weights 1, 3/4, 1/4 and 0 on the left column.
-    probs = torch.zeros(1, 15, 1, 2)
-    probs[0, FINE["person"]] = torch.tensor([1.0, 0.0])
-    probs[0, FINE["rider"]] = torch.tensor([0.0, 1.0])
-    probs[0, FINE["car"]] = 5.0  # outside the allowed set, never chosen for human pixels
+    teacher_scores = torch.zeros(1, 15, 1, 2)
+    teacher_scores[0, FINE["person"]] = torch.tensor([1.0, 0.0])
+    teacher_scores[0, FINE["rider"]] = torch.tensor([0.0, 1.0])
+    teacher_scores[0, FINE["car"]] = 5.0  # outside the allowed set, never chosen for human pixels
     native = torch.full((1, 1, 4), HUMAN, dtype=torch.uint8)
-    result = constrained_pseudo_labels(probs, native, shifted().tables)
+    result = constrained_pseudo_labels(teacher_scores, native, shifted().tables)
     assert result.label.tolist() == [[[FINE["person"], FINE["person"], FINE["rider"], FINE["rider"]]]]
     # Where the left column alone counts, person and rider tie: the lower unified id wins, as in argmax.
-    probs[0, FINE["rider"]] = torch.tensor([1.0, 1.0])
-    result = constrained_pseudo_labels(probs, native, shifted().tables)
+    teacher_scores[0, FINE["rider"]] = torch.tensor([1.0, 1.0])
+    result = constrained_pseudo_labels(teacher_scores, native, shifted().tables)
     assert result.label.tolist() == [[[FINE["person"], FINE["rider"], FINE["rider"], FINE["rider"]]]]
 
 
@@ -250,10 +250,10 @@ def test_inputs_that_do_not_fit_are_errors():
 @pytest.mark.parametrize("dtype", [torch.uint8, torch.int16, torch.int32, torch.long])
 def test_native_dtypes_give_the_same_labels(dtype):
     generator = torch.Generator().manual_seed(1)
-    probs = torch.randn(2, 15, 4, 6, generator=generator, dtype=torch.float64)
+    teacher_scores = torch.randn(2, 15, 4, 6, generator=generator, dtype=torch.float64)
     native = random_native(shifted(), (2, 16, 24), generator)
-    expected = constrained_pseudo_labels(probs, native, shifted().tables)
-    assert_same(constrained_pseudo_labels(probs, native.to(dtype), shifted().tables), expected)
+    expected = constrained_pseudo_labels(teacher_scores, native, shifted().tables)
+    assert_same(constrained_pseudo_labels(teacher_scores, native.to(dtype), shifted().tables), expected)
 
 
 @pytest.mark.parametrize("mapping_name", list(MAPPINGS))
@@ -263,10 +263,10 @@ def test_equals_reference_exactly_where_arithmetic_is_exact(mapping_name, factor
     # whatever the order of operations: the labels must be equal bit for bit, ties included.
     mapping = MAPPINGS[mapping_name]()
     generator = torch.Generator().manual_seed(factor)
-    probs = torch.randint(0, 4, (2, mapping.unified.num_labels, 5, 7), generator=generator).float()
+    teacher_scores = torch.randint(0, 4, (2, mapping.unified.num_labels, 5, 7), generator=generator).float()
     native = random_native(mapping, (2, 5 * factor, 7 * factor), generator)
-    ours = constrained_pseudo_labels(probs, native, mapping.tables)
-    assert_same(ours, reference_constrained_pseudo_labels(probs, native, mapping.tables))
+    ours = constrained_pseudo_labels(teacher_scores, native, mapping.tables)
+    assert_same(ours, reference_constrained_pseudo_labels(teacher_scores, native, mapping.tables))
     teacher = ours.provenance.view(-1) != FROM_GROUND_TRUTH
     if mapping_name != "identity":
         assert bool(teacher.any())
@@ -279,10 +279,10 @@ def test_equals_reference_exactly_where_arithmetic_is_exact(mapping_name, factor
 def test_with_a_no_object_channel_equals_reference_exactly(mapping_name, factor, path):
     mapping = MAPPINGS[mapping_name]()
     generator = torch.Generator().manual_seed(10 + factor)
-    probs = torch.randint(0, 4, (2, mapping.unified.num_labels + 1, 5, 7), generator=generator).float()
+    teacher_scores = torch.randint(0, 4, (2, mapping.unified.num_labels + 1, 5, 7), generator=generator).float()
     native = random_native(mapping, (2, 5 * factor, 7 * factor), generator)
-    ours = constrained_pseudo_labels(probs, native, mapping.tables, no_object=True)
-    assert_same(ours, reference_constrained_pseudo_labels(probs, native, mapping.tables, no_object=True))
+    ours = constrained_pseudo_labels(teacher_scores, native, mapping.tables, no_object=True)
+    assert_same(ours, reference_constrained_pseudo_labels(teacher_scores, native, mapping.tables, no_object=True))
     assert bool((ours.provenance == TEACHER_VOIDED).any()) == (mapping_name != "shifted")
 
 
@@ -292,11 +292,11 @@ def test_with_a_no_object_channel_equals_reference_on_random_scores(mapping_name
     mapping = MAPPINGS[mapping_name]()
     generator = torch.Generator().manual_seed(sum(sizes[1]))
     (h, w), (height, width) = sizes
-    probs = torch.randn(2, mapping.unified.num_labels + 1, h, w, generator=generator, dtype=torch.float64)
-    probs[:, -1] += 1.5  # a no-object score that wins now and then
+    teacher_scores = torch.randn(2, mapping.unified.num_labels + 1, h, w, generator=generator, dtype=torch.float64)
+    teacher_scores[:, -1] += 1.5  # a no-object score that wins now and then
     native = random_native(mapping, (2, height, width), generator)
-    ours = constrained_pseudo_labels(probs, native, mapping.tables, no_object=True)
-    assert_same(ours, reference_constrained_pseudo_labels(probs, native, mapping.tables, no_object=True))
+    ours = constrained_pseudo_labels(teacher_scores, native, mapping.tables, no_object=True)
+    assert_same(ours, reference_constrained_pseudo_labels(teacher_scores, native, mapping.tables, no_object=True))
     assert bool((ours.provenance == TEACHER_VOIDED).any())
 
 
@@ -310,13 +310,13 @@ def test_equals_reference_on_random_scores_of_any_size(mapping_name, sizes, chan
     mapping = MAPPINGS[mapping_name]()
     generator = torch.Generator().manual_seed(sum(sizes[0]))
     (h, w), (height, width) = sizes
-    probs = torch.randn(2, mapping.unified.num_labels, h, w, generator=generator, dtype=torch.float64)
+    teacher_scores = torch.randn(2, mapping.unified.num_labels, h, w, generator=generator, dtype=torch.float64)
     if channels_last:
-        probs = probs.contiguous(memory_format=torch.channels_last)
+        teacher_scores = teacher_scores.contiguous(memory_format=torch.channels_last)
     native = random_native(mapping, (2, height, width), generator)
     assert_same(
-        constrained_pseudo_labels(probs, native, mapping.tables),
-        reference_constrained_pseudo_labels(probs, native, mapping.tables),
+        constrained_pseudo_labels(teacher_scores, native, mapping.tables),
+        reference_constrained_pseudo_labels(teacher_scores, native, mapping.tables),
     )
 
 
@@ -327,12 +327,12 @@ def test_float32_scores_differ_from_reference_only_at_rounding_ties(mapping_name
     # float32 rounding of each other may be decided differently.
     mapping = MAPPINGS[mapping_name]()
     generator = torch.Generator().manual_seed(3)
-    probs = torch.randn(2, 15, 37, 53, generator=generator).softmax(dim=1)
+    teacher_scores = torch.randn(2, 15, 37, 53, generator=generator).softmax(dim=1)
     native = random_native(mapping, (2, 300, 411), generator)
-    ours = constrained_pseudo_labels(probs, native, mapping.tables)
-    reference = reference_constrained_pseudo_labels(probs, native, mapping.tables)
+    ours = constrained_pseudo_labels(teacher_scores, native, mapping.tables)
+    reference = reference_constrained_pseudo_labels(teacher_scores, native, mapping.tables)
     differ = (ours.label != reference.label) | (ours.provenance != reference.provenance)
-    exact = F.interpolate(probs.double(), size=(300, 411), mode="bilinear", align_corners=False)
+    exact = F.interpolate(teacher_scores.double(), size=(300, 411), mode="bilinear", align_corners=False)
     allowed = mapping.tables.allowed[native.long()].permute(0, 3, 1, 2)
     rival = exact.masked_fill(allowed, float("-inf")).amax(dim=1, keepdim=True)
     rival = rival.masked_fill(~mapping.tables.void_allowed[native.long()].unsqueeze(1), float("-inf"))
@@ -348,11 +348,11 @@ def test_float32_scores_differ_from_reference_only_at_rounding_ties(mapping_name
 def test_sparse_scores_are_the_interpolated_scores(dtype):
     generator = torch.Generator().manual_seed(4)
     for (h, w), (height, width) in [((37, 53), (300, 411)), ((50, 60), (31, 17)), ((8, 8), (8, 32))]:
-        probs = torch.randn(2, 5, h, w, generator=generator, dtype=dtype)
-        expected = F.interpolate(probs, size=(height, width), mode="bilinear", align_corners=False)
+        teacher_scores = torch.randn(2, 5, h, w, generator=generator, dtype=dtype)
+        expected = F.interpolate(teacher_scores, size=(height, width), mode="bilinear", align_corners=False)
         pixels = torch.randperm(2 * height * width, generator=generator)[:500]
-        scores = pl._SparseScores(probs, (height, width)).at(pixels)
-        dense = pl._DenseScores(probs, (height, width)).at(pixels)
+        scores = pl._SparseScores(teacher_scores, (height, width)).at(pixels)
+        dense = pl._DenseScores(teacher_scores, (height, width)).at(pixels)
         expected = expected.permute(0, 2, 3, 1).reshape(-1, 5)[pixels]
         assert torch.equal(dense, expected)
         torch.testing.assert_close(scores, expected, rtol=0, atol=1e-12 if dtype == torch.float64 else 1e-5)
@@ -360,12 +360,12 @@ def test_sparse_scores_are_the_interpolated_scores(dtype):
 
 def test_unconstrained_labels_are_the_plain_argmax():
     generator = torch.Generator().manual_seed(5)
-    for probs in (
+    for teacher_scores in (
         torch.randint(0, 3, (2, 7, 6, 8), generator=generator).float(),  # many ties
         torch.randn(1, 19, 9, 13, generator=generator),
     ):
-        labels = unconstrained_labels(probs, (24, 40))
-        upsampled = F.interpolate(probs, size=(24, 40), mode="bilinear", align_corners=False)
+        labels = unconstrained_labels(teacher_scores, (24, 40))
+        upsampled = F.interpolate(teacher_scores, size=(24, 40), mode="bilinear", align_corners=False)
         assert labels.dtype == torch.uint8
         assert torch.equal(labels, upsampled.argmax(dim=1).to(torch.uint8))
 
@@ -457,19 +457,19 @@ def test_on_cuda_the_kernel_reads_back_once_and_the_statistics_never():
     mapping = all_fill_in()
     tables = mapping.tables.to(device)
     native = random_native(mapping, (2, 64, 96), generator).to(device)
-    probs = torch.randn(2, 15, 16, 24, generator=generator).to(device)
+    teacher_scores = torch.randn(2, 15, 16, 24, generator=generator).to(device)
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("warn")
     try:
         with pytest.warns(UserWarning, match="synchroniz") as caught:
-            result = constrained_pseudo_labels(probs, native, tables)
+            result = constrained_pseudo_labels(teacher_scores, native, tables)
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert len([w for w in caught if "synchroniz" in str(w.message)]) == 1
     torch.cuda.set_sync_debug_mode("error")
     try:
         provenance_counts(result, 15)
-        teacher_choice_counts(probs, native, tables.known.numel())
+        teacher_choice_counts(teacher_scores, native, tables.known.numel())
     finally:
         torch.cuda.set_sync_debug_mode("default")
 
@@ -530,12 +530,12 @@ def test_tta_scales_average_the_softmaxes_at_the_scale_one_size():
         return logits.expand(x.shape[0], 3, height // 4, x.shape[-1] // 4)
 
     x = torch.zeros(1, 3, 16, 32)
-    probs = tta_probabilities(predict, x, scales=(0.5, 1.0, 2.0))
+    teacher_scores = tta_probabilities(predict, x, scales=(0.5, 1.0, 2.0))
     assert seen == [(16, 32), (8, 16), (32, 64)]
-    assert probs.shape == (1, 3, 4, 8)
+    assert teacher_scores.shape == (1, 3, 4, 8)
     expected = sum(torch.tensor([0.0, h / 8, -h / 16]).softmax(dim=0) for h in (8, 16, 32)) / 3
-    torch.testing.assert_close(probs[0, :, 2, 5], expected)
-    torch.testing.assert_close(probs.sum(dim=1), torch.ones(1, 4, 8))
+    torch.testing.assert_close(teacher_scores[0, :, 2, 5], expected)
+    torch.testing.assert_close(teacher_scores.sum(dim=1), torch.ones(1, 4, 8))
 
 
 @pytest.mark.parametrize("scales", [(0.5, 2.0), (1.0, 0.0), (1.0, -1.0)])
