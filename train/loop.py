@@ -30,7 +30,6 @@ from train.loss import SourceTargets, TargetTables, hard_label_loss, partial_lab
 from train.parallel import (
     BatchNormStatistics,
     BatchPlan,
-    processes_without_gpu,
     use_sync_batchnorm,
     warn_single_cpu_launch,
 )
@@ -39,7 +38,7 @@ from train.tracking import start_tracking, track_evaluation, trackers
 from train.transforms import TrainTransform
 from unify.core.errors import UnifyError
 from unify.core.evaluator import evaluate_split
-from unify.core.segmenter import Segmenter
+from unify.core.segmenter import Segmenter, processes_without_gpu
 from unify.core.taxonomy import Taxonomy, get_taxonomy
 
 logger = logging.getLogger(__name__)

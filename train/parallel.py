@@ -74,18 +74,6 @@ class BatchPlan:
         }
 
 
-def processes_without_gpu() -> bool:
-    """True in one of several processes started together (WORLD_SIZE > 1) on a machine without CUDA or XPU.
-
-    Accelerate joins such processes over gloo only when told they run on the CPU (`ACCELERATE_USE_CPU`);
-    otherwise each would train alone, all writing the same run folder. `torchrun --nproc_per_node N` and
-    `accelerate launch --multi_gpu --num_processes N` start processes this way.
-    """
-    several = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    xpu = hasattr(torch, "xpu") and torch.xpu.is_available()
-    return several and not torch.cuda.is_available() and not xpu
-
-
 def warn_single_cpu_launch() -> None:
     """Log a warning when `accelerate launch --cpu --num_processes N` started this one process instead of N.
 

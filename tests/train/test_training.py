@@ -8,11 +8,11 @@ import torch
 from train.config import TrainConfig, load_config
 from train.data import MicroBatchSampler, global_batch
 from train.loop import train
-from train.parallel import BatchPlan, processes_without_gpu
+from train.parallel import BatchPlan
 from train.transforms import TrainTransform
 from unify.build import build_dataset
 from unify.core.errors import UnifyError
-from unify.core.segmenter import SEGFORMER_SIZES, Segmenter
+from unify.core.segmenter import SEGFORMER_SIZES, Segmenter, processes_without_gpu
 from unify.core.taxonomy import get_taxonomy
 
 

@@ -7,6 +7,7 @@ the thread count, and the claim tested here is about interruption and sharing, n
 """
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -28,14 +29,15 @@ IMAGES = 12
 
 
 def environment() -> dict[str, str]:
+    """The environment of a user's plain command: no ACCELERATE_USE_CPU, which `torchrun` does not set either."""
     env = dict(
         os.environ,
         PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
         OMP_NUM_THREADS="1",
-        ACCELERATE_USE_CPU="true",
         HF_HUB_OFFLINE="1",
         HF_DATASETS_OFFLINE="1",
     )
+    env.pop("ACCELERATE_USE_CPU", None)
     return env
 
 
@@ -185,4 +187,7 @@ def test_two_processes_write_the_bytes_of_one(command, uninterrupted, tmp_path):
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert completed.stdout.count('"share_by_provenance"') == 1  # printed by the main process only
+    # each process labels its own half of the shards, not all of them
+    labelled = [int(n) for n in re.findall(r"labelled (\d+) images", completed.stderr)]
+    assert labelled == [IMAGES // 2, IMAGES // 2], completed.stderr[-3000:]
     assert folder_bytes(tmp_path / "out") == uninterrupted

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -484,6 +485,19 @@ class Segmenter:
 def default_device() -> torch.device:
     """cuda when available, else the CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def processes_without_gpu() -> bool:
+    """True in one of several processes started together (WORLD_SIZE > 1) on a machine without CUDA or XPU.
+
+    Accelerate joins such processes over gloo only when told they run on the CPU (`Accelerator(cpu=True)` or
+    `ACCELERATE_USE_CPU`); otherwise each believes it runs alone and does the whole job, all writing the same
+    folder. `torchrun --nproc_per_node N` and `accelerate launch --multi_gpu --num_processes N` start processes
+    this way; training and pseudo-labelling pass this to their `Accelerator`.
+    """
+    several = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    xpu = hasattr(torch, "xpu") and torch.xpu.is_available()
+    return several and not torch.cuda.is_available() and not xpu
 
 
 def mask_classification_scores(

@@ -18,7 +18,7 @@ from unify.core.constants import REPORT_FILE
 from unify.core.errors import UnifyError
 from unify.core.folder import BUILT, PSEUDO_LABELLED, FolderMetadata, LabelColumns
 from unify.core.mapping import LabelMapping, get_mapping
-from unify.core.segmenter import Segmenter
+from unify.core.segmenter import Segmenter, processes_without_gpu
 from unify.pseudo_label_driver.fingerprints import settings_of
 from unify.pseudo_label_driver.options import LabellingOptions
 from unify.pseudo_label_driver.output import prepare_output, shards_of
@@ -39,7 +39,7 @@ def pseudo_label_dataset(
     settings (without `options.overwrite`); these checks run before anything is written.
     """
     input_dir, output_dir = Path(input_dir), Path(output_dir)
-    accelerator = Accelerator()
+    accelerator = Accelerator(cpu=processes_without_gpu())  # torchrun on CPUs: one job, shared
     metadata = FolderMetadata.read(input_dir)
     mapping = recorded_mapping(metadata, options.taxonomy, input_dir)
     segmenter = Segmenter.load(teacher, device=accelerator.device)
