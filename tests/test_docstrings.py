@@ -16,19 +16,6 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("unify", "train", "dataset_scripts", "model_cards")
 """Where the rule holds: every Python file under these folders of the repository."""
 
-NOT_YET_DOCUMENTED = {
-    # Files other branches were rewriting when this test was written: the lead empties this after merging them.
-    # Path -> qualified names still undocumented, or whose docstring omits what they raise. A stale entry fails.
-    "train/__main__.py": {"add_arguments", "run", "main"},
-    "train/config.py": {"DataSource", "TrainConfig", "TrainConfig.to_dict"},
-    "train/parallel.py": {"BatchPlan.to_json"},
-    "unify/cli/demo.py": {"add_parser", "run"},
-    "unify/cli/mappings.py": {"add_parser", "run", "run_suggest"},
-    "unify/cli/pseudo_label.py": {"add_parser", "run"},
-    "unify/core/pseudo_label_kernel.py": {"PseudoLabels", "tta_probabilities"},
-    "unify/demo.py": {"run_demo"},
-}
-
 
 def findings(tree: ast.Module) -> list[str]:
     """Qualified names of the public definitions without a docstring, or whose docstring omits a class they raise.
@@ -110,20 +97,4 @@ def test_the_check_sees_a_missing_docstring_and_an_unnamed_error():
 
 @pytest.mark.parametrize("module", modules())
 def test_public_definitions_have_docstrings_that_name_their_errors(module):
-    allowed = NOT_YET_DOCUMENTED.get(module, set())
-    found = findings(ast.parse((ROOT / module).read_text(encoding="utf-8")))
-    assert [f for f in found if f.split(":")[0] not in allowed] == []
-
-
-def test_the_allow_list_holds_only_what_is_still_missing():
-    """An entry that was documented since, or a file that is gone, must leave NOT_YET_DOCUMENTED."""
-    stale = []
-    for module, names in NOT_YET_DOCUMENTED.items():
-        path = ROOT / module
-        current = (
-            {f.split(":")[0] for f in findings(ast.parse(path.read_text(encoding="utf-8")))}
-            if path.is_file()
-            else set()
-        )
-        stale += [f"{module}: {name}" for name in sorted(names - current)]
-    assert stale == []
+    assert findings(ast.parse((ROOT / module).read_text(encoding="utf-8"))) == []

@@ -28,13 +28,35 @@ TRACKERS = ("all", "aim", "tensorboard", "wandb", "trackio", "comet_ml", "mlflow
 
 @dataclass
 class DataSource:
-    path: str  # a folder written by `unify build` or `unify pseudo-label`
-    split: str = "train"  # split of that folder to read
-    weight: float = 1.0  # share of each batch drawn from this source, relative to the others
-    label_column: str | None = None  # column of unified ids; None: the folder's declared unified column
-    name: str | None = None  # name in logs and metrics; None: the folder's name
-    targets: str | None = None  # hard, partial or both (train/loss.py); None: the run's `targets`
-    fill_in: str | None = None  # teacher or ignore (train/loss.py); None: the run's `fill_in`
+    """One dataset folder that training learns from (`train_data`) or scores on (`eval_data`).
+
+    An entry of `train_data` or `eval_data` in the training YAML, e.g. `{path: unified/bdd100k, weight: 0.5}`.
+    Only `path` is required. Raises `UnifyError` for a `weight` <= 0 or a `targets` / `fill_in` outside
+    `TARGETS` / `FILL_IN`, naming the source's path. Whether the folder exists and holds labels in the run's
+    unified taxonomy is checked when training starts, before step 1 (`train.data.open_source`).
+    """
+
+    path: str
+    """A folder written by `unify build` (ground truth) or `unify pseudo-label` (pseudo-labels). A relative path
+    starts from the config's `root` (given in the file) or the current directory (given as an override)."""
+    split: str = "train"
+    """The split of that folder to read, e.g. `train`, `validation`."""
+    weight: float = 1.0
+    """Sampling weight, > 0, relative to the other training sources: each image of a global batch comes from this
+    source with probability weight / (sum of the weights), drawn with replacement uniformly among its images, so a
+    source's share of the batches does not depend on its size. Unused for evaluation sources."""
+    label_column: str | None = None
+    """The column of unified label ids to learn from or score against. null (the default): the folder's declared
+    unified column (`unified_label` in a built folder, the pseudo-labels `label` in a pseudo-labelled one)."""
+    name: str | None = None
+    """The source's name in the log, metrics.json, provenance.json and trackers. null (the default): the name of the
+    folder (set here, so it is never None after construction)."""
+    targets: str | None = None
+    """What this training source's pixels teach: `hard`, `partial` or `both` (defined in `train.loss`). null
+    (the default): the run's `targets`. Unused for evaluation sources."""
+    fill_in: str | None = None
+    """What its fill-in pixels (native classes that allow every unified class, `*`) teach: `teacher` or `ignore`
+    (defined in `train.loss`). null (the default): the run's `fill_in`. Unused for evaluation sources."""
 
     def __post_init__(self):
         if self.weight <= 0:
@@ -52,17 +74,31 @@ class AugmentConfig:
     with imgaug), except: their lists are drawn uniformly from [low, high] here (imgaug draws one of the two listed
     values), and their hue shift of +-3 in OpenCV's 8-bit HSV (2 degrees per unit) is written here in degrees, +-6.
     Each change is off at its identity: a range [1, 1] or [0, 0], a probability 0.
+
+    In the training YAML it is the mapping under `augment:`; keys left out keep these defaults (an override
+    `augment={...}` replaces the whole mapping). Raises `UnifyError` naming the key for a range that is not
+    [low, high] with low <= high (factors >= 0, hue within [-180, 180], shear within [-45, 45]), a probability
+    outside [0, 1], or a negative sigma or std.
     """
 
-    brightness: tuple[float, float] = (0.85, 1.15)  # factor on every channel, drawn from [low, high]; paper's
-    contrast: tuple[float, float] = (0.85, 1.15)  # factor on the distance from grey 127 (imgaug's); paper's
-    hue_degrees: tuple[float, float] = (-6.0, 6.0)  # HSV hue rotation on the 360-degree circle; paper: +-3 OpenCV units
-    saturation: tuple[float, float] = (0.85, 1.15)  # factor on HSV saturation (capped at 1); paper's
-    shear_degrees: tuple[float, float] = (-2.0, 2.0)  # horizontal shear angle about the crop's centre; paper's
-    blur_probability: float = 0.005  # share of crops blurred; paper's
-    blur_sigma: float = 3.0  # Gaussian sigma drawn from [0, blur_sigma], in crop pixels; paper's (source pixels there)
-    noise_probability: float = 0.0025  # share of crops with added Gaussian noise; paper's
-    noise_std: float = 0.01  # noise std drawn from [0, noise_std], as a fraction of 255; paper's
+    brightness: tuple[float, float] = (0.85, 1.15)
+    """Factor on every channel, drawn from [low, high]; the paper's."""
+    contrast: tuple[float, float] = (0.85, 1.15)
+    """Factor on each value's distance from grey 127 (as imgaug's contrast), drawn from [low, high]; the paper's."""
+    hue_degrees: tuple[float, float] = (-6.0, 6.0)
+    """HSV hue rotation in degrees on the 360-degree circle, drawn from [low, high]; the paper's +-3 OpenCV units."""
+    saturation: tuple[float, float] = (0.85, 1.15)
+    """Factor on HSV saturation (capped at 1), drawn from [low, high]; the paper's."""
+    shear_degrees: tuple[float, float] = (-2.0, 2.0)
+    """Horizontal shear angle in degrees about the crop's centre, drawn from [low, high]; the paper's."""
+    blur_probability: float = 0.005
+    """Share of crops blurred, in [0, 1]; the paper's."""
+    blur_sigma: float = 3.0
+    """Gaussian blur sigma drawn from [0, blur_sigma], in crop pixels; the paper's value (in source pixels there)."""
+    noise_probability: float = 0.0025
+    """Share of crops with added Gaussian noise, in [0, 1]; the paper's."""
+    noise_std: float = 0.01
+    """Noise standard deviation drawn from [0, noise_std], as a fraction of 255; the paper's."""
 
     def __post_init__(self):
         ranges = {
@@ -103,41 +139,103 @@ class AugmentConfig:
 
 @dataclass
 class TrainConfig:
-    output_dir: str  # run folder: checkpoints, logs, the final model
-    taxonomy: str  # unified taxonomy the model predicts
-    train_data: list[DataSource]  # mixed by their weights
-    eval_data: list[DataSource] = field(default_factory=list)  # each evaluated separately
-    model: str = "nvidia/mit-b0"  # weights to start from: Hub id or folder (the head is re-initialised when its
-    # classes differ), or a size name (mit-pico, mit-nano, mit-b0 ... mit-b5) for random weights
-    root: str | None = None  # folder that relative paths in this config start from, itself relative to the
-    # config file; null: the current directory
-    crop_size: tuple[int, int] = (512, 512)  # (height, width) of training crops
-    scale_range: tuple[float, float] = (0.5, 2.0)  # random rescaling of the source before cropping
-    augment: AugmentConfig = field(default_factory=AugmentConfig)  # photometric changes and shear of the crops
-    targets: str = "hard"  # what training pixels teach, for sources that do not say: hard (cross-entropy on the
-    # label column), partial (the union loss on the set the native label allows) or both; see train/loss.py
-    fill_in: str = "teacher"  # fill-in pixels (native class allows every class): teacher (cross-entropy on the
-    # label column, the teacher's label in a pseudo-labelled folder) or ignore (left out); see train/loss.py
-    jpeg_draft: bool = True  # decode JPEG sources at 1/2, 1/4 or 1/8 size where the sampled scale is at most that
-    global_batch_size: int = 8  # images per optimiser step, over all processes and accumulation steps
-    per_device_batch_size: int | None = None  # images per forward pass of one process; null: global / processes
-    steps: int = 160000  # optimiser steps of the whole run, whatever the number of processes
+    """One training run: the keys of the training YAML (`load_config`), one per field below.
+
+    Required: `output_dir`, `taxonomy` and `train_data`; every other key has the default shown. Any key can be
+    overridden on the command line as `key=value`, the value parsed as YAML. Steps are optimiser steps and
+    batch sizes count images, both for the whole run whatever the number of processes (`train.parallel`), so a
+    config means the same on one CPU and on N GPUs. Raises `UnifyError` naming the field, the bad value and what
+    is allowed, for a value out of range or not among its choices (checked when the config is built, before
+    anything is trained).
+    """
+
+    output_dir: str
+    """The run folder: `config.yaml` (the resolved config), `provenance.json`, `log.jsonl`, `checkpoints/`,
+    `metrics.json` and the final `model/`. The same command again resumes from its last complete checkpoint."""
+    taxonomy: str
+    """The unified taxonomy the model predicts, by name (`unify taxonomies`). Every source must hold labels in
+    it: another one is refused before step 1."""
+    train_data: list[DataSource]
+    """At least one `DataSource` (a YAML mapping each); each batch mixes them by their weights."""
+    eval_data: list[DataSource] = field(default_factory=list)
+    """`DataSource`s scored separately (mIoU and pixel accuracy in the unified taxonomy, on whole images) every
+    `eval_every` steps and at the end, into `metrics.json` under their names. Default: none."""
+    model: str = "nvidia/mit-b0"
+    """Where the weights start: a Hub id or a folder (`save_pretrained`) of a SegFormer, whose encoder is kept,
+    its decode head when present, and its classifier only when it already predicts `taxonomy`'s classes in
+    order (the log counts the tensors loaded and the new ones); or a size name (`mit-pico`, `mit-nano`, `mit-b0`
+    ... `mit-b5`) for random weights. The default is the ImageNet-pretrained MiT-B0 encoder."""
+    root: str | None = None
+    """The folder that relative paths in the config file start from, itself relative to the file. null (the
+    default): the current directory. Paths given as overrides always start from the current directory. The run's
+    own `config.yaml` has `root: .` and paths relative to the run folder, so it resumes from any directory."""
+    crop_size: tuple[int, int] = (512, 512)
+    """(height, width) of the training crops in pixels, > 0; a crop larger than the rescaled image is padded
+    (label 255)."""
+    scale_range: tuple[float, float] = (0.5, 2.0)
+    """[low, high], 0 < low <= high: each sample's image is rescaled by a factor drawn uniformly from it before
+    the crop (2.0: twice the source's size)."""
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    """Photometric changes and shear of the crops after the scale, crop and flip (`AugmentConfig`, each key
+    documented there). Default: the paper authors' settings."""
+    targets: str = "hard"
+    """What training pixels teach, for sources that do not say: `hard` (cross-entropy on the label column),
+    `partial` (the union loss on the set of classes the native label allows) or `both` (`train.loss`)."""
+    fill_in: str = "teacher"
+    """What fill-in pixels (native classes that allow every class, `*`) teach, for sources that do not say:
+    `teacher` (cross-entropy on the label column, in a pseudo-labelled folder the teacher's label) or `ignore`
+    (nothing: left out of the loss) (`train.loss`)."""
+    jpeg_draft: bool = True
+    """Decode a JPEG source at 1/2, 1/4 or 1/8 size when the sampled scale is at most that (faster, and not
+    bit-identical to decoding it whole and downscaling); PNG is always decoded whole."""
+    global_batch_size: int = 8
+    """Images per optimiser step for the whole run, > 0: summed over all processes and accumulation steps. It
+    fixes what a step means; a checkpoint cannot be resumed with another value."""
+    per_device_batch_size: int | None = None
+    """Images per forward pass of one process; it must divide `global_batch_size`. Each process accumulates
+    global / (per device x processes) forward passes per optimiser step, which must be a whole number (checked
+    at the start, with the values that fit). null (the default): global / processes, one pass per step."""
+    steps: int = 160000
+    """Optimiser steps of the whole run, > 0, whatever the number of processes: checkpoint names, log steps,
+    the learning-rate schedule and the final evaluation are the same on 1 or N processes."""
     learning_rate: float = 6e-5
+    """The AdamW learning rate at the end of the warm-up (the peak of the schedule)."""
     weight_decay: float = 0.01
+    """AdamW's decoupled weight decay on weight matrices and kernels; biases and norm parameters get none."""
     warmup_steps: int = 1500
-    poly_power: float = 1.0  # learning rate decays as (1 - step / steps) ** poly_power
-    mixed_precision: str = "auto"  # auto (bf16 where the device supports it), bf16, fp16 or no
-    sync_batchnorm: bool = False  # GPU processes share BatchNorm statistics (SyncBatchNorm); False: per micro-batch
-    channels_last: bool | None = None  # channels-last memory format for model and inputs; null: on CUDA only
-    tf32: bool = True  # TF32 matmuls and convolutions on CUDA (no effect on the CPU)
-    compile: bool = False  # torch.compile the model (it was slower for mit-b0 on a GPU: 381 vs 489 images/s)
-    checkpoint_every: int = 1000  # steps between checkpoints (0: only at the end)
-    eval_every: int = 0  # steps between evaluations (0: only at the end)
-    log_every: int = 50  # steps between log lines
-    log_with: list[str] = field(default_factory=list)  # trackers besides log.jsonl: tensorboard, wandb, ...
-    num_workers: int = 2  # data loader processes per training process
-    prefetch_factor: int = 2  # batches each data loader worker prepares ahead (with num_workers > 0)
+    """Steps of linear warm-up, in [0, steps): step s (1-based) of the warm-up runs at learning_rate x s /
+    warmup_steps."""
+    poly_power: float = 1.0
+    """After the warm-up, step s runs at learning_rate x (1 - (s - 1 - warmup_steps) / (steps - warmup_steps))
+    ** poly_power: polynomial decay (1.0: linear)."""
+    mixed_precision: str = "auto"
+    """`auto` (bf16 on a CUDA device that supports it, else none), `bf16`, `fp16` or `no` (Accelerate's)."""
+    sync_batchnorm: bool = False
+    """Several CUDA processes normalise BatchNorm over the images of all of them at once (SyncBatchNorm, the
+    SegFormer recipe of 8 GPUs x 1 image); false, or off CUDA: statistics per micro-batch."""
+    channels_last: bool | None = None
+    """Channels-last memory format for the model and its inputs; null (the default): on CUDA only."""
+    tf32: bool = True
+    """TF32 for float32 matmuls and convolutions on CUDA; no effect on the CPU."""
+    compile: bool = False
+    """`torch.compile` the model (inductor). Off by default: it was slower for mit-b0 on one GPU, 381 vs 489
+    images/s."""
+    checkpoint_every: int = 1000
+    """Steps between checkpoints of the whole training state (the last two are kept); 0: only at the end."""
+    eval_every: int = 0
+    """Steps between evaluations of `eval_data`; 0 (the default): only at the end."""
+    log_every: int = 50
+    """Steps between lines of `log.jsonl` and the log (loss, learning rate, images/s), > 0."""
+    log_with: list[str] = field(default_factory=list)
+    """Experiment trackers besides `log.jsonl`, by Accelerate's names (`TRACKERS`: tensorboard, wandb, ...); one
+    name or a list. Default: none."""
+    num_workers: int = 2
+    """Data-loader processes per training process that decode and augment samples; 0: in the training process."""
+    prefetch_factor: int = 2
+    """Batches each data-loader worker prepares ahead, > 0 (used only with num_workers > 0)."""
     seed: int = 0
+    """Seed, >= 0, of everything random: each step's samples and their augmentation are a function of (seed,
+    step), dropout of (seed, step, micro-batch), so a resumed run repeats what an uninterrupted one would do."""
 
     def __post_init__(self):
         self.train_data = [s if isinstance(s, DataSource) else DataSource(**s) for s in self.train_data]
@@ -180,6 +278,10 @@ class TrainConfig:
             )
 
     def to_dict(self) -> dict:
+        """Every field as plain YAML / JSON values: data sources and `augment` as nested dicts, tuples as lists.
+
+        `TrainConfig(**config.to_dict())` builds an equal config; `write_run_config` writes this.
+        """
         return _plain(dataclasses.asdict(self))
 
     def targets_of(self, source: DataSource) -> tuple[str, str]:

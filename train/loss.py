@@ -66,6 +66,7 @@ class SourceTargets:
 
     @property
     def needs_native(self) -> bool:
+        """Whether the loss reads this source's native ids: every setting but `hard` with `fill_in: teacher`."""
         return not (self.targets == "hard" and self.fill_in == "teacher")
 
 
@@ -131,6 +132,7 @@ class TargetTables:
         return cls(class_term, native_class, set_id, voidable, known, log_sets, width)
 
     def to(self, device: torch.device | str) -> TargetTables:
+        """The same tables on `device` (the logits' device, which `partial_label_loss` needs)."""
         return TargetTables(
             self.class_term.to(device),
             self.native_class.to(device),
@@ -175,10 +177,14 @@ def partial_label_loss(
 ) -> torch.Tensor:
     """The mean loss of the pixels that have a term, as the module docstring defines it (0 when none has).
 
+    The union term is the partial-label loss of Bevandić, Oršić, Grubišić, Šarić and Šegvić (WACV 2022,
+    arXiv 2108.11224), -log of the summed probabilities of the allowed set, computed as a log-sum-exp.
+
     `logits` (B, C, h, w), any floating dtype (computed in at least float32); `label` (B, H, W) long ids of
     the label column, IGNORE_INDEX void; `native` (B, H, W) long native ids, negative outside the image
     (`train.transforms.OUTSIDE`); `source` (B,) long index of each sample's source in `tables`, which must
-    be on the logits' device. Returns a scalar.
+    be on the logits' device. Returns a scalar, float32 (float64 for float64 logits).
+    Raises `UnifyError` when the shapes do not fit each other or the tables' number of classes.
     """
     if logits.dim() != 4 or label.shape != native.shape or label.shape[0] != logits.shape[0]:
         raise UnifyError(

@@ -66,6 +66,7 @@ class BatchPlan:
         return range(first, first + self.accumulation_steps)
 
     def to_json(self) -> dict:
+        """The plan as JSON: the three sizes and `accumulation_steps` (each checkpoint's state record holds it)."""
         return {
             "global_batch_size": self.global_batch_size,
             "per_device_batch_size": self.per_device_batch_size,
@@ -116,6 +117,7 @@ class BatchNormStatistics:
     sum, weighted by (1 - q)^(A (N-1-p)), one all-reduce gives every process the sequential result. Layers that
     are SyncBatchNorm already agree across processes and are left alone. Since every process holds the same
     statistics after `merge`, DDP's broadcast of rank 0's buffers before a forward pass changes nothing.
+    Construction raises `UnifyError` for layers with a cumulative average (momentum None) on several processes.
     """
 
     def __init__(self, model: torch.nn.Module, plan: BatchPlan, process_index: int):

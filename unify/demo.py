@@ -71,6 +71,12 @@ def run_demo(output: Path, settings: DemoSettings = DemoSettings()) -> dict:
     does not train it again; the student goes to `student_folder(settings.student_targets)`, so a rerun with
     other targets trains a second student from the same teacher and pseudo-labels. Raises what training,
     building and labelling raise.
+
+    The figures: `teacher_miou`, `student_miou` (source validation split) and `teacher_miou_shifted`,
+    `student_miou_shifted` (the shifted domain's test split, against its fine truth), fractions in [0, 1];
+    `pseudo_label_pixel_accuracy_constrained` / `_unconstrained` against the extras' hidden fine truth,
+    pixel-weighted over both extras; `pseudo_label_share_by_provenance` per extra; `student_targets`;
+    `seconds` and `stage_seconds` (wall-clock, by stage).
     """
     start = time.perf_counter()
     stages: dict[str, float] = {}

@@ -20,6 +20,7 @@ HINT_CONFLICT = 0.2
 
 
 def add_parser(subparsers) -> None:
+    """Register `unify mappings` and its actions `check`, `suggest` and `audit` on the `unify` command's subparsers."""
     parser = subparsers.add_parser(
         "mappings",
         help="list mappings, check one, or suggest a draft",
@@ -90,6 +91,13 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
+    """Run the chosen action; returns the exit status 0.
+
+    Without an action, print every registered mapping as `native -> unified`. `check` prints how each native
+    class is treated (`LabelMapping.coverage`) and the unified classes only fill-in reaches; `suggest` and
+    `audit` are `run_suggest` and `run_audit`. A missing or invalid mapping raises `UnifyError` (from
+    `get_mapping`), which `main` prints.
+    """
     if args.action == "suggest":
         return run_suggest(args)
     if args.action == "audit":
@@ -116,6 +124,12 @@ def run(args) -> int:
 
 
 def run_suggest(args) -> int:
+    """`unify mappings suggest`: write a draft mapping file from a teacher's predictions and print its lines.
+
+    The rule is `unify.suggest.SuggestionRule` with `--min-share` and `--spread` (its minimum evidence capped at
+    `--min-share`); returns the exit status 0. Bad input (an existing `--output` without `--force`, a teacher that
+    predicts another taxonomy, a dataset without samples) raises `UnifyError` from `suggest_mapping`.
+    """
     from unify.suggest import SuggestionRule, suggest_mapping
 
     rule = SuggestionRule(
@@ -146,6 +160,14 @@ def run_suggest(args) -> int:
 
 
 def run_audit(args) -> int:
+    """`unify mappings audit`: print the mapping audit of a pseudo-label report, highest conflict first.
+
+    `args.report` is `pseudo_label_report.json` or the folder `unify pseudo-label` wrote. Prints `--top` rows
+    (0: all) as a table, with a hint of how a line could read where the conflict share is at least
+    `HINT_CONFLICT`, or as JSON with `--json`; conflict shares are printed as percentages of the native class's
+    pixels. Returns the exit status 0. Raises `UnifyError` for a negative `--top`, a missing report and one
+    that is not readable JSON, naming the file; `audit_rows` raises it for a report without an audit.
+    """
     from unify.core.constants import REPORT_FILE
     from unify.core.errors import UnifyError
     from unify.pseudo_label_driver import audit_rows

@@ -26,6 +26,7 @@ interrupting and rerunning:
 
 
 def add_parser(subparsers) -> None:
+    """Register `unify pseudo-label` and its options on the `unify` command's subparsers."""
     parser = subparsers.add_parser(
         "pseudo-label",
         help="pseudo-label a built dataset with a teacher",
@@ -88,6 +89,13 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
+    """Pseudo-label the dataset as `args` say (`pseudo_label_dataset`); returns the exit status 0.
+
+    `--tta` without `--scales` uses the scales 0.75, 1 and 1.25 with flips; `--scales` alone averages those
+    scales without flips. The main process then prints one JSON line: the output folder, the share of pixels
+    by provenance, and the mapping line with the highest conflict share (null when none conflicts). Bad input
+    raises `UnifyError` from the driver, which `main` prints.
+    """
     from accelerate import PartialState
 
     from unify.pseudo_label_driver import LabellingOptions, audit_rows, pseudo_label_dataset

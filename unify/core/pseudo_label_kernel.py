@@ -54,6 +54,14 @@ DENSE_TEACHER_FRACTION = 0.8
 
 @dataclass
 class PseudoLabels:
+    """Constrained pseudo-labels of a batch and why each pixel got its label, on the native labels' device.
+
+    The rule is the paper's (Backhaus, Luettel and Maehlisch, arXiv 2502.19177): the teacher decides only among
+    the unified classes that a pixel's own native label allows (module docstring). Both tensors are (B, H, W)
+    uint8 at the ground truth's resolution; `label` is IGNORE_INDEX (255) exactly where `provenance` is IGNORED
+    or TEACHER_VOIDED.
+    """
+
     label: torch.Tensor  # (B, H, W) uint8 unified ids, 255 where void
     provenance: torch.Tensor  # (B, H, W) uint8 provenance codes from unify.core.constants
 
@@ -162,6 +170,8 @@ def tta_probabilities(
     `predict` maps (B, 3, H', W') pixel values to logits (B, C, h', w'). Each scale resizes the input
     bilinearly; `flip` adds a mirrored copy of each view, whose output is mirrored back. Every view's
     logits are resized to the output size of scale 1.0 before their softmax, and the softmaxes averaged.
+    `pixel_values` (B, 3, H, W) float; returns (B, C, h, w) float32 probabilities that sum to 1 over C, where
+    (h, w) is the logits' size at scale 1.0. Raises `UnifyError` when `scales` lack 1.0 or hold a scale <= 0.
     """
     scales = list(scales)
     if 1.0 not in scales:

@@ -65,6 +65,12 @@ def stats_path(data_path: Path) -> Path:
 
 
 def read_stats(data_path: Path) -> dict:
+    """The statistics file of the shard `data_path`, as the labeller wrote it (keys `STATS_KEYS`).
+
+    `fingerprint` (`shard_fingerprint`), `teacher` (`ModelIdentity` JSON), `counts` (pixels by provenance x
+    unified class, last column void), `accuracy` and `teacher_choices`. The caller checks that the file exists;
+    a missing or unreadable one raises what `Path.read_text` and `json.loads` raise (OSError, ValueError).
+    """
     return json.loads(stats_path(data_path).read_text(encoding="utf-8"))
 
 

@@ -29,11 +29,13 @@ class Background:
         self.last_write = self.writer.submit(fn, *args) if self.writer else _done(fn, *args)
 
     def wait_for_writes(self) -> None:
+        """Wait for the pending write, if any; its exception is raised here, in the calling thread."""
         if self.last_write is not None:
             last, self.last_write = self.last_write, None
             last.result()
 
     def close(self) -> None:
+        """Cancel queued work that has not started and wait for running work to end (nothing to do without workers)."""
         for pool in (self.pool, self.writer):
             if pool:
                 pool.shutdown(wait=True, cancel_futures=True)

@@ -43,6 +43,8 @@ Ready = Callable[[], tuple[np.ndarray, np.ndarray]]
 
 @dataclass
 class Batch:
+    """One decoded batch of equal-sized rows, as CPU tensors (pinned on request) for the teacher and the kernel."""
+
     images: torch.Tensor  # (B, 3, H, W) uint8 RGB
     native: torch.Tensor  # (B, H, W) native ids: uint8 as stored, else int64
     fine: torch.Tensor | None  # (B, H, W) uint8 hidden fine truth (synthetic extras only)
