@@ -238,8 +238,8 @@ class TrainConfig:
     step), dropout of (seed, step, micro-batch), so a resumed run repeats what an uninterrupted one would do."""
 
     def __post_init__(self):
-        self.train_data = [s if isinstance(s, DataSource) else DataSource(**s) for s in self.train_data]
-        self.eval_data = [s if isinstance(s, DataSource) else DataSource(**s) for s in self.eval_data]
+        self.train_data = _data_sources("train_data", self.train_data)
+        self.eval_data = _data_sources("eval_data", self.eval_data)
         self.crop_size = tuple(self.crop_size)
         self.augment = _augment_config(self.augment)
         self.scale_range = tuple(self.scale_range)
@@ -301,6 +301,31 @@ def divisors(number: int) -> list[int]:
     return [d for d in range(number, 0, -1) if number % d == 0]
 
 
+def _data_sources(key: str, value) -> list[DataSource]:
+    """The entries of `train_data` or `eval_data` as `DataSource`s; `UnifyError` naming the key, the entry's
+    position and what is wrong for a value that is not a list, an entry that is not a mapping, an unknown key
+    (with the known ones) or a missing `path`."""
+    example = f"{key}: [{{path: FOLDER}}, ...]"
+    if not isinstance(value, (list, tuple)):
+        raise UnifyError(f"{key} must be a list of data sources ({example}), got {value!r}")
+    known = [f.name for f in dataclasses.fields(DataSource)]
+    sources = []
+    for index, entry in enumerate(value):
+        where = f"{key}[{index}]"
+        if isinstance(entry, DataSource):
+            sources.append(entry)
+            continue
+        if not isinstance(entry, dict):
+            raise UnifyError(f"{where} must be a mapping with at least a path ({example}), got {entry!r}")
+        unknown = sorted(set(entry) - set(known))
+        if unknown:
+            raise UnifyError(f"{where} ({entry.get('path', 'no path')}): unknown keys {unknown}; known keys: {known}")
+        if "path" not in entry:
+            raise UnifyError(f"{where} has no path: give the folder to read, e.g. {{path: FOLDER}}; got {entry!r}")
+        sources.append(DataSource(**entry))
+    return sources
+
+
 def _augment_config(value) -> AugmentConfig:
     if isinstance(value, AugmentConfig):
         return value
@@ -325,7 +350,8 @@ def load_config(path: Path | str | None, overrides: list[str] = ()) -> TrainConf
     """Read a YAML config, apply `key=value` overrides (values parsed as YAML) and make every path absolute.
 
     Paths from the file start from its `root`; paths from the overrides from the current directory. Raises
-    `UnifyError` for a missing file, unknown or missing keys, and invalid values (naming the field).
+    `UnifyError` for a missing file, unknown or missing keys, and invalid values (naming the file, any
+    overrides, the field, the value and what is allowed).
     """
     values: dict = {}
     if path is not None:
@@ -351,7 +377,13 @@ def load_config(path: Path | str | None, overrides: list[str] = ()) -> TrainConf
     missing = [k for k in ("output_dir", "taxonomy", "train_data") if k not in values]
     if missing:
         raise UnifyError(f"{path or 'overrides'}: missing required keys {missing}")
-    return TrainConfig(**values)
+    try:
+        return TrainConfig(**values)
+    except UnifyError as exc:  # say where the bad value was written
+        where = str(path) if path is not None else "overrides"
+        if path is not None and overrides:
+            where += f" with overrides {' '.join(overrides)}"
+        raise UnifyError(f"{where}: {exc}") from None
 
 
 def absolute_paths(config: TrainConfig) -> TrainConfig:

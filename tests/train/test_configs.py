@@ -3,10 +3,12 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+import yaml
 
 import train.config
 from train.config import AugmentConfig, DataSource, TrainConfig, load_config
 from train.parallel import BatchPlan
+from unify.core.errors import UnifyError
 from unify.core.taxonomy import get_taxonomy
 
 CONFIGS = sorted((Path(__file__).parents[2] / "train" / "configs").glob("*.yaml"))
@@ -38,3 +40,40 @@ def test_every_config_key_has_a_docstring_under_its_field(config_class):
         and after.value.value.strip()
     }
     assert [f.name for f in dataclasses.fields(config_class) if f.name not in documented] == []
+
+
+def write_config(folder: Path, **values) -> Path:
+    path = folder / "run.yaml"
+    base = {"output_dir": "run", "taxonomy": "synthetic_fine", "train_data": [{"path": "data"}]}
+    path.write_text(yaml.safe_dump({**base, **values}))
+    return path
+
+
+def test_a_bad_value_names_the_config_file_the_key_the_value_and_the_choices(tmp_path):
+    path = write_config(tmp_path, targets="parital")
+    with pytest.raises(UnifyError, match=r"run\.yaml: targets must be one of hard, partial, both, got 'parital'$"):
+        load_config(path)
+    with pytest.raises(UnifyError, match=r"run\.yaml with overrides fill_in=igonre: fill_in must be one of teacher, "):
+        load_config(write_config(tmp_path), ["fill_in=igonre"])
+    with pytest.raises(UnifyError, match=r"^overrides: global_batch_size must be > 0, got 0"):
+        load_config(None, ["output_dir=run", "taxonomy=t", "train_data=[{path: data}]", "global_batch_size=0"])
+
+
+@pytest.mark.parametrize(
+    "train_data, message",
+    [
+        (
+            [{"path": "data"}, {"path": "extra", "target": "partial"}],
+            r"train_data\[1\] \(.*extra\): unknown keys \['target'\]; known keys: \['path', 'split', .*'targets'",
+        ),
+        ([{"path": "data"}, "extra"], r"train_data\[1\] must be a mapping with at least a path .*got '.*extra'"),
+        ([{"split": "train"}], r"train_data\[0\] has no path: give the folder to read"),
+        ("data", r"train_data must be a list of data sources \(train_data: \[\{path: FOLDER\}, \.\.\.\]\), got 'data'"),
+    ],
+    ids=["unknown key", "not a mapping", "no path", "not a list"],
+)
+def test_a_malformed_data_source_is_a_clear_error_naming_its_entry(tmp_path, train_data, message):
+    with pytest.raises(UnifyError, match=message):
+        load_config(write_config(tmp_path, train_data=train_data))
+    with pytest.raises(UnifyError, match=message.replace("train_data", "eval_data")):
+        load_config(write_config(tmp_path, eval_data=train_data))
