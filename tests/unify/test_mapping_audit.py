@@ -151,6 +151,40 @@ def test_cli_audit_refuses_a_report_without_an_audit(audited, tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_cli_audit_says_what_it_was_given_instead_of_a_report(audited, tmp_path, capsys):
+    """A built folder, an unfinished pseudo-label folder, another folder, and files that are no report:
+    each one line on stderr that says what it is, never a traceback."""
+    root, _ = audited
+    unfinished = tmp_path / "unfinished"
+    shutil.copytree(root / "shipped_out", unfinished)
+    (unfinished / REPORT_FILE).unlink()
+    (tmp_path / "list.json").write_text("[1, 2]")
+    report = json.loads((root / "shipped_out" / REPORT_FILE).read_text())
+    (tmp_path / "bad_audit.json").write_text(json.dumps({**report, "mapping_audit": 3}))
+    classes = {"vehicle": {"line": "car"}}
+    (tmp_path / "bad_class.json").write_text(
+        json.dumps({**report, "mapping_audit": {**report["mapping_audit"], "classes": classes}})
+    )
+    (tmp_path / "empty").mkdir()
+    expected = {
+        root / "shipped": "is a built dataset (written by `unify build`)",
+        unfinished: "the `unify pseudo-label` run that writes it has not finished; run the same command again",
+        tmp_path / "empty": "is not a folder written by `unify pseudo-label`",
+        tmp_path / "list.json": "is not a pseudo-label report: it holds a JSON list, not an object",
+        root
+        / "shipped_out"
+        / "id2label.json": "is not a pseudo-label report (no mapping_audit, no pixels_by_provenance",
+        tmp_path / "bad_audit.json": "mapping_audit is not an object with native_taxonomy, unified_taxonomy, classes",
+        tmp_path / "bad_class.json": "mapping_audit entries ['vehicle'] lack some of native_id, line, pixels",
+    }
+    for path, message in expected.items():
+        for extra in ([], ["--json"]):
+            assert main(["mappings", "audit", str(path), *extra]) == 2, path
+            err = capsys.readouterr().err
+            assert err.startswith(f"unify mappings: error: {path}") and message in err, err
+            assert len(err.splitlines()) == 1
+
+
 def test_void_truth_is_never_counted_as_a_conflict(audited):
     """The oracle's random scores on the bonnet fall on a void line: reported, never a conflict."""
     _, reports = audited

@@ -165,24 +165,15 @@ def run_audit(args) -> int:
     `args.report` is `pseudo_label_report.json` or the folder `unify pseudo-label` wrote. Prints `--top` rows
     (0: all) as a table, with a hint of how a line could read where the conflict share is at least
     `HINT_CONFLICT`, or as JSON with `--json`; conflict shares are printed as percentages of the native class's
-    pixels. Returns the exit status 0. Raises `UnifyError` for a negative `--top`, a missing report and one
-    that is not readable JSON, naming the file; `audit_rows` raises it for a report without an audit.
+    pixels. Returns the exit status 0. Raises `UnifyError` for a negative `--top`; `read_report` raises it for
+    a missing report (saying what a folder without one is), `audit_rows` for a report without an audit.
     """
-    from unify.core.constants import REPORT_FILE
     from unify.core.errors import UnifyError
-    from unify.pseudo_label_driver import audit_rows
+    from unify.pseudo_label_driver import audit_rows, read_report
 
     if args.top < 0:
         raise UnifyError(f"--top must be >= 0, got {args.top}")
-    path = args.report / REPORT_FILE if args.report.is_dir() else args.report
-    try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise UnifyError(
-            f"{path} does not exist; give a folder written by `unify pseudo-label` or its {REPORT_FILE}"
-        ) from exc
-    except (OSError, ValueError) as exc:
-        raise UnifyError(f"{path} is not a readable pseudo-label report ({exc})") from exc
+    path, report = read_report(args.report)
     rows = audit_rows(report, str(path))
     rows = rows[: args.top] if args.top else rows
     if args.json:

@@ -42,7 +42,7 @@ and the mapping audit).
 
 from unify.pseudo_label_driver.options import PRECISIONS, LabellingOptions
 from unify.pseudo_label_driver.pipeline import batches_by_size
-from unify.pseudo_label_driver.report import audit_rows
+from unify.pseudo_label_driver.report import audit_rows, read_report
 from unify.pseudo_label_driver.run import pseudo_label_dataset, recorded_mapping
 from unify.pseudo_label_driver.shard import view_batched_probabilities
 
@@ -52,6 +52,7 @@ __all__ = [
     "audit_rows",
     "batches_by_size",
     "pseudo_label_dataset",
+    "read_report",
     "recorded_mapping",
     "view_batched_probabilities",
 ]

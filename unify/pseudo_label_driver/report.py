@@ -10,14 +10,15 @@ output cell, for SegFormer one per 4 x 4 image pixels; see `teacher_choice_count
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from unify.core.constants import PROVENANCE_NAMES
+from unify.core.constants import METADATA_FILE, PROVENANCE_NAMES, REPORT_FILE
 from unify.core.errors import UnifyError
-from unify.core.folder import split_shards
+from unify.core.folder import BUILT, FolderMetadata, split_shards
 from unify.core.mapping import ALL, VOID, LabelMapping
 from unify.core.segmenter import Segmenter
 from unify.pseudo_label_driver.fingerprints import read_stats
@@ -116,17 +117,80 @@ def line_text(mapping: LabelMapping, native_id: int) -> str:
     return text + (f", {VOID}" if native_id in mapping.void_allowed else "")
 
 
+def read_report(target: Path | str) -> tuple[Path, dict]:
+    """The path and content of the pseudo-label report `target`: `pseudo_label_report.json`, or the folder of it.
+
+    Raises `UnifyError` naming the path for: a path that does not exist; a folder without the report, saying
+    what the folder is instead (a built dataset: pseudo-label it first; a pseudo-labelled one: its run has not
+    finished; anything else); a file that is not JSON, or whose JSON is not an object.
+    """
+    target = Path(target)
+    if not target.exists():
+        raise UnifyError(f"{target} does not exist; give a folder written by `unify pseudo-label` or its {REPORT_FILE}")
+    path = target / REPORT_FILE if target.is_dir() else target
+    if not path.is_file():
+        raise UnifyError(_without_report(target))
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UnifyError(f"{path} is not a readable pseudo-label report ({exc})") from exc
+    if not isinstance(report, dict):
+        raise UnifyError(f"{path} is not a pseudo-label report: it holds a JSON {type(report).__name__}, not an object")
+    return path, report
+
+
+def _without_report(folder: Path) -> str:
+    """Why `folder` has no report, and what to do."""
+    if not (folder / METADATA_FILE).is_file():
+        return (
+            f"{folder} is not a folder written by `unify pseudo-label` (no {REPORT_FILE}, no {METADATA_FILE}); "
+            f"give such a folder or its {REPORT_FILE}"
+        )
+    if FolderMetadata.read(folder).kind == BUILT:
+        return (
+            f"{folder} is a built dataset (written by `unify build`): it holds ground truth, not a teacher's choices "
+            f"to audit; pseudo-label it first (`unify pseudo-label --teacher TEACHER --dataset {folder} --output "
+            f"OUT`) and audit OUT"
+        )
+    return (
+        f"{folder} has no {REPORT_FILE}: the `unify pseudo-label` run that writes it has not finished; run the "
+        f"same command again to finish it (finished shards are reused)"
+    )
+
+
+AUDIT_KEYS = ("native_taxonomy", "unified_taxonomy", "classes")
+"""Keys of a report's `mapping_audit` (`mapping_audit`)."""
+CLASS_KEYS = ("native_id", "line", "pixels", "conflict_share", "preferred")
+"""Keys of each native class's entry in the audit (`mapping_audit`)."""
+
+
 def audit_rows(report: dict, source: str = "the report") -> list[dict]:
     """The audit's native classes, most suspicious first: by conflict share, then pixels (void lines last).
 
     Each row is `{"native": name, **entry}` with the entry of `mapping_audit`. `UnifyError` naming `source`
-    when the report has no audit (written by an earlier version: pseudo-label again).
+    when the report has no audit (written by an earlier version: pseudo-label again), when it is no pseudo-label
+    report at all, or when its audit lacks `AUDIT_KEYS` or a class entry lacks `CLASS_KEYS`.
     """
     audit = report.get("mapping_audit")
+    if audit is None and "pixels_by_provenance" not in report:
+        raise UnifyError(
+            f"{source} is not a pseudo-label report (no mapping_audit, no pixels_by_provenance; its keys are "
+            f"{sorted(report)[:10]}); give the {REPORT_FILE} that `unify pseudo-label` writes"
+        )
     if audit is None:
         raise UnifyError(
             f"{source} has no mapping_audit; it was written by an earlier version of unify: run "
             f"`unify pseudo-label` again with the same --output (finished shards are relabelled)"
         )
+    rerun = "run `unify pseudo-label` again with the same --output to write it anew"
+    if not isinstance(audit, dict) or any(k not in audit for k in AUDIT_KEYS) or not isinstance(audit["classes"], dict):
+        raise UnifyError(f"{source}: mapping_audit is not an object with {', '.join(AUDIT_KEYS)}; {rerun}")
+    broken = [
+        name
+        for name, entry in audit["classes"].items()
+        if not isinstance(entry, dict) or any(k not in entry for k in CLASS_KEYS)
+    ]
+    if broken:
+        raise UnifyError(f"{source}: mapping_audit entries {broken[:5]} lack some of {', '.join(CLASS_KEYS)}; {rerun}")
     rows = [{"native": name, **entry} for name, entry in audit["classes"].items()]
     return sorted(rows, key=lambda r: (r["conflict_share"] is None, -(r["conflict_share"] or 0), -r["pixels"]))
