@@ -39,7 +39,10 @@ TAXONOMY = "synthetic_fine"
 
 @dataclass(frozen=True)
 class DemoSettings:
-    """The demo's defaults mirror the paper's situation: a small labelled source beside much larger extras."""
+    """The demo's defaults mirror the paper's situation: a small labelled source beside much larger extras.
+
+    Raises `UnifyError` for `steps` < 1 or `student_targets` outside `train.config.TARGETS`.
+    """
 
     model: str = "mit-nano"  # teacher and student share it
     steps: int = 800  # for each of teacher and student
@@ -55,6 +58,8 @@ class DemoSettings:
     # (train/loss.py); the README compares the three
 
     def __post_init__(self):
+        if self.steps < 1:
+            raise UnifyError(f"steps must be >= 1 (training steps of teacher and student), got {self.steps}")
         if self.student_targets not in TARGETS:
             raise UnifyError(f"student_targets must be one of {', '.join(TARGETS)}, got {self.student_targets!r}")
 

@@ -72,3 +72,14 @@ def test_the_demo_offers_every_kind_of_targets_and_refuses_others():
     assert [student_folder(t) for t in TARGETS] == ["student", "student-partial", "student-both"]
     with pytest.raises(UnifyError, match="student_targets must be one of hard, partial, both, got 'soft'"):
         DemoSettings(student_targets="soft")
+
+
+def test_steps_below_one_are_refused_before_anything_is_built(tmp_path, capsys):
+    with pytest.raises(UnifyError, match="steps must be >= 1 .* got 0"):
+        DemoSettings(steps=0)
+    for steps in ("0", "-3"):
+        assert main(["demo", "--quick", "--steps", steps, "--output", str(tmp_path / "out")]) == 2
+        assert f"unify demo: error: steps must be >= 1 (training steps of teacher and student), got {steps}" in (
+            capsys.readouterr().err
+        )
+    assert not (tmp_path / "out").exists()
