@@ -151,6 +151,18 @@ def test_cli_audit_refuses_a_report_without_an_audit(audited, tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_cli_audit_table_keeps_its_columns_for_a_long_line(audited, capsys):
+    root, _ = audited
+    assert main(["mappings", "audit", str(root / "shipped_out"), "--top", "0"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    column = lines[1].index("the teacher chose")
+    rows = [line for line in lines[2:] if not line.lstrip().startswith("hint:")]
+    assert len(rows) == len(get_taxonomy("synthetic_coarse").classes)
+    for row in rows:  # every row's choices start under the header, the long `object` line's too
+        assert row[column - 2 : column] == "  " and row[column] != " ", row
+    assert any("pole, traffic light, traffic..." in row for row in rows)  # cut; --json has it whole
+
+
 def test_cli_audit_says_what_it_was_given_instead_of_a_report(audited, tmp_path, capsys):
     """A built folder, an unfinished pseudo-label folder, another folder, and files that are no report:
     each one line on stderr that says what it is, never a traceback."""

@@ -17,6 +17,8 @@ reading the audit:
   choices; after editing the mapping file, rebuild the dataset (`unify build`) and pseudo-label it again."""
 HINT_CONFLICT = 0.2
 """Conflict share from which the audit prints how the line could read (below it: mostly class borders)."""
+LINE_WIDTH = 32
+"""Widest mapping line the audit's table prints whole; longer ones end in `...` (`--json` has them whole)."""
 
 
 def add_parser(subparsers) -> None:
@@ -185,12 +187,13 @@ def run_audit(args) -> int:
         f"({path}), highest conflict first"
     )
     width = max([len("native class"), *(len(r["native"]) for r in rows)])
-    line_width = min(max([len("line"), *(len(r["line"]) for r in rows)]), 32)
+    line_width = min(max([len("line"), *(len(r["line"]) for r in rows)]), LINE_WIDTH)
     print(f"{'native class':<{width}}  {'conflict':>8}  {'pixels':>11}  {'line':<{line_width}}  the teacher chose")
     for row in rows:
         share = "-" if row["conflict_share"] is None else f"{100 * row['conflict_share']:.1f}%"
         chose = ", ".join(f"{p['class']} {100 * p['share']:.1f}%" for p in row["preferred"]) or "nothing (not seen)"
-        print(f"{row['native']:<{width}}  {share:>8}  {row['pixels']:>11,}  {row['line']:<{line_width}}  {chose}")
+        line = row["line"] if len(row["line"]) <= line_width else row["line"][: line_width - 3].rstrip(", ") + "..."
+        print(f"{row['native']:<{width}}  {share:>8}  {row['pixels']:>11,}  {line:<{line_width}}  {chose}")
         hint = _audit_hint(row, audit)
         if hint:
             print(f"{'':<{width}}  hint: {hint}")
