@@ -101,9 +101,9 @@ def _start(config: TrainConfig) -> Run:
     set_seed(config.seed)
     _fast_math(config, accelerator.device)
     taxonomy = get_taxonomy(config.taxonomy)
-    sources = {
-        role: [describe_source(s, taxonomy, folder) for s in data]  # every source checked before step 1
-        for role, data in (("train", config.train_data), ("eval", config.eval_data))
+    sources = {  # every source checked before step 1
+        "train": [describe_source(s, taxonomy, folder, config.targets_of(s)) for s in config.train_data],
+        "eval": [describe_source(s, taxonomy, folder) for s in config.eval_data],
     }
     segmenter = Segmenter.for_training(config.model, taxonomy)
     if accelerator.is_main_process:

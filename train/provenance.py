@@ -21,14 +21,17 @@ PROVENANCE_FILE = "provenance.json"
 PROVENANCE_VERSION = "2"
 
 
-def describe_source(source: DataSource, taxonomy: Taxonomy, run: Path) -> dict:
+def describe_source(source: DataSource, taxonomy: Taxonomy, run: Path, targets: tuple[str, str] | None = None) -> dict:
     """The provenance record of one data source, from its folder's `FolderMetadata`.
 
     Checks the source as training does (`open_source`: taxonomy, split and label column), so it raises the
-    same `UnifyError`s. `images` counts the split's rows; `path` is relative to the run folder.
+    same `UnifyError`s. `images` counts the split's rows; `path` is relative to the run folder. `targets`, for a
+    training source, is its resolved (targets, fill_in) (`TrainConfig.targets_of`), recorded as `targets` and
+    `fill_in`: what its pixels taught (`train.loss`); evaluation sources have neither key.
     """
     table, column, _ = open_source(source, taxonomy)
     metadata = FolderMetadata.read(source.path)
+    taught = {} if targets is None else {"targets": targets[0], "fill_in": targets[1]}
     return {
         "name": source.name,
         "path": relative_to_run(source.path, run),
@@ -41,6 +44,7 @@ def describe_source(source: DataSource, taxonomy: Taxonomy, run: Path) -> dict:
         "teacher": metadata.teacher,
         "images": len(table),
         "unified_taxonomy": metadata.unified_taxonomy.name,
+        **taught,
     }
 
 

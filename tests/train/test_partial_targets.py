@@ -149,3 +149,7 @@ def test_loss_falls_with_partial_targets_and_the_run_records_them(folders, tmp_p
     saved = load_config(run / "config.yaml")
     assert (saved.targets, saved.fill_in) == ("partial", "ignore")
     assert json.loads((run / "metrics.json").read_text())["source"]["miou"] > 0
+    provenance = json.loads((run / "provenance.json").read_text())["sources"]
+    taught = [(s["name"], s["targets"], s["fill_in"]) for s in provenance["train"]]
+    assert taught == [(name, "partial", "ignore") for name in ("source", "coarse", "shifted")]
+    assert all("targets" not in s and "fill_in" not in s for s in provenance["eval"])  # evaluation teaches nothing

@@ -95,7 +95,10 @@ def test_a_run_reads_and_resumes_the_same_from_another_directory(project, monkey
         "teacher": None,
         "images": 4,
         "unified_taxonomy": "synthetic_fine",
+        "targets": "hard",
+        "fill_in": "teacher",
     }
+    assert set(sources[0]) - set(sources[1]) == {"targets", "fill_in"}  # what a training source taught
     assert provenance["model"] == {"name": "mit-pico", "sha256": None, "revision": None}
     assert (provenance["format_version"], provenance["global_batch_size"], provenance["num_processes"]) == ("2", 2, 1)
 

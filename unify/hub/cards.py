@@ -280,7 +280,10 @@ def training_regime(train_sources: list[dict]) -> str | None:
 
 
 def training_table(train_sources: list[dict]) -> str | None:
-    """| source | dataset | labels | split | images | weight | of the run's training sources; None without any."""
+    """| source | dataset | labels | split | images | weight | of the run's training sources; None without any.
+
+    The labels cell says where the labels came from and, when the source's `targets` / `fill_in` were not the
+    default hard labels with the teacher's fill-in, how they were taught (`_taught`)."""
     if not train_sources:
         return None
     rows = []
@@ -293,6 +296,7 @@ def training_table(train_sources: list[dict]) -> str | None:
             labels = f"pseudo-labels from {code(teacher.display())}" if teacher else "pseudo-labels, teacher unknown"
         else:
             labels = "ground truth" if source.get("kind") == "built" else "unknown"
+        labels += _taught(source)
         rows.append(
             [
                 source.get("name") or "unknown",
@@ -304,6 +308,21 @@ def training_table(train_sources: list[dict]) -> str | None:
             ]
         )
     return markdown_table(["source", "dataset", "labels", "split", "images", "weight"], rows, raw_columns=(2,))
+
+
+def _taught(source: dict) -> str:
+    """How a training source's labels were taught (its provenance `targets` and `fill_in`, `train.loss`), as a
+    suffix of its labels cell: nothing for hard labels with the teacher's fill-in (or a run from before both were
+    recorded)."""
+    targets, fill_in = source.get("targets", "hard"), source.get("fill_in", "teacher")
+    taught = {
+        "hard": "",
+        "partial": ", taught as partial labels (the classes each native label allows)",
+        "both": ", taught as hard and as partial labels (the classes each native label allows)",
+    }.get(targets, f", targets {escape(str(targets))}")
+    if fill_in == "teacher":
+        return taught
+    return taught + (", fill-in pixels left out" if fill_in == "ignore" else f", fill-in {escape(str(fill_in))}")
 
 
 def evaluation_table(evaluations: list[dict]) -> str | None:

@@ -11,7 +11,7 @@ from unify.core.folder import FolderMetadata, SourceInfo
 from unify.core.segmenter import Segmenter
 from unify.core.taxonomy import ClassInfo, Taxonomy
 from unify.hub import push_dataset, push_model
-from unify.hub.cards import dataset_card
+from unify.hub.cards import dataset_card, training_table
 from unify.hub.sources import DatasetSource
 
 MARKUP = {1: "lane *marking*", 3: "<b>building</b>", 4: "`pole`"}
@@ -117,3 +117,33 @@ def test_class_names_are_shown_literally_in_a_model_card(hub, tmp_path):
     for i, escaped in ESCAPED.items():
         assert f"| {i} | {escaped} | unknown |" in text  # a taxonomy unknown here: its colours are unknown too
     assert "<b>" not in text and not re.search(r"(?<!\\)\*marking", text) and not re.search(r"(?<!\\)`pole", text)
+
+
+def test_the_training_table_says_how_each_source_was_taught():
+    """A student trained with partial targets is not described as one trained on the teacher's hard labels."""
+    teacher = {"name": "teacher", "sha256": "ab" * 32, "revision": None}
+    common = {"dataset": "synthetic_driving", "config": "coarse", "split": "train", "images": 4, "weight": 1.0}
+    sources = [
+        {**common, "name": "gt", "kind": "built", "targets": "partial", "fill_in": "teacher"},
+        {**common, "name": "pl", "kind": "pseudo_labelled", "teacher": teacher, "targets": "both", "fill_in": "ignore"},
+        {
+            **common,
+            "name": "hard",
+            "kind": "pseudo_labelled",
+            "teacher": teacher,
+            "targets": "hard",
+            "fill_in": "teacher",
+        },
+        {**common, "name": "older", "kind": "built"},  # provenance written before targets were recorded
+        {**common, "name": "odd", "kind": "built", "targets": "<b>x</b>", "fill_in": "`y`"},
+    ]
+    table = training_table(sources).splitlines()
+    cells = {line.split(" | ")[0].strip("| "): line.split(" | ")[2] for line in table[2:]}
+    assert cells == {
+        "gt": "ground truth, taught as partial labels (the classes each native label allows)",
+        "pl": f"pseudo-labels from `teacher (sha256 {'ab' * 6})`, taught as hard and as partial labels (the classes "
+        "each native label allows), fill-in pixels left out",
+        "hard": f"pseudo-labels from `teacher (sha256 {'ab' * 6})`",
+        "older": "ground truth",
+        "odd": r"ground truth, targets &lt;b&gt;x&lt;/b&gt;, fill-in \`y\`",
+    }
