@@ -54,11 +54,11 @@ def modification_times(folder) -> dict[str, int]:
     return {p.name: p.stat().st_mtime_ns for p in sorted((folder / "data").glob("*.parquet"))}
 
 
-def rewrite_rows(folder, change) -> None:
-    """Rewrite the train shard of a built folder with `change(rows)` applied to its rows (encoded records)."""
-    (path,) = split_shards(folder)["train"]
+def rewrite_rows(folder, change, split: str = "train") -> None:
+    """Rewrite the shard of a built folder's split with `change(rows)` applied to its rows (encoded records)."""
+    (path,) = split_shards(folder)[split]
     table = datasets.Dataset.from_parquet(str(path))
-    rows = list(load_split(folder, "train", decode=False))
+    rows = list(load_split(folder, split, decode=False))
     change(rows)
     datasets.Dataset.from_list(rows, features=table.features).to_parquet(str(path))
 
@@ -281,6 +281,98 @@ def test_shards_without_statistics_are_refused_and_another_kind_of_folder_is_nev
         with pytest.raises(UnifyError, match="input folder|built dataset folder"):
             pseudo_label_dataset(str(teacher), data, target, LabellingOptions(overwrite=True))
     assert folder_bytes(data) == before
+
+
+# -- splits: a run over some splits keeps the finished others; metadata, report and data/ always agree -----
+@pytest.fixture(scope="module")
+def two_splits(coarse_and_teacher, tmp_path_factory):
+    """A coarse folder with train (3 images) and test (2), and it labelled whole in shards of 2 images."""
+    _, teacher = coarse_and_teacher
+    root = tmp_path_factory.mktemp("two_splits")
+    build_dataset("synthetic_driving", root / "coarse", config="coarse", splits=(("train", 3), ("test", 2)))
+    report = pseudo_label_dataset(str(teacher), root / "coarse", root / "all", LabellingOptions(shard_size=2))
+    return root / "coarse", root / "all", report
+
+
+def assert_folder_agrees(out) -> None:
+    """unify.json, the report, data/ and `datasets.load_dataset` name the same splits with the same sizes."""
+    shards = split_shards(out)
+    declared = FolderMetadata.read(out).splits
+    report = json.loads((out / REPORT_FILE).read_text())
+    loaded = datasets.load_dataset(str(out), cache_dir=str(out.parent / f"{out.name}-hf-cache"))
+    assert list(declared) == report["splits"] and set(declared) == set(shards) == set(loaded)
+    assert {split: len(loaded[split]) for split in loaded} == declared
+    assert sum(report["pixels_by_provenance"].values()) == sum(
+        np.asarray(row[LABEL]).size for split in declared for row in load_split(out, split)
+    )
+
+
+def test_a_run_over_some_splits_keeps_the_finished_others_in_the_metadata_and_the_report(
+    coarse_and_teacher, two_splits, tmp_path, caplog
+):
+    _, teacher = coarse_and_teacher
+    data, labelled_all, report_all = two_splits
+    out = tmp_path / "out"
+    shutil.copytree(labelled_all, out)
+    with caplog.at_level(logging.INFO, logger="unify.pseudo_label_driver"):
+        report = pseudo_label_dataset(str(teacher), data, out, LabellingOptions(shard_size=2, splits=("train",)))
+    assert "kept split test" in caplog.text
+    assert report == report_all and report["splits"] == ["train", "test"]
+    assert folder_bytes(out) == folder_bytes(labelled_all)  # nothing dropped, nothing relabelled
+    assert_folder_agrees(out)
+
+
+@pytest.mark.parametrize("runs", [[("train",), None], [("test",), ("train",)], [("test", "train")]])
+def test_splits_labelled_over_several_runs_give_the_bytes_of_one_run_over_all(
+    coarse_and_teacher, two_splits, tmp_path, runs
+):
+    _, teacher = coarse_and_teacher
+    data, labelled_all, _ = two_splits
+    for splits in runs:
+        pseudo_label_dataset(str(teacher), data, tmp_path / "out", LabellingOptions(shard_size=2, splits=splits))
+        assert_folder_agrees(tmp_path / "out")
+    assert folder_bytes(tmp_path / "out") == folder_bytes(labelled_all)
+
+
+def test_an_out_of_date_split_not_named_is_refused_before_work_and_overwrite_removes_it(
+    coarse_and_teacher, two_splits, tmp_path, caplog
+):
+    _, teacher = coarse_and_teacher
+    data, labelled_all, _ = two_splits
+    only_train = LabellingOptions(shard_size=2, splits=("train",))
+    out = tmp_path / "out"
+    shutil.copytree(labelled_all, out)
+    (out / "data" / "test-00000-of-00001.parquet").unlink()  # as if a run had been killed while labelling test
+    shutil.copy(labelled_all / "data" / "train-00001-of-00002.parquet", out / "data" / "test-00000-of-00002.parquet")
+    shutil.copy(labelled_all / "stats" / "train-00001-of-00002.json", out / "stats" / "test-00000-of-00002.json")
+    before, times = folder_bytes(out), modification_times(out)
+    unfinished = r"2 shards, 1 are missing \(e.g. test-00001-of-00002.parquet\): a run was stopped"
+    with pytest.raises(UnifyError, match=rf"split test, which --splits does not name.*{unfinished}"):
+        pseudo_label_dataset(str(teacher), data, out, only_train)
+    assert folder_bytes(out) == before and modification_times(out) == times  # refused before any work
+
+    changed = tmp_path / "changed"  # the input rebuilt with another test image
+    shutil.copytree(data, changed)
+    rewrite_rows(changed, lambda rows: rows.reverse(), split="test")
+    shutil.copytree(labelled_all, tmp_path / "whole")
+    with pytest.raises(UnifyError, match="test-00000-of-00001.parquet: its input rows changed"):
+        pseudo_label_dataset(str(teacher), changed, tmp_path / "whole", only_train)
+    assert folder_bytes(tmp_path / "whole") == folder_bytes(labelled_all)
+
+    smaller = tmp_path / "coarse"  # the input rebuilt without its test split
+    shutil.copytree(data, smaller)
+    (smaller / "data" / "test-00000-of-00001.parquet").unlink()
+    metadata = FolderMetadata.read(smaller)
+    dataclasses.replace(metadata, splits={"train": metadata.splits["train"]}).write(smaller)
+    with pytest.raises(UnifyError, match=rf"split test.*{smaller} has no split test"):
+        pseudo_label_dataset(str(teacher), smaller, out, only_train)
+
+    with caplog.at_level(logging.WARNING, logger="unify.pseudo_label_driver"):
+        report = pseudo_label_dataset(str(teacher), data, out, dataclasses.replace(only_train, overwrite=True))
+    assert "removed split test" in caplog.text
+    assert report["splits"] == ["train"] and not list((out / "stats").glob("test-*"))
+    assert_folder_agrees(out)
+    assert modification_times(out) == {k: v for k, v in times.items() if k.startswith("train")}  # train reused
 
 
 # -- throughput: batching and background threads keep the output exact ---------------------------------------

@@ -22,7 +22,17 @@ interrupting and rerunning:
   (another --shard-size), is labelled again with a log line saying why. Any other difference is
   refused before anything is written, with an error naming what differs: rerun with the earlier
   settings to resume, pass --overwrite to replace the earlier labels, or choose another --output.
-  --overwrite never replaces a folder of another kind (a built dataset)."""
+  --overwrite never replaces a folder of another kind (a built dataset).
+
+  --splits names the splits this run labels; the folder keeps the others it holds: a split not named
+  whose shards are all there and were made from the input's current rows with this run's settings
+  stays in data/, in unify.json and in the report, whose statistics always sum every split the folder
+  holds. So `--splits train` after a run over all splits changes nothing for test, and a run over all
+  splits after `--splits train` labels test and reuses train: either way the folder is byte-identical
+  to one run over all splits (splits are listed in the input's order, whatever the order of --splits).
+  A split not named that is out of date (its input rows changed, a stopped run left it unfinished, or
+  the input no longer has it) is refused before any work, naming the split and why: name it in
+  --splits to label it again, or pass --overwrite to remove it (with a warning)."""
 
 
 def add_parser(subparsers) -> None:
@@ -79,11 +89,17 @@ def add_parser(subparsers) -> None:
         help="background threads that read, decode, encode and write beside the teacher; 0 does "
         "it all in order in one thread (default: 2)",
     )
-    parser.add_argument("--splits", nargs="+", help="splits to label (default: all)")
+    parser.add_argument(
+        "--splits",
+        nargs="+",
+        help="splits to label (default: all). Splits --output holds already and this list leaves out are kept "
+        "when up to date (they stay in unify.json and the report), refused when out of date: see below",
+    )
     parser.add_argument(
         "--overwrite",
         action="store_true",
-        help="replace pseudo-labels that --output holds from a run with other settings (default: refuse)",
+        help="replace pseudo-labels that --output holds from a run with other settings, and remove out-of-date "
+        "splits that --splits leaves out (default: refuse)",
     )
     parser.set_defaults(run=run)
 

@@ -15,6 +15,11 @@ runs the teacher, writes the output folder and makes the run safe to interrupt, 
   of their ids, image and label bytes). A rerun reuses a shard only when all of them are unchanged. A shard
   whose rows changed is labelled again, with a log line saying why; a change of anything else is refused
   before any work, naming what differs, unless `overwrite` replaces the earlier run's labels.
+- A run labels the splits it names (`splits`) and keeps the others the output holds when they are up to
+  date (every shard there, made from the input's current rows with the same settings); an out-of-date one
+  is refused before any work unless `overwrite` removes it. The folder's `unify.json` and report always
+  describe exactly the splits in `data/`, in the input's order, so labelling the splits over several runs
+  gives the bytes of one run over all of them.
 - The mapping is the one recorded in the input folder when it was built: one source of truth. When the
   package's mapping file for the same pair differs, the run stops and names the command that rebuilds.
 - The report (`pseudo_label_report.json`) sums the shards' statistics: pixels by provenance and class, and

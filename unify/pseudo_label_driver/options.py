@@ -21,7 +21,8 @@ class LabellingOptions:
     flip: bool = False  # also average the horizontally mirrored prediction (one forward with the batch)
     batch_size: int = 4  # images of one size per teacher forward (2x views with flip), grouped across a shard
     shard_size: int = 256  # images per output shard: the unit of restart and of work sharing (about 3 in memory)
-    splits: tuple[str, ...] | None = None  # None: every split of the input
+    splits: tuple[str, ...] | None = None  # None: every split of the input; splits left out that the output holds
+    # already are kept when up to date, refused when out of date (removed with `overwrite`)
     overwrite: bool = False  # replace the labels of an earlier run with other settings instead of refusing
     dtype: str | None = None  # teacher precision, a key of PRECISIONS; None: bfloat16 on CUDA, else float32
     workers: int = 2  # background threads for reading, decoding, encoding, writing; 0: all in order, one thread

@@ -2,7 +2,9 @@
 
 Before any work, every process checks the output folder: it must be new, or this driver's output whose
 finished shards were made with this run's settings (else the run is refused, naming what differs, unless
-`overwrite` replaces them). Then the main process removes what can never be reused: the leftovers of a
+`overwrite` replaces them). A split the folder holds that this run does not name is kept when its shards
+are up to date (all there, made from the input's current rows); an out-of-date one is refused, naming why,
+unless `overwrite` removes it. Then the main process removes what can never be reused: the leftovers of a
 killed run, and shards of a split cut into another number of shards.
 """
 
@@ -19,8 +21,15 @@ from accelerate import Accelerator
 
 from unify.core.constants import METADATA_FILE, REPORT_FILE
 from unify.core.errors import UnifyError
-from unify.core.folder import ID2LABEL_FILE, PSEUDO_LABELLED, FolderMetadata, load_split, shard_name
-from unify.pseudo_label_driver.fingerprints import STATS_FOLDER, read_stats, stats_path
+from unify.core.folder import (
+    ID2LABEL_FILE,
+    PSEUDO_LABELLED,
+    FolderMetadata,
+    load_split,
+    shard_name,
+    split_shards,
+)
+from unify.pseudo_label_driver.fingerprints import STATS_FOLDER, STATS_KEYS, read_stats, shard_fingerprint, stats_path
 
 logger = logging.getLogger(__name__)
 FOLDER_FILES = (METADATA_FILE, ID2LABEL_FILE, "README.md", REPORT_FILE)
@@ -49,13 +58,23 @@ class Work:
 
 
 def prepare_output(
-    input_dir: Path, output_dir: Path, settings: dict, overwrite: bool, accelerator: Accelerator
-) -> None:
-    """Refuse an output folder that is no place for these labels; then clear what cannot be reused.
+    input_dir: Path,
+    output_dir: Path,
+    settings: dict,
+    named: list[str],
+    source: FolderMetadata,
+    overwrite: bool,
+    accelerator: Accelerator,
+) -> list[str]:
+    """Refuse an output folder that is no place for these labels; clear what cannot be reused; the splits kept.
 
-    Every process checks (so that all raise alike) before the main process removes anything: leftovers
-    of a killed run always, and with `overwrite` the labels and folder files of an earlier run whose
-    settings differ. Raises `UnifyError` naming the folder, what differs and the flag that overwrites.
+    `named` are the splits this run labels, `source` the input folder's metadata. Every process checks (so
+    that all raise alike) before the main process removes anything: leftovers of a killed run always; with
+    `overwrite`, the labels and folder files of an earlier run whose settings differ, and the shards of an
+    out-of-date split that `named` leaves out. Returns the splits the folder holds, `named` leaves out and
+    are up to date (every shard there, made from the input's current rows with `settings`): the run keeps
+    them. Raises `UnifyError` naming the folder, what differs (or the out-of-date split and why) and the
+    flag that overwrites.
     """
     if output_dir.resolve() == input_dir.resolve():
         raise UnifyError(f"--output {output_dir} is the input folder; write the pseudo-labels to another folder")
@@ -64,19 +83,103 @@ def prepare_output(
     differing = {name: stats for name, stats in finished.items() if stats["fingerprint"]["settings"] != settings}
     if (differing or unverifiable) and not overwrite:
         raise UnifyError(_refusal(output_dir, settings, differing, unverifiable))
+    held = _shards_by_split(output_dir)
+    unnamed = {split: paths for split, paths in held.items() if split not in named}
+    kept, stale = [], {}
+    if not (differing or unverifiable):  # else every shard is replaced, and nothing is kept
+        for split, paths in unnamed.items():
+            why = _out_of_date(input_dir, split, paths, source, settings)
+            if why is None:
+                kept.append(split)
+            else:
+                stale[split] = why
+    if stale and not overwrite:
+        raise UnifyError(
+            "; ".join(
+                f"{output_dir} holds split {split}, which --splits does not name, and its labels are out of date: {why}"
+                for split, why in stale.items()
+            )
+            + ". Name the split in --splits to label it again, pass --overwrite to remove it, or choose another "
+            "--output"
+        )
     accelerator.wait_for_everyone()  # every process has read the folder before anything is removed
     if accelerator.is_main_process:
         if differing or unverifiable:
+            dropped = f"; split(s) {', '.join(unnamed)}, which --splits does not name, go with them" if unnamed else ""
             logger.warning(
-                "replacing the pseudo-labels in %s: %s",
+                "replacing the pseudo-labels in %s: %s%s",
                 output_dir,
                 _refusal(output_dir, settings, differing, unverifiable).split(": ", 1)[1],
+                dropped,
             )
             for name in ("data", STATS_FOLDER, "metadata", *FOLDER_FILES):
                 target = output_dir / name
                 shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+        for split, why in stale.items():
+            logger.warning(
+                "removed split %s from %s (--overwrite; --splits does not name it): %s", split, output_dir, why
+            )
+            for path in held[split]:
+                path.unlink()
+                stats_path(path).unlink(missing_ok=True)
         _remove_leftovers(output_dir)
     accelerator.wait_for_everyone()
+    for split in kept:
+        logger.info(
+            "kept split %s: its %d shard(s) are up to date (--splits does not name it)", split, len(held[split])
+        )
+    return kept
+
+
+def _shards_by_split(output_dir: Path) -> dict[str, list[Path]]:
+    """`split_shards` of the output folder, empty when it holds no shards (yet)."""
+    try:
+        return split_shards(output_dir)
+    except UnifyError:
+        return {}
+
+
+def _out_of_date(input_dir: Path, split: str, paths: list[Path], source: FolderMetadata, settings: dict) -> str | None:
+    """Why the shards `paths` of `split` are not the labels of the input's split under `settings`; None if they are.
+
+    Up to date means: the input still has the split; the shards are all of one count and all there; their
+    statistics hold every count this version reports; and their rows, in order, cover the input's split, each
+    shard's fingerprint (`shard_fingerprint`) equal to that of the input's rows now. Reads the input's rows
+    (no teacher); the settings were compared by the caller.
+    """
+    if split not in source.splits:
+        return f"{input_dir} has no split {split} (it has {', '.join(source.splits)})"
+    counts = sorted({int(path.stem.rsplit("-", 1)[1]) for path in paths})
+    if len(counts) > 1:
+        return f"its shards are of {len(counts)} shard counts ({', '.join(p.name for p in paths)})"
+    present = {path.name for path in paths}
+    missing = [
+        shard_name(split, i, counts[0]) for i in range(counts[0]) if shard_name(split, i, counts[0]) not in present
+    ]
+    if missing:
+        return (
+            f"of its {counts[0]} shards, {len(missing)} are missing (e.g. {missing[0]}): a run was stopped before "
+            "it finished the split"
+        )
+    table = load_split(input_dir, split, decode=False)
+    end = 0
+    for path in paths:
+        stats = read_stats(path)
+        lacking = [key for key in STATS_KEYS if key not in stats]
+        if lacking:
+            return f"{path.name}: its statistics lack {', '.join(lacking)} (an earlier version)"
+        start, stop = stats["fingerprint"]["rows"]
+        if start != end or stop > len(table):
+            return (
+                f"{path.name} holds rows {start}..{stop - 1}, which do not follow on in the input's {len(table)} rows"
+            )
+        rows = list(table.select(range(start, stop)))
+        if shard_fingerprint(settings, rows, start, source.columns) != stats["fingerprint"]:
+            return f"{path.name}: its input rows changed since it was labelled (image or label bytes, or image ids)"
+        end = stop
+    if end != len(table):
+        return f"its shards hold {end} rows, the input's split has {len(table)}"
+    return None
 
 
 def _check_folder_kind(output_dir: Path, overwrite: bool) -> None:

@@ -33,10 +33,13 @@ def pseudo_label_dataset(
 ) -> dict:
     """Write the unified dataset and its statistics report into `output_dir`; returns the report.
 
-    `teacher` is a model folder or Hub id predicting the unified taxonomy. Raises `UnifyError` when the
-    input is not a built folder, its recorded mapping differs from the package's, the teacher predicts
-    other classes, `output_dir` is a folder of another kind, or `output_dir` holds labels made with other
-    settings (without `options.overwrite`); these checks run before anything is written.
+    `teacher` is a model folder or Hub id predicting the unified taxonomy. The run labels `options.splits`
+    (all when None); splits `output_dir` holds already that it leaves out stay, when up to date, and the
+    folder's metadata and report describe every split its `data/` holds, in the input's split order. Raises
+    `UnifyError` when the input is not a built folder or lacks a named split, its recorded mapping differs
+    from the package's, the teacher predicts other classes, `output_dir` is a folder of another kind, or
+    `output_dir` holds labels made with other settings or an out-of-date split not named (without
+    `options.overwrite`); these checks run before anything is written.
     """
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     accelerator = Accelerator(cpu=processes_without_gpu())  # torchrun on CPUs: one job, shared
@@ -44,14 +47,15 @@ def pseudo_label_dataset(
     mapping = recorded_mapping(metadata, options.taxonomy, input_dir)
     segmenter = Segmenter.load(teacher, device=accelerator.device)
     segmenter.check_predicts(mapping.unified, role="the teacher")
-    splits = options.splits or tuple(metadata.splits)
-    missing = [s for s in splits if s not in metadata.splits]
+    missing = [s for s in options.splits or () if s not in metadata.splits]
     if missing:
         raise UnifyError(f"{input_dir} has no split(s) {missing}; it has {list(metadata.splits)}")
+    named = [s for s in metadata.splits if not options.splits or s in options.splits]  # the input's order
     precision = options.precision(segmenter.device)
     settings = settings_of(segmenter, mapping, options, precision)
-    prepare_output(input_dir, output_dir, settings, options.overwrite, accelerator)
-    work = shards_of(input_dir, output_dir, splits, options.shard_size, accelerator)
+    kept = prepare_output(input_dir, output_dir, settings, named, metadata, options.overwrite, accelerator)
+    splits = [s for s in metadata.splits if s in named or s in kept]  # what the folder holds when done
+    work = shards_of(input_dir, output_dir, named, options.shard_size, accelerator)
     labeller = Labeller(segmenter, mapping, metadata.columns, options, precision)
     started = time.perf_counter()
     mine = work[accelerator.process_index :: accelerator.num_processes]
