@@ -151,7 +151,8 @@ class TrainConfig:
 
     output_dir: str
     """The run folder: `config.yaml` (the resolved config), `provenance.json`, `log.jsonl`, `checkpoints/`,
-    `metrics.json` and the final `model/`. The same command again resumes from its last complete checkpoint."""
+    `metrics.json` and the final `model/`. The same command again resumes from its last complete checkpoint; a
+    config that differs from the checkpoint's in a key outside `train.resume.FREE_KEYS` is refused."""
     taxonomy: str
     """The unified taxonomy the model predicts, by name (`unify taxonomies`). Every source must hold labels in
     it: another one is refused before step 1."""
@@ -197,7 +198,8 @@ class TrainConfig:
     at the start, with the values that fit). null (the default): global / processes, one pass per step."""
     steps: int = 160000
     """Optimiser steps of the whole run, > 0, whatever the number of processes: checkpoint names, log steps,
-    the learning-rate schedule and the final evaluation are the same on 1 or N processes."""
+    the learning-rate schedule and the final evaluation are the same on 1 or N processes. A run cannot be
+    lengthened on resume (the schedule decays to 0 at `steps`): start a new run from its `model/` instead."""
     learning_rate: float = 6e-5
     """The AdamW learning rate at the end of the warm-up (the peak of the schedule)."""
     weight_decay: float = 0.01
@@ -423,12 +425,22 @@ def relative_to_run(path: str, run: Path) -> str:
     return Path(os.path.relpath(path, os.path.abspath(run))).as_posix()
 
 
-def write_run_config(config: TrainConfig, run: Path) -> None:
-    """Write `run/config.yaml`: `root: .`, output_dir `.`, and every other path relative to the run folder."""
+def run_config_values(config: TrainConfig, run: Path) -> dict:
+    """`config` as its run folder holds it (`TrainConfig.to_dict` values): `root` and `output_dir` `.`, every
+    other path (data sources, a `model` folder) relative to the run folder `run`, POSIX separators."""
     values = config.to_dict()
     values["output_dir"], values["root"] = ".", "."
     for key in ("train_data", "eval_data"):
         values[key] = [{**source, "path": relative_to_run(source["path"], run)} for source in values[key]]
     if os.path.isabs(values["model"]):
         values["model"] = relative_to_run(values["model"], run)
-    (run / "config.yaml").write_text(yaml.safe_dump(values, sort_keys=False))
+    return values
+
+
+def write_run_config(config: TrainConfig, run: Path, folder: Path | None = None) -> None:
+    """Write `config.yaml` (`run_config_values`) into the run folder `run`, or into `folder` inside it (a
+    checkpoint), whose `root` then leads back to the run folder, so `load_config` reads both the same."""
+    folder = run if folder is None else folder
+    values = run_config_values(config, run)
+    values["root"] = Path(os.path.relpath(os.path.abspath(run), os.path.abspath(folder))).as_posix()
+    (folder / "config.yaml").write_text(yaml.safe_dump(values, sort_keys=False))

@@ -34,20 +34,17 @@ from train.parallel import (
     warn_single_cpu_launch,
 )
 from train.provenance import describe_source, write_provenance
+from train.resume import CHECKPOINTS, STATE_FILE, check_resume
 from train.tracking import start_tracking, track_evaluation, trackers
 from train.transforms import TrainTransform
-from unify.core.errors import UnifyError
 from unify.core.evaluator import evaluate_split
 from unify.core.segmenter import Segmenter, processes_without_gpu
 from unify.core.taxonomy import Taxonomy, get_taxonomy
 
 logger = logging.getLogger(__name__)
-CHECKPOINTS = "checkpoints"
 MODEL = "model"
 METRICS_FILE = "metrics.json"
 LOG_FILE = "log.jsonl"
-STATE_FILE = "state.json"
-"""In each checkpoint: its step and batch plan; written last, so it also marks the checkpoint complete."""
 
 
 @dataclass
@@ -74,13 +71,17 @@ def train(config: TrainConfig) -> dict:
 
     Returns the final evaluation ({source name: {"miou", "pixel_accuracy"}}), also written to metrics.json.
     A run whose last checkpoint is already at `steps` only writes its model and (if missing) its metrics.
-    Raises `UnifyError` for a batch plan that does not fit the number of processes, bad sources, or a
-    checkpoint of another global batch size.
+    Raises `UnifyError`, before anything is built or written, when the run folder's checkpoint was trained
+    with other settings (`train.resume`); and for a batch plan that does not fit the number of processes or
+    bad sources.
     """
-    run = _start(absolute_paths(config))
-    start = _resume(run)
+    config = absolute_paths(config)
+    checkpoint = check_resume(config)
+    run = _start(config)
+    start = _resume(run, checkpoint)
     if run.accelerator.is_main_process:
         write_run_config(run.config, run.folder)
+        _forget_log_after(run.folder / LOG_FILE, start)
     start_tracking(run.accelerator, run.config, run.folder)
     metrics = _train_steps(run, start) if start < run.config.steps else None
     return _finish(run, metrics)
@@ -190,30 +191,14 @@ def _build_optimisation(config: TrainConfig, model: torch.nn.Module):
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, poly_with_warmup)
 
 
-def _resume(run: Run) -> int:
-    """The step of the last complete checkpoint, whose state is loaded; 0 for a fresh run.
-
-    Raises `UnifyError` when the checkpoint was trained with another global batch size (its steps would
-    mean other batches) or lacks the state record this trainer writes.
-    """
-    checkpoints = sorted((run.folder / CHECKPOINTS).glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
-    complete = [p for p in checkpoints if (p / STATE_FILE).is_file()]
-    if not complete:
-        if any((p / "done").is_file() for p in checkpoints):
-            raise UnifyError(
-                f"{run.folder / CHECKPOINTS} holds checkpoints of an older trainer, without "
-                f"{STATE_FILE}; continue in a new output_dir, or delete {run.folder / CHECKPOINTS}"
-            )
+def _resume(run: Run, checkpoint: Path | None) -> int:
+    """Load the state of `checkpoint` (from `check_resume`) and return its step; 0 for a fresh run (None)."""
+    if checkpoint is None:
         return 0
-    state = json.loads((complete[-1] / STATE_FILE).read_text())
-    if state["global_batch_size"] != run.plan.global_batch_size:
-        raise UnifyError(
-            f"{complete[-1]} was trained with global_batch_size={state['global_batch_size']}, the "
-            f"config says {run.plan.global_batch_size}; set global_batch_size="
-            f"{state['global_batch_size']} to continue it, or use a new output_dir"
-        )
-    run.accelerator.load_state(str(complete[-1]))
-    if state["num_processes"] != run.plan.num_processes:
+    state = json.loads((checkpoint / STATE_FILE).read_text())
+    run.accelerator.load_state(str(checkpoint))
+    plan = run.plan
+    if (state["num_processes"], state["per_device_batch_size"]) != (plan.num_processes, plan.per_device_batch_size):
         logger.info(
             "resuming step %d, trained on %d processes, with %d: each step keeps its %d images, now %d per "
             "forward pass x %d accumulation steps",
@@ -224,7 +209,7 @@ def _resume(run: Run) -> int:
             run.plan.per_device_batch_size,
             run.plan.accumulation_steps,
         )
-    logger.info("resumed from %s at step %d", complete[-1], state["step"])
+    logger.info("resumed from %s at step %d", checkpoint, state["step"])
     return int(state["step"])
 
 
@@ -314,11 +299,13 @@ def _loss(
 
 
 def _checkpoint(run: Run, step: int, keep: int = 2) -> None:
-    """Save the whole training state; the state record, written last, makes a half-written checkpoint harmless."""
+    """Save the whole training state and the config it was trained with; the state record, written last, makes a
+    half-written checkpoint harmless."""
     folder = run.folder / CHECKPOINTS / f"step-{step:08d}"
     run.accelerator.save_state(str(folder))
     run.accelerator.wait_for_everyone()
     if run.accelerator.is_main_process:
+        write_run_config(run.config, run.folder, folder)
         (folder / STATE_FILE).write_text(json.dumps({"step": step, **run.plan.to_json()}, indent=2) + "\n")
         complete = sorted(p for p in (run.folder / CHECKPOINTS).glob("step-*") if (p / STATE_FILE).is_file())
         for path in complete[:-keep]:
@@ -370,6 +357,18 @@ def _complete_metrics(run: Run) -> dict | None:
     path = run.folder / METRICS_FILE
     metrics = json.loads(path.read_text()) if path.is_file() else None
     return metrics if metrics is not None and set(metrics) == {s.name for s in run.config.eval_data} else None
+
+
+def _forget_log_after(path: Path, step: int) -> None:
+    """Drop the records of `log.jsonl` after `step`: an interrupted launch's steps past its last checkpoint,
+    which this launch trains again, so each step is written down once."""
+    if not path.is_file():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
+    if len(kept) < len(lines):
+        logger.info("%s: dropping the %d records after step %d, trained again", path, len(lines) - len(kept), step)
+        path.write_text("".join(kept))
 
 
 def _log(run: Run, record: dict) -> None:
