@@ -59,6 +59,7 @@ class DataSource:
     (defined in `train.loss`). null (the default): the run's `fill_in`. Unused for evaluation sources."""
 
     def __post_init__(self):
+        _check_scalar_types(self, f" for data source {self.path}")
         if self.weight <= 0:
             raise UnifyError(f"weight must be > 0, got {self.weight} for data source {self.path}")
         _check_choice("targets", self.targets, TARGETS, f" for data source {self.path}", optional=True)
@@ -101,6 +102,7 @@ class AugmentConfig:
     """Noise standard deviation drawn from [0, noise_std], as a fraction of 255; the paper's."""
 
     def __post_init__(self):
+        _check_scalar_types(self, " in augment")
         ranges = {
             "brightness": (0, None),
             "contrast": (0, None),
@@ -240,6 +242,7 @@ class TrainConfig:
     step), dropout of (seed, step, micro-batch), so a resumed run repeats what an uninterrupted one would do."""
 
     def __post_init__(self):
+        _check_scalar_types(self)
         self.train_data = _data_sources("train_data", self.train_data)
         self.eval_data = _data_sources("eval_data", self.eval_data)
         self.crop_size = tuple(self.crop_size)
@@ -289,6 +292,49 @@ class TrainConfig:
     def targets_of(self, source: DataSource) -> tuple[str, str]:
         """(targets, fill_in) of a training source: its own settings, else the run's."""
         return source.targets or self.targets, source.fill_in or self.fill_in
+
+
+SCALAR_TYPES = {"int": int, "float": float, "bool": bool, "str": str}
+"""Field annotations whose values are checked and, for numbers, read from strings (`_check_scalar_types`)."""
+
+
+def _check_scalar_types(config, where: str = "") -> None:
+    """Check each scalar field of a config dataclass against its annotation, converting what is unambiguous.
+
+    PyYAML reads `1e-4` (no dot) as a string, and an override `learning_rate=1e-4` would otherwise pass as
+    one: a number field accepts an int, a float or a string that is a number (an int field only a whole
+    one); a bool field only true or false; a str field only a string. `X | None` fields also take null.
+    Raises `UnifyError` naming the field, the value and the type it needs.
+    """
+    for spec in dataclasses.fields(config):
+        optional = spec.type.endswith(" | None")
+        kind = SCALAR_TYPES.get(spec.type.removesuffix(" | None"))
+        value = getattr(config, spec.name)
+        if kind is None or (optional and value is None):
+            continue
+        converted = _as_scalar(value, kind)
+        if converted is None:
+            needed = {int: "a whole number", float: "a number", bool: "true or false", str: "a string"}[kind]
+            raise UnifyError(f"{spec.name} must be {needed}{' or null' if optional else ''}, got {value!r}{where}")
+        setattr(config, spec.name, converted)
+
+
+def _as_scalar(value, kind: type):
+    """`value` as `kind`, or None where that would be a guess."""
+    if kind in (bool, str):
+        return value if isinstance(value, kind) else None
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    if not isinstance(value, (int, float)):
+        return None
+    if kind is int:
+        return int(value) if float(value).is_integer() else None
+    return float(value)
 
 
 def _check_choice(name: str, value, choices: tuple[str, ...], where: str = "", optional: bool = False) -> None:

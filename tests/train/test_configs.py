@@ -77,3 +77,23 @@ def test_a_malformed_data_source_is_a_clear_error_naming_its_entry(tmp_path, tra
         load_config(write_config(tmp_path, train_data=train_data))
     with pytest.raises(UnifyError, match=message.replace("train_data", "eval_data")):
         load_config(write_config(tmp_path, eval_data=train_data))
+
+
+def test_numbers_written_as_yaml_reads_them_are_numbers_and_values_of_the_wrong_type_are_refused(tmp_path):
+    # PyYAML reads 1e-4 (no dot) as the string "1e-4": it must still be the learning rate 0.0001, not a string.
+    config = load_config(write_config(tmp_path), ["learning_rate=1e-4", "steps=2e4"])
+    assert config.learning_rate == 1e-4 and isinstance(config.learning_rate, float)
+    assert config.steps == 20000 and isinstance(config.steps, int)
+    for override, message in [
+        ("learning_rate=fast", "learning_rate must be a number, got 'fast'"),
+        ("steps=2.5", "steps must be a whole number, got 2.5"),
+        ("jpeg_draft=maybe", "jpeg_draft must be true or false, got 'maybe'"),
+        ("taxonomy=19", "taxonomy must be a string, got 19"),
+        ("per_device_batch_size=half", "per_device_batch_size must be a whole number or null, got 'half'"),
+    ]:
+        with pytest.raises(UnifyError, match=message):
+            load_config(write_config(tmp_path), [override])
+    with pytest.raises(UnifyError, match="weight must be a number, got 'heavy' for data source"):
+        load_config(write_config(tmp_path, train_data=[{"path": "data", "weight": "heavy"}]))
+    with pytest.raises(UnifyError, match="blur_probability must be a number, got 'often' in augment"):
+        load_config(write_config(tmp_path), ["augment={blur_probability: often}"])
