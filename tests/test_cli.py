@@ -1,10 +1,11 @@
 import argparse
 import json
+import os
 import subprocess
 import sys
 
 from unify.build import BuildReport
-from unify.cli import VERBS, build_parser, main
+from unify.cli import PIPE_CLOSED_STATUS, VERBS, build_parser, main
 from unify.core.folder import SkippedSample
 
 
@@ -55,3 +56,20 @@ def test_build_prints_each_skipped_sample(tmp_path, monkeypatch, capsys):
     printed = capsys.readouterr().out.splitlines()
     assert json.loads(printed[0])["skipped"] == 1
     assert printed[1:] == ["skipped coarse_7: 7.png: label ids [77] are not in the synthetic_coarse taxonomy"]
+
+
+def test_a_reader_that_closed_standard_output_ends_the_command_quietly():
+    """`unify datasets | head -1`: no BrokenPipeError traceback, the status a process that SIGPIPE ended gets."""
+    reader, writer = os.pipe()
+    os.close(reader)  # closed before the command writes, so every write meets a closed pipe, whatever the timing
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "unify.cli", "taxonomies", "show", "synthetic_fine", "--json"],
+            stdout=writer,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(writer)
+    assert (done.returncode, done.stderr) == (PIPE_CLOSED_STATUS, "")
