@@ -3,6 +3,7 @@ import json
 import os
 import subprocess
 import sys
+from types import SimpleNamespace
 
 from unify.build import BuildReport
 from unify.cli import PIPE_CLOSED_STATUS, VERBS, build_parser, main
@@ -73,3 +74,29 @@ def test_a_reader_that_closed_standard_output_ends_the_command_quietly():
     finally:
         os.close(writer)
     assert (done.returncode, done.stderr) == (PIPE_CLOSED_STATUS, "")
+
+
+def test_mappings_check_takes_a_native_taxonomy_or_a_builder_with_one(monkeypatch, capsys):
+    assert main(["mappings", "check", "synthetic_coarse", "synthetic_fine"]) == 0
+    assert capsys.readouterr().out.startswith("synthetic_coarse -> synthetic_fine: 9 native classes")
+
+    assert main(["mappings", "check", "synthetic_driving", "synthetic_fine"]) == 2
+    assert (
+        capsys.readouterr()
+        .err.rstrip("\n")
+        .endswith(
+            "synthetic_driving is a dataset builder whose configurations use 3 native taxonomies: synthetic_fine "
+            "(--config source), synthetic_coarse (--config coarse), synthetic_shifted (--config shifted); name the one "
+            "to check, e.g. `unify mappings check synthetic_coarse TAXONOMY`"
+        )
+    )
+
+    configs = [SimpleNamespace(name=name, native_taxonomy="synthetic_coarse") for name in ("day", "night")]
+    monkeypatch.setattr(
+        "dataset_scripts.builder_registry", lambda: {"coarse_drives": SimpleNamespace(BUILDER_CONFIGS=configs)}
+    )
+    assert main(["mappings", "check", "coarse_drives", "synthetic_fine"]) == 0
+    assert capsys.readouterr().out.startswith("synthetic_coarse -> synthetic_fine: 9 native classes")
+
+    check = next(parser for path, parser in _parsers(build_parser()) if path == "unify mappings check")
+    assert "the builder's name" not in check.format_help() and "native taxonomy" in check.format_help()
