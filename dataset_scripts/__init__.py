@@ -47,7 +47,7 @@ def get_builder_class(name: str) -> type[DrivingDatasetBuilder]:
     registry = builder_registry()
     if name not in registry:
         close = difflib.get_close_matches(name, list(registry), n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        hint = f"; did you mean {', '.join(close)}?" if close else "."
         raise UnifyError(f"unknown dataset {name!r}{hint} Known datasets: {', '.join(sorted(registry))}")
     return registry[name]
 

@@ -1,4 +1,4 @@
-"""Every verb that takes a model refuses a training checkpoint or a missing folder with one line and exit 2.
+"""Every verb that takes a model refuses a checkpoint, a run folder or a missing folder with one line and exit 2.
 
 Observed on an earlier version: `--init RUN/checkpoints/step-N` (an Accelerate checkpoint) trained a
 default-shaped model, and `unify evaluate --model` on such a folder or a missing one gave a raw traceback.
@@ -26,6 +26,15 @@ def checkpoint(root: Path) -> Path:
     folder.mkdir(parents=True)
     for name in ("model.safetensors", "optimizer.bin", "scheduler.bin", "random_states_0.pkl"):
         (folder / name).write_bytes(b"\0" * 16)
+    return folder
+
+
+def run_folder(root: Path) -> Path:
+    """A training run folder: config.yaml, provenance.json and model/, no config.json of its own."""
+    folder = root / "runs" / "student"
+    (folder / "model").mkdir(parents=True)
+    (folder / "config.yaml").write_text("output_dir: .\n")
+    (folder / "provenance.json").write_text("{}\n")
     return folder
 
 
@@ -64,9 +73,10 @@ def arguments(verb: str, model: Path, built: Path, tmp_path: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("verb", ["train", "evaluate", "pseudo-label"])
-@pytest.mark.parametrize("kind", ["checkpoint", "missing"])
-def test_a_checkpoint_or_a_missing_folder_is_one_line_and_exit_2(verb, kind, built, tmp_path, capsys):
-    model = checkpoint(tmp_path) if kind == "checkpoint" else tmp_path / "runs" / "gone" / "model"
+@pytest.mark.parametrize("kind", ["checkpoint", "run", "missing"])
+def test_a_checkpoint_a_run_or_a_missing_folder_is_one_line_and_exit_2(verb, kind, built, tmp_path, capsys):
+    makers = {"checkpoint": checkpoint, "run": run_folder, "missing": lambda root: root / "runs" / "gone" / "model"}
+    model = makers[kind](tmp_path)
 
     assert main(arguments(verb, model, built, tmp_path)) == 2
 
@@ -76,6 +86,8 @@ def test_a_checkpoint_or_a_missing_folder_is_one_line_and_exit_2(verb, kind, bui
     assert line.startswith(f"unify {verb}: error: ")
     if kind == "checkpoint":
         assert f"{model} is a training checkpoint" in line and str(tmp_path / "run" / "model") in line
+    elif kind == "run":
+        assert line.endswith(f"{model} is a training run folder; use its model folder {model / 'model'}")
     else:
         assert f"model '{model}' is neither a size name" in line and "nor a folder that exists" in line
     assert not (tmp_path / "out" / "model").exists()

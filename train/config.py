@@ -111,13 +111,10 @@ class AugmentConfig:
             "shear_degrees": (-45, 45),
         }
         for name, (lowest, highest) in ranges.items():
-            value = getattr(self, name)
-            low, high = value if isinstance(value, (list, tuple)) and len(value) == 2 else (None, None)
-            if low is None or not lowest <= low <= high or (highest is not None and high > highest):
+            low, high = getattr(self, name)  # a pair of floats (`_check_scalar_types`)
+            if not lowest <= low <= high or (highest is not None and high > highest):
                 bounds = f"{lowest} <= low <= high" + (f" <= {highest}" if highest is not None else "")
-                shown = list(value) if isinstance(value, (list, tuple)) else value
-                raise UnifyError(f"augment.{name} must be [low, high] with {bounds}, got {shown!r}")
-            setattr(self, name, (float(low), float(high)))
+                raise UnifyError(f"augment.{name} must be [low, high] with {bounds}, got {[low, high]!r}")
         for name in ("blur_probability", "noise_probability"):
             if not 0 <= getattr(self, name) <= 1:
                 raise UnifyError(f"augment.{name} must be in [0, 1], got {getattr(self, name)!r}")
@@ -245,9 +242,7 @@ class TrainConfig:
         _check_scalar_types(self)
         self.train_data = _data_sources("train_data", self.train_data)
         self.eval_data = _data_sources("eval_data", self.eval_data)
-        self.crop_size = tuple(self.crop_size)
         self.augment = _augment_config(self.augment)
-        self.scale_range = tuple(self.scale_range)
         self.log_with = [self.log_with] if isinstance(self.log_with, str) else list(self.log_with)
         if not self.train_data:
             raise UnifyError("train_data must list at least one data source")
@@ -257,7 +252,7 @@ class TrainConfig:
         if self.seed < 0:
             raise UnifyError(f"seed must be >= 0, got {self.seed}")
         self._check_batch_sizes()
-        if len(self.crop_size) != 2 or min(self.crop_size) <= 0:
+        if min(self.crop_size) <= 0:
             raise UnifyError(f"crop_size must be [height, width] > 0, got {list(self.crop_size)}")
         low, high = self.scale_range
         if not 0 < low <= high:
@@ -296,20 +291,26 @@ class TrainConfig:
 
 SCALAR_TYPES = {"int": int, "float": float, "bool": bool, "str": str}
 """Field annotations whose values are checked and, for numbers, read from strings (`_check_scalar_types`)."""
+PAIR_TYPES = {"tuple[int, int]": int, "tuple[float, float]": float}
+"""Annotations of pair fields (`crop_size`, `scale_range`, augment ranges): a list of two such numbers."""
 
 
 def _check_scalar_types(config, where: str = "") -> None:
-    """Check each scalar field of a config dataclass against its annotation, converting what is unambiguous.
+    """Check each scalar and pair field of a config dataclass against its annotation, converting the unambiguous.
 
     PyYAML reads `1e-4` (no dot) as a string, and an override `learning_rate=1e-4` would otherwise pass as
     one: a number field accepts an int, a float or a string that is a number (an int field only a whole
-    one); a bool field only true or false; a str field only a string. `X | None` fields also take null.
-    Raises `UnifyError` naming the field, the value and the type it needs.
+    one); a bool field only true or false; a str field only a string. `X | None` fields also take null. A
+    pair field (`PAIR_TYPES`) takes a list of exactly two such numbers and becomes a tuple. Raises
+    `UnifyError` naming the field, the value and the type it needs (ranges are checked afterwards).
     """
     for spec in dataclasses.fields(config):
+        value = getattr(config, spec.name)
+        if spec.type in PAIR_TYPES:
+            setattr(config, spec.name, _as_pair(spec.name, value, PAIR_TYPES[spec.type], where))
+            continue
         optional = spec.type.endswith(" | None")
         kind = SCALAR_TYPES.get(spec.type.removesuffix(" | None"))
-        value = getattr(config, spec.name)
         if kind is None or (optional and value is None):
             continue
         converted = _as_scalar(value, kind)
@@ -317,6 +318,16 @@ def _check_scalar_types(config, where: str = "") -> None:
             needed = {int: "a whole number", float: "a number", bool: "true or false", str: "a string"}[kind]
             raise UnifyError(f"{spec.name} must be {needed}{' or null' if optional else ''}, got {value!r}{where}")
         setattr(config, spec.name, converted)
+
+
+def _as_pair(name: str, value, kind: type, where: str) -> tuple:
+    """`value` as a tuple of two `kind`s, or `UnifyError` naming the field `name` and the value."""
+    pair = tuple(_as_scalar(item, kind) for item in value) if isinstance(value, (list, tuple)) else ()
+    if len(pair) != 2 or None in pair:
+        shown = list(value) if isinstance(value, (list, tuple)) else value
+        numbers = "whole numbers" if kind is int else "numbers"
+        raise UnifyError(f"{name} must be a list of two {numbers}, got {shown!r}{where}")
+    return pair
 
 
 def _as_scalar(value, kind: type):

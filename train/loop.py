@@ -71,15 +71,18 @@ def train(config: TrainConfig) -> dict:
 
     Returns the final evaluation ({source name: {"miou", "pixel_accuracy"}}), also written to metrics.json.
     A run whose last checkpoint is already at `steps` only writes its model and (if missing) its metrics.
-    Raises `UnifyError`, before anything is built or written, when the run folder's checkpoint was trained
-    with other settings (`train.resume`); and for a batch plan that does not fit the number of processes or
-    bad sources.
+    Raises `UnifyError` when the run folder's checkpoint was trained with other settings (`train.resume`), for
+    a batch plan that does not fit the number of processes, a bad source (missing, another taxonomy, no native
+    ids or mapping for its targets), a model that cannot start the run, or BatchNorm statistics that cannot be
+    merged across processes. Every such check comes first: a refused run writes nothing into the run folder.
     """
     config = absolute_paths(config)
     checkpoint = check_resume(config)
-    run = _start(config)
+    run, sources = _start(config)
     start = _resume(run, checkpoint)
-    if run.accelerator.is_main_process:
+    if run.accelerator.is_main_process:  # every check has passed: the run folder is written from here on
+        run.folder.mkdir(parents=True, exist_ok=True)
+        write_provenance(run.folder, run.config, run.segmenter.identity, run.plan, sources)
         write_run_config(run.config, run.folder)
         _forget_log_after(run.folder / LOG_FILE, start)
     start_tracking(run.accelerator, run.config, run.folder)
@@ -87,8 +90,9 @@ def train(config: TrainConfig) -> dict:
     return _finish(run, metrics)
 
 
-def _start(config: TrainConfig) -> Run:
-    """Accelerator, batch plan, checked sources, model, optimiser and schedule, prepared for the processes."""
+def _start(config: TrainConfig) -> tuple[Run, dict[str, list[dict]]]:
+    """Accelerator, batch plan, checked sources, model, optimiser and schedule, prepared for the processes, and
+    the sources' provenance records (`describe_source`) by "train" and "eval". Writes nothing."""
     folder = Path(config.output_dir)
     warn_single_cpu_launch()
     accelerator = Accelerator(
@@ -107,9 +111,6 @@ def _start(config: TrainConfig) -> Run:
         "eval": [describe_source(s, taxonomy, folder) for s in config.eval_data],
     }
     segmenter = Segmenter.for_training(config.model, taxonomy)
-    if accelerator.is_main_process:
-        folder.mkdir(parents=True, exist_ok=True)
-        write_provenance(folder, config, segmenter.identity, plan, sources)
     logger.info(
         "batches: %d images per step = %d per forward pass x %d processes x %d accumulation steps",
         plan.global_batch_size,
@@ -117,7 +118,7 @@ def _start(config: TrainConfig) -> Run:
         plan.num_processes,
         plan.accumulation_steps,
     )
-    return prepare(config, folder, accelerator, plan, segmenter, taxonomy)
+    return prepare(config, folder, accelerator, plan, segmenter, taxonomy), sources
 
 
 def prepare(

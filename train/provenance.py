@@ -12,6 +12,7 @@ from pathlib import Path
 
 from train.config import DataSource, TrainConfig, relative_to_run
 from train.data import open_source
+from train.loss import SourceTargets
 from train.parallel import BatchPlan
 from unify.core.folder import FolderMetadata
 from unify.core.segmenter import ModelIdentity
@@ -24,12 +25,14 @@ PROVENANCE_VERSION = "2"
 def describe_source(source: DataSource, taxonomy: Taxonomy, run: Path, targets: tuple[str, str] | None = None) -> dict:
     """The provenance record of one data source, from its folder's `FolderMetadata`.
 
-    Checks the source as training does (`open_source`: taxonomy, split and label column), so it raises the
-    same `UnifyError`s. `images` counts the split's rows; `path` is relative to the run folder. `targets`, for a
-    training source, is its resolved (targets, fill_in) (`TrainConfig.targets_of`), recorded as `targets` and
-    `fill_in`: what its pixels taught (`train.loss`); evaluation sources have neither key.
+    Checks the source as training does (`open_source`: taxonomy, split, label column and, when its targets
+    read them, native column), so it raises the same `UnifyError`s before anything is written. `images` counts
+    the split's rows; `path` is relative to the run folder. `targets`, for a training source, is its resolved
+    (targets, fill_in) (`TrainConfig.targets_of`), recorded as `targets` and `fill_in`: what its pixels taught
+    (`train.loss`); evaluation sources have neither key.
     """
-    table, column, _ = open_source(source, taxonomy)
+    native = targets is not None and SourceTargets(*targets, mapping=None).needs_native
+    table, column, _ = open_source(source, taxonomy, native)
     metadata = FolderMetadata.read(source.path)
     taught = {} if targets is None else {"targets": targets[0], "fill_in": targets[1]}
     return {

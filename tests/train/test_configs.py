@@ -1,5 +1,6 @@
 import ast
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,28 @@ def test_numbers_written_as_yaml_reads_them_are_numbers_and_values_of_the_wrong_
         load_config(write_config(tmp_path, train_data=[{"path": "data", "weight": "heavy"}]))
     with pytest.raises(UnifyError, match="blur_probability must be a number, got 'often' in augment"):
         load_config(write_config(tmp_path), ["augment={blur_probability: often}"])
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("crop_size=128", r"crop_size must be a list of two whole numbers, got 128$"),
+        ("crop_size=[a, b]", r"crop_size must be a list of two whole numbers, got \['a', 'b'\]$"),
+        ("crop_size=[256, 128, 64]", r"crop_size must be a list of two whole numbers, got \[256, 128, 64\]$"),
+        ("crop_size=[256.5, 128]", r"crop_size must be a list of two whole numbers, got \[256.5, 128\]$"),
+        ("scale_range=1", r"scale_range must be a list of two numbers, got 1$"),
+        ("scale_range=[true, 2]", r"scale_range must be a list of two numbers, got \[True, 2\]$"),
+        ("augment={brightness: 1}", r"brightness must be a list of two numbers, got 1 in augment$"),
+        ("augment={shear_degrees: [a, 1]}", r"shear_degrees must be a list of two numbers, got \['a', 1\] in augment$"),
+    ],
+)
+def test_a_pair_that_is_not_two_numbers_is_an_error_naming_the_key_and_the_value(tmp_path, override, message):
+    with pytest.raises(UnifyError, match=rf"run\.yaml with overrides {re.escape(override)}: {message}"):
+        load_config(write_config(tmp_path), [override])
+
+
+def test_pairs_written_as_yaml_reads_them_are_tuples_of_numbers(tmp_path):
+    config = load_config(write_config(tmp_path), ["crop_size=[256, 128.0]", "scale_range=['0.5', 2]"])
+    assert config.crop_size == (256, 128) and all(isinstance(side, int) for side in config.crop_size)
+    assert config.scale_range == (0.5, 2.0) and all(isinstance(scale, float) for scale in config.scale_range)
+    assert TrainConfig(**config.to_dict()) == config

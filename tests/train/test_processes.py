@@ -37,19 +37,23 @@ CONFIG = {
 }
 
 
-def launch(config: Path, processes: int, cwd: Path) -> str:
+def launch(config: Path, processes: int, cwd: Path, *overrides: str) -> str:
     """Run `python -m train CONFIG` (1 process) or `torchrun --nproc_per_node N -m train CONFIG`; its stderr."""
+    done = run_launcher(config, processes, cwd, *overrides)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stderr
+
+
+def run_launcher(config: Path, processes: int, cwd: Path, *overrides: str) -> subprocess.CompletedProcess:
+    """The finished launch of `launch`, whatever its exit status."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "true"}
     runner = (
         [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"]
         if processes > 1
         else [sys.executable]
     )
-    done = subprocess.run(
-        [*runner, "-m", "train", str(config)], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stderr
+    command = [*runner, "-m", "train", str(config), *overrides]
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
 def records(run: Path) -> list[dict]:
@@ -157,3 +161,16 @@ def test_resuming_with_another_number_of_processes_continues_exactly(runs, origi
         assert resumed[step]["loss"] == pytest.approx(uninterrupted[step]["loss"], rel=1e-5)
         assert resumed[step]["lr"] == uninterrupted[step]["lr"]
     assert_same_weights(run, runs["one"])
+
+
+@pytest.mark.slow
+def test_a_batch_plan_that_does_not_fit_the_processes_is_refused_before_the_run_folder_is_written(tmp_path):
+    build_dataset("synthetic_driving", tmp_path / "data", config="source", splits=(("train", 2),))
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump({**CONFIG, "output_dir": "runs/refused", "train_data": [{"path": "data"}]}))
+
+    done = run_launcher(config, 2, tmp_path, "per_device_batch_size=4")  # 4 images = 4 x 2 processes x A: no A fits
+
+    assert done.returncode != 0
+    assert "is not per_device_batch_size=4 x 2 processes x a whole number of accumulation steps" in done.stderr
+    assert not (tmp_path / "runs").exists()

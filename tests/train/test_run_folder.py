@@ -1,5 +1,6 @@
 """A run folder means the same from any directory: config.yaml and provenance.json hold paths relative to it."""
 
+import dataclasses
 import json
 import os
 import shutil
@@ -11,6 +12,7 @@ import yaml
 from train.config import load_config
 from unify.build import build_dataset
 from unify.cli import main
+from unify.core.folder import FolderMetadata
 
 
 def strings(value):
@@ -135,3 +137,27 @@ def test_a_model_folder_to_start_from_is_written_relative_to_the_run(project):
     model = json.loads((second / "provenance.json").read_text())["model"]
     assert model["name"] == "first" and len(model["sha256"]) == 64
     assert Path(load_config(second / "config.yaml").model) == project / "runs" / "first" / "model"
+
+
+def without_native_ids(folder: Path, copy: Path) -> None:
+    """A copy of a built folder whose metadata declares no native label column (as a labels-only folder)."""
+    shutil.copytree(folder, copy)
+    metadata = FolderMetadata.read(copy)
+    metadata.columns = dataclasses.replace(metadata.columns, native=None)
+    metadata.write(copy)
+
+
+@pytest.mark.parametrize(
+    "overrides, refusal",
+    [
+        (["targets=partial", "train_data=[{path: labels_only}]"], "labels_only) has no native label column"),
+        (["model=data"], "data is not a model folder"),
+        (["taxonomy=synthetic_coarse"], "holds labels in the synthetic_fine taxonomy"),
+    ],
+    ids=["no native ids for partial targets", "not a model", "another taxonomy"],
+)
+def test_a_refused_run_writes_nothing_into_its_run_folder(project, capsys, overrides, refusal):
+    without_native_ids(project / "data", project / "labels_only")
+    assert main(["train", "configs/run.yaml", *overrides]) == 2
+    assert refusal in capsys.readouterr().err
+    assert not (project / "runs").exists()

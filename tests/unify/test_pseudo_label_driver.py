@@ -99,14 +99,17 @@ def test_pseudo_labels_follow_the_ground_truth_and_the_report_counts_every_pixel
     assert accuracy["constrained"] > accuracy["unconstrained"]
 
 
-def test_an_interrupted_run_redoes_only_the_missing_shards(coarse_and_teacher, labelled, tmp_path):
+def test_an_interrupted_run_redoes_only_the_missing_shards_and_says_so(coarse_and_teacher, labelled, tmp_path, caplog):
     data, teacher = coarse_and_teacher
     options = LabellingOptions(taxonomy="synthetic_fine", shard_size=2)
     shutil.copytree(labelled[0], tmp_path / "out")
     shards = sorted((tmp_path / "out" / "data").glob("train-*.parquet"))
     before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in shards}
     shards[-1].unlink()  # as if the run had stopped before its last shard
-    pseudo_label_dataset(str(teacher), data, tmp_path / "out", options)
+    with caplog.at_level(logging.INFO, logger="unify.pseudo_label_driver"):
+        pseudo_label_dataset(str(teacher), data, tmp_path / "out", options)
+    reuse = [r.getMessage() for r in caplog.records if "finished shard(s)" in r.getMessage()]
+    assert len(reuse) == 1 and f"{tmp_path / 'out'}: reusing 2 finished shard(s), labelling 1 (of 3)" in reuse[0]
     after = {
         p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted((tmp_path / "out" / "data").glob("*.parquet"))
     }

@@ -39,12 +39,16 @@ def add_parser(subparsers) -> None:
     check = actions.add_parser(
         "check",
         help="validate one mapping and print how each native class is treated",
-        description="Read the mapping file of DATASET into TAXONOMY, report every problem in "
+        description="Read the mapping file of DATASET (a native taxonomy) into TAXONOMY, report every problem in "
         "it at once, and print the native classes grouped by what happens to "
         "them: one-to-one, one-to-many, fill-in (*), maybe void (classes "
         "with void beside them) and void.",
     )
-    check.add_argument("dataset", help="native taxonomy (the builder's name)")
+    check.add_argument(
+        "dataset",
+        help="native taxonomy (`unify taxonomies`), e.g. synthetic_coarse or idd_lite; or a builder's name "
+        "(`unify datasets`) when its configurations share one native taxonomy",
+    )
     check.add_argument("taxonomy", help="unified taxonomy")
     suggest = actions.add_parser(
         "suggest",
@@ -110,9 +114,10 @@ def run(args) -> int:
         for native, unified in list_mappings():
             print(f"{native} -> {unified}")
         return 0
-    mapping = get_mapping(args.dataset, args.taxonomy)
+    native = native_taxonomy_name(args.dataset)
+    mapping = get_mapping(native, args.taxonomy)
     coverage = mapping.coverage()
-    print(f"{args.dataset} -> {args.taxonomy}: {len(mapping.native.classes)} native classes, all accounted for")
+    print(f"{native} -> {args.taxonomy}: {len(mapping.native.classes)} native classes, all accounted for")
     for group, names in coverage.items():
         print(f"  {group:<12}{len(names):>4}  {', '.join(names)}")
     unreached = [
@@ -123,6 +128,31 @@ def run(args) -> int:
     if unreached:
         print(f"  unified classes only reachable by fill-in: {', '.join(unreached)}")
     return 0
+
+
+def native_taxonomy_name(name: str) -> str:
+    """The native taxonomy `name` stands for: itself when it is a registered taxonomy (or alias), else the one
+    native taxonomy of the builder called `name` (the `native_taxonomy` of its configurations).
+
+    Raises `UnifyError` for a builder whose configurations use several native taxonomies (listing each
+    configuration's), and for a name that is neither a taxonomy nor a builder (as `get_taxonomy` does).
+    """
+    from dataset_scripts import builder_registry
+    from unify.core.errors import UnifyError
+    from unify.core.taxonomy import get_taxonomy, list_taxonomies
+
+    builder = builder_registry().get(name)
+    if name in list_taxonomies() or builder is None:
+        return get_taxonomy(name).name
+    by_config = {config.name: config.native_taxonomy for config in builder.BUILDER_CONFIGS}
+    natives = sorted(set(by_config.values()))
+    if len(natives) > 1:
+        listed = ", ".join(f"{native} (--config {config})" for config, native in by_config.items())
+        raise UnifyError(
+            f"{name} is a dataset builder whose configurations use {len(natives)} native taxonomies: {listed}; "
+            f"name the one to check, e.g. `unify mappings check {natives[0]} TAXONOMY`"
+        )
+    return natives[0]
 
 
 def run_suggest(args) -> int:

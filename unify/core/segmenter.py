@@ -69,6 +69,7 @@ SEGFORMER_SIZES: dict[str, dict] = {
 }
 """Size name -> SegformerConfig arguments. A size name builds random weights; `nvidia/mit-bX` is pretrained."""
 _CHECKPOINT_FILES = ("optimizer.bin", "random_states_0.pkl", "scheduler.bin")
+"""Files of an Accelerate training checkpoint (`Accelerator.save_state`), which is not a model folder."""
 MASK_CLASSIFICATION_TYPES = ("mask2former", "maskformer", "oneformer")
 """Model types whose outputs are `class_queries_logits` (B, Q, C + 1) and `masks_queries_logits` (B, Q, h, w)."""
 ONEFORMER_TASK = "the task is semantic"
@@ -146,6 +147,14 @@ def _folder_name(folder: Path) -> str:
     return resolved.parent.name if resolved.name == "model" and resolved.parent.name else resolved.name
 
 
+def _is_run_folder(folder: Path) -> bool:
+    """A training run folder (`train.loop`): its `provenance.json`, or (older runs) its `config.yaml` beside
+    `checkpoints/` or `model/`."""
+    if (folder / "provenance.json").is_file():
+        return True
+    return (folder / "config.yaml").is_file() and any((folder / name).is_dir() for name in ("checkpoints", "model"))
+
+
 def is_hub_id(source: str) -> bool:
     """`namespace/name` that is not a local folder."""
     parts = str(source).split("/")
@@ -157,7 +166,8 @@ def resolve_model_source(source: str | Path) -> tuple[Path, ModelIdentity]:
 
     A Hub id is downloaded (config, weights, image processor, tokenizer) into the Hugging Face cache, or read
     from it when offline. A folder must hold `config.json` and safetensors weights; an Accelerate training
-    checkpoint (weights and optimiser state, no config) gets an error that points at the run's model folder.
+    checkpoint (weights and optimiser state, no config) and a training run folder (`config.yaml`,
+    `provenance.json`) get an error that points at the run's model folder.
     """
     text = str(source)
     folder = Path(text)
@@ -168,6 +178,11 @@ def resolve_model_source(source: str | Path) -> tuple[Path, ModelIdentity]:
                 raise ModelSourceError(
                     f"{folder} is a training checkpoint (weights and optimiser state, no "
                     f"config.json); use the run's model folder {run / 'model'}"
+                )
+            if _is_run_folder(folder):
+                finished = "" if (folder / "model").is_dir() else " (written when its training finishes)"
+                raise ModelSourceError(
+                    f"{folder} is a training run folder; use its model folder {folder / 'model'}{finished}"
                 )
             raise ModelSourceError(
                 f"{folder} is not a model folder: it has no config.json (write one with "

@@ -261,7 +261,7 @@ def get_taxonomy(name: str) -> Taxonomy:
     if not path.is_file():
         known = list_taxonomies()
         close = difflib.get_close_matches(name, known, n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        hint = f"; did you mean {', '.join(close)}?" if close else "."
         raise UnifyError(f"unknown taxonomy {name!r}{hint} Known taxonomies: {', '.join(known)}")
     return parse_taxonomy(path, name=name)
 

@@ -12,7 +12,8 @@ runs the teacher, writes the output folder and makes the run safe to interrupt, 
 - Each finished shard records a fingerprint of everything its labels depend on: the data-format version,
   the teacher (sha256 of its weight files and its input normalisation), the unified taxonomy, the mapping,
   the test-time augmentation, the teacher's precision, and the shard's rows (their positions and the sha256
-  of their ids, image and label bytes). A rerun reuses a shard only when all of them are unchanged. A shard
+  of their ids, image and label bytes). A rerun reuses a shard only when all of them are unchanged, and
+  logs at the start how many finished shards it reuses and how many it labels. A shard
   whose rows changed is labelled again, with a log line saying why; a change of anything else is refused
   before any work, naming what differs, unless `overwrite` replaces the earlier run's labels.
 - A run labels the splits it names (`splits`) and keeps the others the output holds when they are up to

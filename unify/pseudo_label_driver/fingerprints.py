@@ -74,6 +74,17 @@ def read_stats(data_path: Path) -> dict:
     return json.loads(stats_path(data_path).read_text(encoding="utf-8"))
 
 
+def finished_on_record(path: Path, settings: dict, rows: list[int]) -> bool:
+    """Whether `path` is a finished shard whose statistics record `settings`, the row positions `rows` ([start,
+    end)) and every count: `is_done` short of the input hash (which needs the rows read), so a run reuses it
+    unless its input rows changed since (`is_done` logs that shard when it labels it again)."""
+    if not path.is_file() or not stats_path(path).is_file():
+        return False
+    stats = read_stats(path)
+    recorded = stats["fingerprint"]
+    return recorded["settings"] == settings and recorded["rows"] == rows and all(key in stats for key in STATS_KEYS)
+
+
 def is_done(path: Path, fingerprint: dict) -> bool:
     """Whether `path` holds this shard's labels already; a shard of other rows is redone, with a log line.
 

@@ -19,9 +19,9 @@ from unify.core.errors import UnifyError
 from unify.core.folder import BUILT, PSEUDO_LABELLED, FolderMetadata, LabelColumns
 from unify.core.mapping import LabelMapping, get_mapping
 from unify.core.segmenter import Segmenter, processes_without_gpu
-from unify.pseudo_label_driver.fingerprints import settings_of
+from unify.pseudo_label_driver.fingerprints import finished_on_record, settings_of
 from unify.pseudo_label_driver.options import LabellingOptions
-from unify.pseudo_label_driver.output import prepare_output, shards_of
+from unify.pseudo_label_driver.output import Work, prepare_output, shards_of
 from unify.pseudo_label_driver.report import merge_statistics
 from unify.pseudo_label_driver.shard import Labeller
 
@@ -56,6 +56,8 @@ def pseudo_label_dataset(
     kept = prepare_output(input_dir, output_dir, settings, named, metadata, options.overwrite, accelerator)
     splits = [s for s in metadata.splits if s in named or s in kept]  # what the folder holds when done
     work = shards_of(input_dir, output_dir, named, options.shard_size, accelerator)
+    if accelerator.is_main_process:
+        _log_reuse(output_dir, work, settings)
     labeller = Labeller(segmenter, mapping, metadata.columns, options, precision)
     started = time.perf_counter()
     mine = work[accelerator.process_index :: accelerator.num_processes]
@@ -89,6 +91,19 @@ def pseudo_label_dataset(
         (output_dir / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     accelerator.wait_for_everyone()
     return report
+
+
+def _log_reuse(output_dir: Path, work: list[Work], settings: dict) -> None:
+    """One line: how many of the run's shards are finished (from an earlier run) and reused, how many to label."""
+    finished = sum(finished_on_record(w.path, settings, [w.start, w.start + len(w.rows)]) for w in work)
+    logger.info(
+        "%s: reusing %d finished shard(s), labelling %d (of %d); a finished shard whose input rows changed since "
+        "is labelled again, with a line of its own",
+        output_dir,
+        finished,
+        len(work) - finished,
+        len(work),
+    )
 
 
 def recorded_mapping(metadata: FolderMetadata, taxonomy: str | None, folder: Path) -> LabelMapping:

@@ -197,3 +197,14 @@ def test_a_config_with_a_field_of_the_wrong_type_is_one_clear_error(tmp_path):
     (folder / "config.json").write_text(json.dumps({**config, "num_attention_heads": 2}))
     with pytest.raises(ModelSourceError, match=f"cannot load {folder.name} as a segmentation model"):
         Segmenter.load(folder, device="cpu")
+
+
+def test_a_run_folder_is_not_a_model_and_the_error_names_its_model_folder(tmp_path):
+    run = tmp_path / "runs" / "teacher"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.yaml").write_text("output_dir: .\n")  # an older run: no provenance.json, no model/ yet
+    with pytest.raises(ModelSourceError) as refused:
+        Segmenter.load(run)
+    assert str(refused.value) == (
+        f"{run} is a training run folder; use its model folder {run / 'model'} (written when its training finishes)"
+    )

@@ -95,3 +95,14 @@ def test_the_listing_counts_trainable_classes_and_show_marks_the_ignore_flag(cap
     assert main(["taxonomies", "show", "cityscapes19"]) == 0
     rows = [line.split() for line in capsys.readouterr().out.splitlines()]
     assert rows[0] == ["0", "road", "#804080"] and rows[-1] == ["255", "void", "#000000", "ignore"]
+
+
+def test_an_unknown_taxonomy_is_one_punctuated_message_with_the_known_ones():
+    known = ", ".join(list_taxonomies())
+    with pytest.raises(UnifyError) as refused:
+        get_taxonomy("nope")
+    assert str(refused.value) == f"unknown taxonomy 'nope'. Known taxonomies: {known}"
+    with pytest.raises(UnifyError) as refused:
+        get_taxonomy("synthetic_fin")
+    assert str(refused.value).startswith("unknown taxonomy 'synthetic_fin'; did you mean synthetic_fine")
+    assert str(refused.value).endswith(f"? Known taxonomies: {known}")
