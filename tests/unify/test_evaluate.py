@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from transformers import SegformerConfig, SegformerImageProcessor
+from transformers import SegformerConfig, SegformerImageProcessorPil
 
 from unify import read_metadata
 from unify.build import build_dataset
@@ -33,7 +33,7 @@ def constant_model(folder, class_name: str, taxonomy=FINE):
         model.decode_head.classifier.bias.zero_()
         model.decode_head.classifier.bias[taxonomy.label2id()[class_name]] = 10.0
     model.save_pretrained(folder)
-    SegformerImageProcessor(do_reduce_labels=False).save_pretrained(folder)
+    SegformerImageProcessorPil(do_reduce_labels=False).save_pretrained(folder)
     return folder
 
 

@@ -487,8 +487,6 @@ class Segmenter:
         For SegFormers (students, and teachers trained here); `UnifyError` for another family, whose own
         folder already holds its weights and image processor.
         """
-        from transformers import SegformerImageProcessor
-
         if self.model.config.model_type != "segformer":
             raise UnifyError(
                 f"{self._name()} is a {self.model.config.model_type} model; only SegFormers are saved "
@@ -496,13 +494,31 @@ class Segmenter:
             )
         self.model.save_pretrained(folder, safe_serialization=True)
         # No resizing: models are trained on crops of full-resolution images and evaluated at full resolution.
-        SegformerImageProcessor(
+        _segformer_image_processor_class()(
             do_resize=False,
             image_mean=list(self.mean),
             image_std=list(self.std),
             rescale_factor=self.rescale,
             do_reduce_labels=False,
         ).save_pretrained(folder)
+
+
+def _segformer_image_processor_class() -> type:
+    """The SegFormer image processor class that needs no torchvision, which this package does not install.
+
+    transformers 5 splits it in two: `SegformerImageProcessor` needs torchvision (without it, importing that name
+    warns and hands out the other), `SegformerImageProcessorPil` does not. Both normalise and rescale alike and
+    save the same preprocessor_config.json ("image_processor_type": "SegformerImageProcessor"), which
+    `AutoImageProcessor` and `pipeline` load either way. transformers 4 has only `SegformerImageProcessor`,
+    which needs no torchvision there.
+    """
+    try:
+        from transformers import SegformerImageProcessorPil
+    except ImportError:  # transformers 4
+        from transformers import SegformerImageProcessor
+
+        return SegformerImageProcessor
+    return SegformerImageProcessorPil
 
 
 def default_device() -> torch.device:
