@@ -189,14 +189,23 @@ class DrivingDatasetBuilder(datasets.GeneratorBasedBuilder):
         finally:
             pa.set_memory_pool(previous)
 
-    def _split_generators(self, dl_manager):
+    def raw_samples(self) -> dict[str, list[RawSample]]:
+        """Split name -> samples of the configured raw folder, listed without reading a file; empty splits left out.
+
+        What a build would read, so a caller can check a raw folder before doing other work. `list_samples`
+        gets the configured `data_dir`, or None for a builder that needs none (empty LAYOUT_HELP). Raises
+        `UnifyError` when a needed `data_dir` is not given or not a folder, and `layout_error` when this builder
+        cannot read it or finds no sample in it.
+        """
         by_split = self.list_samples(self._require_data_dir() if self.LAYOUT_HELP else None)
         if not any(by_split.values()):
             raise self.layout_error(Path(self.config.data_dir or "."), "holds no sample where this builder looks")
+        return {split: samples for split, samples in by_split.items() if samples}
+
+    def _split_generators(self, dl_manager):
         return [
             datasets.SplitGenerator(name=split, gen_kwargs={"samples": samples})
-            for split, samples in by_split.items()
-            if samples
+            for split, samples in self.raw_samples().items()
         ]
 
     def _generate_examples(self, samples: list[RawSample]):

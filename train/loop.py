@@ -78,7 +78,7 @@ def train(config: TrainConfig) -> dict:
     """
     config = absolute_paths(config)
     checkpoint = check_resume(config)
-    run, sources = _start(config)
+    run, sources = _start(config, checkpoint)
     start = _resume(run, checkpoint)
     if run.accelerator.is_main_process:  # every check has passed: the run folder is written from here on
         run.folder.mkdir(parents=True, exist_ok=True)
@@ -90,9 +90,10 @@ def train(config: TrainConfig) -> dict:
     return _finish(run, metrics)
 
 
-def _start(config: TrainConfig) -> tuple[Run, dict[str, list[dict]]]:
+def _start(config: TrainConfig, checkpoint: Path | None = None) -> tuple[Run, dict[str, list[dict]]]:
     """Accelerator, batch plan, checked sources, model, optimiser and schedule, prepared for the processes, and
-    the sources' provenance records (`describe_source`) by "train" and "eval". Writes nothing."""
+    the sources' provenance records (`describe_source`) by "train" and "eval". Writes nothing. `checkpoint` is
+    the one the run will resume from (`check_resume`), named in the model's log line; None for a fresh run."""
     folder = Path(config.output_dir)
     warn_single_cpu_launch()
     accelerator = Accelerator(
@@ -110,7 +111,7 @@ def _start(config: TrainConfig) -> tuple[Run, dict[str, list[dict]]]:
         "train": [describe_source(s, taxonomy, folder, config.targets_of(s)) for s in config.train_data],
         "eval": [describe_source(s, taxonomy, folder) for s in config.eval_data],
     }
-    segmenter = Segmenter.for_training(config.model, taxonomy)
+    segmenter = Segmenter.for_training(config.model, taxonomy, resume_from=checkpoint.name if checkpoint else None)
     logger.info(
         "batches: %d images per step = %d per forward pass x %d processes x %d accumulation steps",
         plan.global_batch_size,

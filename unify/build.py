@@ -108,6 +108,20 @@ def build_dataset(
     return BuildReport(output_dir, name, builder.config.name, splits, skipped)
 
 
+def raw_splits(name: str, data_dir: Path | str | None = None, config: str | None = None) -> list[str]:
+    """The splits `build_dataset(name, ..., data_dir, config)` would write, from listing the raw folder alone.
+
+    Nothing is read or built (`DrivingDatasetBuilder.raw_samples`): a cheap check of a raw folder before long
+    work. Raises `UnifyError` for an unknown dataset or configuration, a missing `data_dir` where the builder
+    needs one, and a folder whose layout the builder does not recognise or that holds no sample (the builder's
+    layout error, which names the folder and the expected layout).
+    """
+    builder_cls = get_builder_class(name)
+    with tempfile.TemporaryDirectory(prefix=f"unify-layout-{name}-") as cache:
+        builder = builder_cls(config_name=config, data_dir=str(data_dir) if data_dir else None, cache_dir=cache)
+        return list(builder.raw_samples())
+
+
 def source_info(builder_cls) -> SourceInfo:
     """Homepage, licence, citation and redistribution policy as the builder declares them."""
     return SourceInfo(

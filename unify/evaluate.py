@@ -69,8 +69,9 @@ class DatasetSpec:
         from dataset_scripts import builder_registry
 
         if str(self.dataset) not in builder_registry():
+            why = f"no {METADATA_FILE} in it" if Path(self.dataset).is_dir() else "no such folder"
             raise UnifyError(
-                f"{self.dataset} is neither a folder written by `unify build` (no {METADATA_FILE}) nor "
+                f"{self.dataset} is neither a folder written by `unify build` ({why}) nor "
                 f"a dataset name ({', '.join(sorted(builder_registry()))})"
             )
 
@@ -83,6 +84,21 @@ class DatasetSpec:
     def name(self) -> str:
         """The folder's own name, or the builder name: names the output subfolder and `--split NAME=SPLIT`."""
         return Path(self.dataset).resolve().name if self.is_folder else str(self.dataset)
+
+    def check(self) -> str:
+        """The split that will be scored, after checking everything that can be checked without a model.
+
+        A folder: its unify.json is read (format and kind checked) and the split chosen among its splits. A
+        builder name: its raw folder is listed, not built (`unify.build.raw_splits`), and the split chosen among
+        the splits found there. Raises `UnifyError` naming the folder for an unreadable unify.json, a raw folder
+        the builder cannot read, a missing split, or several splits and none chosen.
+        """
+        if self.is_folder:
+            return _choose_split(list(FolderMetadata.read(self.dataset).splits), self.split, Path(self.dataset))
+        from unify.build import raw_splits
+
+        where = f"{self.dataset}={self.data_dir}" if self.data_dir is not None else str(self.dataset)
+        return _choose_split(raw_splits(str(self.dataset), self.data_dir), self.split, where)
 
 
 def dataset_specs(datasets: list[str], splits: list[str] = (), data_dir: Path | str | None = None) -> list[DatasetSpec]:
@@ -141,9 +157,10 @@ def evaluate_model(
 
     Writes evaluation.json, evaluation.md and one confusion-matrix PNG per taxonomy into `output_dir`;
     returns what evaluation.json holds. Raises `UnifyError` (one line) for a model, dataset or split that
-    cannot be used.
+    cannot be used; the dataset is checked (`DatasetSpec.check`) before the model is loaded.
     """
     spec = DatasetSpec(dataset, Path(data_dir) if data_dir is not None else None, split)
+    spec.check()  # before the model is loaded
     segmenter = Segmenter.load(model, device=device)
     return _evaluate_one(segmenter, spec, Path(output_dir), batch_size)
 
@@ -156,8 +173,8 @@ def evaluate_datasets(
     Each dataset's evaluation.json, evaluation.md and confusion PNGs go into `output_dir/<spec.name>/`;
     `output_dir/summary.json` and `summary.md` hold one row per dataset (`summary_rows`: WildDash 2 first,
     then in the order given), the model's identity once. Returns what summary.json holds. Raises
-    `UnifyError` for no spec or two specs of one name, and as `evaluate_model` does, before any dataset is
-    scored for a folder without the requested split.
+    `UnifyError` for no spec or two specs of one name, and for any dataset `DatasetSpec.check` refuses (a
+    folder without the requested split, a raw folder its builder cannot read), before the model is loaded.
     """
     output_dir = Path(output_dir)
     if not specs:
@@ -168,9 +185,8 @@ def evaluate_datasets(
             f"several datasets are named {', '.join(repeated)}: their outputs would share a folder; "
             f"give each dataset folder its own name"
         )
-    for spec in specs:
-        if spec.is_folder:  # fail before hours of scoring when a later folder lacks its split
-            _choose_split(FolderMetadata.read(spec.dataset), spec.split, Path(spec.dataset))
+    for spec in specs:  # fail before hours of scoring when a later dataset cannot be scored
+        spec.check()
     segmenter = Segmenter.load(model, device=device)
     results = {spec.name: _evaluate_one(segmenter, spec, output_dir / spec.name, batch_size) for spec in specs}
     ordered = sorted(results, key=lambda name: results[name]["dataset"] != GENERALISATION_DATASET)
@@ -254,7 +270,7 @@ def _evaluate_one(segmenter: Segmenter, spec: DatasetSpec, output_dir: Path, bat
     with tempfile.TemporaryDirectory(prefix="unify-evaluate-") as tmp:
         folder = _dataset_folder(spec, Path(tmp))
         metadata = FolderMetadata.read(folder)
-        split = _choose_split(metadata, spec.split, folder)
+        split = _choose_split(list(metadata.splits), spec.split, folder)
         evaluation = evaluate_split(segmenter, folder, split, batch_size=batch_size)
     result = {
         "model": segmenter.identity.to_json(),
@@ -279,14 +295,14 @@ def _dataset_folder(spec: DatasetSpec, tmp: Path) -> Path:
     return tmp / "dataset"
 
 
-def _choose_split(metadata: FolderMetadata, split: str | None, folder: Path) -> str:
-    splits = list(metadata.splits)
+def _choose_split(splits: list[str], split: str | None, where: Path | str) -> str:
+    """`split` when `splits` has it, else the preferred one of `splits`; `UnifyError` naming `where` otherwise."""
     if split is None:
         split = next((s for s in _PREFERRED_SPLITS if s in splits), splits[0] if len(splits) == 1 else None)
         if split is None:
-            raise UnifyError(f"{folder} has splits {splits}; choose one with --split")
+            raise UnifyError(f"{where} has splits {splits}; choose one with --split")
     if split not in splits:
-        raise UnifyError(f"{folder} has no split {split!r}; it has {splits}")
+        raise UnifyError(f"{where} has no split {split!r}; it has {splits}")
     return split
 
 

@@ -201,9 +201,7 @@ def suggest_mapping(
             config_name=config, data_dir=str(data_dir) if data_dir else None, cache_dir=cache
         )
         native = get_taxonomy(builder.config.native_taxonomy)
-        chosen = pick_samples(
-            builder.list_samples(builder._require_data_dir() if builder.LAYOUT_HELP else None), samples
-        )
+        chosen = pick_samples(builder.raw_samples(), samples)
         counts = torch.zeros(native.max_id + 1, unified.num_labels, dtype=torch.int64, device=teacher.device)
         skipped = []
         for sample in chosen:

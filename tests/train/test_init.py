@@ -43,6 +43,13 @@ def test_the_same_classes_keep_every_weight(student, caplog):
     assert f"{total} of {total} tensors loaded, 0 new (none)" in caplog.text
 
 
+def test_a_resumed_run_names_its_checkpoint_instead_of_the_starting_weights(student, caplog):
+    caplog.set_level(logging.INFO, logger="unify.core.segmenter")
+    Segmenter.for_training("tester/student", FINE, resume_from="step-00000003")
+    assert "model tester/student: resuming from checkpoint step-00000003" in caplog.text
+    assert "initialised from" not in caplog.text
+
+
 def test_other_classes_keep_the_backbone_and_reinitialise_the_classifier(student, caplog):
     caplog.set_level(logging.INFO, logger="unify.core.segmenter")
     cityscapes = get_taxonomy("cityscapes19")

@@ -79,6 +79,17 @@ def test_resume_from_a_checkpoint_gives_the_same_next_step_loss(source, tmp_path
         assert resumed[step] == pytest.approx(uninterrupted[step], rel=1e-5)
 
 
+def test_a_resumed_run_logs_its_checkpoint_not_random_weights(source, tmp_path, caplog):
+    cfg = config(source, tmp_path / "run", steps=2, warmup_steps=0, checkpoint_every=1, eval_data=[])
+    train(cfg)
+    shutil.rmtree(tmp_path / "run" / "checkpoints" / "step-00000002")  # as if stopped after step 1
+    caplog.clear()
+    caplog.set_level(logging.INFO, logger="unify.core.segmenter")
+    train(cfg)
+    assert "model mit-pico: resuming from checkpoint step-00000001" in caplog.text
+    assert "random weights" not in caplog.text
+
+
 def test_global_batches_depend_only_on_seed_and_step():
     probabilities = torch.tensor([1 / 3] * 3 + [3 / 5] * 5, dtype=torch.double)
     assert global_batch(probabilities, 4, seed=1, step=5) == global_batch(probabilities, 4, seed=1, step=5)

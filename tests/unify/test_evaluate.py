@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from transformers import SegformerConfig, SegformerImageProcessor
+from transformers import SegformerConfig, SegformerImageProcessorPil
 
 from unify import read_metadata
 from unify.build import build_dataset
@@ -33,7 +33,7 @@ def constant_model(folder, class_name: str, taxonomy=FINE):
         model.decode_head.classifier.bias.zero_()
         model.decode_head.classifier.bias[taxonomy.label2id()[class_name]] = 10.0
     model.save_pretrained(folder)
-    SegformerImageProcessor(do_reduce_labels=False).save_pretrained(folder)
+    SegformerImageProcessorPil(do_reduce_labels=False).save_pretrained(folder)
     return folder
 
 
@@ -366,3 +366,32 @@ def test_builder_names_are_built_from_their_raw_folders_and_wilddash2_comes_firs
     ]
     assert [r["unified"]["taxonomy"] for r in summary["datasets"]] == ["cityscapes19", "cityscapes19"]
     assert summary["datasets"][0]["native"]["taxonomy"] == "wilddash2"
+
+
+def test_every_dataset_is_checked_before_the_model_is_loaded(three, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("unify.evaluate.Segmenter.load", lambda *a, **k: pytest.fail("loaded a model"))
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "not_data").mkdir()
+    kitti = write_raw(tmp_path / "kitti", ["training/image_2/000000_10.png"], ["training/semantic/000000_10.png"], [7])
+
+    def refused(*datasets: str, split: list[str] = ()) -> str:
+        arguments = [arg for dataset in datasets for arg in ("--dataset", dataset)]
+        arguments += [arg for s in split for arg in ("--split", s)]
+        assert main(["evaluate", "--model", "unused", *arguments, "--output", str(tmp_path / "out")]) == 2
+        return capsys.readouterr().err
+
+    source = str(three / "source")
+    assert "bdd100k: " + str(tmp_path / "empty") + " holds neither BDD100K" in refused(
+        source, f"bdd100k={tmp_path / 'empty'}"
+    )
+    assert f"{tmp_path / 'missing'} is not a folder" in refused(source, f"kitti={tmp_path / 'missing'}")
+    assert f"kitti={kitti} has no split 'validation'; it has ['train']" in refused(
+        source, f"kitti={kitti}", split=["kitti=validation"]
+    )
+    assert f"{tmp_path / 'not_data'} is neither a folder written by `unify build` (no unify.json in it)" in refused(
+        source, str(tmp_path / "not_data")
+    )
+    assert "(no such folder)" in refused(source, str(tmp_path / "nowhere"))
+    assert "kitti needs data_dir=" in refused(source, "kitti")  # a bare builder name beside others has no raw folder
+    assert f"bdd100k: {tmp_path / 'empty'} holds neither" in refused(f"bdd100k={tmp_path / 'empty'}")  # one dataset
+    assert not (tmp_path / "out").exists()

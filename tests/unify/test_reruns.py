@@ -10,9 +10,11 @@ from PIL import Image
 import unify
 from unify.build import build_dataset
 from unify.core.errors import UnifyError
+from unify.core.folder import FolderMetadata
 from unify.core.segmenter import Segmenter
 from unify.core.taxonomy import get_taxonomy
 from unify.pseudo_label_driver import LabellingOptions, pseudo_label_dataset
+from unify.pseudo_label_driver.run import rebuild_command
 
 CITYSCAPES_IDS = [0, 7, 8, 11, 21, 23, 26]
 
@@ -77,18 +79,41 @@ def test_pseudo_labelling_refuses_a_folder_whose_recorded_mapping_is_not_the_pac
         pseudo_label_dataset(str(teacher), edited, tmp_path / "out", LabellingOptions())
     message = str(caught.value)
     assert "'vehicle': car here, car, truck, bus there" in message
-    assert "unify build synthetic_driving --config coarse --taxonomy synthetic_fine" in message
+    assert f"unify build synthetic_driving --config coarse --taxonomy synthetic_fine --output {edited}" in message
     assert not (tmp_path / "out" / "data").exists() or not any((tmp_path / "out" / "data").iterdir())
 
 
-def test_pseudo_labelling_into_another_taxonomy_than_the_build_names_the_rebuild(coarse_and_teacher, tmp_path):
+def test_pseudo_labelling_into_a_taxonomy_the_native_one_does_not_map_to_lists_those_it_does(
+    coarse_and_teacher, tmp_path
+):
     data, teacher = coarse_and_teacher
-    with pytest.raises(
-        UnifyError,
-        match=r"built for the unified taxonomy synthetic_fine, not cityscapes19.*"
-        r"--taxonomy cityscapes19",
-    ):
+    with pytest.raises(UnifyError) as caught:
         pseudo_label_dataset(str(teacher), data, tmp_path / "out", LabellingOptions(taxonomy="cityscapes19"))
+    message = str(caught.value)
+    assert "built for the unified taxonomy synthetic_fine, not cityscapes19" in message
+    assert "no mapping from its native taxonomy synthetic_coarse to cityscapes19" in message
+    assert "synthetic_coarse maps into: synthetic_fine;" in message
+    assert "unify build" not in message  # no rebuild can give cityscapes19 labels
+
+
+def test_pseudo_labelling_into_another_mapped_taxonomy_names_a_rebuild_that_works(tmp_path):
+    raw = tmp_path / "kitti"
+    kitti_frame(raw, "000000_10", 0)
+    report = build_dataset("kitti", tmp_path / "built", data_dir=raw)  # cityscapes ids -> cityscapes19
+    with pytest.raises(UnifyError) as caught:
+        pseudo_label_dataset("unused", tmp_path / "built", tmp_path / "out", LabellingOptions(taxonomy="mapillary63"))
+    assert str(caught.value).endswith(
+        f"rebuild it for mapillary63: unify build kitti --config {report.config} --taxonomy mapillary63 "
+        f"--data-dir RAW --output {tmp_path / 'built'} (RAW: your raw kitti folder)"
+    )
+
+
+def test_a_rebuild_of_the_synthetic_dataset_names_no_raw_folder(coarse_and_teacher, tmp_path):
+    data, _ = coarse_and_teacher
+    metadata = FolderMetadata.read(data)
+    assert rebuild_command(metadata, "synthetic_fine", data) == (
+        f"unify build synthetic_driving --config coarse --taxonomy synthetic_fine --output {data}"
+    )
 
 
 @pytest.mark.parametrize("run_taxonomy", ["cityscapes19", "offroad34"])

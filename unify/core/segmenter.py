@@ -263,13 +263,16 @@ class Segmenter:
         return segmenter.to(device or default_device()).eval()
 
     @classmethod
-    def for_training(cls, source: str, taxonomy: Taxonomy) -> Segmenter:
+    def for_training(cls, source: str, taxonomy: Taxonomy, resume_from: str | None = None) -> Segmenter:
         """A SegFormer that predicts `taxonomy`, to train.
 
         `source` is a size name (random weights: logged, since published results start from the
         ImageNet-pretrained encoders `nvidia/mit-b0` ... `nvidia/mit-b5`), or a folder or Hub id whose
         weights are kept where they fit: the encoder always, the decode head when present, the classifier only
         when it already predicts `taxonomy`'s classes in order. The log line counts loaded and new tensors.
+        `resume_from` names the checkpoint (e.g. "step-00000003") whose weights the caller loads over these
+        next; the log line then says that the run continues from it, instead of describing starting weights
+        that will not be used (the source is still built and checked the same way).
         Raises `UnifyError` when `taxonomy` cannot be a unified taxonomy, and `ModelSourceError` for a source that
         is not a loadable model, is not a SegFormer, or has no tensor that fits one.
         """
@@ -282,13 +285,18 @@ class Segmenter:
             num_labels=taxonomy.num_labels,
             semantic_loss_ignore_index=IGNORE_INDEX,
         )
-        if source in SEGFORMER_SIZES:
+        if resume_from is not None:
             logger.info(
-                "model %s: random weights (built from its config, no pretraining); published SegFormer "
-                "results start from the ImageNet-pretrained encoder, e.g. nvidia/%s",
-                source,
-                source if source.startswith("mit-b") else "mit-b0",
+                "model %s: resuming from checkpoint %s (its weights replace the starting ones)", source, resume_from
             )
+        if source in SEGFORMER_SIZES:
+            if resume_from is None:
+                logger.info(
+                    "model %s: random weights (built from its config, no pretraining); published SegFormer "
+                    "results start from the ImageNet-pretrained encoder, e.g. nvidia/%s",
+                    source,
+                    source if source.startswith("mit-b") else "mit-b0",
+                )
             model = SegformerForSemanticSegmentation(SegformerConfig(**SEGFORMER_SIZES[source], **labels))
             return cls(model, identity=ModelIdentity(name=source, sha256=None))
         folder, identity = resolve_model_source(source)
@@ -302,7 +310,7 @@ class Segmenter:
             folder, use_safetensors=True, ignore_mismatched_sizes=True, output_loading_info=True, **labels
         )
         renewed = _renew_foreign_classifier(model, source_config, taxonomy)
-        _log_loading(identity, model, info, renewed, taxonomy)
+        _log_loading(identity, model, info, renewed, taxonomy, quiet=resume_from is not None)
         return cls(model, *_normalisation(folder, identity.name), identity=identity)
 
     def to(self, device: torch.device | str) -> Segmenter:
@@ -479,8 +487,6 @@ class Segmenter:
         For SegFormers (students, and teachers trained here); `UnifyError` for another family, whose own
         folder already holds its weights and image processor.
         """
-        from transformers import SegformerImageProcessor
-
         if self.model.config.model_type != "segformer":
             raise UnifyError(
                 f"{self._name()} is a {self.model.config.model_type} model; only SegFormers are saved "
@@ -488,13 +494,31 @@ class Segmenter:
             )
         self.model.save_pretrained(folder, safe_serialization=True)
         # No resizing: models are trained on crops of full-resolution images and evaluated at full resolution.
-        SegformerImageProcessor(
+        _segformer_image_processor_class()(
             do_resize=False,
             image_mean=list(self.mean),
             image_std=list(self.std),
             rescale_factor=self.rescale,
             do_reduce_labels=False,
         ).save_pretrained(folder)
+
+
+def _segformer_image_processor_class() -> type:
+    """The SegFormer image processor class that needs no torchvision, which this package does not install.
+
+    transformers 5 splits it in two: `SegformerImageProcessor` needs torchvision (without it, importing that name
+    warns and hands out the other), `SegformerImageProcessorPil` does not. Both normalise and rescale alike and
+    save the same preprocessor_config.json ("image_processor_type": "SegformerImageProcessor"), which
+    `AutoImageProcessor` and `pipeline` load either way. transformers 4 has only `SegformerImageProcessor`,
+    which needs no torchvision there.
+    """
+    try:
+        from transformers import SegformerImageProcessorPil
+    except ImportError:  # transformers 4
+        from transformers import SegformerImageProcessor
+
+        return SegformerImageProcessor
+    return SegformerImageProcessorPil
 
 
 def default_device() -> torch.device:
@@ -629,8 +653,14 @@ def _renew_foreign_classifier(model, source_config, taxonomy: Taxonomy) -> bool:
     return True
 
 
-def _log_loading(identity: ModelIdentity, model, info: dict, renewed: bool, taxonomy: Taxonomy) -> None:
-    """One line: how many tensors were loaded from the source and how many start new, and which parts."""
+def _log_loading(
+    identity: ModelIdentity, model, info: dict, renewed: bool, taxonomy: Taxonomy, quiet: bool = False
+) -> None:
+    """One line: how many tensors were loaded from the source and how many start new, and which parts.
+
+    `quiet` (a resumed run, whose checkpoint replaces these weights) logs nothing; the check that some tensor
+    fit (`ModelSourceError` otherwise) is made either way.
+    """
     state = model.state_dict()
     new = set(info.get("missing_keys", [])) | {key for key, *_ in info.get("mismatched_keys", [])}
     if renewed:
@@ -639,7 +669,8 @@ def _log_loading(identity: ModelIdentity, model, info: dict, renewed: bool, taxo
     parts = sorted(
         {key.split(".")[0] + ("." + key.split(".")[1] if key.startswith("decode_head") else "") for key in new}
     )
-    logger.info(
+    logger.log(
+        logging.DEBUG if quiet else logging.INFO,
         "initialised from %s: %d of %d tensors loaded, %d new (%s) for the %d classes of %s",
         identity.display(),
         loaded,

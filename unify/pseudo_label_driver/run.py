@@ -17,8 +17,9 @@ from accelerate import Accelerator
 from unify.core.constants import REPORT_FILE
 from unify.core.errors import UnifyError
 from unify.core.folder import BUILT, PSEUDO_LABELLED, FolderMetadata, LabelColumns
-from unify.core.mapping import LabelMapping, get_mapping
+from unify.core.mapping import LabelMapping, get_mapping, list_mappings, mapping_path
 from unify.core.segmenter import Segmenter, processes_without_gpu
+from unify.core.taxonomy import get_taxonomy, resolve_alias
 from unify.pseudo_label_driver.fingerprints import finished_on_record, settings_of
 from unify.pseudo_label_driver.options import LabellingOptions
 from unify.pseudo_label_driver.output import Work, prepare_output, shards_of
@@ -110,19 +111,28 @@ def recorded_mapping(metadata: FolderMetadata, taxonomy: str | None, folder: Pat
     """The mapping recorded in a built folder, after checking it against the package's file for the same pair.
 
     Raises `UnifyError` when the folder is not a built one, was built for another unified taxonomy than
-    `taxonomy`, or when the package's mapping file now says something else (with the command that rebuilds).
+    `taxonomy` (with the command that rebuilds it for `taxonomy`, or, when no mapping file leads there from the
+    folder's native taxonomy, the unified taxonomies it does map into), or when the package's mapping file now
+    says something else (with the command that rebuilds).
     """
     if metadata.kind != BUILT:
         raise UnifyError(f"{folder} is a {metadata.kind} folder; pseudo-label a folder written by `unify build`")
     mapping = metadata.mapping
-    rebuild = (
-        f"unify build {metadata.dataset} --config {metadata.config} "
-        f"--taxonomy {taxonomy or mapping.unified.name} --data-dir RAW --output {folder}"
-    )
     if taxonomy is not None and taxonomy != mapping.unified.name:
+        native = mapping.native.name
+        get_taxonomy(taxonomy)  # an unknown name is its own error, with the known ones
+        targets = sorted({unified for source, unified in list_mappings() if source == native})
+        if taxonomy != native and taxonomy not in targets:
+            raise UnifyError(
+                f"{folder} was built for the unified taxonomy {mapping.unified.name}, not {taxonomy}, and no "
+                f"rebuild can change that: there is no mapping from its native taxonomy {native} to {taxonomy} "
+                f"({mapping_path(resolve_alias(native), taxonomy)} does not exist). {native} maps into: "
+                f"{', '.join(targets) or 'nothing yet'}; pseudo-label for one of those, or write the mapping "
+                f"first (`unify mappings suggest` drafts one)"
+            )
         raise UnifyError(
             f"{folder} was built for the unified taxonomy {mapping.unified.name}, not {taxonomy}; "
-            f"rebuild it for {taxonomy}: {rebuild}"
+            f"rebuild it for {taxonomy}: {rebuild_command(metadata, taxonomy, folder)}"
         )
     try:
         current = get_mapping(mapping.native.name, mapping.unified.name)
@@ -140,6 +150,22 @@ def recorded_mapping(metadata: FolderMetadata, taxonomy: str | None, folder: Pat
         raise UnifyError(
             f"the mapping recorded in {folder} (here) differs from the package's "
             f"{mapping.native.name} -> {mapping.unified.name} file (there):\n  {listed}\n"
-            f"rebuild the folder with the current mapping: {rebuild}"
+            f"rebuild the folder with the current mapping: {rebuild_command(metadata, mapping.unified.name, folder)}"
         )
     return mapping
+
+
+def rebuild_command(metadata: FolderMetadata, taxonomy: str, folder: Path) -> str:
+    """The `unify build` command line that writes `folder` again for the unified `taxonomy`, as one sentence.
+
+    `--data-dir RAW` is given only for a builder that reads a raw folder (a non-empty `LAYOUT_HELP`; the synthetic
+    dataset has none), followed by what RAW stands for: the user's own raw copy, whose path no folder records.
+    A dataset name no builder is registered under (an edited unify.json) is treated as one that needs a raw folder.
+    """
+    from dataset_scripts import builder_registry
+
+    command = f"unify build {metadata.dataset} --config {metadata.config} --taxonomy {taxonomy}"
+    builder = builder_registry().get(metadata.dataset)
+    if builder is not None and not builder.LAYOUT_HELP:
+        return f"{command} --output {folder}"
+    return f"{command} --data-dir RAW --output {folder} (RAW: your raw {metadata.dataset} folder)"

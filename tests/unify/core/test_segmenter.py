@@ -7,6 +7,10 @@ mask-classification score is checked against the formula written out query by qu
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -208,3 +212,37 @@ def test_a_run_folder_is_not_a_model_and_the_error_names_its_model_folder(tmp_pa
     assert str(refused.value) == (
         f"{run} is a training run folder; use its model folder {run / 'model'} (written when its training finishes)"
     )
+
+
+SAVE_AND_LOAD = """
+import sys
+from transformers import AutoImageProcessor, pipeline
+from unify.core.segmenter import Segmenter
+from unify.core.taxonomy import get_taxonomy
+
+Segmenter.for_training("mit-pico", get_taxonomy("synthetic_fine")).save(sys.argv[1])
+Segmenter.load(sys.argv[1])
+print(type(AutoImageProcessor.from_pretrained(sys.argv[1])).__name__)
+pipeline("image-segmentation", model=sys.argv[1])
+"""
+
+
+def test_saving_and_loading_a_segmenter_needs_no_torchvision_and_says_nothing_about_it(tmp_path):
+    """transformers warns once per process, so a fresh interpreter: the warning may not be hidden by an earlier test."""
+    root = Path(__file__).resolve().parents[3]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run(
+        [sys.executable, "-c", SAVE_AND_LOAD, str(tmp_path / "model")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "torchvision" not in done.stderr
+    assert done.stdout.split()[-1].startswith("SegformerImageProcessor")
+    saved = json.loads((tmp_path / "model" / "preprocessor_config.json").read_text())
+    assert saved["image_processor_type"] == "SegformerImageProcessor"  # what transformers 4 and 5 both load
+    assert saved["do_resize"] is False  # numbers unchanged: the same normalisation, no resizing
+    assert (saved["image_mean"], saved["image_std"]) == ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+    assert saved["rescale_factor"] == pytest.approx(1 / 255)
