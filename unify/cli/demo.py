@@ -17,7 +17,7 @@ def add_parser(subparsers) -> None:
         description="Build three synthetic driving datasets (a source in the fine taxonomy, a coarse extra, a "
         "domain-shifted extra with unlabeled regions), train a teacher on the source, pseudo-label the "
         "extras with and without the ground-truth constraint, train a student of the same size for "
-        "the same steps on the compound, and compare them. About 6 minutes on a 2-core CPU. Run again into the "
+        "the same steps on the compound, and compare them. About 7 minutes on a 2-core CPU. Run again into the "
         "same --output, it builds the small datasets again and reuses the finished teacher, pseudo-labels and "
         "student.",
     )
