@@ -41,7 +41,8 @@ TAXONOMY = "synthetic_fine"
 class DemoSettings:
     """The demo's defaults mirror the paper's situation: a small labelled source beside much larger extras.
 
-    Raises `UnifyError` for `steps` < 1 or `student_targets` outside `train.config.TARGETS`.
+    Raises `UnifyError` for `steps` < 1, `student_seed` < 0 or `student_targets` outside
+    `train.config.TARGETS`.
     """
 
     model: str = "mit-nano"  # teacher and student share it
@@ -56,10 +57,14 @@ class DemoSettings:
     augment: bool = False  # the paper's photometric changes and shear (off: plain scale, crop and flip)
     student_targets: str = "hard"  # what the student learns from the extras' pixels: hard, partial or both
     # (train/loss.py); the README compares the three
+    student_seed: int = 0  # the student run's seed (its samples, augmentation, dropout and new head); the
+    # teacher's is always 0, so students of several seeds share one teacher
 
     def __post_init__(self):
         if self.steps < 1:
             raise UnifyError(f"steps must be >= 1 (training steps of teacher and student), got {self.steps}")
+        if self.student_seed < 0:
+            raise UnifyError(f"student_seed must be >= 0, got {self.student_seed}")
         if self.student_targets not in TARGETS:
             raise UnifyError(f"student_targets must be one of {', '.join(TARGETS)}, got {self.student_targets!r}")
 
@@ -112,10 +117,12 @@ def run_demo(output: Path, settings: DemoSettings = DemoSettings()) -> dict:
         DataSource(path=str(output / "unified" / "coarse"), name="coarse", weight=coarse_weight),
         DataSource(path=str(output / "unified" / "shifted"), name="shifted", weight=shifted_weight),
     ]
-    student_run = output / student_folder(settings.student_targets)
+    student_run = output / student_folder(settings.student_targets, settings.student_seed)
     student = train(
         dataclasses.replace(
-            _train_config(student_run, compound, evaluation, settings), targets=settings.student_targets
+            _train_config(student_run, compound, evaluation, settings),
+            targets=settings.student_targets,
+            seed=settings.student_seed,
         )
     )
     stages["student"] = time.perf_counter() - start - sum(stages.values())
@@ -123,6 +130,7 @@ def run_demo(output: Path, settings: DemoSettings = DemoSettings()) -> dict:
     stages["picture"] = time.perf_counter() - start - sum(stages.values())
     metrics = {
         "student_targets": settings.student_targets,
+        "student_seed": settings.student_seed,
         **_summarise(teacher, student, reports, time.perf_counter() - start),
     }
     metrics["stage_seconds"] = {k: round(v, 1) for k, v in stages.items()}
@@ -130,9 +138,12 @@ def run_demo(output: Path, settings: DemoSettings = DemoSettings()) -> dict:
     return metrics
 
 
-def student_folder(targets: str) -> str:
-    """The student's run folder in the demo's output: `student` for the default targets, else `student-<targets>`,
-    so that students trained with other targets sit beside it and share the teacher."""
+def student_folder(targets: str, seed: int = 0) -> str:
+    """The student's run folder in the demo's output: `student` for the default targets and seed, else
+    `student-<targets>` and, for a seed other than 0, `-seed<seed>`; so students trained with other targets or
+    seeds sit beside the first and share the teacher."""
+    if seed:
+        return f"student-{targets}-seed{seed}"
     return "student" if targets == DemoSettings.student_targets else f"student-{targets}"
 
 

@@ -1,4 +1,5 @@
 import contextlib
+import dataclasses
 import io
 import json
 import shutil
@@ -11,7 +12,7 @@ from train.config import TARGETS, load_config
 from unify.cli import main
 from unify.cli.demo import STUDENT_TARGETS
 from unify.core.errors import UnifyError
-from unify.demo import DemoSettings, student_folder
+from unify.demo import QUICK, DemoSettings, run_demo, student_folder
 
 
 @pytest.fixture(scope="module")
@@ -67,9 +68,22 @@ def test_a_student_with_other_targets_reuses_the_teacher_and_sits_beside_the_fir
     assert "student targets: partial" in capsys.readouterr().out
 
 
+def test_a_student_of_another_seed_reuses_the_teacher_and_trains_with_that_seed(quick_demo, tmp_path):
+    shutil.copytree(quick_demo[0], tmp_path, dirs_exist_ok=True)
+    teacher_log = (tmp_path / "teacher" / "log.jsonl").read_text()
+    metrics = run_demo(tmp_path, dataclasses.replace(QUICK, student_targets="partial", student_seed=1))
+    assert (tmp_path / "teacher" / "log.jsonl").read_text() == teacher_log
+    assert load_config(tmp_path / "student-partial-seed1" / "config.yaml").seed == 1
+    assert load_config(tmp_path / "student" / "config.yaml").seed == 0
+    assert metrics["student_seed"] == 1
+
+
 def test_the_demo_offers_every_kind_of_targets_and_refuses_others():
     assert STUDENT_TARGETS == TARGETS
     assert [student_folder(t) for t in TARGETS] == ["student", "student-partial", "student-both"]
+    assert [student_folder(t, seed=2) for t in TARGETS] == [f"student-{t}-seed2" for t in TARGETS]
+    with pytest.raises(UnifyError, match="student_seed must be >= 0, got -1"):
+        DemoSettings(student_seed=-1)
     with pytest.raises(UnifyError, match="student_targets must be one of hard, partial, both, got 'soft'"):
         DemoSettings(student_targets="soft")
 
