@@ -3,12 +3,13 @@
     python bench/bench_student_targets.py [--output DIR] [--json FILE] [--steps N]
                                           [--targets hard partial both] [--seeds 0 1]
 
-Runs `unify demo` (default settings) once per kind of targets and student seed, one after the other, into
-one output folder: the first run trains the teacher, the later ones find its finished run and reuse it, so
-only the student differs (`student/`, `student-partial/`, `student-both/`, and `student-<targets>-seed<k>/`
-for seeds other than 0; a finished student is reused too). Prints the teacher's and each student's mIoU on
-the source validation split and on the held-out shifted split, per seed and averaged over the seeds, the
-seconds of each run and of its student alone, and whether each student beats the teacher on both splits.
+Runs `unify demo` (default settings) once per kind of targets and student seed, one after the other, into one
+output folder: the first run trains the teacher, the later ones find its finished run and reuse it, so only
+the student differs (`unify.demo.student_folder`: `student/` for the default targets, else
+`student-<targets>/`, and `student-<targets>-seed<k>/` for seeds other than 0; a finished student is reused).
+Prints the teacher's and each student's mIoU on the source validation split and on the held-out shifted split,
+per seed and averaged over the seeds, the seconds of each run and of its student alone, and whether each
+student beats the teacher on both splits.
 """
 
 from __future__ import annotations

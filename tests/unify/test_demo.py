@@ -58,14 +58,14 @@ def test_quick_demo_runs_the_whole_method_end_to_end(quick_demo):
 def test_a_student_with_other_targets_reuses_the_teacher_and_sits_beside_the_first(quick_demo, tmp_path, capsys):
     shutil.copytree(quick_demo[0], tmp_path, dirs_exist_ok=True)
     teacher_log = (tmp_path / "teacher" / "log.jsonl").read_text()
-    assert main(["demo", "--quick", "--output", str(tmp_path), "--student-targets", "partial"]) == 0
+    assert main(["demo", "--quick", "--output", str(tmp_path), "--student-targets", "hard"]) == 0
     assert (tmp_path / "teacher" / "log.jsonl").read_text() == teacher_log  # the teacher is not trained again
-    assert load_config(tmp_path / "student" / "config.yaml").targets == "hard"
-    assert load_config(tmp_path / "student-partial" / "config.yaml").targets == "partial"
-    assert (tmp_path / "student-partial" / "model" / "model.safetensors").is_file()
+    assert load_config(tmp_path / "student" / "config.yaml").targets == "partial"  # the default
+    assert load_config(tmp_path / "student-hard" / "config.yaml").targets == "hard"
+    assert (tmp_path / "student-hard" / "model" / "model.safetensors").is_file()
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics["student_targets"] == "partial" and 0 <= metrics["student_miou_shifted"] <= 1
-    assert "student targets: partial" in capsys.readouterr().out
+    assert metrics["student_targets"] == "hard" and 0 <= metrics["student_miou_shifted"] <= 1
+    assert "student targets: hard" in capsys.readouterr().out
 
 
 def test_a_student_of_another_seed_reuses_the_teacher_and_trains_with_that_seed(quick_demo, tmp_path):
@@ -80,7 +80,7 @@ def test_a_student_of_another_seed_reuses_the_teacher_and_trains_with_that_seed(
 
 def test_the_demo_offers_every_kind_of_targets_and_refuses_others():
     assert STUDENT_TARGETS == TARGETS
-    assert [student_folder(t) for t in TARGETS] == ["student", "student-partial", "student-both"]
+    assert [student_folder(t) for t in TARGETS] == ["student-hard", "student", "student-both"]
     assert [student_folder(t, seed=2) for t in TARGETS] == [f"student-{t}-seed2" for t in TARGETS]
     with pytest.raises(UnifyError, match="student_seed must be >= 0, got -1"):
         DemoSettings(student_seed=-1)

@@ -35,7 +35,7 @@ def add_parser(subparsers) -> None:
         "--student-targets",
         choices=STUDENT_TARGETS,
         help="what the student learns from the extras: hard pseudo-labels, the partial-label loss on "
-        "the classes each native label allows, or both (default: hard). A student with other "
+        "the classes each native label allows, or both (default: partial). A student with other "
         "than the default targets goes to student-<targets>/ and reuses the teacher",
     )
     parser.set_defaults(run=run)
