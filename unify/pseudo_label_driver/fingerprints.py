@@ -82,7 +82,7 @@ def finished_on_record(path: Path, settings: dict, rows: list[int]) -> bool:
         return False
     stats = read_stats(path)
     recorded = stats["fingerprint"]
-    return recorded["settings"] == settings and recorded["rows"] == rows and all(key in stats for key in STATS_KEYS)
+    return recorded["settings"] == settings and recorded["rows"] == rows and not _lacking(stats)
 
 
 def is_done(path: Path, fingerprint: dict) -> bool:
@@ -92,15 +92,28 @@ def is_done(path: Path, fingerprint: dict) -> bool:
     """
     if not path.is_file() or not stats_path(path).is_file():
         return False
-    stats = read_stats(path)
-    recorded = stats["fingerprint"]
-    if recorded == fingerprint and all(key in stats for key in STATS_KEYS):
+    why = stale(read_stats(path), fingerprint)
+    if why is None:
         return True
-    if recorded != fingerprint and recorded["rows"] != fingerprint["rows"]:
-        why = f"it held rows {recorded['rows'][0]}..{recorded['rows'][1] - 1} (another --shard-size)"
-    elif recorded != fingerprint:
-        why = "its input rows changed since it was labelled (image or label bytes, or image ids)"
-    else:
-        why = f"its statistics lack {', '.join(k for k in STATS_KEYS if k not in stats)} (an earlier version)"
     logger.info("%s: %s; labelling it again", path.name, why)
     return False
+
+
+def stale(stats: dict, fingerprint: dict) -> str | None:
+    """Why a finished shard's statistics (`read_stats`) do not make it this shard's labels, or None when they do.
+
+    `fingerprint` is the shard's own (`shard_fingerprint`); settings that differ are refused before any work
+    (`output.prepare_output`), so a differing fingerprint here means other rows or changed input bytes.
+    """
+    recorded = stats["fingerprint"]
+    if recorded != fingerprint and recorded["rows"] != fingerprint["rows"]:
+        return f"it held rows {recorded['rows'][0]}..{recorded['rows'][1] - 1} (another --shard-size)"
+    if recorded != fingerprint:
+        return "its input rows changed since it was labelled (image or label bytes, or image ids)"
+    if _lacking(stats):
+        return f"its statistics lack {', '.join(_lacking(stats))} (an earlier version)"
+    return None
+
+
+def _lacking(stats: dict) -> list[str]:
+    return [key for key in STATS_KEYS if key not in stats]

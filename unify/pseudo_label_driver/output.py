@@ -29,7 +29,7 @@ from unify.core.folder import (
     shard_name,
     split_shards,
 )
-from unify.pseudo_label_driver.fingerprints import STATS_FOLDER, STATS_KEYS, read_stats, shard_fingerprint, stats_path
+from unify.pseudo_label_driver.fingerprints import STATS_FOLDER, read_stats, shard_fingerprint, stale, stats_path
 
 logger = logging.getLogger(__name__)
 FOLDER_FILES = (METADATA_FILE, ID2LABEL_FILE, "README.md", REPORT_FILE)
@@ -165,17 +165,14 @@ def _out_of_date(input_dir: Path, split: str, paths: list[Path], source: FolderM
     end = 0
     for path in paths:
         stats = read_stats(path)
-        lacking = [key for key in STATS_KEYS if key not in stats]
-        if lacking:
-            return f"{path.name}: its statistics lack {', '.join(lacking)} (an earlier version)"
         start, stop = stats["fingerprint"]["rows"]
         if start != end or stop > len(table):
             return (
                 f"{path.name} holds rows {start}..{stop - 1}, which do not follow on in the input's {len(table)} rows"
             )
-        rows = list(table.select(range(start, stop)))
-        if shard_fingerprint(settings, rows, start, source.columns) != stats["fingerprint"]:
-            return f"{path.name}: its input rows changed since it was labelled (image or label bytes, or image ids)"
+        why = stale(stats, shard_fingerprint(settings, list(table.select(range(start, stop))), start, source.columns))
+        if why is not None:
+            return f"{path.name}: {why}"
         end = stop
     if end != len(table):
         return f"its shards hold {end} rows, the input's split has {len(table)}"
